@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings every target shares: the strictness Hummingbird and swift-nio use.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "cepd",
+    products: [
+        .executable(name: "cepd", targets: ["cepd"]),
+        .library(name: "CEPCore", targets: ["CEPCore"]),
+        .library(name: "CEPSyntax", targets: ["CEPSyntax"]),
+        .library(name: "CEPRuntime", targets: ["CEPRuntime"]),
+        .library(name: "CEPCompiler", targets: ["CEPCompiler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // C libraries, reached only through these system-library targets (Debian's -dev packages, pkg-config).
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+
+        // Value types shared by the compiler and the runtime; no dependencies.
+        .target(name: "CEPCore", swiftSettings: strictSettings),
+        // The .cep language: source files, lexer, parser, AST, diagnostics.
+        .target(name: "CEPSyntax", dependencies: ["CEPCore"], swiftSettings: strictSettings),
+        // The immutable automaton and (later) the pure, synchronous matcher. Never imports CEPSyntax.
+        .target(name: "CEPRuntime", dependencies: ["CEPCore"], swiftSettings: strictSettings),
+        // Name resolution, type checking and lowering of the AST to an Automaton.
+        .target(
+            name: "CEPCompiler", dependencies: ["CEPSyntax", "CEPRuntime", "CEPCore"], swiftSettings: strictSettings),
+        // Thin wrappers over the C libraries; they know nothing of CEP.
+        .target(name: "KafkaClient", dependencies: ["CRdKafka"], swiftSettings: strictSettings),
+        .target(name: "RocksStore", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
+        // Commands and (later) the daemon that wires sources, engine, sinks and checkpoints.
+        .target(
+            name: "CEPDaemon",
+            dependencies: [
+                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "KafkaClient", "RocksStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings),
+        .executableTarget(name: "cepd", dependencies: ["CEPDaemon"], swiftSettings: strictSettings),
+
+        .testTarget(name: "CEPSyntaxTests", dependencies: ["CEPSyntax"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CEPCompilerTests", dependencies: ["CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore"],
+            exclude: ["Fixtures"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CEPDaemonTests", dependencies: ["CEPDaemon", "CEPCompiler", "CEPSyntax"],
+            swiftSettings: strictSettings),
+    ]
+)
