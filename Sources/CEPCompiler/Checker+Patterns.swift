@@ -1,0 +1,301 @@
+import CEPCore
+import CEPRuntime
+import CEPSyntax
+
+extension Checker {
+    /// Checks every pattern of every file; returns those without errors, ready to lower.
+    mutating func checkPatterns(_ files: [FileSyntax]) -> [CheckedPattern] {
+        var seen: [String: SourceRange] = [:]
+        var checked: [CheckedPattern] = []
+        for file in files {
+            for case .pattern(let decl) in file.declarations {
+                if let first = seen[decl.name.name] {
+                    diagnostics.report(
+                        .duplicatePattern(decl.name.name), at: decl.name.range,
+                        notes: [DiagnosticNote("first declared here", at: first)])
+                    continue
+                }
+                seen[decl.name.name] = decl.name.range
+                let errorsBefore = diagnostics.diagnostics.filter { $0.severity == .error }.count
+                let pattern = checkPattern(decl)
+                let errorsAfter = diagnostics.diagnostics.filter { $0.severity == .error }.count
+                if let pattern, errorsAfter == errorsBefore { checked.append(pattern) }
+            }
+        }
+        return checked
+    }
+
+    private mutating func checkPattern(_ decl: PatternDecl) -> CheckedPattern? {
+        guard let matchRange = decl.matchRange, !decl.steps.isEmpty else {
+            diagnostics.report(
+                .missingMatch(decl.name.name), at: decl.name.range,
+                help: "describe the sequence, e.g. 'match l: logins -> p: payments'")
+            return nil
+        }
+        // Bindings first, so that conditions can say "bound by a later step" rather than "unknown".
+        var bindings: [BindingInfo] = []
+        for step in decl.steps {
+            if let previous = bindings.first(where: { $0.name.name == step.binding.name }) {
+                diagnostics.report(
+                    .duplicateBinding(step.binding.name), at: step.binding.range,
+                    notes: [DiagnosticNote("first used here", at: previous.name.range)])
+            }
+            let stream = streamByName[step.stream.name]
+            if stream == nil {
+                diagnostics.report(
+                    .unknownStream(step.stream.name), at: step.stream.range,
+                    help: Suggestions.help(for: step.stream.name, in: streamByName.keys))
+            }
+            let kind: BindingSpec.Kind
+            if step.isNegated {
+                kind = .negated
+            } else if let q = step.quantifier {
+                kind = q.max == 1 ? (q.min == 0 ? .optional : .single) : .multiple
+            } else {
+                kind = .single
+            }
+            bindings.append(BindingInfo(name: step.binding, stream: stream, kind: kind))
+        }
+
+        let keys = checkKeys(decl, bindings)
+        var predicates: [CompiledExpr] = []
+        var steps: [CheckedStep] = []
+        for (index, step) in decl.steps.enumerated() {
+            checkStepShape(step, index: index, of: decl)
+            var scope = ExpressionScope(kind: .condition(step: index), bindings: bindings)
+            // An optional earlier step may be unbound when this condition runs.
+            scope.mayBeUnbound = Set(bindings.indices.filter { bindings[$0].kind == .optional || bindings[$0].kind == .multiple })
+            var predicate: Int?
+            if let condition = step.condition {
+                let (compiled, type) = check(condition, in: &scope)
+                requireBool(type, clause: "where", at: condition.range)
+                predicate = predicates.count
+                predicates.append(compiled)
+            }
+            var until: Int?
+            if let condition = step.until {
+                let (compiled, type) = check(condition, in: &scope)
+                requireBool(type, clause: "until", at: condition.range)
+                until = predicates.count
+                predicates.append(compiled)
+            }
+            if let within = step.within, within.value <= 0 { diagnostics.report(.invalidWithin(), at: within.range) }
+            let modifiers = Set(step.modifiers.map(\.value))
+            steps.append(
+                CheckedStep(
+                    name: step.binding.name, binding: index, stream: bindings[index].stream ?? 0,
+                    contiguity: step.contiguity?.value ?? .relaxed, isNegated: step.isNegated,
+                    hasQuantifier: step.quantifier != nil, minCount: step.quantifier?.min ?? 1,
+                    maxCount: step.quantifier.map(\.max) ?? 1, isGreedy: modifiers.contains(.greedy),
+                    inner: modifiers.contains(.consecutive) ? .strict : modifiers.contains(.any) ? .any : .relaxed,
+                    predicate: predicate, until: until, within: step.within?.value))
+        }
+        if let within = decl.within, within.value <= 0 { diagnostics.report(.invalidWithin(), at: within.range) }
+        if steps.allSatisfy({ $0.isNegated || $0.isOptional }) {
+            diagnostics.report(.emptyMatch(decl.name.name), at: matchRange)
+        }
+        checkUnboundedState(decl, steps)
+
+        let skip = checkSkip(decl, bindings)
+        var emit: OutputSpec?
+        var timeoutEmit: OutputSpec?
+        if let clause = decl.emit {
+            let unbound = Set(bindings.indices.filter { bindings[$0].kind == .optional })
+            emit = checkOutput(clause, bindings, mayBeUnbound: unbound)
+        }
+        if let clause = decl.timeoutEmit {
+            // A timed-out partial match has bound only a prefix of its steps: only the first is certain.
+            let firstRequired = steps.firstIndex { !$0.isNegated && !$0.isOptional } ?? 0
+            let unbound = Set(bindings.indices.filter { $0 != firstRequired })
+            timeoutEmit = checkOutput(clause, bindings, mayBeUnbound: unbound)
+        }
+        if decl.emit == nil && decl.timeoutEmit == nil {
+            diagnostics.report(
+                .missingEmit(decl.name.name), at: decl.name.range,
+                help: "add 'emit to \"alerts\" { ... }'")
+        }
+        let specs = bindings.map { BindingSpec(name: $0.name.name, stream: $0.stream ?? 0, kind: $0.kind) }
+        return CheckedPattern(
+            decl: decl, steps: steps, predicates: predicates, bindings: specs, keys: keys, window: decl.within?.value,
+            skip: skip, emit: emit, timeoutEmit: timeoutEmit)
+    }
+
+    /// Modifiers, `until` and negation rules of one step.
+    private mutating func checkStepShape(_ step: Step, index: Int, of decl: PatternDecl) {
+        let last = index == decl.steps.count - 1
+        if step.quantifier == nil {
+            for modifier in step.modifiers {
+                diagnostics.report(
+                    .modifierWithoutQuantifier(modifier.value.rawValue), at: modifier.range,
+                    help: "add a quantifier such as '+' or '{3,}' after the stream name")
+            }
+        }
+        let modifiers = step.modifiers.map(\.value)
+        if modifiers.contains(.consecutive) && modifiers.contains(.any),
+            let range = step.modifiers.last(where: { $0.value == .any || $0.value == .consecutive })?.range
+        {
+            diagnostics.report(.conflictingModifiers("consecutive", "any"), at: range)
+        }
+        if let until = step.until, step.quantifier?.max != nil || step.quantifier == nil {
+            diagnostics.report(.untilWithoutLoop(step.binding.name), at: until.range)
+        }
+        guard let not = step.not else { return }
+        let notRange = not.union(step.binding.range)
+        if index == 0 {
+            diagnostics.report(
+                .invalidNegation("a pattern cannot start with 'not'"), at: notRange,
+                help: "start with the event that opens the pattern; absence is measured from it")
+        }
+        if let q = step.quantifier {
+            diagnostics.report(.invalidNegation("a 'not' step cannot have a quantifier"), at: q.range)
+        }
+        if step.contiguity?.value == .any, let c = step.contiguity {
+            diagnostics.report(
+                .invalidNegation("'->>' cannot precede 'not'; use '->' (not followed by) or ',' (not next)"),
+                at: c.range)
+        }
+        if last && step.contiguity?.value != .strict && decl.within == nil && step.within == nil {
+            diagnostics.report(
+                .absenceWithoutWithin(step.binding.name), at: notRange,
+                help: "add 'within 15m' after the step: the match fires when that much event time passes without it")
+        }
+        if index > 0 && decl.steps[index - 1].isNegated && !last {
+            // Two negations in a row are fine; nothing to check.
+        }
+    }
+
+    /// The key field of every stream the pattern reads, with the types they join on.
+    private mutating func checkKeys(_ decl: PatternDecl, _ bindings: [BindingInfo]) -> [PatternKey] {
+        var keys: [PatternKey] = []
+        var first: (stream: Int, type: FieldType, range: SourceRange)?
+        var overrides: [Int: FieldPath] = [:]
+        var allStreams: FieldPath?
+        if let partition = decl.partition {
+            switch partition.kind {
+            case .allStreams(let path): allStreams = path
+            case .perStream(let entries):
+                for entry in entries {
+                    guard let stream = streamByName[entry.stream.name] else {
+                        diagnostics.report(.unknownStream(entry.stream.name), at: entry.stream.range,
+                            help: Suggestions.help(for: entry.stream.name, in: streamByName.keys))
+                        continue
+                    }
+                    overrides[stream] = entry.path
+                }
+            }
+        }
+        for (index, binding) in bindings.enumerated() {
+            guard let stream = binding.stream, !keys.contains(where: { $0.stream == stream }) else { continue }
+            let field: Int?
+            let keyRange: SourceRange
+            if let path = overrides[stream] ?? allStreams {
+                field = resolveDeclaredField(path, stream: stream)
+                keyRange = path.range
+                if let field {
+                    markUsed(stream: stream, field: field)
+                    let type = streams[stream].fields[field].type
+                    if type != .string && type != .int {
+                        diagnostics.report(.invalidKeyType(path.dotted, type.rawValue), at: path.range)
+                    }
+                }
+            } else {
+                field = streams[stream].keyField
+                keyRange = streams[stream].decl.key?.range ?? streams[stream].decl.name.range
+            }
+            guard let field else { continue }
+            keys.append(PatternKey(stream: stream, field: field))
+            let type = streams[stream].fields[field].type
+            if let first, first.type != type {
+                diagnostics.report(
+                    .keyTypeMismatch(
+                        streams[stream].decl.name.name, type.rawValue, streams[first.stream].decl.name.name,
+                        first.type.rawValue),
+                    at: decl.steps[index].stream.range,
+                    notes: [
+                        DiagnosticNote("'\(streams[stream].decl.name.name)' key declared here", at: keyRange),
+                        DiagnosticNote("'\(streams[first.stream].decl.name.name)' key declared here", at: first.range),
+                    ],
+                    help: "declare both keys with the same type, or choose other keys with 'partition by'")
+            } else if first == nil {
+                first = (stream, type, keyRange)
+            }
+        }
+        return keys
+    }
+
+    private mutating func checkUnboundedState(_ decl: PatternDecl, _ steps: [CheckedStep]) {
+        guard decl.within == nil else { return }
+        var warned = false
+        for (index, step) in steps.enumerated() where step.isLooping && step.until == nil && step.within == nil {
+            diagnostics.report(
+                .unboundedQuantifier(step.name), at: decl.steps[index].quantifier?.range ?? decl.steps[index].range,
+                help: "add 'within' to the pattern, an upper bound such as '{3,10}', or an 'until' condition")
+            warned = true
+        }
+        let needsWindow = steps.dropFirst().contains { !$0.isNegated && ($0.contiguity != .strict || $0.isLooping) }
+        let stepWindows = steps.dropFirst().allSatisfy { $0.within != nil || $0.isNegated }
+        if !warned && needsWindow && !stepWindows {
+            diagnostics.report(
+                .unboundedState(decl.name.name), at: decl.name.range,
+                help: "add 'within' with the longest time a match may take, e.g. 'within 10m'")
+        }
+    }
+
+    private mutating func checkSkip(_ decl: PatternDecl, _ bindings: [BindingInfo]) -> SkipStrategy {
+        guard let skip = decl.skip else { return .pastLast }
+        switch skip.kind {
+        case .none: return .noSkip
+        case .toNext: return .toNext
+        case .pastLast: return .pastLast
+        case .toFirst(let name), .toLast(let name):
+            guard let index = bindings.firstIndex(where: { $0.name.name == name.name }) else {
+                diagnostics.report(
+                    .unknownBinding(name.name), at: name.range,
+                    help: Suggestions.help(for: name.name, in: bindings.map(\.name.name)))
+                return .pastLast
+            }
+            if bindings[index].kind == .negated {
+                diagnostics.report(.invalidSkip("cannot skip to '\(name.name)': a 'not' step binds no event"), at: name.range)
+            }
+            if case .toFirst = skip.kind {
+                if index == 0 {
+                    // Flink throws at run time here: the next match would start at the same event, forever.
+                    diagnostics.report(
+                        .invalidSkip("'skip to first \(name.name)' would restart every match at its own first event"),
+                        at: skip.range, help: "use 'skip to next' to start the next match one event later")
+                }
+                return .toFirst(index)
+            }
+            return .toLast(index)
+        }
+    }
+
+    private mutating func checkOutput(_ clause: EmitClause, _ bindings: [BindingInfo], mayBeUnbound: Set<Int>)
+        -> OutputSpec
+    {
+        if clause.topic.value.isEmpty { diagnostics.report(.emptyTopic(), at: clause.topic.range) }
+        var names: [String: SourceRange] = [:]
+        var fields: [OutputField] = []
+        for field in clause.fields {
+            if let first = names[field.name.name] {
+                diagnostics.report(
+                    .duplicateOutputField(field.name.name), at: field.name.range,
+                    notes: [DiagnosticNote("first given here", at: first)])
+            }
+            names[field.name.name] = field.name.range
+            if field.name.name.hasPrefix("_") {
+                diagnostics.report(.reservedOutputField(field.name.name), at: field.name.range)
+            }
+            var scope = ExpressionScope(kind: .output, bindings: bindings)
+            scope.mayBeUnbound = mayBeUnbound
+            let (compiled, _) = check(field.value, in: &scope)
+            if let binding = scope.unguardedReads.first {
+                diagnostics.report(
+                    .possiblyUnbound(field.name.name, bindings[binding].name.name), at: field.value.range,
+                    help: "give a default with '??', e.g. '\(field.value.rangeText(sources)) ?? \"none\"'")
+            }
+            fields.append(OutputField(name: field.name.name, value: compiled))
+        }
+        return OutputSpec(topic: clause.topic.value, fields: fields)
+    }
+}

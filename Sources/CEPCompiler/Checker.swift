@@ -1,0 +1,175 @@
+import CEPCore
+import CEPRuntime
+import CEPSyntax
+
+/// Name resolution and type checking of a set of `.cep` files, producing the typed pieces that
+/// `NFABuilder` lowers to an automaton. Every problem becomes a diagnostic; none stops the checker.
+struct Checker {
+    let sources: SourceManager
+    var diagnostics = DiagnosticBag()
+
+    /// A declared stream and the lookup tables the checker derives from it.
+    struct StreamInfo {
+        var decl: StreamDecl
+        var fields: [FieldSpec] = []
+        var fieldIndex: [String: Int] = [:]
+        var fieldDecls: [FieldDecl] = []
+        var keyField: Int?
+        var timeField: Int?
+        var filter: CompiledExpr?
+    }
+
+    /// A step of the pattern being checked.
+    struct BindingInfo {
+        var name: Identifier
+        var stream: Int?
+        var kind: BindingSpec.Kind
+    }
+
+    var streams: [StreamInfo] = []
+    var streamByName: [String: Int] = [:]
+    var usedFields: Set<[Int]> = []
+
+    init(sources: SourceManager) {
+        self.sources = sources
+    }
+
+    func location(_ range: SourceRange) -> String {
+        let file = sources[range.file]
+        return "\(file.path):\(file.location(of: range.start).line)"
+    }
+
+    // MARK: - Streams
+
+    mutating func declareStreams(_ files: [FileSyntax]) {
+        var topics: [String: [Int]] = [:]
+        for file in files {
+            for case .stream(let decl) in file.declarations {
+                if let existing = streamByName[decl.name.name] {
+                    diagnostics.report(
+                        .duplicateStream(decl.name.name), at: decl.name.range,
+                        notes: [DiagnosticNote("first declared here", at: streams[existing].decl.name.range)])
+                    continue
+                }
+                streamByName[decl.name.name] = streams.count
+                topics[decl.topic.value, default: []].append(streams.count)
+                streams.append(StreamInfo(decl: decl))
+            }
+        }
+        for index in streams.indices { checkStream(index) }
+        for (topic, sharing) in topics where sharing.count > 1 {
+            for index in sharing where streams[index].decl.filter == nil {
+                let decl = streams[index].decl
+                diagnostics.report(
+                    .sharedTopicWithoutFilter(decl.name.name, topic), at: decl.name.range,
+                    help: "select this stream's events with 'stream \(decl.name.name) from \"\(topic)\" where type == \"...\"'")
+            }
+        }
+    }
+
+    private mutating func checkStream(_ index: Int) {
+        let decl = streams[index].decl
+        if decl.topic.value.isEmpty { diagnostics.report(.emptyTopic(), at: decl.topic.range) }
+        var fields: [FieldSpec] = []
+        var fieldIndex: [String: Int] = [:]
+        var fieldDecls: [FieldDecl] = []
+        for field in decl.fields {
+            let dotted = field.path.dotted
+            if let existing = fieldIndex[dotted] {
+                diagnostics.report(
+                    .duplicateField(dotted), at: field.path.range,
+                    notes: [DiagnosticNote("first declared here", at: fieldDecls[existing].path.range)])
+                continue
+            }
+            guard let type = FieldType(rawValue: field.typeName.name) else {
+                diagnostics.report(
+                    .unknownType(field.typeName.name), at: field.typeName.range,
+                    help: Suggestions.help(for: field.typeName.name, in: FieldType.allCases.map(\.rawValue)))
+                continue
+            }
+            // A path cannot be both a leaf and the parent of another declared path.
+            for (other, otherIndex) in fieldIndex {
+                if other.hasPrefix(dotted + ".") || dotted.hasPrefix(other + ".") {
+                    let (parent, child) = other.count < dotted.count ? (other, dotted) : (dotted, other)
+                    diagnostics.report(
+                        .fieldConflict(parent, child), at: field.path.range,
+                        notes: [DiagnosticNote("'\(other)' declared here", at: fieldDecls[otherIndex].path.range)])
+                }
+            }
+            fieldIndex[dotted] = fields.count
+            fields.append(
+                FieldSpec(
+                    path: field.path.components.map(\.name), type: type, isOptional: field.isOptional, isUsed: false))
+            fieldDecls.append(field)
+        }
+        streams[index].fields = fields
+        streams[index].fieldIndex = fieldIndex
+        streams[index].fieldDecls = fieldDecls
+
+        if let key = decl.key {
+            if let f = resolveDeclaredField(key, stream: index) {
+                streams[index].keyField = f
+                markUsed(stream: index, field: f)
+                if fields[f].type != .string && fields[f].type != .int {
+                    diagnostics.report(.invalidKeyType(key.dotted, fields[f].type.rawValue), at: key.range)
+                } else if fields[f].isOptional {
+                    diagnostics.report(
+                        .optionalKey(key.dotted), at: key.range,
+                        help: "declare it '\(key.dotted): \(fields[f].type.rawValue)'; events without it go to the dead-letter output")
+                }
+            }
+        } else {
+            diagnostics.report(
+                .missingKey(decl.name.name), at: decl.name.range,
+                help: "name the field that correlates events, e.g. 'key user'")
+        }
+        if let time = decl.time, let f = resolveDeclaredField(time, stream: index) {
+            streams[index].timeField = f
+            markUsed(stream: index, field: f)
+            if fields[f].type != .time {
+                diagnostics.report(
+                    .invalidTimeType(time.dotted, fields[f].type.rawValue), at: time.range,
+                    help: "declare it '\(time.dotted): time' (epoch milliseconds or an RFC 3339 string)")
+            }
+        }
+        if let filter = decl.filter {
+            var scope = ExpressionScope(kind: .filter(stream: index), bindings: [])
+            let (compiled, type) = check(filter, in: &scope)
+            requireBool(type, clause: "where", at: filter.range)
+            streams[index].filter = compiled
+        }
+    }
+
+    /// Resolves a path in a stream's own declaration (key, time, partition by).
+    mutating func resolveDeclaredField(_ path: FieldPath, stream: Int) -> Int? {
+        if let f = streams[stream].fieldIndex[path.dotted] { return f }
+        let name = streams[stream].decl.name.name
+        diagnostics.report(
+            .unknownField(path.dotted, name), at: path.range,
+            help: Suggestions.help(for: path.dotted, in: streams[stream].fieldIndex.keys)
+                ?? "declare it in the 'fields' block of stream '\(name)'")
+        return nil
+    }
+
+    mutating func markUsed(stream: Int, field: Int) {
+        usedFields.insert([stream, field])
+    }
+
+    mutating func requireBool(_ type: ExprType, clause: String, at range: SourceRange) {
+        if !type.isError && type.base != .bool {
+            diagnostics.report(.conditionNotBool(clause, type.description), at: range)
+        }
+    }
+
+    /// The runtime stream specs, with each field's `isUsed` set from what the patterns read.
+    func streamSpecs() -> [StreamSpec] {
+        streams.enumerated().map { index, info in
+            var fields = info.fields
+            for f in fields.indices { fields[f].isUsed = usedFields.contains([index, f]) }
+            return StreamSpec(
+                name: info.decl.name.name, topic: info.decl.topic.value, fields: fields, keyField: info.keyField ?? 0,
+                timeField: info.timeField, lateness: info.decl.lateness?.value ?? 0, filter: info.filter,
+                location: location(info.decl.name.range))
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import CEPSyntax
+
+/// The checker's diagnostics. Please keep them in alphabetical order.
+extension DiagnosticMessage {
+    static func absenceWithoutWithin(_ name: String) -> Self {
+        .init(id: "absence-without-within", "absence at the end ('not \(name)') needs a 'within' that says how long to wait")
+    }
+    static func aggregateOnSingleBinding(_ function: String, _ name: String) -> Self {
+        .init(id: "aggregate-on-single-binding", "'\(function)' needs a quantified step, but '\(name)' binds one event")
+    }
+    static func bindingNotAValue(_ name: String) -> Self {
+        .init(id: "binding-not-a-value", "'\(name)' is a step, not a value")
+    }
+    static func bindingUsedBeforeBound(_ name: String) -> Self {
+        .init(id: "binding-used-before-bound", "'\(name)' is used before its step binds it")
+    }
+    static func conditionNotBool(_ clause: String, _ type: String) -> Self {
+        .init(id: "condition-not-bool", "'\(clause)' condition must be 'bool', not '\(type)'")
+    }
+    static func conflictingModifiers(_ a: String, _ b: String) -> Self {
+        .init(id: "conflicting-modifiers", "'\(a)' and '\(b)' cannot both apply to one quantifier")
+    }
+    static func duplicateBinding(_ name: String) -> Self {
+        .init(id: "duplicate-binding", "step name '\(name)' is used twice in one pattern")
+    }
+    static func duplicateField(_ name: String) -> Self {
+        .init(id: "duplicate-field", "field '\(name)' is declared twice")
+    }
+    static func duplicateOutputField(_ name: String) -> Self {
+        .init(id: "duplicate-output-field", "output field '\(name)' is given twice")
+    }
+    static func duplicatePattern(_ name: String) -> Self {
+        .init(id: "duplicate-pattern", "pattern '\(name)' is declared twice")
+    }
+    static func duplicateStream(_ name: String) -> Self {
+        .init(id: "duplicate-stream", "stream '\(name)' is declared twice")
+    }
+    static func emptyMatch(_ name: String) -> Self {
+        .init(id: "empty-match", "every step of pattern '\(name)' is optional or negated, so it could match no event")
+    }
+    static func emptyTopic() -> Self {
+        .init(id: "empty-topic", "a topic name cannot be empty")
+    }
+    static func fieldConflict(_ name: String, _ other: String) -> Self {
+        .init(id: "field-conflict", "field '\(name)' cannot be both a value and the parent of '\(other)'")
+    }
+    static func incompatibleComparison(_ lhs: String, _ op: String, _ rhs: String) -> Self {
+        .init(id: "incompatible-comparison", "cannot compare '\(lhs)' \(op) '\(rhs)'")
+    }
+    static func invalidKeyType(_ name: String, _ type: String) -> Self {
+        .init(id: "invalid-key-type", "key field '\(name)' must be 'string' or 'int', not '\(type)'")
+    }
+    static func invalidNegation(_ reason: String) -> Self {
+        .init(id: "invalid-negation", reason)
+    }
+    static func invalidOperand(_ op: String, _ types: String) -> Self {
+        .init(id: "invalid-operand", "operator '\(op)' cannot be applied to \(types)")
+    }
+    static func invalidSkip(_ reason: String) -> Self {
+        .init(id: "invalid-skip", reason)
+    }
+    static func invalidTimeType(_ name: String, _ type: String) -> Self {
+        .init(id: "invalid-time-type", "time field '\(name)' must have type 'time', not '\(type)'")
+    }
+    static func invalidWithin() -> Self {
+        .init(id: "invalid-within", "'within' must be longer than 0ms")
+    }
+    static func keyTypeMismatch(_ stream: String, _ type: String, _ other: String, _ otherType: String) -> Self {
+        .init(
+            id: "key-type-mismatch",
+            "stream '\(stream)' is keyed by '\(type)' but '\(other)' by '\(otherType)'; one pattern joins keys of one type")
+    }
+    static func listTypeMismatch(_ element: String, _ value: String) -> Self {
+        .init(id: "list-type-mismatch", "list element of type '\(element)' cannot match a value of type '\(value)'")
+    }
+    static func missingEmit(_ name: String) -> Self {
+        .init(id: "missing-emit", "pattern '\(name)' has no 'emit' or 'on timeout emit', so its matches go nowhere")
+    }
+    static func missingKey(_ name: String) -> Self {
+        .init(id: "missing-key", "stream '\(name)' has no 'key'")
+    }
+    static func missingMatch(_ name: String) -> Self {
+        .init(id: "missing-match", "pattern '\(name)' has no 'match'")
+    }
+    static func modifierWithoutQuantifier(_ modifier: String) -> Self {
+        .init(id: "modifier-without-quantifier", "'\(modifier)' applies only to a step with a quantifier")
+    }
+    static func negatedBindingOutOfScope(_ name: String) -> Self {
+        .init(id: "negated-binding-out-of-scope", "'\(name)' is a negation and never binds an event; use it only in its own condition")
+    }
+    static func optionalKey(_ name: String) -> Self {
+        .init(id: "optional-key", "key field '\(name)' cannot be optional")
+    }
+    static func possiblyUnbound(_ field: String, _ binding: String) -> Self {
+        .init(
+            id: "possibly-unbound", "output '\(field)' reads '\(binding)', which may be unbound; the alert then carries null",
+            severity: .warning)
+    }
+    static func quantifiedBindingNeedsAggregate(_ name: String) -> Self {
+        .init(id: "quantified-needs-aggregate", "'\(name)' binds several events; read it through an aggregate")
+    }
+    static func reservedOutputField(_ name: String) -> Self {
+        .init(id: "reserved-output-field", "output field '\(name)' is reserved: names starting with '_' belong to cepd")
+    }
+    static func sharedTopicWithoutFilter(_ name: String, _ topic: String) -> Self {
+        .init(
+            id: "shared-topic-without-filter",
+            "stream '\(name)' shares topic \"\(topic)\" with another stream but has no 'where' filter, so it takes every event",
+            severity: .warning)
+    }
+    static func typeMismatch(_ expected: String, _ found: String) -> Self {
+        .init(id: "type-mismatch", "expected '\(expected)', found '\(found)'")
+    }
+    static func unboundedQuantifier(_ name: String) -> Self {
+        .init(
+            id: "unbounded-quantifier",
+            "'\(name)' has no upper bound, no 'until' and no 'within': its partial matches grow with every matching event and are never released",
+            severity: .warning)
+    }
+    static func unboundedState(_ name: String) -> Self {
+        .init(
+            id: "unbounded-state",
+            "pattern '\(name)' has no 'within': partial matches that never complete are kept forever",
+            severity: .warning)
+    }
+    static func unknownBinding(_ name: String) -> Self {
+        .init(id: "unknown-binding", "no step named '\(name)' in this pattern")
+    }
+    static func unknownField(_ name: String, _ stream: String) -> Self {
+        .init(id: "unknown-field", "stream '\(stream)' has no field '\(name)'")
+    }
+    static func unknownFunction(_ name: String) -> Self {
+        .init(id: "unknown-function", "no function named '\(name)'")
+    }
+    static func unknownStream(_ name: String) -> Self {
+        .init(id: "unknown-stream", "no stream named '\(name)'")
+    }
+    static func unknownType(_ name: String) -> Self {
+        .init(id: "unknown-type", "'\(name)' is not a type; use string, int, float, bool or time")
+    }
+    static func untilWithoutLoop(_ name: String) -> Self {
+        .init(id: "until-without-loop", "'until' on '\(name)' needs a quantifier without upper bound ('+', '*' or '{n,}')")
+    }
+    static func wrongArgumentCount(_ name: String, _ expected: String, _ found: Int) -> Self {
+        .init(id: "wrong-argument-count", "'\(name)' takes \(expected), but \(found) given")
+    }
+}
