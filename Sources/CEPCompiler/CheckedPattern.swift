@@ -32,6 +32,7 @@ struct CheckedPattern {
     var decl: PatternDecl
     var steps: [CheckedStep]
     var predicates: [CompiledExpr]
+    var predicateSteps: [Int]
     var bindings: [BindingSpec]
     var keys: [PatternKey]
     var window: Int64?

@@ -223,6 +223,7 @@ extension Checker {
         case (.subtract, .time, .time): return .duration
         case (.add, .duration, .duration), (.subtract, .duration, .duration): return .duration
         case (.multiply, .duration, .int), (.multiply, .int, .duration), (.divide, .duration, .int): return .duration
+        case (.divide, .duration, .duration): return .float
         default: return nil
         }
     }

@@ -59,6 +59,7 @@ extension Checker {
 
         let keys = checkKeys(decl, bindings)
         var predicates: [CompiledExpr] = []
+        var predicateSteps: [Int] = []
         var steps: [CheckedStep] = []
         for (index, step) in decl.steps.enumerated() {
             checkStepShape(step, index: index, of: decl)
@@ -71,6 +72,7 @@ extension Checker {
                 requireBool(type, clause: "where", at: condition.range)
                 predicate = predicates.count
                 predicates.append(compiled)
+                predicateSteps.append(index)
             }
             var until: Int?
             if let condition = step.until {
@@ -78,6 +80,7 @@ extension Checker {
                 requireBool(type, clause: "until", at: condition.range)
                 until = predicates.count
                 predicates.append(compiled)
+                predicateSteps.append(index)
             }
             if let within = step.within, within.value <= 0 { diagnostics.report(.invalidWithin(), at: within.range) }
             let modifiers = Set(step.modifiers.map(\.value))
@@ -116,7 +119,7 @@ extension Checker {
         }
         let specs = bindings.map { BindingSpec(name: $0.name.name, stream: $0.stream ?? 0, kind: $0.kind) }
         return CheckedPattern(
-            decl: decl, steps: steps, predicates: predicates, bindings: specs, keys: keys, window: decl.within?.value,
+            decl: decl, steps: steps, predicates: predicates, predicateSteps: predicateSteps, bindings: specs, keys: keys, window: decl.within?.value,
             skip: skip, emit: emit, timeoutEmit: timeoutEmit)
     }
 

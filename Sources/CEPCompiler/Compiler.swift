@@ -47,7 +47,7 @@ public enum Compiler {
                 return PatternAutomaton(
                     name: pattern.decl.name.name, location: checker.location(pattern.decl.name.range),
                     bindings: pattern.bindings, keys: pattern.keys, states: states, start: start,
-                    predicates: pattern.predicates, window: pattern.window, skip: pattern.skip, emit: pattern.emit,
+                    predicates: pattern.predicates, predicateSteps: pattern.predicateSteps, window: pattern.window, skip: pattern.skip, emit: pattern.emit,
                     timeoutEmit: pattern.timeoutEmit, bound: BoundAnalysis.bound(of: pattern, states: states))
             }
             automaton = Automaton(streams: checker.streamSpecs(), patterns: lowered)

@@ -122,7 +122,10 @@ struct NFABuilder {
         return step.predicate.map { Self.and(stream, .predicate($0)) } ?? stream
     }
 
-    private func until(_ index: Int) -> Condition? { steps[index].until.map { .predicate($0) } }
+    /// The `until` condition; like a step condition, it applies to events of the step's own stream.
+    private func until(_ index: Int) -> Condition? {
+        steps[index].until.map { Self.and(.stream(steps[index].stream), .predicate($0)) }
+    }
 
     /// TAKE guard with the `until` condition folded in: a looping step stops taking once `until` holds.
     private func loopTake(_ index: Int) -> Condition {

@@ -32,6 +32,8 @@ public struct PatternAutomaton: Sendable, Hashable {
     public var start: Int
     /// The step conditions, referenced by `Condition.predicate`.
     public var predicates: [CompiledExpr]
+    /// For each predicate, the binding whose step it belongs to: its `.current` fields are that step's event.
+    public var predicateSteps: [Int]
     /// Whole-pattern window in milliseconds: a match needs `last.ts - first.ts < window`.
     public var window: Int64?
     /// What happens to overlapping partial matches after a match.
@@ -46,7 +48,7 @@ public struct PatternAutomaton: Sendable, Hashable {
     /// Creates a pattern automaton.
     public init(
         name: String, location: String, bindings: [BindingSpec], keys: [PatternKey], states: [NFAState],
-        start: Int, predicates: [CompiledExpr], window: Int64?, skip: SkipStrategy, emit: OutputSpec?,
+        start: Int, predicates: [CompiledExpr], predicateSteps: [Int], window: Int64?, skip: SkipStrategy, emit: OutputSpec?,
         timeoutEmit: OutputSpec?, bound: PartialMatchBound
     ) {
         self.name = name
@@ -56,6 +58,7 @@ public struct PatternAutomaton: Sendable, Hashable {
         self.states = states
         self.start = start
         self.predicates = predicates
+        self.predicateSteps = predicateSteps
         self.window = window
         self.skip = skip
         self.emit = emit

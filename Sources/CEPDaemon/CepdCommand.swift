@@ -1,0 +1,40 @@
+public import ArgumentParser
+import Foundation
+
+/// The `cepd` command line: the root command and its subcommands.
+public struct CepdCommand: AsyncParsableCommand {
+    /// The root command's configuration.
+    public static let configuration = CommandConfiguration(
+        commandName: "cepd",
+        abstract: "Complex event processing for Kafka: match .cep patterns over event streams in event time.",
+        subcommands: [CheckCommand.self, ExplainCommand.self])
+
+    /// Creates the command (argument parser).
+    public init() {}
+
+    /// Parses the process arguments, runs the command and exits. Usage errors exit 2, as `cepd check` documents.
+    public static func runAndExit() async -> Never {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            self.exit(withError: error)
+        }
+    }
+}
+
+/// A failure the user can fix, printed as one line: `cepd: error: <message>`.
+struct UsageError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

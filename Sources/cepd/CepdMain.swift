@@ -1,0 +1,9 @@
+import CEPDaemon
+
+/// The `cepd` executable: everything lives in CEPDaemon.
+@main
+struct CepdMain {
+    static func main() async {
+        await CepdCommand.runAndExit()
+    }
+}
