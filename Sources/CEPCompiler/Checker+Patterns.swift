@@ -27,6 +27,8 @@ extension Checker {
 
     private mutating func checkPattern(_ decl: PatternDecl) -> CheckedPattern? {
         guard let matchRange = decl.matchRange, !decl.steps.isEmpty else {
+            // A 'match' whose steps did not parse has its error already.
+            if decl.matchRange != nil { return nil }
             diagnostics.report(
                 .missingMatch(decl.name.name), at: decl.name.range,
                 help: "describe the sequence, e.g. 'match l: logins -> p: payments'")

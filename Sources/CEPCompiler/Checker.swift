@@ -81,11 +81,15 @@ struct Checker {
                     notes: [DiagnosticNote("first declared here", at: fieldDecls[existing].path.range)])
                 continue
             }
-            guard let type = FieldType(rawValue: field.typeName.name) else {
+            let type: FieldType
+            if let known = FieldType(rawValue: field.typeName.name) {
+                type = known
+            } else {
                 diagnostics.report(
                     .unknownType(field.typeName.name), at: field.typeName.range,
                     help: Suggestions.help(for: field.typeName.name, in: FieldType.allCases.map(\.rawValue)))
-                continue
+                // Still declare the field (as a string), so that its uses do not report it as unknown too.
+                type = .string
             }
             // A path cannot be both a leaf and the parent of another declared path.
             for (other, otherIndex) in fieldIndex {

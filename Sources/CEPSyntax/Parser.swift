@@ -297,12 +297,13 @@ public struct Parser {
             let clause = current
             do throws(Failure) {
                 if acceptWord("match") != nil {
+                    // Record the clause before parsing it, so that a broken sequence is not also "missing".
+                    if matchRange == nil { matchRange = clause.range }
                     let (parsed, trailingWithin) = try parseSequence()
-                    if matchRange != nil {
+                    if matchRange != clause.range {
                         reportDuplicate(clause, in: "a pattern")
                     } else {
                         steps = parsed
-                        matchRange = clause.range
                     }
                     if let trailingWithin {
                         if within != nil {
@@ -498,7 +499,11 @@ public struct Parser {
 
     /// Parses an expression; public entry for the whole grammar level.
     private mutating func parseExpression() throws(Failure) -> Expr {
-        try parseOr().expr
+        let expr = try parseOr().expr
+        // An invalid token right after an expression (`a.f = "x"`) was reported by the lexer; failing here keeps
+        // the half-parsed expression from producing a second, confusing error.
+        if current.kind == .invalid { throw Failure() }
+        return expr
     }
 
     private mutating func checkHeight(_ height: Int, at range: SourceRange) throws(Failure) {
