@@ -1,0 +1,77 @@
+import CEPSyntax
+import Testing
+
+/// Hostile input: the parser must answer with diagnostics, never crash, hang or overflow the stack.
+@Suite struct RobustnessTests {
+    @Test func emptyFileHasNoDiagnostics() {
+        let (file, bag) = Parser.parse(SourceFile(path: "e.cep", bytes: []), file: 0)
+        #expect(file.declarations.isEmpty)
+        #expect(bag.diagnostics.isEmpty)
+    }
+
+    @Test func binaryGarbageGivesCappedDiagnostics() {
+        var generator = SplitMix(seed: 42)
+        let bytes = (0..<200_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let (_, bag) = Parser.parse(SourceFile(path: "g.bin", bytes: bytes), file: 0)
+        #expect(bag.hasErrors)
+        #expect(bag.diagnostics.count <= DiagnosticBag.errorLimit)
+    }
+
+    @Test func deepNestingIsRefusedWithADiagnostic() {
+        for opener in ["(", "not ", "-", "f("] {
+            let depth = 10_000
+            let closer = opener == "(" || opener == "f(" ? ")" : ""
+            let expr = String(repeating: opener, count: depth) + "a.x" + String(repeating: closer, count: depth)
+            let text = "pattern p { match a: s where \(expr) > 0\n emit to \"o\" { x: 1 } }"
+            let (_, bag) = Parser.parse(SourceFile(path: "deep.cep", text: text), file: 0)
+            #expect(bag.diagnostics.contains { $0.id == "nesting-too-deep" }, "opener \(opener)")
+            #expect(bag.diagnostics.count <= 2, "opener \(opener): \(bag.diagnostics.map(\.id))")
+        }
+    }
+
+    @Test func longOperatorChainsAreRefusedWithADiagnostic() {
+        for op in [" + ", " ?? ", " and ", " * "] {
+            let chain = Array(repeating: "a.x", count: 20_000).joined(separator: op)
+            let text = "pattern p { match a: s where \(chain)\n emit to \"o\" { x: 1 } }"
+            let (_, bag) = Parser.parse(SourceFile(path: "chain.cep", text: text), file: 0)
+            #expect(bag.diagnostics.contains { $0.id == "nesting-too-deep" }, "operator \(op)")
+        }
+    }
+
+    @Test func tenMegabyteFileParses() {
+        let unit = """
+            stream s%d from "t" { key k time ts lateness 5s fields { k: string, ts: time, v: float } }
+            pattern p%d { match a: s%d -> b: s%d where b.v > a.v within 1m emit to "o" { v: b.v } }
+
+            """
+        var text = ""
+        var i = 0
+        while text.utf8.count < 10_000_000 {
+            text += unit.replacingOccurrences("%d", with: String(i))
+            i += 1
+        }
+        let (file, bag) = Parser.parse(SourceFile(path: "big.cep", text: text), file: 0)
+        #expect(bag.diagnostics.isEmpty)
+        #expect(file.declarations.count == 2 * i)
+    }
+}
+
+/// A small deterministic generator, so that random inputs are the same on every run.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+extension String {
+    func replacingOccurrences(_ target: String, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
