@@ -3,7 +3,7 @@ import CEPSyntax
 
 /// Works out how many partial matches one key can hold at once, for `cepd explain` and the checker.
 enum BoundAnalysis {
-    static func bound(of pattern: CheckedPattern, states: [NFAState]) -> PartialMatchBound {
+    static func bound(of pattern: CheckedPattern, states: [NFAState], start: Int) -> PartialMatchBound {
         let steps = pattern.steps
         let hasLoop = steps.contains { $0.isLooping }
         if steps.dropFirst().contains(where: { $0.contiguity == .any && !$0.isNegated })
@@ -11,9 +11,10 @@ enum BoundAnalysis {
         {
             return .unbounded(reason: "'->>' and 'any' branch every partial match on each qualifying event")
         }
-        let ignores = states.contains { state in
-            state.transitions.contains { $0.action == .ignore && $0.target == states.firstIndex(of: state) }
-                || state.transitions.contains { $0.action == .ignore }
+        // IGNORE edges out of the start state are never followed (a fresh start state is added for every event,
+        // as in Flink), so only the other states decide whether a partial match can wait.
+        let ignores = states.indices.contains { index in
+            index != start && states[index].transitions.contains { $0.action == .ignore }
         }
         let optionalSteps = steps.filter { $0.isOptional && !$0.isLooping }.count
         let variants = 1 << min(optionalSteps, 20)

@@ -48,7 +48,7 @@ public enum Compiler {
                     name: pattern.decl.name.name, location: checker.location(pattern.decl.name.range),
                     bindings: pattern.bindings, keys: pattern.keys, states: states, start: start,
                     predicates: pattern.predicates, predicateSteps: pattern.predicateSteps, window: pattern.window, skip: pattern.skip, emit: pattern.emit,
-                    timeoutEmit: pattern.timeoutEmit, bound: BoundAnalysis.bound(of: pattern, states: states))
+                    timeoutEmit: pattern.timeoutEmit, bound: BoundAnalysis.bound(of: pattern, states: states, start: start))
             }
             automaton = Automaton(streams: checker.streamSpecs(), patterns: lowered)
         }
