@@ -42,7 +42,7 @@ public struct AutomatonRenderer: Sendable {
                 + (b.kind == .multiple ? " (several events)" : b.kind == .optional ? " (optional)" : "")
         }
         out += "  steps:    \(steps.joined(separator: ", "))\n"
-        out += "  within:   " + (pattern.window.map { DurationText.text($0) + " (first event to last, exclusive)" } ?? "none") + "\n"
+        out += "  within:   " + (pattern.window.map { DurationFormat.format(milliseconds: $0) + " (first event to last, exclusive)" } ?? "none") + "\n"
         out += "  skip:     \(describe(pattern.skip, pattern))\n"
         out += "  bound:    \(describe(pattern.bound, pattern))\n"
         if let emit = pattern.emit {
@@ -59,7 +59,7 @@ public struct AutomatonRenderer: Sendable {
             if index == pattern.start { tags.append("start") }
             if state.kind != .normal { tags.append(state.kind.rawValue) }
             if state.isGreedy { tags.append("greedy") }
-            if let window = state.window { tags.append("within \(DurationText.text(window)) of previous") }
+            if let window = state.window { tags.append("within \(DurationFormat.format(milliseconds: window)) of previous") }
             out += "    \(state.name)" + (tags.isEmpty ? "" : "  [\(tags.joined(separator: ", "))]") + "\n"
             for t in state.transitions {
                 let action = t.action.rawValue.padding(7)
@@ -86,7 +86,7 @@ public struct AutomatonRenderer: Sendable {
         case .perWindow(let stream, let window, let per):
             let each = per == 1 ? "1 partial match" : "\(per) partial matches"
             return "at most \(each) per '\(automaton.streams[stream].name)' event of the key in the last "
-                + DurationText.text(window)
+                + DurationFormat.format(milliseconds: window)
         case .unbounded(let reason): return "unbounded: \(reason)"
         }
     }
@@ -107,7 +107,7 @@ public struct AutomatonRenderer: Sendable {
     private func cluster(_ pattern: PatternAutomaton, prefix: String) -> String {
         let printer = ConditionPrinter(automaton: automaton, pattern: pattern)
         var label = "pattern \(pattern.name)"
-        if let window = pattern.window { label += " (within \(DurationText.text(window)))" }
+        if let window = pattern.window { label += " (within \(DurationFormat.format(milliseconds: window)))" }
         var out = "  subgraph \(quote("cluster_" + pattern.name)) {\n    label=\(quote(label));\n"
         for index in order(pattern) {
             let state = pattern.states[index]

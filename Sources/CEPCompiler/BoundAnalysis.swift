@@ -1,3 +1,4 @@
+import CEPCore
 import CEPRuntime
 import CEPSyntax
 
@@ -30,22 +31,8 @@ enum BoundAnalysis {
         if hasLoop {
             return .unbounded(
                 reason: "a quantifier branches on each event it takes; bounded only by the key's events within "
-                    + DurationText.text(window))
+                    + DurationFormat.format(milliseconds: window))
         }
         return .perWindow(startStream: steps[0].stream, window: window, perStartEvent: variants)
-    }
-}
-
-/// Durations as `.cep` spells them.
-enum DurationText {
-    static func text(_ ms: Int64) -> String {
-        var rest = ms
-        var out = ""
-        for (name, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
-        where rest >= size {
-            out += "\(rest / size)\(name)"
-            rest %= size
-        }
-        return out.isEmpty ? "0ms" : out
     }
 }

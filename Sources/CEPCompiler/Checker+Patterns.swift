@@ -164,9 +164,6 @@ extension Checker {
                 .absenceWithoutWithin(step.binding.name), at: notRange,
                 help: "add 'within 15m' after the step: the match fires when that much event time passes without it")
         }
-        if index > 0 && decl.steps[index - 1].isNegated && !last {
-            // Two negations in a row are fine; nothing to check.
-        }
     }
 
     /// The key field of every stream the pattern reads, with the types they join on.

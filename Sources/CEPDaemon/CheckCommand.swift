@@ -23,14 +23,7 @@ struct CheckCommand: ParsableCommand {
     var format: DiagnosticFormat = .text
 
     func run() throws {
-        let sources: [SourceFile]
-        do {
-            sources = try PatternFiles.load(files)
-        } catch {
-            PatternFiles.writeError("cepd: error: \(error.message)\n")
-            throw ExitCode(2)
-        }
-        let compilation = Compiler.compile(sources)
+        let compilation = try PatternFiles.compile(files)
         let renderer = DiagnosticRenderer(
             sources: compilation.sources, colors: format == .text && PatternFiles.stderrIsTerminal)
         switch format {

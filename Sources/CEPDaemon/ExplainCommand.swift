@@ -26,14 +26,7 @@ struct ExplainCommand: ParsableCommand {
     var format: ExplainFormat = .text
 
     func run() throws {
-        let sources: [SourceFile]
-        do {
-            sources = try PatternFiles.load(files)
-        } catch {
-            PatternFiles.writeError("cepd: error: \(error.message)\n")
-            throw ExitCode(2)
-        }
-        let compilation = Compiler.compile(sources)
+        let compilation = try PatternFiles.compile(files)
         let renderer = DiagnosticRenderer(sources: compilation.sources, colors: PatternFiles.stderrIsTerminal)
         PatternFiles.writeError(renderer.render(compilation.diagnostics, truncatedFiles: compilation.truncatedFiles))
         guard let automaton = compilation.automaton else {

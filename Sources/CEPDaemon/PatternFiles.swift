@@ -1,3 +1,4 @@
+import ArgumentParser
 import CEPCompiler
 import CEPSyntax
 import Foundation
@@ -18,6 +19,16 @@ enum PatternFiles {
             files.append(SourceFile(path: path, bytes: [UInt8](data)))
         }
         return files
+    }
+
+    /// Reads and compiles the files; an unreadable file prints one line and exits 2 (a usage error).
+    static func compile(_ paths: [String]) throws -> Compilation {
+        do {
+            return Compiler.compile(try load(paths))
+        } catch {
+            writeError("cepd: error: \(error.message)\n")
+            throw ExitCode(2)
+        }
     }
 
     /// Whether standard error is a terminal (colours only there).

@@ -107,7 +107,7 @@ public struct Parser {
     }
 
     private mutating func expectDuration(_ what: String) throws(Failure) -> Located<Int64> {
-        guard current.kind == .duration, let ms = DurationParsing.milliseconds(current.text) else {
+        guard current.kind == .duration, let ms = DurationFormat.parse(current.text[...]) else {
             let help = current.kind == .int ? "add a unit: '\(current.text)s', '\(current.text)m', ..." : nil
             throw fail(expected: what, help: help)
         }
@@ -674,7 +674,7 @@ public struct Parser {
             return Parsed(expr: Expr(.string(token.text), range: token.range), height: 1)
         case .duration:
             advance()
-            let ms = DurationParsing.milliseconds(token.text) ?? 0
+            let ms = DurationFormat.parse(token.text[...]) ?? 0
             return Parsed(expr: Expr(.duration(ms), range: token.range), height: 1)
         case .keywordTrue, .keywordFalse:
             advance()
@@ -711,9 +711,4 @@ public struct Parser {
             throw fail(expected: "an expression")
         }
     }
-}
-
-/// Duration literal conversion shared by the parser and tests.
-enum DurationParsing {
-    static func milliseconds(_ text: String) -> Int64? { DurationFormat.parse(text[...]) }
 }
