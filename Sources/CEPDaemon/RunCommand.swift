@@ -1,0 +1,88 @@
+import ArgumentParser
+import CEPCompiler
+import CEPCore
+import CEPRuntime
+import CEPSyntax
+import Foundation
+
+/// `cepd run`: replay JSON-lines files as topics through the engine, in event time, and write the alerts.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Replay event files as topics and write the alerts (backtests, demos).",
+        discussion: """
+            Each --input TOPIC=FILE is one partition of TOPIC (give a topic several files for several partitions); \
+            a file's line order is its arrival order and line N (from 0) is offset N. Files are read merged by \
+            event time: the next event comes from the input whose next event is earliest (ties: the order of the \
+            --input options), as Kafka Streams picks among partitions. A file that ends stops holding back the \
+            watermark; at the end of all input the watermark goes to +infinity, which fires every pending window.
+
+            Alerts go to stdout (or --output), one JSON object per line. Late events go to --late (default \
+            late.jsonl) and malformed lines to --dead-letters (default dead-letters.jsonl); those files are created \
+            only when there is something to write. A summary goes to stderr.
+            """)
+
+    @Option(name: .customLong("pattern"), help: "A .cep file (repeat for several).")
+    var patterns: [String]
+
+    @Option(name: .customLong("input"), help: "TOPIC=FILE.jsonl: replay FILE as a partition of TOPIC (repeatable).")
+    var inputs: [String]
+
+    @Option(help: "Write alerts here instead of stdout.")
+    var output: String?
+
+    @Option(help: "Write late events here.")
+    var late: String = "late.jsonl"
+
+    @Option(name: .customLong("dead-letters"), help: "Write malformed lines here, with the reason.")
+    var deadLetters: String = "dead-letters.jsonl"
+
+    @Flag(help: "Print no summary on stderr.")
+    var quiet = false
+
+    func run() throws {
+        let compilation = try PatternFiles.compile(patterns)
+        guard let automaton = compilation.automaton else {
+            PatternFiles.writeError(DiagnosticRendering.render(compilation))
+            throw ExitCode(1)
+        }
+        let inputs: [(topic: String, path: String)]
+        do {
+            inputs = try parseInputs(automaton)
+        } catch {
+            PatternFiles.writeError("cepd: error: \(error.message)\n")
+            throw ExitCode(2)
+        }
+        var replay = try FileReplay(automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters)
+        let summary = replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
+        if !quiet { PatternFiles.writeError(summary) }
+    }
+
+    private func parseInputs(_ automaton: Automaton) throws(UsageError) -> [(topic: String, path: String)] {
+        let known = Set(automaton.streams.map(\.topic))
+        var result: [(String, String)] = []
+        for input in inputs {
+            guard let equals = input.firstIndex(of: "="), equals != input.startIndex,
+                input.index(after: equals) != input.endIndex
+            else {
+                throw UsageError(message: "--input '\(input)' must be TOPIC=FILE, e.g. --input logins=logins.jsonl")
+            }
+            let topic = String(input[..<equals])
+            guard known.contains(topic) else {
+                let list = known.sorted().joined(separator: ", ")
+                throw UsageError(message: "--input '\(input)': no stream reads topic '\(topic)' (topics: \(list))")
+            }
+            result.append((topic, String(input[input.index(after: equals)...])))
+        }
+        return result
+    }
+}
+
+/// Renders a failed compilation's diagnostics as `cepd check` does.
+enum DiagnosticRendering {
+    static func render(_ compilation: Compilation) -> String {
+        let renderer = DiagnosticRenderer(sources: compilation.sources, colors: PatternFiles.stderrIsTerminal)
+        return renderer.render(compilation.diagnostics, truncatedFiles: compilation.truncatedFiles)
+            + PatternFiles.summary(compilation.diagnostics) + "\n"
+    }
+}

@@ -1,0 +1,122 @@
+public import CEPCore
+
+/// Renders matches as alerts in BRIEF's format: the `emit` fields, then `_match` with the pattern, a
+/// deterministic match id, the key, the output topic, the first and last event time, and the matched events.
+///
+/// The id is a 128-bit FNV-1a hash of the pattern name, the key and each matched event's step, topic, partition
+/// and offset: the same input gives the same ids on every run, so downstream (and cepd's own recovery) can
+/// de-duplicate. Times and durations are written as integer milliseconds.
+public struct AlertFormatter: Sendable {
+    private let automaton: Automaton
+
+    /// Creates a formatter for the patterns of `automaton`.
+    public init(automaton: Automaton) {
+        self.automaton = automaton
+    }
+
+    /// The output topic of a match, or `nil` when the pattern has no output for its kind.
+    public func topic(of output: MatchOutput) -> String? {
+        let pattern = automaton.patterns[output.pattern]
+        switch output.kind {
+        case .match: return pattern.emit?.topic
+        case .timeout: return pattern.timeoutEmit?.topic
+        }
+    }
+
+    /// The deterministic match id: 32 hex digits.
+    public func matchID(of output: MatchOutput) -> String {
+        var hash = FNV128()
+        hash.add(automaton.patterns[output.pattern].name)
+        hash.add(Self.json(output.key))
+        if case .timeout = output.kind { hash.add("timeout") }
+        for node in output.last?.path ?? [] {
+            hash.add(String(node.binding))
+            hash.add(node.event.origin.topic)
+            hash.add(String(node.event.origin.partition))
+            hash.add(String(node.event.origin.offset))
+        }
+        return hash.hex
+    }
+
+    /// The alert as one line of JSON (no newline), or `nil` when the pattern has no output for this kind.
+    public func format(_ output: MatchOutput) -> String? {
+        let pattern = automaton.patterns[output.pattern]
+        let spec: OutputSpec?
+        switch output.kind {
+        case .match: spec = pattern.emit
+        case .timeout: spec = pattern.timeoutEmit
+        }
+        guard let spec else { return nil }
+        let evaluator = ExpressionEvaluator(current: nil, match: output.last)
+        var json = JSONWriter()
+        json.beginObject()
+        for field in spec.fields { json.raw(field.name, Self.json(evaluator.evaluate(field.value))) }
+        json.beginObject("_match")
+        json.string("pattern", pattern.name)
+        json.string("id", matchID(of: output))
+        json.raw("key", Self.json(output.key))
+        json.string("topic", spec.topic)
+        let nodes = output.last?.path ?? []
+        if let first = nodes.first, let last = nodes.last {
+            json.raw("first_ts", String(first.event.timestamp))
+            json.raw("last_ts", String(last.event.timestamp))
+        }
+        if case .timeout(let at) = output.kind { json.raw("timed_out_at", String(at)) }
+        json.beginArray("events")
+        for node in nodes {
+            json.beginObject()
+            json.string("step", pattern.bindings[node.binding].name)
+            json.string("stream", automaton.streams[node.event.stream].name)
+            json.string("topic", node.event.origin.topic)
+            json.raw("partition", String(node.event.origin.partition))
+            json.raw("offset", String(node.event.origin.offset))
+            json.raw("ts", String(node.event.timestamp))
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        json.endObject()
+        return json.text
+    }
+
+    /// A value as JSON: times and durations as integer milliseconds, non-finite floats as null.
+    public static func json(_ value: Value) -> String {
+        switch value {
+        case .string(let s): return JSONWriter.quoted(s)
+        case .int(let i): return String(i)
+        case .float(let d): return d.isFinite ? String(d) : "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .time(let t): return String(t)
+        case .duration(let d): return String(d)
+        case .null: return "null"
+        }
+    }
+}
+
+/// 128-bit FNV-1a, with a separator after each part so that ("ab", "c") and ("a", "bc") differ.
+struct FNV128 {
+    private var high: UInt64 = 0x6c62_272e_07bb_0142
+    private var low: UInt64 = 0x62b8_2175_6295_c58d
+
+    mutating func add(_ text: String) {
+        for byte in text.utf8 { mix(byte) }
+        mix(0xFF)  // never part of UTF-8
+    }
+
+    private mutating func mix(_ byte: UInt8) {
+        low ^= UInt64(byte)
+        // Multiply by the FNV prime 2^88 + 0x13B, modulo 2^128.
+        let product = low.multipliedFullWidth(by: 0x13B)
+        let newHigh = product.high &+ high &* 0x13B &+ (low << 24)
+        low = product.low
+        high = newHigh
+    }
+
+    var hex: String {
+        func pad(_ v: UInt64) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        return pad(high) + pad(low)
+    }
+}

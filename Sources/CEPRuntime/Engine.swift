@@ -1,0 +1,198 @@
+public import CEPCore
+
+/// The event-time matching engine: every pattern of an automaton over every key, fed by any number of input
+/// partitions. Pure and synchronous — it knows no files, no Kafka and no clock; file replay and the Kafka daemon
+/// are two drivers of the same engine.
+///
+/// Event time follows Flink's `forBoundedOutOfOrderness`: each input partition's watermark is the largest event
+/// time it has delivered minus the topic's lateness minus 1 ms; a pattern's watermark is the minimum over the
+/// partitions of the topics it reads (idle ones excepted, finished ones at +∞). An event at or below its pattern's
+/// watermark is late.
+public struct Engine {
+    /// The compiled patterns and streams.
+    public let automaton: Automaton
+    /// One matcher per pattern, in declaration order.
+    public private(set) var matchers: [PatternMatcher]
+    /// The input partitions registered so far.
+    public private(set) var sources: [Source] = []
+    /// Counters for the summary and metrics.
+    public private(set) var stats: EngineStats
+
+    private var sourceIndex: [String: [Int32: Int]] = [:]
+    /// For each stream, the patterns that read it and the stream's key field in each.
+    private let readers: [[(pattern: Int, keyField: Int)]]
+    private let topicRank: [String: Int32]
+    private let topicLateness: [String: Int64]
+    /// For each pattern, the topics it reads.
+    private let patternTopics: [Set<String>]
+    /// For each pattern, the sources of those topics.
+    private var patternSources: [[Int]]
+    /// For each pattern, whether every topic it reads has at least one partition.
+    private var patternCovered: [Bool]
+
+    /// One input partition.
+    public struct Source: Sendable, Hashable {
+        /// Its topic.
+        public var topic: String
+        /// Its partition.
+        public var partition: Int32
+        /// The largest event time it has delivered.
+        public var maxTimestamp: Int64 = .min
+        /// Bounded out-of-orderness of its topic (the largest lateness of the streams that read it).
+        public var lateness: Int64
+        /// Whether it has been marked idle: it does not hold back the watermark until its next event.
+        public var isIdle = false
+        /// Whether it has ended (the end of a replay file): its watermark is +∞.
+        public var isFinished = false
+        /// Orders equal timestamps across partitions: topic declaration order, then partition.
+        public var rank: Int32
+
+        /// `maxTimestamp - lateness - 1`, `Int64.min` before the first event, `Int64.max` once finished.
+        public var watermark: Int64 {
+            if isFinished { return .max }
+            if maxTimestamp == .min { return .min }
+            return maxTimestamp.addingSaturated(-lateness).addingSaturated(-1)
+        }
+    }
+
+    /// Creates an engine for `automaton` with no input partitions yet.
+    public init(automaton: Automaton) {
+        self.automaton = automaton
+        self.matchers = automaton.patterns.indices.map { PatternMatcher(automaton, index: $0) }
+        var readers = [[(pattern: Int, keyField: Int)]](repeating: [], count: automaton.streams.count)
+        var patternTopics: [Set<String>] = []
+        for (p, pattern) in automaton.patterns.enumerated() {
+            var topics = Set<String>()
+            for key in pattern.keys {
+                readers[key.stream].append((p, key.field))
+                topics.insert(automaton.streams[key.stream].topic)
+            }
+            patternTopics.append(topics)
+        }
+        var rank: [String: Int32] = [:]
+        var lateness: [String: Int64] = [:]
+        for stream in automaton.streams {
+            if rank[stream.topic] == nil { rank[stream.topic] = Int32(rank.count) }
+            lateness[stream.topic] = max(lateness[stream.topic] ?? 0, stream.lateness)
+        }
+        self.readers = readers
+        self.topicRank = rank
+        self.topicLateness = lateness
+        self.patternTopics = patternTopics
+        self.patternSources = Array(repeating: [], count: automaton.patterns.count)
+        self.patternCovered = Array(repeating: false, count: automaton.patterns.count)
+        self.stats = EngineStats(patterns: automaton.patterns.count)
+    }
+
+    /// The topics some pattern reads, in declaration order.
+    public var inputTopics: [String] {
+        topicRank.sorted { $0.value < $1.value }.map(\.key).filter { topic in patternTopics.contains { $0.contains(topic) } }
+    }
+
+    /// Registers (or finds) an input partition and returns its index.
+    public mutating func source(topic: String, partition: Int32) -> Int {
+        if let existing = sourceIndex[topic]?[partition] { return existing }
+        let index = sources.count
+        let rank = (topicRank[topic] ?? Int32(topicRank.count)) << 20 | (partition & 0xFFFFF)
+        sources.append(Source(topic: topic, partition: partition, lateness: topicLateness[topic] ?? 0, rank: rank))
+        sourceIndex[topic, default: [:]][partition] = index
+        for p in patternTopics.indices where patternTopics[p].contains(topic) {
+            patternSources[p].append(index)
+            patternCovered[p] = Set(patternSources[p].map { sources[$0].topic }).count == patternTopics[p].count
+        }
+        return index
+    }
+
+    /// The watermark of a pattern: the minimum over its active partitions.
+    public func watermark(ofPattern pattern: Int) -> Int64 { matchers[pattern].watermark }
+
+    /// Feeds one decoded event that arrived on `source`. Returns the patterns for which it was late (at or below
+    /// their watermark): the caller sends it to the late output. Matches the event allows are appended to `outputs`.
+    @discardableResult
+    public mutating func process(_ event: Event, source: Int, into outputs: inout [MatchOutput]) -> [Int] {
+        stats.events += 1
+        var late: [Int] = []
+        for reader in readers[event.stream] {
+            let key = event.fields[reader.keyField]
+            if !matchers[reader.pattern].buffer(event, key: key) { late.append(reader.pattern) }
+        }
+        if !late.isEmpty { stats.lateEvents += 1 }
+        var changed = false
+        if event.timestamp > sources[source].maxTimestamp {
+            sources[source].maxTimestamp = event.timestamp
+            changed = true
+        }
+        if sources[source].isIdle {
+            sources[source].isIdle = false
+            changed = true
+        }
+        if changed { advanceWatermarks(touching: source, into: &outputs) }
+        return late
+    }
+
+    /// Marks a partition idle (or active again): an idle partition does not hold back the watermark.
+    public mutating func setIdle(_ source: Int, _ idle: Bool, into outputs: inout [MatchOutput]) {
+        guard sources[source].isIdle != idle else { return }
+        sources[source].isIdle = idle
+        advanceWatermarks(touching: source, into: &outputs)
+    }
+
+    /// Ends a partition: its watermark goes to +∞ (the end of a replay file).
+    public mutating func finish(_ source: Int, into outputs: inout [MatchOutput]) {
+        sources[source].isFinished = true
+        advanceWatermarks(touching: source, into: &outputs)
+    }
+
+    /// Ends the input: every watermark goes to +∞, which fires every window and timeout (as Flink does at the end
+    /// of a bounded input).
+    public mutating func finishAll(into outputs: inout [MatchOutput]) {
+        for index in sources.indices { sources[index].isFinished = true }
+        for p in matchers.indices { advance(pattern: p, to: .max, into: &outputs) }
+    }
+
+    /// Moves a pattern's watermark to `time` directly (test cases with explicit watermarks).
+    public mutating func advance(pattern: Int, to time: Int64, into outputs: inout [MatchOutput]) {
+        let before = outputs.count
+        matchers[pattern].advance(to: time, into: &outputs)
+        count(outputs[before...])
+    }
+
+    private mutating func advanceWatermarks(touching source: Int, into outputs: inout [MatchOutput]) {
+        let topic = sources[source].topic
+        for p in matchers.indices where patternTopics[p].contains(topic) {
+            var minimum: Int64?
+            for s in patternSources[p] where !sources[s].isIdle {
+                minimum = min(minimum ?? .max, sources[s].watermark)
+            }
+            // A topic the pattern reads that has no partition yet holds the watermark back entirely.
+            guard let minimum, patternCovered[p] else { continue }
+            if minimum > matchers[p].watermark { advance(pattern: p, to: minimum, into: &outputs) }
+        }
+    }
+
+    private mutating func count(_ produced: ArraySlice<MatchOutput>) {
+        for output in produced {
+            switch output.kind {
+            case .match: stats.matches[output.pattern] += 1
+            case .timeout: stats.timeouts[output.pattern] += 1
+            }
+        }
+    }
+}
+
+/// What the engine has done so far.
+public struct EngineStats: Sendable, Hashable {
+    /// Events fed to the engine.
+    public var events = 0
+    /// Events that were late for at least one pattern.
+    public var lateEvents = 0
+    /// Matches per pattern.
+    public var matches: [Int]
+    /// Timed-out partial matches per pattern (only for patterns with `on timeout`).
+    public var timeouts: [Int]
+
+    init(patterns: Int) {
+        matches = Array(repeating: 0, count: patterns)
+        timeouts = Array(repeating: 0, count: patterns)
+    }
+}

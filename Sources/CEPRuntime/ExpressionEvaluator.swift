@@ -1,0 +1,266 @@
+import CEPCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Evaluates compiled expressions against an event and a partial match.
+///
+/// The checker has already matched operand types to operators, so evaluation never fails: a value of an
+/// unexpected kind (which only a bug could produce) and null operands give null, and a null condition is false.
+struct ExpressionEvaluator {
+    /// The event under test (a step's candidate, or the stream's event in a filter).
+    let current: Event?
+    /// The partial match the event is tested against (newest node first).
+    let match: MatchNode?
+
+    /// Whether a condition holds: true only for `bool(true)`.
+    func holds(_ expr: CompiledExpr) -> Bool {
+        if case .bool(true) = evaluate(expr) { return true }
+        return false
+    }
+
+    func evaluate(_ expr: CompiledExpr) -> Value {
+        switch expr {
+        case .literal(let value):
+            return value
+        case .field(let ref):
+            switch ref.source {
+            case .current: return current?.fields[ref.field] ?? .null
+            case .binding(let binding): return match.lastEvent(of: binding)?.fields[ref.field] ?? .null
+            }
+        case .aggregate(let aggregate, let binding, let field):
+            return Self.aggregate(aggregate, of: binding, field: field, in: match)
+        case .unary(let op, let operand):
+            let value = evaluate(operand)
+            switch (op, value) {
+            case (.not, .bool(let b)): return .bool(!b)
+            case (.negate, .int(let i)): return .int(0 &- i)
+            case (.negate, .float(let d)): return .float(-d)
+            case (.negate, .duration(let d)): return .duration(0 &- d)
+            default: return .null
+            }
+        case .binary(let op, let lhs, let rhs):
+            return binary(op, lhs, rhs)
+        case .inList(let value, let list, let negated):
+            let v = evaluate(value)
+            if case .null = v { return .null }
+            let found = list.contains { Self.equal(v, evaluate($0)) == true }
+            return .bool(found != negated)
+        case .call(let function, let arguments):
+            return call(function, arguments.map(evaluate))
+        }
+    }
+
+    private func binary(_ op: BinaryOp, _ lhs: CompiledExpr, _ rhs: CompiledExpr) -> Value {
+        switch op {
+        case .and:
+            // Three-valued, short-circuit: false wins over null.
+            let l = evaluate(lhs)
+            if case .bool(false) = l { return .bool(false) }
+            let r = evaluate(rhs)
+            if case .bool(false) = r { return .bool(false) }
+            if case .bool(true) = l, case .bool(true) = r { return .bool(true) }
+            return .null
+        case .or:
+            let l = evaluate(lhs)
+            if case .bool(true) = l { return .bool(true) }
+            let r = evaluate(rhs)
+            if case .bool(true) = r { return .bool(true) }
+            if case .bool(false) = l, case .bool(false) = r { return .bool(false) }
+            return .null
+        case .coalesce:
+            let l = evaluate(lhs)
+            if case .null = l { return evaluate(rhs) }
+            return l
+        default:
+            return Self.apply(op, evaluate(lhs), evaluate(rhs))
+        }
+    }
+
+    /// A binary operator on two values (not `and`, `or`, `??`).
+    static func apply(_ op: BinaryOp, _ l: Value, _ r: Value) -> Value {
+        switch op {
+        case .equal: return equal(l, r).map(Value.bool) ?? .null
+        case .notEqual: return equal(l, r).map { .bool(!$0) } ?? .null
+        case .less: return compare(l, r).map { .bool($0 < 0) } ?? .null
+        case .lessEqual: return compare(l, r).map { .bool($0 <= 0) } ?? .null
+        case .greater: return compare(l, r).map { .bool($0 > 0) } ?? .null
+        case .greaterEqual: return compare(l, r).map { .bool($0 >= 0) } ?? .null
+        case .add, .subtract, .multiply, .divide, .remainder: return arithmetic(op, l, r)
+        case .and, .or, .coalesce: return .null
+        }
+    }
+
+    static func equal(_ l: Value, _ r: Value) -> Bool? {
+        switch (l, r) {
+        case (.null, _), (_, .null): return nil
+        case (.string(let a), .string(let b)): return a == b
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.time(let a), .time(let b)), (.duration(let a), .duration(let b)), (.int(let a), .int(let b)): return a == b
+        default:
+            guard let a = number(l), let b = number(r) else { return nil }
+            return a == b
+        }
+    }
+
+    static func compare(_ l: Value, _ r: Value) -> Int? {
+        func order<T: Comparable>(_ a: T, _ b: T) -> Int { a < b ? -1 : (a == b ? 0 : 1) }
+        switch (l, r) {
+        case (.null, _), (_, .null): return nil
+        case (.string(let a), .string(let b)): return order(a, b)
+        case (.time(let a), .time(let b)), (.duration(let a), .duration(let b)), (.int(let a), .int(let b)):
+            return order(a, b)
+        case (.bool(let a), .bool(let b)): return order(a ? 1 : 0, b ? 1 : 0)
+        default:
+            guard let a = number(l), let b = number(r) else { return nil }
+            return order(a, b)
+        }
+    }
+
+    static func number(_ v: Value) -> Double? {
+        switch v {
+        case .int(let i): return Double(i)
+        case .float(let d): return d
+        default: return nil
+        }
+    }
+
+    static func arithmetic(_ op: BinaryOp, _ l: Value, _ r: Value) -> Value {
+        switch (l, r) {
+        case (.int(let a), .int(let b)):
+            switch op {
+            case .add: return .int(a &+ b)
+            case .subtract: return .int(a &- b)
+            case .multiply: return .int(a &* b)
+            // Integer division by zero has no value: null, like SQL.
+            case .divide: return b == 0 || (a == .min && b == -1) ? .null : .int(a / b)
+            case .remainder: return b == 0 || (a == .min && b == -1) ? .null : .int(a % b)
+            default: return .null
+            }
+        case (.string(let a), .string(let b)) where op == .add: return .string(a + b)
+        case (.time(let t), .duration(let d)), (.duration(let d), .time(let t)):
+            if op == .add { return .time(t &+ d) }
+            if op == .subtract, case .time = l { return .time(t &- d) }
+            return .null
+        case (.time(let a), .time(let b)) where op == .subtract: return .duration(a &- b)
+        case (.duration(let a), .duration(let b)):
+            switch op {
+            case .add: return .duration(a &+ b)
+            case .subtract: return .duration(a &- b)
+            case .divide: return .float(Double(a) / Double(b))
+            default: return .null
+            }
+        case (.duration(let d), .int(let i)), (.int(let i), .duration(let d)):
+            if op == .multiply { return .duration(d &* i) }
+            if op == .divide, case .duration = l { return i == 0 ? .null : .duration(d / i) }
+            return .null
+        default:
+            guard let a = number(l), let b = number(r) else { return .null }
+            switch op {
+            case .add: return .float(a + b)
+            case .subtract: return .float(a - b)
+            case .multiply: return .float(a * b)
+            case .divide: return .float(a / b)
+            case .remainder: return .float(fmod(a, b))
+            default: return .null
+            }
+        }
+    }
+
+    private func call(_ function: Function, _ args: [Value]) -> Value {
+        switch function {
+        case .exists:
+            if case .null = args[0] { return .bool(false) }
+            return .bool(true)
+        default: break
+        }
+        if args.contains(where: { if case .null = $0 { return true } else { return false } }) { return .null }
+        switch (function, args.count) {
+        case (.lower, 1): if case .string(let s) = args[0] { return .string(s.lowercased()) }
+        case (.upper, 1): if case .string(let s) = args[0] { return .string(s.uppercased()) }
+        case (.length, 1): if case .string(let s) = args[0] { return .int(Int64(s.count)) }
+        case (.contains, 2): if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.contains(t)) }
+        case (.startsWith, 2):
+            if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.hasPrefix(t)) }
+        case (.endsWith, 2):
+            if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.hasSuffix(t)) }
+        case (.substring, 3):
+            if case .string(let s) = args[0], case .int(let start) = args[1], case .int(let length) = args[2] {
+                let characters = Array(s)
+                let from = Int(max(0, min(start, Int64(characters.count))))
+                let to = Int(max(Int64(from), min(Int64(from) + max(0, length), Int64(characters.count))))
+                return .string(String(characters[from..<to]))
+            }
+        case (.abs, 1):
+            switch args[0] {
+            case .int(let i): return i == .min ? .null : .int(Swift.abs(i))
+            case .float(let d): return .float(Swift.abs(d))
+            default: break
+            }
+        case (.round, 1), (.floor, 1), (.ceil, 1):
+            if case .int = args[0] { return args[0] }
+            if case .float(let d) = args[0] {
+                let rule: FloatingPointRoundingRule =
+                    function == .round ? .toNearestOrAwayFromZero : function == .floor ? .down : .up
+                let rounded = d.rounded(rule)
+                guard rounded.isFinite, rounded >= -9.2e18, rounded <= 9.2e18 else { return .null }
+                return .int(Int64(rounded))
+            }
+        case (.distanceKm, 4):
+            let numbers = args.compactMap(Self.number)
+            guard numbers.count == 4 else { return .null }
+            return .float(Self.haversine(numbers[0], numbers[1], numbers[2], numbers[3]))
+        default: break
+        }
+        return .null
+    }
+
+    /// Great-circle distance in kilometres (R = 6371 km).
+    static func haversine(_ lat1: Double, _ lon1: Double, _ lat2: Double, _ lon2: Double) -> Double {
+        let radians = Double.pi / 180
+        let dLat = (lat2 - lat1) * radians
+        let dLon = (lon2 - lon1) * radians
+        let a = sin(dLat / 2) * sin(dLat / 2) + cos(lat1 * radians) * cos(lat2 * radians) * sin(dLon / 2) * sin(dLon / 2)
+        return 2 * 6371 * atan2(a.squareRoot(), (1 - a).squareRoot())
+    }
+
+    /// An aggregate over the events bound to `binding` in `match`, oldest first.
+    static func aggregate(_ aggregate: Aggregate, of binding: Int, field: Int?, in match: MatchNode?) -> Value {
+        var values: [Value] = []
+        var count: Int64 = 0
+        var node = match
+        while let current = node {
+            if current.binding == binding {
+                count += 1
+                if let field { values.append(current.event.fields[field]) }
+            }
+            node = current.previous
+        }
+        values.reverse()
+        let present = values.filter { if case .null = $0 { return false } else { return true } }
+        switch aggregate {
+        case .count: return .int(count)
+        case .first: return present.first ?? .null
+        case .last: return present.last ?? .null
+        case .min: return present.min { (compare($0, $1) ?? 0) < 0 } ?? .null
+        case .max: return present.max { (compare($0, $1) ?? 0) < 0 } ?? .null
+        case .sum:
+            guard let first = present.first else { return field == nil ? .int(0) : .int(0) }
+            var total: Value
+            switch first {
+            case .duration: total = .duration(0)
+            case .float: total = .float(0)
+            default: total = .int(0)
+            }
+            for value in present { total = arithmetic(.add, total, value) }
+            return total
+        case .avg:
+            let numbers = present.compactMap(number)
+            guard !numbers.isEmpty else { return .null }
+            return .float(numbers.reduce(0, +) / Double(numbers.count))
+        }
+    }
+}

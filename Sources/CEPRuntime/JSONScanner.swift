@@ -1,0 +1,306 @@
+import CEPCore
+
+/// A JSON value as the scanner found it, before it is checked against a field's declared type.
+enum RawJSONValue {
+    case null
+    case bool(Bool)
+    /// A number written without fraction or exponent that fits in 64 bits.
+    case integer(Int64)
+    /// Any other number.
+    case number(Double)
+    case string(String)
+    /// An object or array (never a valid field value: fields are scalars).
+    case composite
+}
+
+/// Why a line is not valid JSON, with the byte offset where the scanner stopped.
+struct JSONSyntaxError: Error {
+    var message: String
+    var offset: Int
+}
+
+/// The fields a decoder wants from one JSON object, as a tree of member names: a leaf is a slot of the output.
+final class FieldTree {
+    var children: [(name: [UInt8], node: FieldTree)] = []
+    var slot: Int?
+
+    func child(_ name: String) -> FieldTree {
+        let bytes = Array(name.utf8)
+        if let existing = children.first(where: { $0.name == bytes }) { return existing.node }
+        let node = FieldTree()
+        children.append((bytes, node))
+        return node
+    }
+}
+
+/// A validating, single-pass JSON scanner over bytes that keeps only the members a `FieldTree` asks for and skips
+/// everything else without building it. Every byte is still checked, so a malformed line is always reported.
+struct JSONScanner {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+    /// Nesting limit: deeper input is refused instead of exhausting the stack.
+    private static let maxDepth = 64
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    /// Scans one JSON object that makes up the whole input, storing wanted members in `slots`.
+    static func scanObject(_ bytes: UnsafeBufferPointer<UInt8>, fields: FieldTree, into slots: inout [RawJSONValue?])
+        throws(JSONSyntaxError)
+    {
+        var scanner = JSONScanner(bytes)
+        scanner.skipWhitespace()
+        guard scanner.peek() == UInt8(ascii: "{") else {
+            throw scanner.error(scanner.index >= bytes.count ? "empty line" : "an event must be a JSON object")
+        }
+        try scanner.object(fields, into: &slots, depth: 0)
+        scanner.skipWhitespace()
+        guard scanner.index == bytes.count else { throw scanner.error("unexpected text after the JSON object") }
+    }
+
+    private func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(message: message, offset: index) }
+
+    @inline(__always) private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    @inline(__always) private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func expect(_ byte: UInt8, _ what: String) throws(JSONSyntaxError) {
+        skipWhitespace()
+        guard peek() == byte else { throw error("expected \(what)") }
+        index += 1
+    }
+
+    private mutating func object(_ fields: FieldTree?, into slots: inout [RawJSONValue?], depth: Int)
+        throws(JSONSyntaxError)
+    {
+        guard depth < Self.maxDepth else { throw error("JSON nested too deeply") }
+        index += 1  // {
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") { index += 1; return }
+        while true {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name in quotes") }
+            let wanted = try memberName(fields)
+            try expect(UInt8(ascii: ":"), "':' after a member name")
+            skipWhitespace()
+            if let wanted, let slot = wanted.slot {
+                slots[slot] = try value(depth: depth + 1)
+            } else if let wanted, peek() == UInt8(ascii: "{") {
+                try object(wanted, into: &slots, depth: depth + 1)
+            } else {
+                try skipValue(depth: depth + 1)
+            }
+            skipWhitespace()
+            switch peek() {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"): index += 1; return
+            default: throw error("expected ',' or '}' in an object")
+            }
+        }
+    }
+
+    /// Reads a member name and returns the matching child of `fields`, if any.
+    private mutating func memberName(_ fields: FieldTree?) throws(JSONSyntaxError) -> FieldTree? {
+        let start = index + 1
+        var end = start
+        var escaped = false
+        while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
+            if bytes[end] == UInt8(ascii: "\\") { escaped = true; end += 1 }
+            end += 1
+        }
+        guard let fields, !fields.children.isEmpty else {
+            _ = try string()
+            return nil
+        }
+        if escaped {
+            let name = Array(try string().utf8)
+            return fields.children.first { $0.name == name }?.node
+        }
+        guard end < bytes.count else { throw error("unterminated string") }
+        let length = end - start
+        for child in fields.children where child.name.count == length {
+            var same = true
+            for i in 0..<length where child.name[i] != bytes[start + i] { same = false; break }
+            if same {
+                _ = try string()
+                return child.node
+            }
+        }
+        _ = try string()
+        return nil
+    }
+
+    private mutating func value(depth: Int) throws(JSONSyntaxError) -> RawJSONValue {
+        guard let byte = peek() else { throw error("unexpected end of line") }
+        switch byte {
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            try skipValue(depth: depth)
+            return .composite
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        default: throw error("unexpected character")
+        }
+    }
+
+    private mutating func skipValue(depth: Int) throws(JSONSyntaxError) {
+        guard depth < Self.maxDepth else { throw error("JSON nested too deeply") }
+        switch peek() {
+        case UInt8(ascii: "{"):
+            var none: [RawJSONValue?] = []
+            try object(nil, into: &none, depth: depth)
+        case UInt8(ascii: "["):
+            index += 1
+            skipWhitespace()
+            if peek() == UInt8(ascii: "]") { index += 1; return }
+            while true {
+                skipWhitespace()
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                switch peek() {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "]"): index += 1; return
+                default: throw error("expected ',' or ']' in an array")
+                }
+            }
+        default:
+            _ = try value(depth: depth)
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw error("unexpected end of line") }
+        for i in 0..<count where bytes[index + i] != word.utf8Start[i] { throw error("unexpected character") }
+        index += count
+    }
+
+    private mutating func number() throws(JSONSyntaxError) -> RawJSONValue {
+        let start = index
+        var negative = false
+        if peek() == UInt8(ascii: "-") { negative = true; index += 1 }
+        guard let first = peek(), first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else {
+            throw error("invalid number")
+        }
+        var magnitude: UInt64 = 0
+        var overflow = false
+        if first == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") {
+                let (m1, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (m2, o2) = m1.addingReportingOverflow(UInt64(d - UInt8(ascii: "0")))
+                overflow = overflow || o1 || o2
+                magnitude = m2
+                index += 1
+            }
+        }
+        var integral = true
+        if peek() == UInt8(ascii: ".") {
+            integral = false
+            index += 1
+            guard let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") else { throw error("invalid number") }
+            while let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") { index += 1 }
+        }
+        if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+            integral = false
+            index += 1
+            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
+            guard let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") else { throw error("invalid number") }
+            while let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") { index += 1 }
+        }
+        if integral && !overflow {
+            if negative, magnitude <= UInt64(Int64.max) + 1 { return .integer(magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)) }
+            if !negative, magnitude <= UInt64(Int64.max) { return .integer(Int64(magnitude)) }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard let double = Double(text) else { throw error("invalid number") }
+        return .number(double)
+    }
+
+    private mutating func string() throws(JSONSyntaxError) -> String {
+        index += 1  // opening quote
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                index += 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") { return try escapedString(from: start) }
+            if byte < 0x20 { throw error("control character in a string") }
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
+    private mutating func escapedString(from start: Int) throws(JSONSyntaxError) -> String {
+        var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return String(decoding: out, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard let escape = peek() else { throw error("unterminated string") }
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar), peek() == UInt8(ascii: "\\"),
+                        index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u")
+                    {
+                        index += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw error("invalid surrogate pair") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
+                default: throw error("invalid escape in a string")
+                }
+            default:
+                if byte < 0x20 { throw error("control character in a string") }
+                out.append(byte)
+                index += 1
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw error("invalid \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[index]
+            let digit: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(c - UInt8(ascii: "A") + 10)
+            default: throw error("invalid \\u escape")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+}

@@ -1,0 +1,52 @@
+/// A partial match of one key: where it stands in the NFA and what it has bound (Flink's ComputationState).
+struct PartialMatch: StartOrdered {
+    /// The NFA state it waits in.
+    var state: Int32
+    /// The newest bound event; `nil` before the first take.
+    var last: MatchNode?
+    /// Event time of the first bound event (the whole-pattern window starts here).
+    var startTimestamp: Int64
+    /// `MatchNode.sequence` of the first bound event; `UInt64.max` for the start state, which has none.
+    var startOrder: UInt64
+    /// Event time of the newest bound event (a step window starts here).
+    var previousTimestamp: Int64
+
+    /// The empty partial match in the start state.
+    static func start(_ state: Int) -> PartialMatch {
+        PartialMatch(state: Int32(state), last: nil, startTimestamp: -1, startOrder: .max, previousTimestamp: -1)
+    }
+
+    /// Whether it has bound an event (the start state has not).
+    var hasStarted: Bool { startOrder != .max }
+}
+
+/// All matching state of one key for one pattern: partial matches, completed matches held back by the skip
+/// strategy, and the events that wait for the watermark.
+struct KeyState {
+    /// Flink's NFAState.partialMatches.
+    var partial: StartOrderedQueue<PartialMatch>
+    /// Flink's NFAState.completedMatches: matches held until no earlier partial match can still complete.
+    var completed = StartOrderedQueue<PartialMatch>()
+    /// Events with a timestamp above the watermark, in matching order (`Event.precedes`).
+    var buffer: [Event] = []
+    /// Sequence number of the next event this key processes.
+    var nextSequence: UInt64 = 0
+    /// The event time at which this key must be looked at again, if any (registered in the pattern's timers).
+    var timer: Int64?
+
+    init(start: Int) {
+        partial = StartOrderedQueue(elements: [PartialMatch.start(start)])
+    }
+
+    /// Whether the key holds nothing but the start state: such a key is dropped, so idle keys cost nothing.
+    var isIdle: Bool {
+        buffer.isEmpty && completed.isEmpty && partial.elements.allSatisfy { !$0.hasStarted }
+    }
+
+    /// Inserts an event in matching order; events mostly arrive in order, so the search starts at the end.
+    mutating func buffer(_ event: Event) {
+        var index = buffer.count
+        while index > 0 && event.precedes(buffer[index - 1]) { index -= 1 }
+        buffer.insert(event, at: index)
+    }
+}
