@@ -122,6 +122,10 @@ public struct PatternMatcher {
     // MARK: - Flink's NFA.advanceTime
 
     private func advanceTime(_ state: inout KeyState, to time: Int64, key: Value, into outputs: inout [MatchOutput]) {
+        // Nothing ends by `time`: Flink would rebuild the queue in array order, which leaves a heap unchanged, and
+        // find no completed match newly unblocked. Skip the work.
+        guard state.partial.elements.contains(where: { $0.hasStarted && (deadline(of: $0).map { time >= $0 } ?? false) })
+        else { return }
         var survivors = StartOrderedQueue<PartialMatch>()
         var potential = StartOrderedQueue<PartialMatch>()
         for match in state.partial.elements {
