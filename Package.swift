@@ -52,6 +52,9 @@ let package = Package(
             name: "CEPCompilerTests", dependencies: ["CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore"],
             exclude: ["Fixtures"], swiftSettings: strictSettings),
         .testTarget(
+            name: "CEPRuntimeTests", dependencies: ["CEPRuntime", "CEPCompiler", "CEPCore"],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),
         .testTarget(
             name: "CEPDaemonTests", dependencies: ["CEPDaemon", "CEPCompiler", "CEPSyntax"],

@@ -1,0 +1,191 @@
+import CEPCore
+import CEPRuntime
+import Testing
+
+/// One test per construct and time rule, on small hand-written streams whose matches follow from Flink CEP's
+/// documented semantics (see ../shared/flink-semantics.md and docs/language.md).
+@Suite struct ConstructTests {
+    static let streams = """
+        stream a from "a" { key k time ts lateness 5s fields { k: string, x: int, ts: time } }
+        stream b from "b" { key k time ts lateness 5s fields { k: string, x: int, ts: time } }
+        stream c from "c" { key k time ts lateness 5s fields { k: string, x: int, ts: time } }
+
+        """
+
+    func run(_ pattern: String, _ events: [(String, [String: Value])]) throws -> EngineHarness.Result {
+        var harness = try EngineHarness(Self.streams + pattern)
+        for (stream, fields) in events { harness.send(stream, fields) }
+        return harness.finish()
+    }
+
+    @Test func relaxedTakesTheFirstQualifyingEventAndSkipsOthers() throws {
+        let r = try run(
+            "pattern p { match x: a -> y: b where y.x > x.x emit to \"o\" { k: x.k } }",
+            [("a", ev(x: 5, ts: 1)), ("b", ev(x: 1, ts: 2)), ("b", ev(x: 9, ts: 3)), ("b", ev(x: 8, ts: 4))])
+        #expect(r.matches == ["p: x=a:0 y=b:1"])
+    }
+
+    @Test func strictNeedsTheKeysVeryNextEventAmongThePatternsStreams() throws {
+        let pattern = "pattern p { match x: a , y: b emit to \"o\" { k: x.k } }"
+        let broken = try run(pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3))])
+        #expect(broken.matches == ["p: x=a:1 y=b:0"])
+        // Another key's event in between does not break contiguity (it is per key), nor does an event of a
+        // stream the pattern does not read.
+        let other = try run(pattern, [("a", ev(ts: 1)), ("a", ev(k: "u2", ts: 2)), ("c", ev(ts: 2)), ("b", ev(ts: 3))])
+        #expect(other.matches == ["p: x=a:0 y=b:0"])
+    }
+
+    @Test func anyContiguityBranchesOnEveryQualifyingEvent() throws {
+        let r = try run(
+            "pattern p { match x: a ->> y: b skip none emit to \"o\" { k: x.k } }",
+            [("a", ev(ts: 1)), ("b", ev(ts: 2)), ("b", ev(ts: 3))])
+        #expect(Set(r.matches) == ["p: x=a:0 y=b:0", "p: x=a:0 y=b:1"])
+    }
+
+    @Test func windowIsExclusive() throws {
+        let pattern = "pattern p { match x: a -> y: b within 10s emit to \"o\" { k: x.k } }"
+        #expect(try run(pattern, [("a", ev(ts: 0)), ("b", ev(ts: 10_000))]).matches.isEmpty)
+        #expect(try run(pattern, [("a", ev(ts: 0)), ("b", ev(ts: 9_999))]).matches == ["p: x=a:0 y=b:0"])
+    }
+
+    @Test func timeoutFiresFromTheWatermarkWithoutAnotherEventOfTheKey() throws {
+        var harness = try EngineHarness(
+            Self.streams
+                + "pattern p { match x: a -> y: b within 10s emit to \"o\" { k: x.k } on timeout emit to \"t\" { k: x.k } }"
+        )
+        harness.send("a", ev(k: "u1", ts: 0))
+        // Other keys' events move every partition's watermark past 10 s (+ 5 s lateness).
+        harness.send("a", ev(k: "u2", ts: 20_000))
+        harness.send("b", ev(k: "u2", ts: 20_000))
+        harness.send("c", ev(k: "u2", ts: 20_000))
+        #expect(harness.result.timeouts == ["p: x=a:0"])
+        #expect(harness.result.alerts.first?.contains("\"timed_out_at\":10000") == true)
+    }
+
+    @Test func absenceAtTheEndCompletesWhenTheWindowPasses() throws {
+        let pattern = """
+            pattern p { match x: a -> not n: b where n.x == x.x within 10s emit to "o" { k: x.k } }
+            """
+        let fired = try run(pattern, [("a", ev(x: 1, ts: 0)), ("b", ev(x: 2, ts: 5_000))])
+        #expect(fired.matches == ["p: x=a:0"])
+        let confirmed = try run(pattern, [("a", ev(x: 1, ts: 0)), ("b", ev(x: 1, ts: 5_000))])
+        #expect(confirmed.matches.isEmpty)
+    }
+
+    @Test func notFollowedByBetweenStepsKillsThePartialMatch() throws {
+        let pattern = "pattern p { match x: a -> not n: c -> y: b emit to \"o\" { k: x.k } }"
+        #expect(try run(pattern, [("a", ev(ts: 1)), ("c", ev(ts: 2)), ("b", ev(ts: 3))]).matches.isEmpty)
+        #expect(try run(pattern, [("a", ev(ts: 1)), ("b", ev(ts: 3)), ("c", ev(ts: 4))]).matches == ["p: x=a:0 y=b:0"])
+    }
+
+    @Test func notNextNeedsTheNextEventToDiffer() throws {
+        let pattern = "pattern p { match x: a , not n: c -> y: b emit to \"o\" { k: x.k } }"
+        #expect(try run(pattern, [("a", ev(ts: 1)), ("c", ev(ts: 2)), ("b", ev(ts: 3))]).matches.isEmpty)
+        #expect(try run(pattern, [("a", ev(ts: 1)), ("b", ev(ts: 2))]).matches == ["p: x=a:0 y=b:0"])
+    }
+
+    @Test func timesOrMoreUnderSkipPastLastEmitsTheLongestFromTheEarliestStart() throws {
+        let pattern = "pattern p { match s: a{3,} -> y: b within 1m emit to \"o\" { n: count(s) } }"
+        let events = (0..<5).map { ("a", ev(ts: Int64($0))) } + [("b", ev(ts: 10))]
+        let r = try run(pattern, events)
+        #expect(r.matches == ["p: s=a:0 s=a:1 s=a:2 s=a:3 s=a:4 y=b:0"])
+        #expect(r.alerts.first?.hasPrefix("{\"n\":5,") == true)
+    }
+
+    @Test func timesOrMoreWithNoSkipYieldsEveryVariant() throws {
+        let pattern = "pattern p { match s: a{3,} -> y: b within 1m skip none emit to \"o\" { n: count(s) } }"
+        let events = (0..<5).map { ("a", ev(ts: Int64($0))) } + [("b", ev(ts: 10))]
+        // Starts a:0, a:1, a:2; from each, every run of three or more consecutive-by-choice events (6 in all).
+        #expect(try run(pattern, events).matches.count == 6)
+    }
+
+    @Test func consecutiveQuantifierNeedsAdjacentEvents() throws {
+        let pattern = "pattern p { match s: a{3} consecutive -> y: b emit to \"o\" { k: y.k } }"
+        let gap = try run(pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3)), ("a", ev(ts: 4)), ("b", ev(ts: 5))])
+        #expect(gap.matches.isEmpty)
+        let adjacent = try run(pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("a", ev(ts: 3)), ("b", ev(ts: 5))])
+        #expect(adjacent.matches == ["p: s=a:0 s=a:1 s=a:2 y=b:0"])
+    }
+
+    @Test func untilEndsTheLoop() throws {
+        // The until event ends the loop of the match that started at a:0 (it takes nothing from there on); the
+        // loop that starts at a:2 gives a match of its own.
+        let pattern = "pattern p { match s: a+ until s.x > 5 -> y: b skip none emit to \"o\" { n: count(s) } }"
+        let r = try run(pattern, [("a", ev(x: 1, ts: 1)), ("a", ev(x: 9, ts: 2)), ("a", ev(x: 1, ts: 3)), ("b", ev(ts: 4))])
+        #expect(Set(r.matches) == ["p: s=a:0 y=b:0", "p: s=a:2 y=b:0"])
+    }
+
+    @Test func optionalStepMayBeSkipped() throws {
+        let pattern = "pattern p { match x: a -> o: c? -> y: b emit to \"o\" { k: x.k } }"
+        #expect(try run(pattern, [("a", ev(ts: 1)), ("b", ev(ts: 2))]).matches == ["p: x=a:0 y=b:0"])
+    }
+
+    @Test func skipToNextAllowsOverlappingMatchesFromLaterStarts() throws {
+        let pattern = "pattern p { match x: a -> y: b skip to next emit to \"o\" { k: x.k } }"
+        let r = try run(pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3))])
+        #expect(Set(r.matches) == ["p: x=a:0 y=b:0", "p: x=a:1 y=b:0"])
+        let past = try run(
+            "pattern p { match x: a -> y: b emit to \"o\" { k: x.k } }", [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3))])
+        #expect(past.matches == ["p: x=a:0 y=b:0"])
+    }
+
+    @Test func stepWindowLimitsTheGapToThePreviousEvent() throws {
+        let pattern = "pattern p { match x: a -> y: b -> (z: c within 5s) emit to \"o\" { k: x.k } }"
+        #expect(try run(pattern, [("a", ev(ts: 0)), ("b", ev(ts: 20_000)), ("c", ev(ts: 24_999))]).matches.count == 1)
+        #expect(try run(pattern, [("a", ev(ts: 0)), ("b", ev(ts: 20_000)), ("c", ev(ts: 25_000))]).matches.isEmpty)
+    }
+
+    @Test func equalTimestampsFollowArrivalWithinAPartition() throws {
+        let pattern = "pattern p { match x: a , y: a where y.x > x.x emit to \"o\" { k: x.k } }"
+        let r = try run(pattern, [("a", ev(x: 1, ts: 5)), ("a", ev(x: 2, ts: 5))])
+        #expect(r.matches == ["p: x=a:0 y=a:1"])
+    }
+
+    @Test func outOfOrderEventsAreSortedByTimeBeforeMatching() throws {
+        let pattern = "pattern p { match x: a , y: b emit to \"o\" { k: x.k } }"
+        let r = try run(pattern, [("b", ev(ts: 2_000)), ("a", ev(ts: 1_000))])
+        #expect(r.matches == ["p: x=a:0 y=b:0"])
+    }
+
+    @Test func lateIsMoreThanLatenessBehindTheLargestTimeSeen() throws {
+        let pattern = "pattern p { match x: a -> y: b emit to \"o\" { k: x.k } }"
+        var h = try EngineHarness(Self.streams + pattern)
+        for topic in ["a", "b", "c"] {
+            h.send(topic, ev(k: "other", ts: 10_000))
+        }
+        h.send("a", ev(ts: 5_000))  // exactly 5 s behind: on time (watermark 4999)
+        h.send("a", ev(ts: 4_999))  // 5 s + 1 ms behind: late
+        let r = h.finish()
+        #expect(r.late == ["p: a:2"])
+    }
+
+    @Test func severalPatternsShareOnePass() throws {
+        let r = try run(
+            """
+            pattern p1 { match x: a -> y: b emit to "o" { k: x.k } }
+            pattern p2 { match x: b -> y: c emit to "o" { k: x.k } }
+            """, [("a", ev(ts: 1)), ("b", ev(ts: 2)), ("c", ev(ts: 3))])
+        #expect(Set(r.matches) == ["p1: x=a:0 y=b:0", "p2: x=b:0 y=c:0"])
+    }
+
+    @Test func alertIdsAreDeterministicAndDistinct() throws {
+        let pattern = "pattern p { match x: a -> y: b skip none emit to \"o\" { k: x.k } }"
+        let events = [("a", ev(ts: 1)), ("b", ev(ts: 2)), ("b", ev(ts: 3))]
+        let first = try run(pattern, events).alerts
+        let second = try run(pattern, events).alerts
+        #expect(first == second)
+        let ids = first.compactMap { alert in
+            alert.split(separator: "\"id\":\"", maxSplits: 1).dropFirst().first.map { String($0.prefix(32)) }
+        }
+        #expect(ids.count == first.count && Set(ids).count == ids.count)
+    }
+
+    @Test func idleKeysAreReleased() throws {
+        var h = try EngineHarness(Self.streams + "pattern p { match x: a -> y: b within 1s emit to \"o\" { k: x.k } }")
+        for i in 0..<100 { h.send("a", ev(k: "k\(i)", ts: Int64(i))) }
+        for topic in ["a", "b", "c"] { h.send(topic, ev(k: "z", ts: 100_000)) }
+        // Every window has ended: only the keys with events still waiting for the watermark remain.
+        #expect(h.engine.matchers[0].activeKeys <= 1)
+        #expect(h.engine.matchers[0].openPartialMatches == 0)
+    }
+}
