@@ -34,14 +34,7 @@ struct ExpressionEvaluator {
         case .aggregate(let aggregate, let binding, let field):
             return Self.aggregate(aggregate, of: binding, field: field, in: match)
         case .unary(let op, let operand):
-            let value = evaluate(operand)
-            switch (op, value) {
-            case (.not, .bool(let b)): return .bool(!b)
-            case (.negate, .int(let i)): return .int(0 &- i)
-            case (.negate, .float(let d)): return .float(-d)
-            case (.negate, .duration(let d)): return .duration(0 &- d)
-            default: return .null
-            }
+            return Self.unary(op, evaluate(operand))
         case .binary(let op, let lhs, let rhs):
             return binary(op, lhs, rhs)
         case .inList(let value, let list, let negated):
@@ -50,7 +43,17 @@ struct ExpressionEvaluator {
             let found = list.contains { Self.equal(v, evaluate($0)) == true }
             return .bool(found != negated)
         case .call(let function, let arguments):
-            return call(function, arguments.map(evaluate))
+            return Self.call(function, arguments.map(evaluate))
+        }
+    }
+
+    static func unary(_ op: UnaryOp, _ value: Value) -> Value {
+        switch (op, value) {
+        case (.not, .bool(let b)): return .bool(!b)
+        case (.negate, .int(let i)): return .int(0 &- i)
+        case (.negate, .float(let d)): return .float(-d)
+        case (.negate, .duration(let d)): return .duration(0 &- d)
+        default: return .null
         }
     }
 
@@ -170,7 +173,7 @@ struct ExpressionEvaluator {
         }
     }
 
-    private func call(_ function: Function, _ args: [Value]) -> Value {
+    static func call(_ function: Function, _ args: [Value]) -> Value {
         switch function {
         case .exists:
             if case .null = args[0] { return .bool(false) }
@@ -210,9 +213,9 @@ struct ExpressionEvaluator {
                 return .int(Int64(rounded))
             }
         case (.distanceKm, 4):
-            let numbers = args.compactMap(Self.number)
+            let numbers = args.compactMap(number)
             guard numbers.count == 4 else { return .null }
-            return .float(Self.haversine(numbers[0], numbers[1], numbers[2], numbers[3]))
+            return .float(haversine(numbers[0], numbers[1], numbers[2], numbers[3]))
         default: break
         }
         return .null

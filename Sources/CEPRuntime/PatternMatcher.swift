@@ -20,38 +20,46 @@ public struct MatchOutput: Sendable {
     public var kind: Kind
 }
 
-/// Runs one pattern's NFA for every key, following Flink CEP's `NFA` step for step: the same edge evaluation
-/// order, the same branching, the same window checks and the same after-match skip rules. Pure and synchronous:
-/// events and watermarks in, matches out.
+/// Runs one pattern for every key: buffers each key's events until the watermark passes them, then feeds them to
+/// the key's NFA (`NFAExecutor`) in matching order, and lets windows end as event time passes. Pure and
+/// synchronous: events and watermarks in, matches out.
 public struct PatternMatcher {
     /// Index into `Automaton.patterns`.
     public let index: Int
-    let pattern: PatternAutomaton
-    private let stateKinds: [NFAState.Kind]
-    /// Per-key state; a key is absent when it holds nothing.
-    var keys: [Value: KeyState] = [:]
+    let executor: NFAExecutor
+    /// Key values to slots.
+    var keyIndex: [Value: Int32] = [:]
+    /// Per-key state; a slot is free (on `freeSlots`) when its key holds nothing.
+    var slots: [KeySlot] = []
+    var freeSlots: [Int32] = []
     /// Keys to look at when the watermark reaches a time.
     var timers = TimerQueue()
     /// The watermark this pattern has been advanced to.
-    public private(set) var watermark: Int64 = .min
+    public internal(set) var watermark: Int64 = .min
+    /// Buffers the executor reuses from call to call.
+    var scratch = NFAExecutor.Scratch()
+
+    struct KeySlot {
+        var key: Value
+        var state: KeyState
+    }
 
     /// Creates the matcher of `automaton.patterns[index]`.
     public init(_ automaton: Automaton, index: Int) {
         self.index = index
-        self.pattern = automaton.patterns[index]
-        self.stateKinds = pattern.states.map(\.kind)
+        self.executor = NFAExecutor(automaton.patterns[index], index: index)
     }
 
     /// Number of keys that hold state.
-    public var activeKeys: Int { keys.count }
+    public var activeKeys: Int { keyIndex.count }
 
     /// Number of partial matches that have bound at least one event, over all keys.
     public var openPartialMatches: Int {
-        keys.values.reduce(0) { $0 + $1.partial.elements.count { $0.hasStarted } }
+        keyIndex.values.reduce(0) { total, slot in total + slots[Int(slot)].state.partial.elements.count { $0.hasStarted } }
     }
 
     /// Number of events waiting for the watermark, over all keys.
-    public var bufferedEvents: Int { keys.values.reduce(0) { $0 + $1.buffer.count } }
+    public var bufferedEvents: Int { keyIndex.values.reduce(0) { $0 + slots[Int($1)].state.buffer.count } }
 
     // MARK: - Event time
 
@@ -59,14 +67,28 @@ public struct PatternMatcher {
     /// event is late: its timestamp is at or below the watermark (Flink's CepOperator rule).
     public mutating func buffer(_ event: Event, key: Value) -> Bool {
         guard event.timestamp > watermark else { return false }
-        var state = keys[key] ?? KeyState(start: pattern.start)
-        state.buffer(event)
-        if state.timer.map({ event.timestamp < $0 }) ?? true {
-            state.timer = event.timestamp
-            timers.push(time: event.timestamp, key: key)
+        let slot = slotIndex(for: key)
+        slots[Int(slot)].state.buffer(event)
+        if slots[Int(slot)].state.timer.map({ event.timestamp < $0 }) ?? true {
+            slots[Int(slot)].state.timer = event.timestamp
+            timers.push(time: event.timestamp, slot: slot)
         }
-        keys[key] = state
         return true
+    }
+
+    private mutating func slotIndex(for key: Value) -> Int32 {
+        if let existing = keyIndex[key] { return existing }
+        let state = KeyState(start: executor.nfa.start)
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[Int(slot)] = KeySlot(key: key, state: state)
+        } else {
+            slot = Int32(slots.count)
+            slots.append(KeySlot(key: key, state: state))
+        }
+        keyIndex[key] = slot
+        return slot
     }
 
     /// Advances event time: every key with buffered events at or below `watermark`, or a window that ends by
@@ -74,34 +96,79 @@ public struct PatternMatcher {
     public mutating func advance(to newWatermark: Int64, into outputs: inout [MatchOutput]) {
         guard newWatermark > watermark else { return }
         watermark = newWatermark
+        let executor = self.executor
         while let entry = timers.popIfDue(newWatermark) {
-            guard var state = keys[entry.key], state.timer == entry.time else { continue }
-            keys[entry.key] = nil  // avoid a copy of the state while it is mutated
-            run(&state, key: entry.key, to: newWatermark, into: &outputs)
-            state.timer = nextTimer(state)
-            if let timer = state.timer { timers.push(time: timer, key: entry.key) }
-            if !state.isIdle { keys[entry.key] = state }
+            let slot = Int(entry.slot)
+            guard slot < slots.count, slots[slot].state.timer == entry.time else { continue }
+            executor.run(&slots[slot].state, key: slots[slot].key, to: newWatermark, scratch: &scratch, into: &outputs)
+            let next = executor.nextTimer(slots[slot].state)
+            slots[slot].state.timer = next
+            if let next { timers.push(time: next, slot: entry.slot) }
+            if slots[slot].state.isIdle {
+                // Nothing left for this key: free the slot, so that an idle key costs nothing.
+                keyIndex[slots[slot].key] = nil
+                slots[slot] = KeySlot(key: .null, state: KeyState(start: executor.nfa.start))
+                freeSlots.append(entry.slot)
+            }
         }
+    }
+}
+
+/// Runs one pattern's NFA for one key, following Flink CEP's `NFA` step for step: the same edge evaluation order,
+/// the same branching, the same window checks and the same after-match skip rules.
+struct NFAExecutor {
+    let index: Int
+    let nfa: CompiledNFA
+    let skip: SkipStrategy
+    let emitsTimeouts: Bool
+
+    /// Buffers reused across calls, so that processing an event allocates only for what it keeps.
+    struct Scratch {
+        var edges: [Edge] = []
+        var stack: [Int32] = []
+        var produced: [PartialMatch] = []
+        var retained: [PartialMatch] = []
+        var next = StartOrderedQueue<PartialMatch>()
+        var potential = StartOrderedQueue<PartialMatch>()
+    }
+
+    struct Edge {
+        var action: Transition.Action
+        var source: Int32
+        var target: Int32
+    }
+
+    init(_ pattern: PatternAutomaton, index: Int) {
+        self.index = index
+        self.nfa = CompiledNFA(pattern)
+        self.skip = pattern.skip
+        self.emitsTimeouts = pattern.timeoutEmit != nil
     }
 
     /// Feeds the key's buffered events up to `watermark` to the NFA, then lets time pass to `watermark`.
-    private func run(_ state: inout KeyState, key: Value, to watermark: Int64, into outputs: inout [MatchOutput]) {
+    func run(
+        _ state: inout KeyState, key: Value, to watermark: Int64, scratch: inout Scratch, into outputs: inout [MatchOutput]
+    ) {
         var consumed = 0
-        let buffer = state.buffer
-        while consumed < buffer.count && buffer[consumed].timestamp <= watermark {
-            let timestamp = buffer[consumed].timestamp
+        while consumed < state.buffer.count && state.buffer[consumed].timestamp <= watermark {
+            let timestamp = state.buffer[consumed].timestamp
             advanceTime(&state, to: timestamp, key: key, into: &outputs)
-            while consumed < buffer.count && buffer[consumed].timestamp == timestamp {
-                process(&state, buffer[consumed], key: key, into: &outputs)
+            while consumed < state.buffer.count && state.buffer[consumed].timestamp == timestamp {
+                let event = state.buffer[consumed]
+                process(&state, event, key: key, scratch: &scratch, into: &outputs)
                 consumed += 1
             }
         }
-        state.buffer.removeFirst(consumed)
+        if consumed == state.buffer.count {
+            state.buffer.removeAll(keepingCapacity: state.buffer.capacity <= 16)
+        } else if consumed > 0 {
+            state.buffer.removeFirst(consumed)
+        }
         advanceTime(&state, to: watermark, key: key, into: &outputs)
     }
 
     /// The earliest event time at which the key needs attention: its next buffered event or window end.
-    private func nextTimer(_ state: KeyState) -> Int64? {
+    func nextTimer(_ state: KeyState) -> Int64? {
         var next = state.buffer.first?.timestamp
         for match in state.partial.elements where match.hasStarted {
             if let deadline = deadline(of: match) { next = min(next ?? deadline, deadline) }
@@ -109,11 +176,13 @@ public struct PatternMatcher {
         return next
     }
 
+    @inline(__always)
     private func deadline(of match: PartialMatch) -> Int64? {
         var result: Int64?
-        if let window = pattern.window { result = match.startTimestamp.addingSaturated(window) }
-        if let window = pattern.states[Int(match.state)].window {
-            let end = match.previousTimestamp.addingSaturated(window)
+        if let window = nfa.window { result = match.startTimestamp.addingSaturated(window) }
+        let stepWindow = nfa.states[Int(match.state)].window
+        if stepWindow >= 0 {
+            let end = match.previousTimestamp.addingSaturated(stepWindow)
             result = min(result ?? end, end)
         }
         return result
@@ -124,8 +193,15 @@ public struct PatternMatcher {
     private func advanceTime(_ state: inout KeyState, to time: Int64, key: Value, into outputs: inout [MatchOutput]) {
         // Nothing ends by `time`: Flink would rebuild the queue in array order, which leaves a heap unchanged, and
         // find no completed match newly unblocked. Skip the work.
-        guard state.partial.elements.contains(where: { $0.hasStarted && (deadline(of: $0).map { time >= $0 } ?? false) })
-        else { return }
+        var due = false
+        for i in state.partial.elements.indices {
+            let match = state.partial.elements[i]
+            if match.hasStarted, let end = deadline(of: match), time >= end {
+                due = true
+                break
+            }
+        }
+        guard due else { return }
         var survivors = StartOrderedQueue<PartialMatch>()
         var potential = StartOrderedQueue<PartialMatch>()
         for match in state.partial.elements {
@@ -133,81 +209,85 @@ public struct PatternMatcher {
                 survivors.add(match)
                 continue
             }
-            if stateKinds[Int(match.state)] == .pending {
+            if nfa.states[Int(match.state)].kind == .pending {
                 potential.add(match)
                 continue
             }
-            if pattern.timeoutEmit != nil {
+            if emitsTimeouts {
                 outputs.append(MatchOutput(pattern: index, key: key, last: match.last, kind: .timeout(at: end)))
             }
         }
-        emitCompleted(&state, potential: potential, partial: &survivors, key: key, into: &outputs)
+        emitCompleted(&state.completed, potential: potential, partial: &survivors, key: key, into: &outputs)
         state.partial = survivors
     }
 
     // MARK: - Flink's NFA.doProcess
 
-    private func process(_ state: inout KeyState, _ event: Event, key: Value, into outputs: inout [MatchOutput]) {
+    private func process(
+        _ state: inout KeyState, _ event: Event, key: Value, scratch: inout Scratch, into outputs: inout [MatchOutput]
+    ) {
         let sequence = state.nextSequence
         state.nextSequence += 1
-        var next = StartOrderedQueue<PartialMatch>()
-        var potential = StartOrderedQueue<PartialMatch>()
-        var produced: [PartialMatch] = []
-        for match in state.partial.elements {
-            produced.removeAll(keepingCapacity: true)
-            let reachedStop = computeNextStates(match, event, sequence: sequence, into: &produced)
-            var retained: [PartialMatch] = []
-            for candidate in produced {
-                switch stateKinds[Int(candidate.state)] {
-                case .final: potential.add(candidate)
+        scratch.next.removeAll()
+        scratch.potential.removeAll()
+        for i in state.partial.elements.indices {
+            scratch.produced.removeAll(keepingCapacity: true)
+            let reachedStop = computeNextStates(
+                state.partial.elements[i], event, sequence: sequence, edges: &scratch.edges, stack: &scratch.stack,
+                into: &scratch.produced)
+            scratch.retained.removeAll(keepingCapacity: true)
+            for candidate in scratch.produced {
+                switch nfa.states[Int(candidate.state)].kind {
+                case .final: scratch.potential.add(candidate)
                 case .stop: break
-                default: retained.append(candidate)
+                default: scratch.retained.append(candidate)
                 }
             }
             // A negation saw its event: the whole branch dies (its completed matches were already kept, as in Flink).
-            if !reachedStop { next.add(contentsOf: retained) }
+            if !reachedStop { scratch.next.add(contentsOf: scratch.retained) }
         }
-        emitCompleted(&state, potential: potential, partial: &next, key: key, into: &outputs)
-        state.partial = next
-    }
-
-    private struct Edge {
-        var action: Transition.Action
-        var source: Int
-        var target: Int
+        scratch.produced.removeAll(keepingCapacity: true)
+        scratch.retained.removeAll(keepingCapacity: true)
+        state.partial.swapContents(with: &scratch.next)
+        if !scratch.potential.isEmpty || !state.completed.isEmpty {
+            let potential = scratch.potential
+            emitCompleted(&state.completed, potential: potential, partial: &state.partial, key: key, into: &outputs)
+        }
     }
 
     /// Flink's `computeNextStates`; returns whether a STOP state was reached.
     private func computeNextStates(
-        _ match: PartialMatch, _ event: Event, sequence: UInt64, into result: inout [PartialMatch]
+        _ match: PartialMatch, _ event: Event, sequence: UInt64, edges: inout [Edge], stack: inout [Int32],
+        into result: inout [PartialMatch]
     ) -> Bool {
-        let edges = decisionGraph(match, event)
-        let isStart = Int(match.state) == pattern.start
+        decisionGraph(match, event, edges: &edges, stack: &stack)
+        let isStart = Int(match.state) == nfa.start
         var reachedStop = false
         for edge in edges {
             switch edge.action {
             case .ignore:
                 if !isStart {
                     var moved = match
-                    moved.state = Int32(edge.target)
+                    moved.state = edge.target
                     result.append(moved)
                 }
             case .take:
-                if stateKinds[edge.target] == .stop {
+                let target = nfa.states[Int(edge.target)]
+                if target.kind == .stop {
                     reachedStop = true
                     continue
                 }
-                guard let binding = pattern.states[edge.source].binding else { continue }
-                let node = MatchNode(event: event, binding: binding, sequence: sequence, previous: match.last)
-                let startTimestamp = isStart ? event.timestamp : match.startTimestamp
-                let startOrder = isStart ? sequence : match.startOrder
+                let binding = nfa.states[Int(edge.source)].binding
+                guard binding >= 0 else { continue }
+                let node = MatchNode(event: event, binding: Int(binding), sequence: sequence, previous: match.last)
                 let taken = PartialMatch(
-                    state: Int32(edge.target), last: node, startTimestamp: startTimestamp, startOrder: startOrder,
-                    previousTimestamp: event.timestamp)
+                    state: edge.target, last: node,
+                    startTimestamp: isStart ? event.timestamp : match.startTimestamp,
+                    startOrder: isStart ? sequence : match.startOrder, previousTimestamp: event.timestamp)
                 result.append(taken)
                 if let final = finalStateAfterProceed(from: edge.target, event, context: match.last) {
                     var completed = taken
-                    completed.state = Int32(final)
+                    completed.state = final
                     result.append(completed)
                 }
             case .proceed:
@@ -218,72 +298,67 @@ public struct PatternMatcher {
         return reachedStop
     }
 
-    /// Flink's `createDecisionGraph`: follow PROCEED edges depth first (a stack), collect TAKE and IGNORE edges.
-    /// Reaching a STOP state counts as taking the event into it (Flink's stop states have a TAKE loop).
-    private func decisionGraph(_ match: PartialMatch, _ event: Event) -> [Edge] {
-        var edges: [Edge] = []
-        var stack = [Int(match.state)]
+    /// Flink's `createDecisionGraph`: follow PROCEED edges depth first (a stack), collect TAKE and IGNORE edges
+    /// into `edges`. Reaching a STOP state counts as taking the event into it (Flink's stop states have a
+    /// TAKE loop).
+    private func decisionGraph(_ match: PartialMatch, _ event: Event, edges: inout [Edge], stack: inout [Int32]) {
+        edges.removeAll(keepingCapacity: true)
+        stack.removeAll(keepingCapacity: true)
+        stack.append(match.state)
         while let current = stack.popLast() {
-            for transition in pattern.states[current].transitions
-            where holds(transition.condition, event, match.last) {
-                switch transition.action {
+            let state = nfa.states[Int(current)]
+            for e in 0..<Int(state.edgeCount) {
+                let edge = nfa.edges[Int(state.firstEdge) + e]
+                guard nfa.holds(edge.condition, event, match.last) else { continue }
+                switch edge.action {
                 case .proceed:
-                    if stateKinds[transition.target] == .stop {
-                        edges.append(Edge(action: .take, source: transition.target, target: transition.target))
+                    if nfa.states[Int(edge.target)].kind == .stop {
+                        edges.append(Edge(action: .take, source: edge.target, target: edge.target))
                     } else {
-                        stack.append(transition.target)
+                        stack.append(edge.target)
                     }
                 case .take, .ignore:
-                    edges.append(Edge(action: transition.action, source: current, target: transition.target))
+                    edges.append(Edge(action: edge.action, source: current, target: edge.target))
                 }
             }
         }
-        return edges
     }
 
     /// Flink's `findFinalStateAfterProceed`: whether PROCEED edges from `state` reach the final state for this event.
-    private func finalStateAfterProceed(from state: Int, _ event: Event, context: MatchNode?) -> Int? {
-        var stack = [state]
+    private func finalStateAfterProceed(from state: Int32, _ event: Event, context: MatchNode?) -> Int32? {
+        var stack: [Int32] = [state]
         while let current = stack.popLast() {
-            for transition in pattern.states[current].transitions
-            where transition.action == .proceed && holds(transition.condition, event, context) {
-                if stateKinds[transition.target] == .final { return transition.target }
-                stack.append(transition.target)
+            let info = nfa.states[Int(current)]
+            for e in 0..<Int(info.edgeCount) {
+                let edge = nfa.edges[Int(info.firstEdge) + e]
+                guard edge.action == .proceed, nfa.holds(edge.condition, event, context) else { continue }
+                if nfa.states[Int(edge.target)].kind == .final { return edge.target }
+                stack.append(edge.target)
             }
         }
         return nil
     }
 
-    func holds(_ condition: Condition, _ event: Event, _ match: MatchNode?) -> Bool {
-        switch condition {
-        case .always: return true
-        case .stream(let stream): return event.stream == stream
-        case .predicate(let index):
-            return ExpressionEvaluator(current: event, match: match).holds(pattern.predicates[index])
-        case .not(let inner): return !holds(inner, event, match)
-        case .and(let parts): return parts.allSatisfy { holds($0, event, match) }
-        case .or(let parts): return parts.contains { holds($0, event, match) }
-        }
-    }
-
     // MARK: - After-match skip (Flink's processMatchesAccordingToSkipStrategy)
 
     private func emitCompleted(
-        _ state: inout KeyState, potential: StartOrderedQueue<PartialMatch>,
+        _ completed: inout StartOrderedQueue<PartialMatch>, potential: StartOrderedQueue<PartialMatch>,
         partial: inout StartOrderedQueue<PartialMatch>, key: Value, into outputs: inout [MatchOutput]
     ) {
-        state.completed.add(contentsOf: potential)
-        while let earliest = state.completed.first {
-            if pattern.skip != .noSkip, let earliestPartial = partial.first,
-                earliest.startOrder > earliestPartial.startOrder
-            {
+        completed.add(contentsOf: potential)
+        while let earliest = completed.first {
+            if skip != .noSkip, let earliestPartial = partial.first, earliest.startOrder > earliestPartial.startOrder {
                 break  // an earlier partial match may still complete: hold this one back
             }
-            _ = state.completed.poll()
+            _ = completed.poll()
             if let pruning = pruningOrder(of: earliest) {
-                let prune = shouldPrune(pruning)
-                partial.removeAll { $0.hasStarted && prune($0.startOrder) }
-                state.completed.removeAll { $0.hasStarted && prune($0.startOrder) }
+                // Flink: skip past last and skip to next prune starts at or before the event, skip to an element
+                // only those strictly before it.
+                let inclusive = skip == .pastLast || skip == .toNext
+                partial.removeAll { $0.hasStarted && ($0.startOrder < pruning || (inclusive && $0.startOrder == pruning)) }
+                completed.removeAll {
+                    $0.hasStarted && ($0.startOrder < pruning || (inclusive && $0.startOrder == pruning))
+                }
             }
             outputs.append(MatchOutput(pattern: index, key: key, last: earliest.last, kind: .match))
         }
@@ -292,19 +367,12 @@ public struct PatternMatcher {
     /// The event (as a sequence number) that the skip strategy prunes relative to.
     private func pruningOrder(of match: PartialMatch) -> UInt64? {
         guard let last = match.last else { return nil }
-        switch pattern.skip {
+        switch skip {
         case .noSkip: return nil
         case .pastLast: return last.sequence
         case .toNext: return last.path.first?.sequence
         case .toFirst(let binding): return last.path.first { $0.binding == binding }?.sequence
         case .toLast(let binding): return last.path.last { $0.binding == binding }?.sequence
-        }
-    }
-
-    private func shouldPrune(_ pruning: UInt64) -> (UInt64) -> Bool {
-        switch pattern.skip {
-        case .toFirst, .toLast: return { $0 < pruning }
-        default: return { $0 <= pruning }
         }
     }
 }
@@ -318,12 +386,12 @@ extension Int64 {
     }
 }
 
-/// Keys to revisit at an event time, earliest first; equal times in the order they were registered.
+/// Keys (as slots) to revisit at an event time, earliest first; equal times in the order they were registered.
 struct TimerQueue {
     struct Entry {
         var time: Int64
         var order: UInt64
-        var key: Value
+        var slot: Int32
     }
 
     private(set) var heap: [Entry] = []
@@ -331,12 +399,13 @@ struct TimerQueue {
 
     var count: Int { heap.count }
 
+    @inline(__always)
     private static func less(_ a: Entry, _ b: Entry) -> Bool {
         a.time != b.time ? a.time < b.time : a.order < b.order
     }
 
-    mutating func push(time: Int64, key: Value) {
-        heap.append(Entry(time: time, order: nextOrder, key: key))
+    mutating func push(time: Int64, slot: Int32) {
+        heap.append(Entry(time: time, order: nextOrder, slot: slot))
         nextOrder += 1
         var k = heap.count - 1
         while k > 0 {

@@ -38,6 +38,16 @@ struct StartOrderedQueue<Element: StartOrdered> {
         for element in other { add(element) }
     }
 
+    /// Empties the queue, keeping its storage for reuse.
+    mutating func removeAll() {
+        elements.removeAll(keepingCapacity: true)
+    }
+
+    /// Exchanges contents with another queue (reusing both buffers).
+    mutating func swapContents(with other: inout StartOrderedQueue<Element>) {
+        swap(&elements, &other.elements)
+    }
+
     mutating func poll() -> Element? {
         guard !elements.isEmpty else { return nil }
         let result = elements[0]
