@@ -12,11 +12,11 @@ public struct Engine {
     /// The compiled patterns and streams.
     public let automaton: Automaton
     /// One matcher per pattern, in declaration order.
-    public private(set) var matchers: [PatternMatcher]
+    public internal(set) var matchers: [PatternMatcher]
     /// The input partitions registered so far.
-    public private(set) var sources: [Source] = []
+    public internal(set) var sources: [Source] = []
     /// Counters for the summary and metrics.
-    public private(set) var stats: EngineStats
+    public internal(set) var stats: EngineStats
 
     private var sourceIndex: [String: [Int32: Int]] = [:]
     /// For each stream, the patterns that read it and the stream's key field in each.

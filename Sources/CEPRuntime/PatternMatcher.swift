@@ -394,8 +394,14 @@ struct TimerQueue {
         var slot: Int32
     }
 
-    private(set) var heap: [Entry] = []
+    var heap: [Entry] = []
     private var nextOrder: UInt64 = 0
+
+    /// The order the next entry gets (snapshots keep it, so that restored runs order equal times the same way).
+    var nextOrderValue: UInt64 {
+        get { nextOrder }
+        set { nextOrder = newValue }
+    }
 
     var count: Int { heap.count }
 

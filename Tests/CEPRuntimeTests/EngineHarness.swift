@@ -56,6 +56,15 @@ struct EngineHarness {
         collect()
     }
 
+    /// Snapshots the engine and continues with a fresh engine restored from the bytes, as after a restart.
+    mutating func restart() throws {
+        let bytes = engine.snapshot()
+        var fresh = Engine(automaton: automaton)
+        let report = try fresh.restore(bytes)
+        #expect(report.started.isEmpty && report.dropped.isEmpty)
+        engine = fresh
+    }
+
     /// Ends the input: the watermark goes to +∞.
     mutating func finish() -> Result {
         engine.finishAll(into: &outputs)
