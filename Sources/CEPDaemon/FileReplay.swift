@@ -54,7 +54,7 @@ struct FileReplay {
                         partition: partition))
             }
             try alerts.open()
-        } catch let error as UsageError {
+        } catch {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
             throw ExitCode(2)
         }
@@ -66,12 +66,10 @@ struct FileReplay {
         for index in inputs.indices { advanceHead(index) }
         var lines = 0
         while let next = nextInput() {
-            let origin = inputs[next].head[0].origin
             for event in inputs[next].head {
                 let late = engine.process(event, source: inputs[next].source, into: &outputs)
                 if !late.isEmpty { writeLate(event, line: inputs[next].headLine, patterns: late) }
             }
-            _ = origin
             flushOutputs()
             advanceHead(next)
             lines += 1
