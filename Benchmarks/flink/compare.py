@@ -11,6 +11,7 @@ import argparse
 import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,7 @@ def main():
     ap.add_argument("--patterns", default="fraud,strict,probes,noskip")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="cepd-vs-flink-")
+    sys.stdout.reconfigure(line_buffering=True)
     ours, seconds = cepd_matches(args, workdir)
     print(f"cepd: {seconds:.1f} s (whole process)")
     failed = False
@@ -70,6 +72,7 @@ def main():
                 print("  only cepd: ", line)
             for line in sorted((theirs - mine).elements())[:10]:
                 print("  only flink:", line)
+    shutil.rmtree(workdir, ignore_errors=True)
     sys.exit(1 if failed else 0)
 
 
