@@ -107,7 +107,7 @@ def main():
         if r < 0.25:
             events.append(("logins", t, {"user": u, "ip": ip(), "country": home[u], "ts": t}))
         elif r < 0.55:
-            events.append(geo(u, home[u] if rnd.random() < 0.97 else elsewhere(u), t))
+            events.append(geo(u, home[u] if rnd.random() < 0.998 else elsewhere(u), t))
         else:
             amount = round(min(rnd.lognormvariate(3.5, 1.2), 30_000), 2)
             p = payment(u, amount, t)
