@@ -19,7 +19,6 @@ struct FileReplay {
         var offset: Int64 = 0
         /// The decoded events of the next line (all with the same origin), and the line itself.
         var head: [Event] = []
-        var headLine: [UInt8] = []
         var finished = false
     }
 
@@ -68,7 +67,8 @@ struct FileReplay {
         while let next = nextInput() {
             for event in inputs[next].head {
                 let late = engine.process(event, source: inputs[next].source, into: &outputs)
-                if !late.isEmpty { writeLate(event, line: inputs[next].headLine, patterns: late) }
+                // The head's line is still in the reader's buffer: it is only replaced by the next read.
+                if !late.isEmpty { writeLate(event, line: inputs[next].reader.current, patterns: late) }
             }
             flushOutputs()
             advanceHead(next)
@@ -104,10 +104,8 @@ struct FileReplay {
             let origin = EventOrigin(topic: inputs[index].topic, partition: inputs[index].partition, offset: offset)
             let rank = engine.sources[inputs[index].source].rank
             var outcome: EventDecoder.Outcome = .events([])
-            var line: [UInt8] = []
             let decoder = inputs[index].decoder
             let more = inputs[index].reader.next { bytes in
-                line = Array(bytes)
                 outcome = decoder.decode(bytes, origin: origin, sourceRank: rank)
             }
             guard more else {
@@ -120,9 +118,8 @@ struct FileReplay {
             switch outcome {
             case .events(let events):
                 inputs[index].head = events
-                inputs[index].headLine = line
             case .failure(let failure):
-                writeDeadLetter(origin: origin, line: line, reason: failure.reason)
+                writeDeadLetter(origin: origin, line: inputs[index].reader.current, reason: failure.reason)
             }
         }
     }
@@ -134,9 +131,11 @@ struct FileReplay {
         outputs.removeAll(keepingCapacity: true)
     }
 
-    private func lineValue(_ line: [UInt8]) -> String { JSONWriter.quoted(String(decoding: line, as: UTF8.self)) }
+    private func lineValue(_ line: UnsafeBufferPointer<UInt8>) -> String {
+        JSONWriter.quoted(String(decoding: line, as: UTF8.self))
+    }
 
-    private func writeLate(_ event: Event, line: [UInt8], patterns: [Int]) {
+    private func writeLate(_ event: Event, line: UnsafeBufferPointer<UInt8>, patterns: [Int]) {
         var json = JSONWriter()
         json.beginObject()
         json.string("reason", "late")
@@ -157,7 +156,7 @@ struct FileReplay {
         lateWriter.write(json.text)
     }
 
-    private mutating func writeDeadLetter(origin: EventOrigin, line: [UInt8], reason: String) {
+    private mutating func writeDeadLetter(origin: EventOrigin, line: UnsafeBufferPointer<UInt8>, reason: String) {
         deadLetterCount += 1
         var json = JSONWriter()
         json.beginObject()

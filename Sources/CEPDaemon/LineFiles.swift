@@ -9,6 +9,7 @@ final class LineReader {
     private let file: UnsafeMutablePointer<FILE>
     private var buffer: UnsafeMutablePointer<CChar>?
     private var capacity = 0
+    private var length = 0
 
     /// Opens `path`; a missing or unreadable file is a usage error.
     init(path: String) throws(UsageError) {
@@ -25,12 +26,24 @@ final class LineReader {
 
     /// Calls `body` with the next line (without its line break); returns false at the end of the file.
     func next(_ body: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool {
-        let length = getline(&buffer, &capacity, file)
-        guard length >= 0, let buffer else { return false }
-        var count = length
+        let read = getline(&buffer, &capacity, file)
+        guard read >= 0, let buffer else {
+            length = 0
+            return false
+        }
+        var count = read
         while count > 0 && (buffer[count - 1] == 0x0A || buffer[count - 1] == 0x0D) { count -= 1 }
-        buffer.withMemoryRebound(to: UInt8.self, capacity: count) { body(UnsafeBufferPointer(start: $0, count: count)) }
+        length = count
+        body(current)
         return true
+    }
+
+    /// The line the last `next` read; valid until the next call.
+    var current: UnsafeBufferPointer<UInt8> {
+        guard let buffer else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeRawPointer(buffer).withMemoryRebound(to: UInt8.self, capacity: length) {
+            UnsafeBufferPointer(start: $0, count: length)
+        }
     }
 }
 

@@ -69,12 +69,22 @@ public struct EventDecoder: Sendable {
     public func decode(
         _ bytes: UnsafeBufferPointer<UInt8>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64? = nil
     ) -> Outcome {
-        var raw = [RawJSONValue?](repeating: nil, count: slotCount)
-        do {
-            try JSONScanner.scanObject(bytes, fields: tree, into: &raw)
-        } catch {
-            return .failure(DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)"))
+        // The scanned members live on the stack for the duration of the call: no allocation per message for them.
+        return withUnsafeTemporaryAllocation(of: RawJSONValue?.self, capacity: slotCount) { raw in
+            raw.initialize(repeating: nil)
+            defer { raw.deinitialize() }
+            do throws(JSONSyntaxError) {
+                try JSONScanner.scanObject(bytes, fields: tree, into: raw)
+            } catch {
+                return .failure(DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)"))
+            }
+            return makeEvents(raw, origin: origin, sourceRank: sourceRank, messageTimestamp: messageTimestamp)
         }
+    }
+
+    private func makeEvents(
+        _ raw: UnsafeMutableBufferPointer<RawJSONValue?>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64?
+    ) -> Outcome {
         var events: [Event] = []
         for plan in streams {
             var values = [Value](repeating: .null, count: plan.spec.fields.count)

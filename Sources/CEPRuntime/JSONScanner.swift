@@ -46,7 +46,9 @@ struct JSONScanner {
     }
 
     /// Scans one JSON object that makes up the whole input, storing wanted members in `slots`.
-    static func scanObject(_ bytes: UnsafeBufferPointer<UInt8>, fields: FieldTree, into slots: inout [RawJSONValue?])
+    static func scanObject(
+        _ bytes: UnsafeBufferPointer<UInt8>, fields: FieldTree, into slots: UnsafeMutableBufferPointer<RawJSONValue?>
+    )
         throws(JSONSyntaxError)
     {
         var scanner = JSONScanner(bytes)
@@ -54,7 +56,7 @@ struct JSONScanner {
         guard scanner.peek() == UInt8(ascii: "{") else {
             throw scanner.error(scanner.index >= bytes.count ? "empty line" : "an event must be a JSON object")
         }
-        try scanner.object(fields, into: &slots, depth: 0)
+        try scanner.object(fields, into: slots, depth: 0)
         scanner.skipWhitespace()
         guard scanner.index == bytes.count else { throw scanner.error("unexpected text after the JSON object") }
     }
@@ -78,7 +80,7 @@ struct JSONScanner {
         index += 1
     }
 
-    private mutating func object(_ fields: FieldTree?, into slots: inout [RawJSONValue?], depth: Int)
+    private mutating func object(_ fields: FieldTree?, into slots: UnsafeMutableBufferPointer<RawJSONValue?>, depth: Int)
         throws(JSONSyntaxError)
     {
         guard depth < Self.maxDepth else { throw error("JSON nested too deeply") }
@@ -94,7 +96,7 @@ struct JSONScanner {
             if let wanted, let slot = wanted.slot {
                 slots[slot] = try value(depth: depth + 1)
             } else if let wanted, peek() == UInt8(ascii: "{") {
-                try object(wanted, into: &slots, depth: depth + 1)
+                try object(wanted, into: slots, depth: depth + 1)
             } else {
                 try skipValue(depth: depth + 1)
             }
@@ -157,8 +159,7 @@ struct JSONScanner {
         guard depth < Self.maxDepth else { throw error("JSON nested too deeply") }
         switch peek() {
         case UInt8(ascii: "{"):
-            var none: [RawJSONValue?] = []
-            try object(nil, into: &none, depth: depth)
+            try object(nil, into: UnsafeMutableBufferPointer(start: nil, count: 0), depth: depth)
         case UInt8(ascii: "["):
             index += 1
             skipWhitespace()

@@ -285,7 +285,7 @@ struct NFAExecutor {
                     startTimestamp: isStart ? event.timestamp : match.startTimestamp,
                     startOrder: isStart ? sequence : match.startOrder, previousTimestamp: event.timestamp)
                 result.append(taken)
-                if let final = finalStateAfterProceed(from: edge.target, event, context: match.last) {
+                if let final = finalStateAfterProceed(from: edge.target, event, context: match.last, stack: &stack) {
                     var completed = taken
                     completed.state = final
                     result.append(completed)
@@ -325,8 +325,11 @@ struct NFAExecutor {
     }
 
     /// Flink's `findFinalStateAfterProceed`: whether PROCEED edges from `state` reach the final state for this event.
-    private func finalStateAfterProceed(from state: Int32, _ event: Event, context: MatchNode?) -> Int32? {
-        var stack: [Int32] = [state]
+    private func finalStateAfterProceed(
+        from state: Int32, _ event: Event, context: MatchNode?, stack: inout [Int32]
+    ) -> Int32? {
+        stack.removeAll(keepingCapacity: true)
+        stack.append(state)
         while let current = stack.popLast() {
             let info = nfa.states[Int(current)]
             for e in 0..<Int(info.edgeCount) {
