@@ -132,6 +132,8 @@ extension Engine {
                 w.unsigned(s.nextSequence)
                 w.bool(s.timer != nil)
                 if let timer = s.timer { w.signed(timer) }
+                w.unsigned(UInt64(s.queuedTimers.count))
+                for t in s.queuedTimers { w.signed(t) }
             }
         }
         return w.bytes
@@ -232,6 +234,7 @@ extension Engine {
                 }
                 state.nextSequence = try r.unsigned()
                 state.timer = try r.bool() ? try r.signed() : nil
+                for _ in 0..<(try r.count()) { state.queuedTimers.append(try r.signed()) }
                 slots.append(PatternMatcher.KeySlot(key: key, state: state))
             }
             guard let target, matcher != nil else {

@@ -31,8 +31,10 @@ struct KeyState {
     var buffer: [Event] = []
     /// Sequence number of the next event this key processes.
     var nextSequence: UInt64 = 0
-    /// The event time at which this key must be looked at again, if any (registered in the pattern's timers).
+    /// The event time at which this key must be looked at again, if any.
     var timer: Int64?
+    /// The times this key has entries for in the pattern's timer queue, so that none is queued twice.
+    var queuedTimers: [Int64] = []
 
     init(start: Int) {
         partial = StartOrderedQueue(elements: [PartialMatch.start(start)])

@@ -71,9 +71,16 @@ public struct PatternMatcher {
         slots[Int(slot)].state.buffer(event)
         if slots[Int(slot)].state.timer.map({ event.timestamp < $0 }) ?? true {
             slots[Int(slot)].state.timer = event.timestamp
-            timers.push(time: event.timestamp, slot: slot)
+            schedule(slot, at: event.timestamp)
         }
         return true
+    }
+
+    /// Queues a visit of the key in `slot` at `time`, unless one is already queued for that time.
+    private mutating func schedule(_ slot: Int32, at time: Int64) {
+        guard !slots[Int(slot)].state.queuedTimers.contains(time) else { return }
+        slots[Int(slot)].state.queuedTimers.append(time)
+        timers.push(time: time, slot: slot)
     }
 
     private mutating func slotIndex(for key: Value) -> Int32 {
@@ -99,18 +106,36 @@ public struct PatternMatcher {
         let executor = self.executor
         while let entry = timers.popIfDue(newWatermark) {
             let slot = Int(entry.slot)
-            guard slot < slots.count, slots[slot].state.timer == entry.time else { continue }
-            executor.run(&slots[slot].state, key: slots[slot].key, to: newWatermark, scratch: &scratch, into: &outputs)
-            let next = executor.nextTimer(slots[slot].state)
-            slots[slot].state.timer = next
+            let (idle, next) = Self.visit(
+                &slots[slot], entry: entry, watermark: newWatermark, executor: executor, scratch: &scratch,
+                into: &outputs)
             if let next { timers.push(time: next, slot: entry.slot) }
-            if slots[slot].state.isIdle {
+            if idle {
                 // Nothing left for this key: free the slot, so that an idle key costs nothing.
                 keyIndex[slots[slot].key] = nil
                 slots[slot] = KeySlot(key: .null, state: KeyState(start: executor.nfa.start))
                 freeSlots.append(entry.slot)
             }
         }
+    }
+
+    /// Handles one timer entry of a key, all through one `inout` access (no copy of the key's state). Returns
+    /// whether the key is now idle and the time to queue a new entry for, if any.
+    private static func visit(
+        _ slot: inout KeySlot, entry: TimerQueue.Entry, watermark: Int64, executor: NFAExecutor,
+        scratch: inout NFAExecutor.Scratch, into outputs: inout [MatchOutput]
+    ) -> (idle: Bool, next: Int64?) {
+        guard let queued = slot.state.queuedTimers.firstIndex(of: entry.time) else { return (false, nil) }
+        slot.state.queuedTimers.remove(at: queued)
+        // The key's own deadline may have moved since this entry was queued: only visit when work is due.
+        guard let due = slot.state.timer, due <= watermark else { return (false, nil) }
+        executor.run(&slot.state, key: slot.key, to: watermark, scratch: &scratch, into: &outputs)
+        let next = executor.nextTimer(slot.state)
+        slot.state.timer = next
+        if slot.state.isIdle { return (true, nil) }
+        guard let next, !slot.state.queuedTimers.contains(next) else { return (false, nil) }
+        slot.state.queuedTimers.append(next)
+        return (false, next)
     }
 }
 
@@ -416,12 +441,16 @@ struct TimerQueue {
     mutating func push(time: Int64, slot: Int32) {
         heap.append(Entry(time: time, order: nextOrder, slot: slot))
         nextOrder += 1
-        var k = heap.count - 1
-        while k > 0 {
-            let parent = (k - 1) / 2
-            guard Self.less(heap[k], heap[parent]) else { break }
-            heap.swapAt(k, parent)
-            k = parent
+        heap.withUnsafeMutableBufferPointer { h in
+            var k = h.count - 1
+            let item = h[k]
+            while k > 0 {
+                let parent = (k - 1) / 2
+                guard Self.less(item, h[parent]) else { break }
+                h[k] = h[parent]
+                k = parent
+            }
+            h[k] = item
         }
     }
 
@@ -430,16 +459,19 @@ struct TimerQueue {
         guard let top = heap.first, top.time <= watermark else { return nil }
         let last = heap.removeLast()
         if !heap.isEmpty {
-            heap[0] = last
-            var k = 0
-            while true {
-                let l = 2 * k + 1, r = l + 1
-                var m = k
-                if l < heap.count && Self.less(heap[l], heap[m]) { m = l }
-                if r < heap.count && Self.less(heap[r], heap[m]) { m = r }
-                if m == k { break }
-                heap.swapAt(k, m)
-                k = m
+            heap.withUnsafeMutableBufferPointer { h in
+                let n = h.count
+                var k = 0
+                while true {
+                    let l = 2 * k + 1
+                    guard l < n else { break }
+                    var m = l
+                    if l + 1 < n && Self.less(h[l + 1], h[l]) { m = l + 1 }
+                    guard Self.less(h[m], last) else { break }
+                    h[k] = h[m]
+                    k = m
+                }
+                h[k] = last
             }
         }
         return top
