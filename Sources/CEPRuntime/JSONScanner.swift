@@ -207,14 +207,26 @@ struct JSONScanner {
             }
         }
         var integral = true
+        var fraction: UInt64 = 0
+        var fractionDigits = 0
         if peek() == UInt8(ascii: ".") {
             integral = false
             index += 1
             guard let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") else { throw error("invalid number") }
-            while let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") { index += 1 }
+            while let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") {
+                if fractionDigits < 19 {
+                    fraction = fraction &* 10 &+ UInt64(d - UInt8(ascii: "0"))
+                    fractionDigits += 1
+                } else {
+                    overflow = true  // too many digits for the fast path below
+                }
+                index += 1
+            }
         }
+        var exponent = false
         if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
             integral = false
+            exponent = true
             index += 1
             if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
             guard let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") else { throw error("invalid number") }
@@ -224,10 +236,23 @@ struct JSONScanner {
             if negative, magnitude <= UInt64(Int64.max) + 1 { return .integer(magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)) }
             if !negative, magnitude <= UInt64(Int64.max) { return .integer(Int64(magnitude)) }
         }
+        // Fast path for plain decimals such as 1523.75: when the digits fit in 2^53 and the scale is an exact
+        // power of ten, one division is correctly rounded, so the result equals strtod's.
+        if !exponent && !overflow && fractionDigits <= 15 {
+            let scale = Self.powersOfTen[fractionDigits]
+            let (scaled, o1) = magnitude.multipliedReportingOverflow(by: scale)
+            let (digits, o2) = scaled.addingReportingOverflow(fraction)
+            if !o1 && !o2 && digits <= (1 << 53) {
+                let value = Double(digits) / Double(scale)
+                return .number(negative ? -value : value)
+            }
+        }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let double = Double(text) else { throw error("invalid number") }
         return .number(double)
     }
+
+    private static let powersOfTen: [UInt64] = (0...15).map { n in (0..<n).reduce(UInt64(1)) { v, _ in v * 10 } }
 
     private mutating func string() throws(JSONSyntaxError) -> String {
         index += 1  // opening quote

@@ -255,11 +255,23 @@ struct NFAExecutor {
         state.nextSequence += 1
         scratch.next.removeAll()
         scratch.potential.removeAll()
+        // Most events leave most partial matches as they are (an IGNORE loop, or the start state taking nothing).
+        // Flink would still rebuild its queue, but re-adding an unchanged heap in array order gives the same
+        // array, so the queue is only rebuilt from the first partial match that changes.
+        var firstChanged: Int?
         for i in state.partial.elements.indices {
             scratch.produced.removeAll(keepingCapacity: true)
-            let reachedStop = computeNextStates(
+            let outcome = computeNextStates(
                 state.partial.elements[i], event, sequence: sequence, edges: &scratch.edges, stack: &scratch.stack,
                 into: &scratch.produced)
+            if outcome == .unchanged {
+                if firstChanged != nil { scratch.next.add(state.partial.elements[i]) }
+                continue
+            }
+            if firstChanged == nil {
+                firstChanged = i
+                for j in 0..<i { scratch.next.add(state.partial.elements[j]) }
+            }
             scratch.retained.removeAll(keepingCapacity: true)
             for candidate in scratch.produced {
                 switch nfa.states[Int(candidate.state)].kind {
@@ -269,8 +281,9 @@ struct NFAExecutor {
                 }
             }
             // A negation saw its event: the whole branch dies (its completed matches were already kept, as in Flink).
-            if !reachedStop { scratch.next.add(contentsOf: scratch.retained) }
+            if outcome != .reachedStop { scratch.next.add(contentsOf: scratch.retained) }
         }
+        guard firstChanged != nil else { return }
         scratch.produced.removeAll(keepingCapacity: true)
         scratch.retained.removeAll(keepingCapacity: true)
         state.partial.swapContents(with: &scratch.next)
@@ -280,13 +293,29 @@ struct NFAExecutor {
         }
     }
 
-    /// Flink's `computeNextStates`; returns whether a STOP state was reached.
+    /// What one event did to one partial match.
+    enum StepOutcome {
+        /// Nothing: the partial match stays as it was (nothing was added to the results).
+        case unchanged
+        /// The results replace it.
+        case changed
+        /// A negation's event arrived: the partial match and its other results die.
+        case reachedStop
+    }
+
+    /// Flink's `computeNextStates`.
     private func computeNextStates(
         _ match: PartialMatch, _ event: Event, sequence: UInt64, edges: inout [Edge], stack: inout [Int32],
         into result: inout [PartialMatch]
-    ) -> Bool {
+    ) -> StepOutcome {
         decisionGraph(match, event, edges: &edges, stack: &stack)
         let isStart = Int(match.state) == nfa.start
+        // The common cases first: an IGNORE loop back to the same state, or a start state that takes nothing.
+        if isStart {
+            if !edges.contains(where: { $0.action != .ignore }) { return .unchanged }
+        } else if edges.count == 1, edges[0].action == .ignore, edges[0].target == match.state {
+            return .unchanged
+        }
         var reachedStop = false
         for edge in edges {
             switch edge.action {
@@ -320,7 +349,7 @@ struct NFAExecutor {
             }
         }
         if isStart { result.append(match) }
-        return reachedStop
+        return reachedStop ? .reachedStop : .changed
     }
 
     /// Flink's `createDecisionGraph`: follow PROCEED edges depth first (a stack), collect TAKE and IGNORE edges
