@@ -118,25 +118,24 @@ struct JSONScanner {
             if bytes[end] == UInt8(ascii: "\\") { escaped = true; end += 1 }
             end += 1
         }
-        guard let fields, !fields.children.isEmpty else {
-            _ = try string()
-            return nil
-        }
         if escaped {
             let name = Array(try string().utf8)
-            return fields.children.first { $0.name == name }?.node
+            return fields?.children.first { $0.name == name }?.node
         }
         guard end < bytes.count else { throw error("unterminated string") }
+        // An unescaped name is compared in place; only control characters need checking before skipping it.
+        for i in start..<end where bytes[i] < 0x20 {
+            index = i
+            throw error("control character in a string")
+        }
+        index = end + 1
+        guard let fields else { return nil }
         let length = end - start
         for child in fields.children where child.name.count == length {
             var same = true
             for i in 0..<length where child.name[i] != bytes[start + i] { same = false; break }
-            if same {
-                _ = try string()
-                return child.node
-            }
+            if same { return child.node }
         }
-        _ = try string()
         return nil
     }
 

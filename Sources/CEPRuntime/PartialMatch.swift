@@ -40,6 +40,22 @@ struct KeyState {
         partial = StartOrderedQueue(elements: [PartialMatch.start(start)])
     }
 
+    /// Empties the state for reuse by another key, keeping the buffers' capacity.
+    mutating func reset(start: Int) {
+        // Small buffers are kept for the next key; a burst's large ones are given back.
+        if partial.elements.capacity > 64 || completed.elements.capacity > 64 {
+            partial = StartOrderedQueue()
+            completed = StartOrderedQueue()
+        }
+        partial.removeAll()
+        partial.add(PartialMatch.start(start))
+        completed.removeAll()
+        buffer.removeAll(keepingCapacity: buffer.capacity <= 64)
+        nextSequence = 0
+        timer = nil
+        queuedTimers.removeAll(keepingCapacity: true)
+    }
+
     /// Whether the key holds nothing but the start state: such a key is dropped, so idle keys cost nothing.
     var isIdle: Bool {
         buffer.isEmpty && completed.isEmpty && partial.elements.allSatisfy { !$0.hasStarted }

@@ -29,7 +29,7 @@ public struct PatternMatcher {
     let executor: NFAExecutor
     /// Key values to slots.
     var keyIndex: [Value: Int32] = [:]
-    /// Per-key state; a slot is free (on `freeSlots`) when its key holds nothing.
+    /// Per-key state; a slot is free (on `freeSlots`) when no key uses it.
     var slots: [KeySlot] = []
     var freeSlots: [Int32] = []
     /// Keys to look at when the watermark reaches a time.
@@ -85,14 +85,14 @@ public struct PatternMatcher {
 
     private mutating func slotIndex(for key: Value) -> Int32 {
         if let existing = keyIndex[key] { return existing }
-        let state = KeyState(start: executor.nfa.start)
         let slot: Int32
         if let free = freeSlots.popLast() {
+            // A freed slot keeps its (empty) buffers' capacity: a new key costs no allocation.
             slot = free
-            slots[Int(slot)] = KeySlot(key: key, state: state)
+            slots[Int(slot)].key = key
         } else {
             slot = Int32(slots.count)
-            slots.append(KeySlot(key: key, state: state))
+            slots.append(KeySlot(key: key, state: KeyState(start: executor.nfa.start)))
         }
         keyIndex[key] = slot
         return slot
@@ -111,9 +111,11 @@ public struct PatternMatcher {
                 into: &outputs)
             if let next { timers.push(time: next, slot: entry.slot) }
             if idle {
-                // Nothing left for this key: free the slot, so that an idle key costs nothing.
+                // Nothing left for this key: free its slot, so that an idle key costs nothing. The slot keeps its
+                // (empty, small) buffers for the next key.
                 keyIndex[slots[slot].key] = nil
-                slots[slot] = KeySlot(key: .null, state: KeyState(start: executor.nfa.start))
+                slots[slot].key = .null
+                slots[slot].state.reset(start: executor.nfa.start)
                 freeSlots.append(entry.slot)
             }
         }
