@@ -234,7 +234,7 @@ extension Engine {
                 }
                 state.nextSequence = try r.unsigned()
                 state.timer = try r.bool() ? try r.signed() : nil
-                for _ in 0..<(try r.count()) { state.queuedTimers.append(try r.signed()) }
+                for _ in 0..<(try r.count()) { state.queuedTimers.insert(try r.signed()) }
                 slots.append(PatternMatcher.KeySlot(key: key, state: state))
             }
             guard let target, matcher != nil else {

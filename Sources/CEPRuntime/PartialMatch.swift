@@ -34,7 +34,7 @@ struct KeyState {
     /// The event time at which this key must be looked at again, if any.
     var timer: Int64?
     /// The times this key has entries for in the pattern's timer queue, so that none is queued twice.
-    var queuedTimers: [Int64] = []
+    var queuedTimers = SmallTimeSet()
 
     init(start: Int) {
         partial = StartOrderedQueue(elements: [PartialMatch.start(start)])
@@ -53,7 +53,7 @@ struct KeyState {
         buffer.removeAll(keepingCapacity: buffer.capacity <= 64)
         nextSequence = 0
         timer = nil
-        queuedTimers.removeAll(keepingCapacity: true)
+        queuedTimers = SmallTimeSet()
     }
 
     /// Whether the key holds nothing but the start state: such a key is dropped, so idle keys cost nothing.
@@ -65,6 +65,32 @@ struct KeyState {
     mutating func buffer(_ event: Event) {
         var index = buffer.count
         while index > 0 && event.precedes(buffer[index - 1]) { index -= 1 }
-        buffer.insert(event, at: index)
+        if index == buffer.count { buffer.append(event) } else { buffer.insert(event, at: index) }
     }
+}
+
+/// A set of a few event times kept inline (a key rarely has more than two timer entries queued): no allocation
+/// and no pointer to chase in the common case.
+struct SmallTimeSet: Sequence {
+    private var first: Int64?
+    private var second: Int64?
+    private var more: [Int64] = []
+
+    var count: Int { (first == nil ? 0 : 1) + (second == nil ? 0 : 1) + more.count }
+
+    func contains(_ time: Int64) -> Bool { first == time || second == time || (!more.isEmpty && more.contains(time)) }
+
+    mutating func insert(_ time: Int64) {
+        if first == nil { first = time } else if second == nil { second = time } else { more.append(time) }
+    }
+
+    /// Removes `time`; returns whether it was there.
+    mutating func remove(_ time: Int64) -> Bool {
+        if first == time { first = nil; return true }
+        if second == time { second = nil; return true }
+        if let i = more.firstIndex(of: time) { more.remove(at: i); return true }
+        return false
+    }
+
+    func makeIterator() -> IndexingIterator<[Int64]> { ([first, second].compactMap { $0 } + more).makeIterator() }
 }

@@ -79,7 +79,7 @@ public struct PatternMatcher {
     /// Queues a visit of the key in `slot` at `time`, unless one is already queued for that time.
     private mutating func schedule(_ slot: Int32, at time: Int64) {
         guard !slots[Int(slot)].state.queuedTimers.contains(time) else { return }
-        slots[Int(slot)].state.queuedTimers.append(time)
+        slots[Int(slot)].state.queuedTimers.insert(time)
         timers.push(time: time, slot: slot)
     }
 
@@ -127,8 +127,7 @@ public struct PatternMatcher {
         _ slot: inout KeySlot, entry: TimerQueue.Entry, watermark: Int64, executor: NFAExecutor,
         scratch: inout NFAExecutor.Scratch, into outputs: inout [MatchOutput]
     ) -> (idle: Bool, next: Int64?) {
-        guard let queued = slot.state.queuedTimers.firstIndex(of: entry.time) else { return (false, nil) }
-        slot.state.queuedTimers.remove(at: queued)
+        guard slot.state.queuedTimers.remove(entry.time) else { return (false, nil) }
         // The key's own deadline may have moved since this entry was queued: only visit when work is due.
         guard let due = slot.state.timer, due <= watermark else { return (false, nil) }
         executor.run(&slot.state, key: slot.key, to: watermark, scratch: &scratch, into: &outputs)
@@ -136,7 +135,7 @@ public struct PatternMatcher {
         slot.state.timer = next
         if slot.state.isIdle { return (true, nil) }
         guard let next, !slot.state.queuedTimers.contains(next) else { return (false, nil) }
-        slot.state.queuedTimers.append(next)
+        slot.state.queuedTimers.insert(next)
         return (false, next)
     }
 }
