@@ -30,6 +30,8 @@ struct FileReplay {
     private let deadWriter: LineWriter
     private var outputs: [MatchOutput] = []
     private var deadLetterCount = 0
+    /// Topics some pattern reads that no --input gives (replayed as empty).
+    private var missingTopics: [String] = []
 
     init(
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
@@ -51,6 +53,14 @@ struct FileReplay {
                         topic: spec.topic, path: spec.path, reader: try LineReader(path: spec.path),
                         decoder: EventDecoder(automaton: automaton, topic: spec.topic), source: source,
                         partition: partition))
+            }
+            // A topic with no file is an empty input: it ends at once, so that it does not hold back the watermark
+            // of the patterns that read it until the end of the replay.
+            let given = Set(specs.map(\.topic))
+            var ignore: [MatchOutput] = []
+            for topic in engine.inputTopics where !given.contains(topic) {
+                missingTopics.append(topic)
+                engine.finish(engine.source(topic: topic, partition: 0), into: &ignore)
             }
             try alerts.open()
         } catch {
@@ -182,6 +192,9 @@ struct FileReplay {
         text += "  alerts: \(alerts.lines) → \(alerts.path ?? "stdout")\n"
         text += "  late events: \(stats.lateEvents)" + (lateWriter.lines > 0 ? " → \(late)" : "") + "\n"
         text += "  dead letters: \(deadLetterCount)" + (deadLetterCount > 0 ? " → \(deadWriter.path ?? "")" : "") + "\n"
+        if !missingTopics.isEmpty {
+            text += "  note: no input for \(missingTopics.joined(separator: ", ")) (replayed as empty)\n"
+        }
         return text
     }
 
