@@ -75,8 +75,8 @@ extension Engine {
             for slot in matcher.slots {
                 for m in slot.state.partial.elements { noteNode(m.last) }
                 for m in slot.state.completed.elements { noteNode(m.last) }
-                for e in slot.state.buffer { noteEvent(e) }
             }
+            for item in matcher.pending.items { if let item { noteEvent(item.event) } }
         }
         w.unsigned(UInt64(events.count))
         for e in events {
@@ -111,11 +111,19 @@ extension Engine {
             w.int(stats.timeouts[p])
             w.signed(matcher.watermark)
             w.unsigned(matcher.timers.nextOrderValue)
-            w.unsigned(UInt64(matcher.timers.heap.count))
-            for entry in matcher.timers.heap {
+            w.unsigned(UInt64(matcher.timers.heap.entries.count))
+            for entry in matcher.timers.heap.entries {
                 w.signed(entry.time)
                 w.unsigned(entry.order)
                 w.int(Int(entry.slot))
+            }
+            w.unsigned(matcher.pending.nextArrival)
+            w.unsigned(UInt64(matcher.pending.heap.entries.count))
+            for entry in matcher.pending.heap.entries {
+                let item = matcher.pending.items[Int(entry.id)]!
+                w.int(eventIDs[ObjectIdentifier(item.event)]!)
+                w.value(item.key)
+                w.unsigned(entry.arrival)
             }
             w.unsigned(UInt64(matcher.freeSlots.count))
             for f in matcher.freeSlots { w.int(Int(f)) }
@@ -127,8 +135,6 @@ extension Engine {
                 for m in s.partial.elements { write(m) }
                 w.unsigned(UInt64(s.completed.elements.count))
                 for m in s.completed.elements { write(m) }
-                w.unsigned(UInt64(s.buffer.count))
-                for e in s.buffer { w.int(eventIDs[ObjectIdentifier(e)]!) }
                 w.unsigned(s.nextSequence)
                 w.bool(s.timer != nil)
                 if let timer = s.timer { w.signed(timer) }
@@ -205,7 +211,24 @@ extension Engine {
             var timers = TimerQueue()
             timers.nextOrderValue = try r.unsigned()
             for _ in 0..<(try r.count()) {
-                timers.heap.append(TimerQueue.Entry(time: try r.signed(), order: try r.unsigned(), slot: Int32(try r.int())))
+                timers.heap.entries.append(TimerQueue.Entry(time: try r.signed(), order: try r.unsigned(), slot: Int32(try r.int())))
+            }
+            var pending = PendingEvents()
+            pending.nextArrival = try r.unsigned()
+            for _ in 0..<(try r.count()) {
+                let event = events[try r.index(below: events.count)]
+                let key = try r.value()
+                let arrival = try r.unsigned()
+                if let event {
+                    // Heap order is restored entry by entry: the array of an equal heap need not be identical, and
+                    // pops follow the entries' total order, not their positions.
+                    let id = Int32(pending.items.count)
+                    pending.items.append((event, key))
+                    pending.insert(
+                        PendingEvents.Entry(
+                            time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset,
+                            arrival: arrival))
+                }
             }
             var freeSlots: [Int32] = []
             for _ in 0..<(try r.count()) { freeSlots.append(Int32(try r.int())) }
@@ -228,10 +251,6 @@ extension Engine {
                 for _ in 0..<(try r.count()) { completed.append(try partialMatch(&r, states: states)) }
                 state.partial = StartOrderedQueue(elements: partial)
                 state.completed = StartOrderedQueue(elements: completed)
-                state.buffer = []
-                for _ in 0..<(try r.count()) {
-                    if let e = events[try r.index(below: events.count)] { state.buffer.append(e) }
-                }
                 state.nextSequence = try r.unsigned()
                 state.timer = try r.bool() ? try r.signed() : nil
                 for _ in 0..<(try r.count()) { state.queuedTimers.insert(try r.signed()) }
@@ -241,12 +260,13 @@ extension Engine {
                 report.dropped.append(name)
                 continue
             }
-            guard timers.heap.allSatisfy({ Int($0.slot) < slots.count }), freeSlots.allSatisfy({ Int($0) < slots.count })
+            guard timers.heap.entries.allSatisfy({ Int($0.slot) < slots.count }), freeSlots.allSatisfy({ Int($0) < slots.count })
             else { throw r.fail("timer or free slot out of range") }
             seen.insert(name)
             matcher!.watermark = watermark
             matcher!.timers = timers
             matcher!.freeSlots = freeSlots
+            matcher!.pending = pending
             matcher!.slots = slots
             let free = Set(freeSlots)
             for (i, slot) in slots.enumerated() where !free.contains(Int32(i)) { matcher!.keyIndex[slot.key] = Int32(i) }

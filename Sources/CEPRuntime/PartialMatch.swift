@@ -20,18 +20,16 @@ struct PartialMatch: StartOrdered {
     var hasStarted: Bool { startOrder != .max }
 }
 
-/// All matching state of one key for one pattern: partial matches, completed matches held back by the skip
-/// strategy, and the events that wait for the watermark.
+/// All matching state of one key for one pattern: partial matches and completed matches held back by the skip
+/// strategy.
 struct KeyState {
     /// Flink's NFAState.partialMatches.
     var partial: StartOrderedQueue<PartialMatch>
     /// Flink's NFAState.completedMatches: matches held until no earlier partial match can still complete.
     var completed = StartOrderedQueue<PartialMatch>()
-    /// Events with a timestamp above the watermark, in matching order (`Event.precedes`).
-    var buffer: [Event] = []
     /// Sequence number of the next event this key processes.
     var nextSequence: UInt64 = 0
-    /// The event time at which this key must be looked at again, if any.
+    /// The earliest end of one of the key's windows, if any.
     var timer: Int64?
     /// The times this key has entries for in the pattern's timer queue, so that none is queued twice.
     var queuedTimers = SmallTimeSet()
@@ -40,9 +38,9 @@ struct KeyState {
         partial = StartOrderedQueue(elements: [PartialMatch.start(start)])
     }
 
-    /// Empties the state for reuse by another key, keeping the buffers' capacity.
+    /// Empties the state for reuse by another key, keeping the queues' capacity.
     mutating func reset(start: Int) {
-        // Small buffers are kept for the next key; a burst's large ones are given back.
+        // Small queues are kept for the next key; a burst's large ones are given back.
         if partial.elements.capacity > 64 || completed.elements.capacity > 64 {
             partial = StartOrderedQueue()
             completed = StartOrderedQueue()
@@ -50,7 +48,6 @@ struct KeyState {
         partial.removeAll()
         partial.add(PartialMatch.start(start))
         completed.removeAll()
-        buffer.removeAll(keepingCapacity: buffer.capacity <= 64)
         nextSequence = 0
         timer = nil
         queuedTimers = SmallTimeSet()
@@ -58,14 +55,7 @@ struct KeyState {
 
     /// Whether the key holds nothing but the start state: such a key is dropped, so idle keys cost nothing.
     var isIdle: Bool {
-        buffer.isEmpty && completed.isEmpty && partial.elements.allSatisfy { !$0.hasStarted }
-    }
-
-    /// Inserts an event in matching order; events mostly arrive in order, so the search starts at the end.
-    mutating func buffer(_ event: Event) {
-        var index = buffer.count
-        while index > 0 && event.precedes(buffer[index - 1]) { index -= 1 }
-        if index == buffer.count { buffer.append(event) } else { buffer.insert(event, at: index) }
+        completed.isEmpty && partial.elements.allSatisfy { !$0.hasStarted }
     }
 }
 

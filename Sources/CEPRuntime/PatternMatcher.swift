@@ -20,9 +20,14 @@ public struct MatchOutput: Sendable {
     public var kind: Kind
 }
 
-/// Runs one pattern for every key: buffers each key's events until the watermark passes them, then feeds them to
-/// the key's NFA (`NFAExecutor`) in matching order, and lets windows end as event time passes. Pure and
-/// synchronous: events and watermarks in, matches out.
+/// Runs one pattern for every key: holds events until the watermark passes them, then feeds them to their key's
+/// NFA (`NFAExecutor`) in matching order, and lets windows end as event time passes. Pure and synchronous: events
+/// and watermarks in, matches out.
+///
+/// Waiting events sit in one queue per pattern, ordered by (time, topic rank, partition, offset) — per key that is
+/// exactly the order Flink's CepOperator feeds its NFA. A key gets state only when an event can start a match or
+/// it already has partial matches, so the many events that touch no partial match cost a hash lookup and nothing
+/// else; a key whose state empties is released.
 public struct PatternMatcher {
     /// Index into `Automaton.patterns`.
     public let index: Int
@@ -32,7 +37,9 @@ public struct PatternMatcher {
     /// Per-key state; a slot is free (on `freeSlots`) when no key uses it.
     var slots: [KeySlot] = []
     var freeSlots: [Int32] = []
-    /// Keys to look at when the watermark reaches a time.
+    /// Events waiting for the watermark.
+    var pending = PendingEvents()
+    /// Keys to look at when a window of theirs ends.
     var timers = TimerQueue()
     /// The watermark this pattern has been advanced to.
     public internal(set) var watermark: Int64 = .min
@@ -58,36 +65,52 @@ public struct PatternMatcher {
         keyIndex.values.reduce(0) { total, slot in total + slots[Int(slot)].state.partial.elements.count { $0.hasStarted } }
     }
 
-    /// Number of events waiting for the watermark, over all keys.
-    public var bufferedEvents: Int { keyIndex.values.reduce(0) { $0 + slots[Int($1)].state.buffer.count } }
+    /// Number of events waiting for the watermark.
+    public var bufferedEvents: Int { pending.count }
 
     // MARK: - Event time
 
-    /// Buffers an event of `key` until the watermark passes it. Returns false, and buffers nothing, when the
-    /// event is late: its timestamp is at or below the watermark (Flink's CepOperator rule).
+    /// Holds an event of `key` until the watermark passes it. Returns false, and holds nothing, when the event is
+    /// late: its timestamp is at or below the watermark (Flink's CepOperator rule).
     public mutating func buffer(_ event: Event, key: Value) -> Bool {
         guard event.timestamp > watermark else { return false }
-        let slot = slotIndex(for: key)
-        slots[Int(slot)].state.buffer(event)
-        if slots[Int(slot)].state.timer.map({ event.timestamp < $0 }) ?? true {
-            slots[Int(slot)].state.timer = event.timestamp
-            schedule(slot, at: event.timestamp)
-        }
+        pending.push(event, key: key)
         return true
     }
 
-    /// Queues a visit of the key in `slot` at `time`, unless one is already queued for that time.
-    private mutating func schedule(_ slot: Int32, at time: Int64) {
-        guard !slots[Int(slot)].state.queuedTimers.contains(time) else { return }
-        slots[Int(slot)].state.queuedTimers.insert(time)
-        timers.push(time: time, slot: slot)
+    /// Advances event time (Flink's `onEventTime`): the events at or below `watermark` are matched in order, then
+    /// every key with a window ending by then lets time pass to `watermark`. Outputs are appended in a
+    /// deterministic order.
+    public mutating func advance(to newWatermark: Int64, into outputs: inout [MatchOutput]) {
+        guard newWatermark > watermark else { return }
+        watermark = newWatermark
+        let executor = self.executor
+        while let (event, key) = pending.popIfDue(newWatermark) {
+            let slot: Int32
+            if let existing = keyIndex[key] {
+                slot = existing
+            } else {
+                // No state for this key: an event that its start state only ignores changes nothing.
+                guard executor.canStart(with: event, scratch: &scratch) else { continue }
+                slot = newSlot(for: key)
+            }
+            let (idle, next) = Self.feed(&slots[Int(slot)], event, executor: executor, scratch: &scratch, into: &outputs)
+            if let next { timers.push(time: next, slot: slot) }
+            if idle { release(slot) }
+        }
+        while let entry = timers.popIfDue(newWatermark) {
+            let (idle, next) = Self.expire(
+                &slots[Int(entry.slot)], entry: entry, watermark: newWatermark, executor: executor, scratch: &scratch,
+                into: &outputs)
+            if let next { timers.push(time: next, slot: entry.slot) }
+            if idle { release(entry.slot) }
+        }
     }
 
-    private mutating func slotIndex(for key: Value) -> Int32 {
-        if let existing = keyIndex[key] { return existing }
+    private mutating func newSlot(for key: Value) -> Int32 {
         let slot: Int32
         if let free = freeSlots.popLast() {
-            // A freed slot keeps its (empty) buffers' capacity: a new key costs no allocation.
+            // A freed slot keeps its (empty, small) queues' capacity: a new key costs no allocation.
             slot = free
             slots[Int(slot)].key = key
         } else {
@@ -98,45 +121,96 @@ public struct PatternMatcher {
         return slot
     }
 
-    /// Advances event time: every key with buffered events at or below `watermark`, or a window that ends by
-    /// then, is matched (Flink's `onEventTime`). Outputs are appended in a deterministic order.
-    public mutating func advance(to newWatermark: Int64, into outputs: inout [MatchOutput]) {
-        guard newWatermark > watermark else { return }
-        watermark = newWatermark
-        let executor = self.executor
-        while let entry = timers.popIfDue(newWatermark) {
-            let slot = Int(entry.slot)
-            let (idle, next) = Self.visit(
-                &slots[slot], entry: entry, watermark: newWatermark, executor: executor, scratch: &scratch,
-                into: &outputs)
-            if let next { timers.push(time: next, slot: entry.slot) }
-            if idle {
-                // Nothing left for this key: free its slot, so that an idle key costs nothing. The slot keeps its
-                // (empty, small) buffers for the next key.
-                keyIndex[slots[slot].key] = nil
-                slots[slot].key = .null
-                slots[slot].state.reset(start: executor.nfa.start)
-                freeSlots.append(entry.slot)
-            }
-        }
+    /// Nothing left for this key: free its slot, so that an idle key costs nothing.
+    private mutating func release(_ slot: Int32) {
+        keyIndex[slots[Int(slot)].key] = nil
+        slots[Int(slot)].key = .null
+        slots[Int(slot)].state.reset(start: executor.nfa.start)
+        freeSlots.append(slot)
     }
 
-    /// Handles one timer entry of a key, all through one `inout` access (no copy of the key's state). Returns
-    /// whether the key is now idle and the time to queue a new entry for, if any.
-    private static func visit(
+    /// Feeds one event to its key, all through one `inout` access (no copy of the key's state). Returns whether
+    /// the key is now idle and a time to queue a timer entry for, if a new one is needed.
+    private static func feed(
+        _ slot: inout KeySlot, _ event: Event, executor: NFAExecutor, scratch: inout NFAExecutor.Scratch,
+        into outputs: inout [MatchOutput]
+    ) -> (idle: Bool, next: Int64?) {
+        executor.advanceTime(&slot.state, to: event.timestamp, key: slot.key, into: &outputs)
+        executor.process(&slot.state, event, key: slot.key, scratch: &scratch, into: &outputs)
+        return reschedule(&slot.state, executor: executor)
+    }
+
+    /// A timer entry of a key is due: let time pass to the watermark for it.
+    private static func expire(
         _ slot: inout KeySlot, entry: TimerQueue.Entry, watermark: Int64, executor: NFAExecutor,
         scratch: inout NFAExecutor.Scratch, into outputs: inout [MatchOutput]
     ) -> (idle: Bool, next: Int64?) {
         guard slot.state.queuedTimers.remove(entry.time) else { return (false, nil) }
-        // The key's own deadline may have moved since this entry was queued: only visit when work is due.
-        guard let due = slot.state.timer, due <= watermark else { return (false, nil) }
-        executor.run(&slot.state, key: slot.key, to: watermark, scratch: &scratch, into: &outputs)
-        let next = executor.nextTimer(slot.state)
-        slot.state.timer = next
-        if slot.state.isIdle { return (true, nil) }
-        guard let next, !slot.state.queuedTimers.contains(next) else { return (false, nil) }
-        slot.state.queuedTimers.insert(next)
+        // The key's windows may have changed since this entry was queued: only act when one has ended.
+        guard let due = slot.state.timer, due <= watermark else { return (slot.state.isIdle, nil) }
+        executor.advanceTime(&slot.state, to: watermark, key: slot.key, into: &outputs)
+        return reschedule(&slot.state, executor: executor)
+    }
+
+    private static func reschedule(_ state: inout KeyState, executor: NFAExecutor) -> (idle: Bool, next: Int64?) {
+        let next = executor.nextDeadline(state)
+        state.timer = next
+        if state.isIdle { return (true, nil) }
+        guard let next, !state.queuedTimers.contains(next) else { return (false, nil) }
+        state.queuedTimers.insert(next)
         return (false, next)
+    }
+}
+
+/// Events waiting for the watermark, in matching order: time, then topic rank and partition, then offset, then
+/// arrival. The heap holds small plain entries; the events sit in a side table.
+struct PendingEvents {
+    struct Entry: TimeOrdered {
+        var time: Int64
+        var rank: Int32
+        var id: Int32
+        var offset: Int64
+        var arrival: UInt64
+
+        @inline(__always)
+        static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+            if a.time != b.time { return a.time < b.time }
+            if a.rank != b.rank { return a.rank < b.rank }
+            if a.offset != b.offset { return a.offset < b.offset }
+            return a.arrival < b.arrival
+        }
+    }
+
+    var heap = TimeOrderedHeap<Entry>()
+    var items: [(event: Event, key: Value)?] = []
+    var freeIDs: [Int32] = []
+    var nextArrival: UInt64 = 0
+
+    var count: Int { heap.count }
+
+    mutating func push(_ event: Event, key: Value) {
+        let id: Int32
+        if let free = freeIDs.popLast() {
+            id = free
+            items[Int(id)] = (event, key)
+        } else {
+            id = Int32(items.count)
+            items.append((event, key))
+        }
+        insert(Entry(time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset, arrival: nextArrival))
+        nextArrival += 1
+    }
+
+    /// Adds an entry whose item is already in `items` (restoring a snapshot).
+    mutating func insert(_ entry: Entry) { heap.push(entry) }
+
+    /// Removes and returns the first event if its time is at or below `watermark`.
+    mutating func popIfDue(_ watermark: Int64) -> (Event, Value)? {
+        guard let top = heap.popIfDue(watermark) else { return nil }
+        let item = items[Int(top.id)]!
+        items[Int(top.id)] = nil
+        freeIDs.append(top.id)
+        return (item.event, item.key)
     }
 }
 
@@ -171,31 +245,15 @@ struct NFAExecutor {
         self.emitsTimeouts = pattern.timeoutEmit != nil
     }
 
-    /// Feeds the key's buffered events up to `watermark` to the NFA, then lets time pass to `watermark`.
-    func run(
-        _ state: inout KeyState, key: Value, to watermark: Int64, scratch: inout Scratch, into outputs: inout [MatchOutput]
-    ) {
-        var consumed = 0
-        while consumed < state.buffer.count && state.buffer[consumed].timestamp <= watermark {
-            let timestamp = state.buffer[consumed].timestamp
-            advanceTime(&state, to: timestamp, key: key, into: &outputs)
-            while consumed < state.buffer.count && state.buffer[consumed].timestamp == timestamp {
-                let event = state.buffer[consumed]
-                process(&state, event, key: key, scratch: &scratch, into: &outputs)
-                consumed += 1
-            }
-        }
-        if consumed == state.buffer.count {
-            state.buffer.removeAll(keepingCapacity: state.buffer.capacity <= 16)
-        } else if consumed > 0 {
-            state.buffer.removeFirst(consumed)
-        }
-        advanceTime(&state, to: watermark, key: key, into: &outputs)
+    /// Whether the start state takes `event` (so that a key without state needs some).
+    func canStart(with event: Event, scratch: inout Scratch) -> Bool {
+        decisionGraph(PartialMatch.start(nfa.start), event, edges: &scratch.edges, stack: &scratch.stack)
+        return scratch.edges.contains { $0.action != .ignore }
     }
 
-    /// The earliest event time at which the key needs attention: its next buffered event or window end.
-    func nextTimer(_ state: KeyState) -> Int64? {
-        var next = state.buffer.first?.timestamp
+    /// The earliest end of a window of the key's partial matches, if any.
+    func nextDeadline(_ state: KeyState) -> Int64? {
+        var next: Int64?
         for match in state.partial.elements where match.hasStarted {
             if let deadline = deadline(of: match) { next = min(next ?? deadline, deadline) }
         }
@@ -216,7 +274,7 @@ struct NFAExecutor {
 
     // MARK: - Flink's NFA.advanceTime
 
-    private func advanceTime(_ state: inout KeyState, to time: Int64, key: Value, into outputs: inout [MatchOutput]) {
+    func advanceTime(_ state: inout KeyState, to time: Int64, key: Value, into outputs: inout [MatchOutput]) {
         // Nothing ends by `time`: Flink would rebuild the queue in array order, which leaves a heap unchanged, and
         // find no completed match newly unblocked. Skip the work.
         var due = false
@@ -249,7 +307,7 @@ struct NFAExecutor {
 
     // MARK: - Flink's NFA.doProcess
 
-    private func process(
+    func process(
         _ state: inout KeyState, _ event: Event, key: Value, scratch: inout Scratch, into outputs: inout [MatchOutput]
     ) {
         let sequence = state.nextSequence
@@ -446,13 +504,18 @@ extension Int64 {
 
 /// Keys (as slots) to revisit at an event time, earliest first; equal times in the order they were registered.
 struct TimerQueue {
-    struct Entry {
+    struct Entry: TimeOrdered {
         var time: Int64
         var order: UInt64
         var slot: Int32
+
+        @inline(__always)
+        static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+            a.time != b.time ? a.time < b.time : a.order < b.order
+        }
     }
 
-    var heap: [Entry] = []
+    var heap = TimeOrderedHeap<Entry>()
     private var nextOrder: UInt64 = 0
 
     /// The order the next entry gets (snapshots keep it, so that restored runs order equal times the same way).
@@ -463,47 +526,11 @@ struct TimerQueue {
 
     var count: Int { heap.count }
 
-    @inline(__always)
-    private static func less(_ a: Entry, _ b: Entry) -> Bool {
-        a.time != b.time ? a.time < b.time : a.order < b.order
-    }
-
     mutating func push(time: Int64, slot: Int32) {
-        heap.append(Entry(time: time, order: nextOrder, slot: slot))
+        heap.push(Entry(time: time, order: nextOrder, slot: slot))
         nextOrder += 1
-        heap.withUnsafeMutableBufferPointer { h in
-            var k = h.count - 1
-            let item = h[k]
-            while k > 0 {
-                let parent = (k - 1) / 2
-                guard Self.less(item, h[parent]) else { break }
-                h[k] = h[parent]
-                k = parent
-            }
-            h[k] = item
-        }
     }
 
     /// Removes and returns the earliest entry if its time is at or below `watermark`.
-    mutating func popIfDue(_ watermark: Int64) -> Entry? {
-        guard let top = heap.first, top.time <= watermark else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap.withUnsafeMutableBufferPointer { h in
-                let n = h.count
-                var k = 0
-                while true {
-                    let l = 2 * k + 1
-                    guard l < n else { break }
-                    var m = l
-                    if l + 1 < n && Self.less(h[l + 1], h[l]) { m = l + 1 }
-                    guard Self.less(h[m], last) else { break }
-                    h[k] = h[m]
-                    k = m
-                }
-                h[k] = last
-            }
-        }
-        return top
-    }
+    mutating func popIfDue(_ watermark: Int64) -> Entry? { heap.popIfDue(watermark) }
 }
