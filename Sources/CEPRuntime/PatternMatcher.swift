@@ -276,16 +276,9 @@ struct NFAExecutor {
 
     func advanceTime(_ state: inout KeyState, to time: Int64, key: Value, into outputs: inout [MatchOutput]) {
         // Nothing ends by `time`: Flink would rebuild the queue in array order, which leaves a heap unchanged, and
-        // find no completed match newly unblocked. Skip the work.
-        var due = false
-        for i in state.partial.elements.indices {
-            let match = state.partial.elements[i]
-            if match.hasStarted, let end = deadline(of: match), time >= end {
-                due = true
-                break
-            }
-        }
-        guard due else { return }
+        // find no completed match newly unblocked. Skip the work. (`state.timer` is the earliest window end; the
+        // matcher recomputes it after every change of the key's partial matches.)
+        guard let due = state.timer, time >= due else { return }
         var survivors = StartOrderedQueue<PartialMatch>()
         var potential = StartOrderedQueue<PartialMatch>()
         for match in state.partial.elements {
