@@ -52,7 +52,7 @@ let package = Package(
             name: "CEPCompilerTests", dependencies: ["CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore"],
             exclude: ["Fixtures"], swiftSettings: strictSettings),
         .testTarget(
-            name: "CEPRuntimeTests", dependencies: ["CEPRuntime", "CEPCompiler", "CEPCore"],
+            name: "CEPRuntimeTests", dependencies: ["CEPRuntime", "CEPCompiler", "CEPSyntax", "CEPCore"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),

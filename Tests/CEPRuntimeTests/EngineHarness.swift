@@ -1,7 +1,10 @@
 import CEPCompiler
 import CEPCore
 import CEPRuntime
+import CEPSyntax
 import Testing
+
+enum HarnessError: Error { case doesNotCompile }
 
 /// Drives an `Engine` from events written inline, one partition per topic, and collects what it emits.
 struct EngineHarness {
@@ -28,11 +31,15 @@ struct EngineHarness {
 
     init(_ source: String) throws {
         let compilation = Compiler.compile(text: source)
-        #expect(!compilation.hasErrors, "\(compilation.diagnostics.map(\.message.text))")
-        automaton = try #require(compilation.automaton)
-        engine = Engine(automaton: automaton)
+        guard let automaton = compilation.automaton else {
+            Issue.record("does not compile: \(compilation.diagnostics.map(\.message.text))\n\(source)")
+            throw HarnessError.doesNotCompile
+        }
+        self.automaton = automaton
+        var engine = Engine(automaton: automaton)
         // Register every topic up front, in declaration order, so the watermark can advance.
         for topic in engine.inputTopics { _ = engine.source(topic: topic, partition: 0) }
+        self.engine = engine
     }
 
     /// Feeds one event of `stream` (all its fields given by name; `ts` is the time field).

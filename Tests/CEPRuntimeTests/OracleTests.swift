@@ -5,20 +5,23 @@ import Testing
 /// Randomized comparison with a brute-force reference written from the semantics, not from the engine: it
 /// enumerates assignments of events to steps directly (relaxed = the first qualifying event, strict = the key's
 /// next event among the pattern's streams, any = every qualifying event; a negation kills a partial match when its
-/// event comes first, or comes with a step's event before the last; the window is exclusive), and follows
-/// skip-past-last run by run: the earliest-starting match is emitted, runs starting at or before its last event
-/// are dropped, and a run still waiting at the end (no window) holds back every later match.
+/// event comes first, or comes with a step's event before the last; the window is exclusive; `{2}` is two events
+/// each meeting the step's condition, the second relaxed or — with `consecutive` — strict), and follows
+/// skip-past-last and skip-to-next run by run: the earliest-starting match is emitted, runs starting at or before
+/// its last (or first) event are dropped, and a run still waiting at the end (no window) holds back every later
+/// match.
 @Suite struct OracleTests {
     enum Contiguity: CaseIterable { case relaxed, strict, any }
 
-    /// A step condition over the candidate `x` and the previous step's `x`.
+    /// A step condition over the candidate `x` and the previous step's `x` (its last event's, if quantified).
     enum Condition: CaseIterable {
         case none, greater, equal, notOne
+        /// `previous` is the expression for the previous step's x, e.g. `s0.x` or `last(s0.x)`.
         func text(_ me: String, _ previous: String?) -> String? {
             switch self {
             case .none: return nil
-            case .greater: return previous.map { "\(me).x > \($0).x" }
-            case .equal: return previous.map { "\(me).x == \($0).x" }
+            case .greater: return previous.map { "\(me).x > \($0)" }
+            case .equal: return previous.map { "\(me).x == \($0)" }
             case .notOne: return "\(me).x != 1"
             }
         }
@@ -38,12 +41,17 @@ import Testing
         var condition: Condition
         /// A `-> not n: stream where ...` right before this step.
         var negation: (stream: Int, sameX: Bool)?
+        /// `{2}` when 2 (with `consecutive` when strict): two events, each meeting the condition.
+        var times = 1
+        var consecutive = false
     }
+
+    enum Skip: String { case none = "skip none", pastLast = "", toNext = "skip to next" }
 
     struct Case {
         var steps: [Step]
         var window: Int64?
-        var skipNone: Bool
+        var skip: Skip
         var events: [(stream: Int, key: String, x: Int64, ts: Int64)]
     }
 
@@ -58,25 +66,56 @@ import Testing
             """
         for (i, step) in c.steps.enumerated() {
             let name = "s\(i)"
+            let previous = i == 0 ? nil : c.steps[i - 1].times > 1 ? "last(s\(i - 1).x)" : "s\(i - 1).x"
             if i > 0 {
                 if let negation = step.negation {
                     text += " -> not n\(i): \(Self.streamNames[negation.stream])"
-                    if negation.sameX { text += " where n\(i).x == s\(i - 1).x" }
+                    if negation.sameX, let previous { text += " where n\(i).x == \(previous)" }
                 }
                 text += [.relaxed: " -> ", .strict: " , ", .any: " ->> "][step.contiguity]!
             }
             text += "\(name): \(Self.streamNames[step.stream])"
-            if let condition = step.condition.text(name, i > 0 ? "s\(i - 1)" : nil) { text += " where \(condition)" }
+            if step.times > 1 { text += "{\(step.times)}" + (step.consecutive ? " consecutive" : "") }
+            if let condition = step.condition.text(name, previous) { text += " where \(condition)" }
         }
         text += "\n"
         if let window = c.window { text += " within \(window)ms\n" }
-        text += c.skipNone ? " skip none\n" : ""
-        text += " emit to \"o\" { k: s0.k } }\n"
+        text += " \(c.skip.rawValue)\n"
+        text += c.steps[0].times > 1 ? " emit to \"o\" { k: last(s0.k) } }\n" : " emit to \"o\" { k: s0.k } }\n"
         return text
+    }
+
+    /// One event position of the pattern: a step, or one of the two events of a `{2}` step.
+    struct Unit {
+        var step: Int
+        var stream: Int
+        var contiguity: Contiguity
+        var condition: Condition
+        var negation: (stream: Int, sameX: Bool)?
+        /// The unit whose event is "the previous step's x" for the condition (the previous step's last unit).
+        var reference: Int?
+    }
+
+    func units(_ c: Case) -> [Unit] {
+        var units: [Unit] = []
+        var previousLast: Int?
+        for (i, step) in c.steps.enumerated() {
+            units.append(
+                Unit(step: i, stream: step.stream, contiguity: step.contiguity, condition: step.condition,
+                     negation: step.negation, reference: previousLast))
+            for _ in 1..<step.times {
+                units.append(
+                    Unit(step: i, stream: step.stream, contiguity: step.consecutive ? .strict : .relaxed,
+                         condition: step.condition, negation: nil, reference: previousLast))
+            }
+            previousLast = units.count - 1
+        }
+        return units
     }
 
     /// The reference: every match as "p: s0=topic:offset ...", per key, by brute force.
     func reference(_ c: Case) -> [String] {
+        let units = units(c)
         let read = Set(c.steps.map(\.stream) + c.steps.compactMap { $0.negation?.stream })
         var offsets = [Int](repeating: 0, count: 3)
         var refs: [String] = []
@@ -89,19 +128,19 @@ import Testing
             // The key's events among the pattern's streams, in matching order.
             let mine = c.events.indices.filter { c.events[$0].key == key && read.contains(c.events[$0].stream) }
             var matches: [[Int]] = []
-            func qualifies(_ step: Step, _ j: Int, _ bound: [Int]) -> Bool {
+            func qualifies(_ unit: Unit, _ j: Int, _ bound: [Int]) -> Bool {
                 let e = c.events[mine[j]]
-                return e.stream == step.stream && step.condition.holds(e.x, bound.last.map { c.events[mine[$0]].x })
+                return e.stream == unit.stream && unit.condition.holds(e.x, unit.reference.map { c.events[mine[bound[$0]]].x })
             }
             /// The next events a partial match `bound` can take, or why it cannot go on.
             enum Next { case take([Int]), dead, waiting }
             func next(_ bound: [Int]) -> Next {
                 let i = bound.count
-                let step = c.steps[i]
+                let unit = units[i]
                 let previous = bound.last!
                 let first = c.events[mine[bound[0]]].ts
                 func killed(through end: Int) -> Bool {
-                    guard let negation = step.negation, end > previous else { return false }
+                    guard let negation = unit.negation, end > previous else { return false }
                     let px = c.events[mine[previous]].x
                     return (previous + 1...end).contains { m in
                         let e = c.events[mine[m]]
@@ -109,43 +148,44 @@ import Testing
                     }
                 }
                 var candidates: [Int] = []
-                switch step.contiguity {
+                switch unit.contiguity {
                 case .strict:
                     guard previous + 1 < mine.count else { return .waiting }
-                    guard qualifies(step, previous + 1, bound) else { return .dead }
+                    guard qualifies(unit, previous + 1, bound) else { return .dead }
                     candidates = [previous + 1]
                 case .relaxed:
-                    guard let j = (previous + 1..<mine.count).first(where: { qualifies(step, $0, bound) }) else {
+                    guard let j = (previous + 1..<mine.count).first(where: { qualifies(unit, $0, bound) }) else {
                         return killed(through: mine.count - 1) ? .dead : .waiting
                     }
                     candidates = [j]
                 case .any:
-                    candidates = (previous + 1..<mine.count).filter { qualifies(step, $0, bound) }
+                    candidates = (previous + 1..<mine.count).filter { qualifies(unit, $0, bound) }
                 }
                 let kept = candidates.filter { j in
                     if let window = c.window, c.events[mine[j]].ts - first >= window { return false }
                     // An event that is both the negation's and the last step's completes the match (Flink keeps a
                     // final state reached in the same step as a STOP state); before the last step it kills.
-                    return !killed(through: i == c.steps.count - 1 ? j - 1 : j)
+                    return !killed(through: i == units.count - 1 ? j - 1 : j)
                 }
-                if kept.isEmpty && step.contiguity != .any { return .dead }
+                if kept.isEmpty && unit.contiguity != .any { return .dead }
                 return .take(kept)
             }
             func extend(_ bound: [Int]) {
-                if bound.count == c.steps.count { matches.append(bound); return }
+                if bound.count == units.count { matches.append(bound); return }
                 if case .take(let js) = next(bound) { for j in js { extend(bound + [j]) } }
             }
-            let starts = mine.indices.filter { qualifies(c.steps[0], $0, []) }
-            if c.skipNone {
+            let starts = mine.indices.filter { qualifies(units[0], $0, []) }
+            if c.skip == .none {
                 for start in starts { extend([start]) }
             } else {
-                // Skip past last (one run per start without `->>`): the earliest-starting match is emitted and
-                // prunes every run that starts at or before its last event. A run still waiting at the end of the
-                // input (no window ends it) holds back every later match forever, as Flink's held matches do.
+                // One run per start without `->>`. Skip past last: the earliest-starting match is emitted and prunes
+                // every run that starts at or before its last event; skip to next prunes only runs with its start
+                // event. Either way a run still waiting at the end of the input (no window ends it) holds back
+                // every later match forever, as Flink's held matches do.
                 var lastEmitted = -1
                 runs: for start in starts where start > lastEmitted {
                     var bound = [start]
-                    while bound.count < c.steps.count {
+                    while bound.count < units.count {
                         switch next(bound) {
                         case .take(let js): bound.append(js[0])
                         case .dead: continue runs
@@ -153,11 +193,11 @@ import Testing
                         }
                     }
                     matches.append(bound)
-                    lastEmitted = bound.last!
+                    if c.skip == .pastLast { lastEmitted = bound.last! }
                 }
             }
             for match in matches {
-                all.append((["p:"] + match.enumerated().map { "s\($0.offset)=\(refs[mine[$0.element]])" }).joined(separator: " "))
+                all.append((["p:"] + match.enumerated().map { "s\(units[$0.offset].step)=\(refs[mine[$0.element]])" }).joined(separator: " "))
             }
         }
         return all.sorted()
@@ -175,6 +215,9 @@ import Testing
                 negation: nil)
             if i > 0 && step.contiguity == .relaxed && Int.random(in: 0..<4, using: &rng) == 0 {
                 step.negation = (Int.random(in: 0..<3, using: &rng), Bool.random(using: &rng))
+            } else if Int.random(in: 0..<4, using: &rng) == 0 {
+                step.times = 2
+                step.consecutive = Bool.random(using: &rng)
             }
             hasAny = hasAny || step.contiguity == .any
             steps.append(step)
@@ -188,7 +231,8 @@ import Testing
         // Matching order: time, then topic rank (declaration order), then arrival.
         events = events.enumerated().sorted { ($0.element.ts, $0.element.stream, $0.offset) < ($1.element.ts, $1.element.stream, $1.offset) }.map(\.element)
         let window: Int64? = Bool.random(using: &rng) ? Int64.random(in: 2...10, using: &rng) : nil
-        return Case(steps: steps, window: window, skipNone: hasAny || Bool.random(using: &rng), events: events)
+        let skip: Skip = hasAny ? .none : [.none, .pastLast, .toNext].randomElement(using: &rng)!
+        return Case(steps: steps, window: window, skip: skip, events: events)
     }
 
     @Test func engineAgreesWithBruteForce() throws {
