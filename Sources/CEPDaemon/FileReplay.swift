@@ -108,7 +108,7 @@ struct FileReplay {
 
     /// Reads lines of one input until one decodes to events (malformed lines go to the dead letters).
     private mutating func advanceHead(_ index: Int) {
-        inputs[index].head = []
+        inputs[index].head.removeAll(keepingCapacity: true)
         while inputs[index].head.isEmpty {
             let offset = inputs[index].offset
             let origin = EventOrigin(topic: inputs[index].topic, partition: inputs[index].partition, offset: offset)
@@ -126,6 +126,10 @@ struct FileReplay {
             }
             inputs[index].offset += 1
             switch outcome {
+            case .event(let event):
+                // Reuses the head array's storage: one event per line costs no array allocation.
+                inputs[index].head.removeAll(keepingCapacity: true)
+                inputs[index].head.append(event)
             case .events(let events):
                 inputs[index].head = events
             case .failure(let failure):

@@ -106,10 +106,9 @@ struct CaseRunner {
                 let outcome = bytes.withUnsafeMutableBufferPointer {
                     decoder.decode(UnsafeBufferPointer($0), origin: origin, sourceRank: engine.sources[source].rank)
                 }
-                switch outcome {
-                case .failure(let failure): deadLetters.append("line \(line): \(failure.reason)")
-                case .events(let events):
-                    for event in events where !engine.process(event, source: source, into: &outputs).isEmpty { late += 1 }
+                if case .failure(let failure) = outcome { deadLetters.append("line \(line): \(failure.reason)") }
+                for event in outcome.decoded ?? [] where !engine.process(event, source: source, into: &outputs).isEmpty {
+                    late += 1
                 }
             case .idle(let topic, let partition):
                 engine.setIdle(engine.source(topic: topic, partition: partition), true, into: &outputs)

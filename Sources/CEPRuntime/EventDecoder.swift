@@ -27,10 +27,22 @@ public struct EventDecoder: Sendable {
 
     /// The result of decoding one message.
     public enum Outcome: Sendable {
-        /// The events, one per stream that accepted the message (none when no filter accepted it).
+        /// The one event of the one stream that accepted the message (the common case: no array to allocate).
+        case event(Event)
+        /// The events, one per stream that accepted the message: none when no filter accepted it, or several on a
+        /// shared topic.
         case events([Event])
         /// The message is malformed.
         case failure(DecodeFailure)
+
+        /// The decoded events, or nil for a malformed message.
+        public var decoded: [Event]? {
+            switch self {
+            case .event(let event): return [event]
+            case .events(let events): return events
+            case .failure: return nil
+            }
+        }
     }
 
     /// A decoder for `topic` over the streams of `automaton` that read it.
@@ -86,6 +98,7 @@ public struct EventDecoder: Sendable {
         _ raw: UnsafeMutableBufferPointer<RawJSONValue?>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64?
     ) -> Outcome {
         var events: [Event] = []
+        var only: Event?
         for plan in streams {
             var values = [Value](repeating: .null, count: plan.spec.fields.count)
             var problem: String?
@@ -115,9 +128,16 @@ public struct EventDecoder: Sendable {
                         reason: Self.prefix(plan, streams.count)
                             + "the stream has no 'time' field and the input carries no message timestamp"))
             }
-            events.append(
-                Event(stream: plan.stream, timestamp: timestamp, fields: values, origin: origin, sourceRank: sourceRank))
+            let event = Event(stream: plan.stream, timestamp: timestamp, fields: values, origin: origin, sourceRank: sourceRank)
+            if only == nil && events.isEmpty {
+                only = event
+            } else {
+                if let first = only { events.append(first) }
+                only = nil
+                events.append(event)
+            }
         }
+        if let only { return .event(only) }
         return .events(events)
     }
 

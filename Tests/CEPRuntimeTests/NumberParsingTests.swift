@@ -25,7 +25,7 @@ import Testing
             let outcome = bytes.withUnsafeMutableBufferPointer {
                 decoder.decode(UnsafeBufferPointer($0), origin: EventOrigin(topic: "t", partition: 0, offset: 0), sourceRank: 0)
             }
-            guard case .events(let events) = outcome, case .float(let v) = events.first?.fields[1] else {
+            guard case .float(let v) = outcome.decoded?.first?.fields[1] else {
                 Issue.record("\(text) did not decode")
                 continue
             }
