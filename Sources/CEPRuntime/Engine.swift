@@ -27,6 +27,8 @@ public struct Engine {
     private let patternTopics: [Set<String>]
     /// For each pattern, the sources of those topics.
     private var patternSources: [[Int]]
+    /// For each source, the patterns that read its topic (so that an event does not hash its topic name).
+    private var sourcePatterns: [[Int]] = []
     /// For each pattern, whether every topic it reads has at least one partition.
     private var patternCovered: [Bool]
 
@@ -96,7 +98,8 @@ public struct Engine {
         let rank = (topicRank[topic] ?? Int32(topicRank.count)) << 20 | (partition & 0xFFFFF)
         sources.append(Source(topic: topic, partition: partition, lateness: topicLateness[topic] ?? 0, rank: rank))
         sourceIndex[topic, default: [:]][partition] = index
-        for p in patternTopics.indices where patternTopics[p].contains(topic) {
+        sourcePatterns.append(patternTopics.indices.filter { patternTopics[$0].contains(topic) })
+        for p in sourcePatterns[index] {
             patternSources[p].append(index)
             patternCovered[p] = Set(patternSources[p].map { sources[$0].topic }).count == patternTopics[p].count
         }
@@ -158,8 +161,7 @@ public struct Engine {
     }
 
     private mutating func advanceWatermarks(touching source: Int, into outputs: inout [MatchOutput]) {
-        let topic = sources[source].topic
-        for p in matchers.indices where patternTopics[p].contains(topic) {
+        for p in sourcePatterns[source] {
             var minimum: Int64?
             for s in patternSources[p] where !sources[s].isIdle {
                 minimum = min(minimum ?? .max, sources[s].watermark)
