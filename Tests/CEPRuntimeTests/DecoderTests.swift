@@ -67,6 +67,13 @@ import Testing
         #expect(try reason(#"{"user":"u","amount":1,"ts":5,"device":{"id":3}}"#) == "field 'device.id': expected string, got int")
         #expect(try reason(#"{"user":"u","amount":01,"ts":5}"#) != nil)
         #expect(try reason(#"{"user":"u\x","amount":1,"ts":5}"#)?.contains("invalid escape") == true)
+        // Members nobody reads are skipped without being built, but still checked.
+        #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":"a\x"}"#)?.contains("invalid escape") == true)
+        #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":1.}"#)?.contains("invalid number") == true)
+        #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":-}"#)?.contains("invalid number") == true)
+        #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":1e}"#)?.contains("invalid number") == true)
+        #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":"\u12"}"#)?.contains("\\u escape") == true)
+        #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":[1,"x",{"y":-0.5e+3}]}"#) == nil)
         #expect(try reason(String(repeating: "[", count: 10_000)) != nil)
         #expect(try reason("{" + String(repeating: #""a":{"#, count: 200) + "}") != nil)
     }
