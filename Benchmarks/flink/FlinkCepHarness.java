@@ -1,7 +1,7 @@
 // Runs the patterns of patterns.cep with Flink CEP 2.3 (event time, parallelism 1) on cepd's replay files and
 // writes one line per match: "<pattern> <step>=<topic>:<offset> ...", steps in pattern order, events in order.
 //
-// Usage: java FlinkCepHarness PATTERN OUT_FILE TOPIC=FILE...   (PATTERN: fraud | strict | probes | noskip)
+// Usage: java FlinkCepHarness PATTERN OUT_FILE TOPIC=FILE...   (PATTERN: fraud | strict | probes | noskip | stepwindow)
 // Each input file is one FileSource (so each topic has its own watermark, as each cepd partition does); its lines
 // are first copied with their offset prepended, because a file source does not know line numbers.
 import java.io.*;
@@ -16,6 +16,7 @@ import org.apache.flink.cep.CEP;
 import org.apache.flink.cep.PatternSelectFunction;
 import org.apache.flink.cep.nfa.aftermatch.AfterMatchSkipStrategy;
 import org.apache.flink.cep.pattern.Pattern;
+import org.apache.flink.cep.pattern.WithinType;
 import org.apache.flink.cep.pattern.conditions.IterativeCondition;
 import org.apache.flink.cep.pattern.conditions.SimpleCondition;
 import org.apache.flink.connector.file.src.FileSource;
@@ -80,6 +81,11 @@ public class FlinkCepHarness {
                     .where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount < 20)).timesOrMore(3)
                     .followedBy("big").where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount > 500))
                     .within(Duration.ofMinutes(5));
+            case "stepwindow":
+                return Pattern.<Ev>begin("l", AfterMatchSkipStrategy.skipPastLastEvent()).where(topic("logins"))
+                    .followedBy("g").where(topic("geo")).within(Duration.ofSeconds(30), WithinType.PREVIOUS_AND_CURRENT)
+                    .followedBy("p").where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount > 500))
+                    .within(tenMinutes);
             case "noskip":
                 return Pattern.<Ev>begin("l", AfterMatchSkipStrategy.noSkip()).where(topic("logins"))
                     .followedBy("p").where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount > 1000))
@@ -91,7 +97,8 @@ public class FlinkCepHarness {
 
     static final Map<String, String[]> STEPS = Map.of(
         "fraud", new String[] {"l", "g", "p"}, "strict", new String[] {"l", "g", "p"},
-        "probes", new String[] {"small", "big"}, "noskip", new String[] {"l", "p"});
+        "probes", new String[] {"small", "big"}, "noskip", new String[] {"l", "p"},
+        "stepwindow", new String[] {"l", "g", "p"});
 
     public static void main(String[] args) throws Exception {
         String name = args[0];

@@ -52,7 +52,7 @@ if [ -n "$ties" ]; then
 else
     python3 "$root/examples/fraud/generate.py" --events "$events" --users "$users" --seed "$seed" --out "$work"
     inputs=(--input "logins=$work/logins.jsonl" --input "geo=$work/geo.jsonl" --input "payments=$work/payments.jsonl")
-    patterns=fraud,strict,probes,noskip
+    patterns=fraud,strict,probes,noskip,stepwindow
 fi
 python3 "$here/compare.py" --cepd "$cepd" --flink-lib "$lib" --classes "$classes" --patterns "$patterns" "${inputs[@]}" \
     2> >(grep -v -e '^SLF4J' -e 'log4j' -e '^WARN' >&2)
