@@ -189,3 +189,36 @@ import Testing
         #expect(h.engine.matchers[0].openPartialMatches == 0)
     }
 }
+
+/// State stays bounded over a long stream: windows release partial matches, keys without state are freed, and only
+/// the events within the lateness of the watermark wait.
+@Suite struct BoundedStateTests {
+    @Test func stateIsReleasedAsTheWatermarkPasses() throws {
+        var h = try EngineHarness(
+            ConstructTests.streams + "pattern p { match x: a -> y: b where y.x > x.x within 2s emit to \"o\" { k: x.k } }")
+        var rng = SplitMix(seed: 3)
+        var maxPartial = 0
+        var maxKeys = 0
+        var maxPending = 0
+        for i in 0..<30_000 {
+            let ts = Int64(i) * 10  // 100 events per second of event time
+            let key = "k\(Int.random(in: 0..<5_000, using: &rng))"
+            h.send(Bool.random(using: &rng) ? "a" : "b", ev(k: key, x: Int64.random(in: 0...3, using: &rng), ts: ts))
+            if i % 1_000 == 0 {
+                maxPartial = max(maxPartial, h.engine.matchers[0].openPartialMatches)
+                maxKeys = max(maxKeys, h.engine.matchers[0].activeKeys)
+                maxPending = max(maxPending, h.engine.matchers[0].bufferedEvents)
+            }
+        }
+        // A 2 s window at 100 events/s holds at most ~200 starts (half of them a-events: ~100); 5 s of lateness at
+        // 100 events/s keeps ~500 events waiting. Without release these would grow to tens of thousands.
+        #expect(maxPartial <= 250, "partial matches: \(maxPartial)")
+        #expect(maxKeys <= 250, "keys with state: \(maxKeys)")
+        #expect(maxPending <= 600, "events waiting: \(maxPending)")
+        #expect(maxPending >= 400, "the lateness should keep about 500 events waiting: \(maxPending)")
+        _ = h.finish()
+        #expect(h.engine.matchers[0].activeKeys == 0)
+        #expect(h.engine.matchers[0].openPartialMatches == 0)
+        #expect(h.engine.matchers[0].bufferedEvents == 0)
+    }
+}
