@@ -15,7 +15,8 @@ struct RunCommand: ParsableCommand {
             a file's line order is its arrival order and line N (from 0) is offset N. Files are read merged by \
             event time: the next event comes from the input whose next event is earliest (ties: the order of the \
             --input options), as Kafka Streams picks among partitions. A file that ends stops holding back the \
-            watermark; at the end of all input the watermark goes to +infinity, which fires every pending window.
+            watermark, and a topic that no --input gives is replayed as empty; at the end of all input the \
+            watermark goes to +infinity, which fires every pending window.
 
             Alerts go to stdout (or --output), one JSON object per line. Late events go to --late (default \
             late.jsonl) and malformed lines to --dead-letters (default dead-letters.jsonl); those files are created \
