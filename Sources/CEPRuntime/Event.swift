@@ -29,7 +29,8 @@ public final class Event: Sendable {
     public let fields: [Value]
     /// Where the event came from.
     public let origin: EventOrigin
-    /// The source's rank in the engine (see `Engine.sourceRank`): orders equal timestamps across partitions.
+    /// The source's rank in the engine (see `Engine.Source.rank`): orders equal timestamps across partitions (the
+    /// pending-event queue of each pattern orders by time, rank, offset).
     public let sourceRank: Int32
 
     /// Creates an event.
@@ -39,14 +40,5 @@ public final class Event: Sendable {
         self.fields = fields
         self.origin = origin
         self.sourceRank = sourceRank
-    }
-
-    /// Whether `self` is matched before `other` when both wait in a key's buffer: by event time, then by source
-    /// rank (a fixed order of the input partitions), then by offset (arrival order within a partition).
-    @inlinable
-    public func precedes(_ other: Event) -> Bool {
-        if timestamp != other.timestamp { return timestamp < other.timestamp }
-        if sourceRank != other.sourceRank { return sourceRank < other.sourceRank }
-        return origin.offset < other.origin.offset
     }
 }
