@@ -47,12 +47,14 @@ let package = Package(
             swiftSettings: strictSettings),
         .executableTarget(name: "cepd", dependencies: ["CEPDaemon"], swiftSettings: strictSettings),
 
-        .testTarget(name: "CEPSyntaxTests", dependencies: ["CEPSyntax"], swiftSettings: strictSettings),
+        // Helpers several test targets share (a seeded random generator); not part of the product.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
+        .testTarget(name: "CEPSyntaxTests", dependencies: ["CEPSyntax", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "CEPCompilerTests", dependencies: ["CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore"],
             exclude: ["Fixtures"], swiftSettings: strictSettings),
         .testTarget(
-            name: "CEPRuntimeTests", dependencies: ["CEPRuntime", "CEPCompiler", "CEPSyntax", "CEPCore"],
+            name: "CEPRuntimeTests", dependencies: ["CEPRuntime", "CEPCompiler", "CEPSyntax", "CEPCore", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),

@@ -29,7 +29,6 @@ struct FileReplay {
     private let lateWriter: LineWriter
     private let deadWriter: LineWriter
     private var outputs: [MatchOutput] = []
-    private var deadLetterCount = 0
     /// Topics some pattern reads that no --input gives (replayed as empty).
     private var missingTopics: [String] = []
 
@@ -170,8 +169,7 @@ struct FileReplay {
         lateWriter.write(json.text)
     }
 
-    private mutating func writeDeadLetter(origin: EventOrigin, line: UnsafeBufferPointer<UInt8>, reason: String) {
-        deadLetterCount += 1
+    private func writeDeadLetter(origin: EventOrigin, line: UnsafeBufferPointer<UInt8>, reason: String) {
         var json = JSONWriter()
         json.beginObject()
         json.string("reason", reason)
@@ -194,13 +192,12 @@ struct FileReplay {
             text += "\n"
         }
         text += "  alerts: \(alerts.lines) → \(alerts.path ?? "stdout")\n"
-        text += "  late events: \(stats.lateEvents)" + (lateWriter.lines > 0 ? " → \(late)" : "") + "\n"
-        text += "  dead letters: \(deadLetterCount)" + (deadLetterCount > 0 ? " → \(deadWriter.path ?? "")" : "") + "\n"
+        text += "  late events: \(stats.lateEvents)" + (lateWriter.lines > 0 ? " → \(lateWriter.path ?? "")" : "") + "\n"
+        let dead = deadWriter.lines
+        text += "  dead letters: \(dead)" + (dead > 0 ? " → \(deadWriter.path ?? "")" : "") + "\n"
         if !missingTopics.isEmpty {
             text += "  note: no input for \(missingTopics.joined(separator: ", ")) (replayed as empty)\n"
         }
         return text
     }
-
-    private var late: String { lateWriter.path ?? "" }
 }

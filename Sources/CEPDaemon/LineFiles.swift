@@ -71,9 +71,9 @@ final class LineWriter {
     func write(_ line: String) {
         if file == nil, let path { file = fopen(path, "w") }
         guard let file else { return }
-        var text = line
-        text.append("\n")
+        var text = line  // shares the storage; `withUTF8` needs a variable
         text.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+        fputc(0x0A, file)
         lines += 1
     }
 

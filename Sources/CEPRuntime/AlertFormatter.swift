@@ -8,28 +8,26 @@ public import CEPCore
 /// de-duplicate. Times and durations are written as integer milliseconds.
 public struct AlertFormatter: Sendable {
     private let automaton: Automaton
+    /// Each pattern's `emit` and `on timeout` fields, ready to evaluate.
+    private let emitFields: [FlatExpressions?]
+    private let timeoutFields: [FlatExpressions?]
 
     /// Creates a formatter for the patterns of `automaton`.
     public init(automaton: Automaton) {
         self.automaton = automaton
-    }
-
-    /// The output topic of a match, or `nil` when the pattern has no output for its kind.
-    public func topic(of output: MatchOutput) -> String? {
-        let pattern = automaton.patterns[output.pattern]
-        switch output.kind {
-        case .match: return pattern.emit?.topic
-        case .timeout: return pattern.timeoutEmit?.topic
-        }
+        emitFields = automaton.patterns.map { $0.emit.map { FlatExpressions($0.fields.map(\.value)) } }
+        timeoutFields = automaton.patterns.map { $0.timeoutEmit.map { FlatExpressions($0.fields.map(\.value)) } }
     }
 
     /// The deterministic match id: 32 hex digits.
-    public func matchID(of output: MatchOutput) -> String {
+    public func matchID(of output: MatchOutput) -> String { matchID(of: output, nodes: output.last?.path ?? []) }
+
+    private func matchID(of output: MatchOutput, nodes: [MatchNode]) -> String {
         var hash = FNV128()
         hash.add(automaton.patterns[output.pattern].name)
         hash.add(Self.json(output.key))
         if case .timeout = output.kind { hash.add("timeout") }
-        for node in output.last?.path ?? [] {
+        for node in nodes {
             hash.add(String(node.binding))
             hash.add(node.event.origin.topic)
             hash.add(String(node.event.origin.partition))
@@ -42,21 +40,23 @@ public struct AlertFormatter: Sendable {
     public func format(_ output: MatchOutput) -> String? {
         let pattern = automaton.patterns[output.pattern]
         let spec: OutputSpec?
+        let values: FlatExpressions?
         switch output.kind {
-        case .match: spec = pattern.emit
-        case .timeout: spec = pattern.timeoutEmit
+        case .match: (spec, values) = (pattern.emit, emitFields[output.pattern])
+        case .timeout: (spec, values) = (pattern.timeoutEmit, timeoutFields[output.pattern])
         }
-        guard let spec else { return nil }
-        let evaluator = ExpressionEvaluator(current: nil, match: output.last)
+        guard let spec, let values else { return nil }
+        let nodes = output.last?.path ?? []
         var json = JSONWriter()
         json.beginObject()
-        for field in spec.fields { json.raw(field.name, Self.json(evaluator.evaluate(field.value))) }
+        for (i, field) in spec.fields.enumerated() {
+            json.raw(field.name, Self.json(values.evaluate(i, current: nil, match: output.last)))
+        }
         json.beginObject("_match")
         json.string("pattern", pattern.name)
-        json.string("id", matchID(of: output))
+        json.string("id", matchID(of: output, nodes: nodes))
         json.raw("key", Self.json(output.key))
         json.string("topic", spec.topic)
-        let nodes = output.last?.path ?? []
         if let first = nodes.first, let last = nodes.last {
             json.raw("first_ts", String(first.event.timestamp))
             json.raw("last_ts", String(last.event.timestamp))

@@ -36,9 +36,8 @@ final class CompiledNFA: @unchecked Sendable {
     let edges: UnsafeMutableBufferPointer<Edge>
     let conditions: UnsafeMutableBufferPointer<ConditionNode>
     let conditionChildren: UnsafeMutableBufferPointer<Int32>
-    /// Root expression node of each predicate in `expressions`.
-    let predicates: UnsafeMutableBufferPointer<Int32>
-    let expressions: FlatExpressions
+    /// The step conditions, by predicate index.
+    let predicates: FlatExpressions
     let start: Int
     let window: Int64?
 
@@ -87,15 +86,11 @@ final class CompiledNFA: @unchecked Sendable {
                     firstEdge: first, edgeCount: Int32(state.transitions.count), kind: state.kind,
                     binding: state.binding.map(Int32.init) ?? -1, window: state.window ?? -1))
         }
-        let expressions = FlatExpressions()
-        let roots = pattern.predicates.map { expressions.add($0) }
-        expressions.seal()
-        self.expressions = expressions
+        self.predicates = FlatExpressions(pattern.predicates)
         self.states = .copy(states)
         self.edges = .copy(edges)
         self.conditions = .copy(conditions)
         self.conditionChildren = .copy(children)
-        self.predicates = .copy(roots)
         self.start = pattern.start
         self.window = pattern.window
     }
@@ -105,7 +100,6 @@ final class CompiledNFA: @unchecked Sendable {
         edges.deallocate()
         conditions.deallocate()
         conditionChildren.deallocate()
-        predicates.deallocate()
     }
 
     @inline(__always)
@@ -114,7 +108,7 @@ final class CompiledNFA: @unchecked Sendable {
         switch node.kind {
         case .always: return true
         case .stream: return event.stream == Int(node.value)
-        case .predicate: return expressions.holds(predicates[Int(node.value)], current: event, match: match)
+        case .predicate: return predicates.holds(Int(node.value), current: event, match: match)
         case .not: return !holds(conditionChildren[Int(node.value)], event, match)
         case .and:
             for i in 0..<Int(node.count) where !holds(conditionChildren[Int(node.value) + i], event, match) { return false }

@@ -110,7 +110,7 @@ extension Engine {
             w.int(stats.matches[p])
             w.int(stats.timeouts[p])
             w.signed(matcher.watermark)
-            w.unsigned(matcher.timers.nextOrderValue)
+            w.unsigned(matcher.timers.nextOrder)
             w.unsigned(UInt64(matcher.timers.heap.entries.count))
             for entry in matcher.timers.heap.entries {
                 w.signed(entry.time)
@@ -138,8 +138,8 @@ extension Engine {
                 w.unsigned(s.nextSequence)
                 w.bool(s.timer != nil)
                 if let timer = s.timer { w.signed(timer) }
-                w.unsigned(UInt64(s.queuedTimers.count))
-                for t in s.queuedTimers { w.signed(t) }
+                w.bool(s.queuedTimer != nil)
+                if let queued = s.queuedTimer { w.signed(queued) }
             }
         }
         return w.bytes
@@ -204,12 +204,11 @@ extension Engine {
             let name = try r.string()
             let fingerprint = try r.string()
             let target = patternIndex[name].flatMap { self.fingerprint(ofPattern: $0) == fingerprint ? $0 : nil }
-            var matcher = target.map { PatternMatcher(automaton, index: $0) }
             let matches = try r.int()
             let timeouts = try r.int()
             let watermark = try r.signed()
             var timers = TimerQueue()
-            timers.nextOrderValue = try r.unsigned()
+            timers.nextOrder = try r.unsigned()
             for _ in 0..<(try r.count()) {
                 timers.heap.entries.append(TimerQueue.Entry(time: try r.signed(), order: try r.unsigned(), slot: Int32(try r.int())))
             }
@@ -253,30 +252,31 @@ extension Engine {
                 state.completed = StartOrderedQueue(elements: completed)
                 state.nextSequence = try r.unsigned()
                 state.timer = try r.bool() ? try r.signed() : nil
-                for _ in 0..<(try r.count()) { state.queuedTimers.insert(try r.signed()) }
+                state.queuedTimer = try r.bool() ? try r.signed() : nil
                 slots.append(PatternMatcher.KeySlot(key: key, state: state))
             }
-            guard let target, matcher != nil else {
-                report.dropped.append(name)
+            guard let target else {
+                // Gone, or changed (then it starts empty and is reported below).
+                if patternIndex[name] == nil { report.dropped.append(name) }
                 continue
             }
             guard timers.heap.entries.allSatisfy({ Int($0.slot) < slots.count }), freeSlots.allSatisfy({ Int($0) < slots.count })
             else { throw r.fail("timer or free slot out of range") }
             seen.insert(name)
-            matcher!.watermark = watermark
-            matcher!.timers = timers
-            matcher!.freeSlots = freeSlots
-            matcher!.pending = pending
-            matcher!.slots = slots
+            var matcher = PatternMatcher(automaton, index: target)
+            matcher.watermark = watermark
+            matcher.timers = timers
+            matcher.freeSlots = freeSlots
+            matcher.pending = pending
+            matcher.slots = slots
             let free = Set(freeSlots)
-            for (i, slot) in slots.enumerated() where !free.contains(Int32(i)) { matcher!.keyIndex[slot.key] = Int32(i) }
-            matchers[target] = matcher!
+            for (i, slot) in slots.enumerated() where !free.contains(Int32(i)) { matcher.keyIndex[slot.key] = Int32(i) }
+            matchers[target] = matcher
             stats.matches[target] = matches
             stats.timeouts[target] = timeouts
             report.restored.append(name)
         }
         guard r.isAtEnd else { throw r.fail("trailing bytes") }
-        report.dropped.removeAll { patternIndex[$0] != nil }
         for pattern in automaton.patterns where !seen.contains(pattern.name) { report.started.append(pattern.name) }
         return report
     }

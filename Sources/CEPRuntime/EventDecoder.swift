@@ -23,6 +23,8 @@ public struct EventDecoder: Sendable {
         var spec: StreamSpec
         /// For each declared field, the slot of the scanned object it comes from; `nil` when no one reads it.
         var slots: [Int?]
+        /// The stream's `where`, if it has one.
+        var filter: FlatExpressions?
     }
 
     /// The result of decoding one message.
@@ -67,7 +69,8 @@ public struct EventDecoder: Sendable {
                 slotsByPath[field.path] = slot
                 slots.append(slot)
             }
-            plans.append(StreamPlan(stream: index, spec: spec, slots: slots))
+            plans.append(
+                StreamPlan(stream: index, spec: spec, slots: slots, filter: spec.filter.map { FlatExpressions([$0]) }))
         }
         self.tree = tree
         self.streams = plans
@@ -109,9 +112,9 @@ public struct EventDecoder: Sendable {
                 case .failure(let failure): if problem == nil { problem = failure.reason }
                 }
             }
-            if let filter = plan.spec.filter {
+            if let filter = plan.filter {
                 let probe = Event(stream: plan.stream, timestamp: 0, fields: values, origin: origin)
-                guard ExpressionEvaluator(current: probe, match: nil).holds(filter) else { continue }
+                guard filter.holds(0, current: probe, match: nil) else { continue }
             }
             if let problem { return .failure(DecodeFailure(reason: Self.prefix(plan, streams.count) + problem)) }
             let timestamp: Int64

@@ -1,7 +1,13 @@
 import CEPCore
 
-/// Compiled expressions flattened into an array of trivial nodes (see `CompiledNFA` for why), evaluated with the
-/// rules of `ExpressionEvaluator`.
+/// A list of compiled expressions flattened into an array of trivial nodes, and the one evaluator of the
+/// language: step conditions, stream filters and alert fields all go through it.
+///
+/// `CompiledExpr` is an indirect enum: convenient to build and print, but every step through it costs reference
+/// counting. These nodes are plain structs in memory owned by this object, so evaluation on the hot path does no
+/// reference counting on the expression at all (see `CompiledNFA`). The checker has already matched operand types
+/// to operators, so evaluation never fails: null operands give null (`ValueOperations`), and a null condition is
+/// false.
 final class FlatExpressions: @unchecked Sendable {
     enum Kind: UInt8 { case literal, currentField, bindingField, aggregate, unary, binary, inList, call }
 
@@ -18,69 +24,81 @@ final class FlatExpressions: @unchecked Sendable {
         var c: Int32 = 0
     }
 
-    private var building: [Node] = []
-    private var buildingChildren: [Int32] = []
-    private var buildingLiterals: [Value] = []
-    private var nodes = UnsafeMutableBufferPointer<Node>(start: nil, count: 0)
-    private var children = UnsafeMutableBufferPointer<Int32>(start: nil, count: 0)
-    private var literals = UnsafeMutableBufferPointer<Value>(start: nil, count: 0)
+    private let nodes: UnsafeMutableBufferPointer<Node>
+    private let children: UnsafeMutableBufferPointer<Int32>
+    private let literals: UnsafeMutableBufferPointer<Value>
+    /// The root node of each expression, by the index it had in the list.
+    private let roots: UnsafeMutableBufferPointer<Int32>
+
+    /// Flattens `expressions`; expression `i` is then evaluated with `evaluate(i, ...)`.
+    init(_ expressions: [CompiledExpr]) {
+        var builder = Builder()
+        let roots = expressions.map { builder.add($0) }
+        self.nodes = .copy(builder.nodes)
+        self.children = .copy(builder.children)
+        self.literals = .copy(builder.literals)
+        self.roots = .copy(roots)
+    }
 
     deinit {
         nodes.deallocate()
         children.deallocate()
         _ = literals.deinitialize()
         literals.deallocate()
+        roots.deallocate()
     }
 
-    /// Adds an expression; returns its root node.
-    func add(_ expr: CompiledExpr) -> Int32 {
-        var node: Node
-        switch expr {
-        case .literal(let value):
-            buildingLiterals.append(value)
-            node = Node(kind: .literal, a: Int32(buildingLiterals.count - 1))
-        case .field(let ref):
-            switch ref.source {
-            case .current: node = Node(kind: .currentField, a: Int32(ref.field))
-            case .binding(let binding): node = Node(kind: .bindingField, a: Int32(binding), b: Int32(ref.field))
+    private struct Builder {
+        var nodes: [Node] = []
+        var children: [Int32] = []
+        var literals: [Value] = []
+
+        mutating func add(_ expr: CompiledExpr) -> Int32 {
+            var node: Node
+            switch expr {
+            case .literal(let value):
+                literals.append(value)
+                node = Node(kind: .literal, a: Int32(literals.count - 1))
+            case .field(let ref):
+                switch ref.source {
+                case .current: node = Node(kind: .currentField, a: Int32(ref.field))
+                case .binding(let binding): node = Node(kind: .bindingField, a: Int32(binding), b: Int32(ref.field))
+                }
+            case .aggregate(let aggregate, let binding, let field):
+                node = Node(kind: .aggregate, aggregate: aggregate, a: Int32(binding), b: Int32(field ?? -1))
+            case .unary(let op, let operand):
+                node = Node(kind: .unary, unary: op, a: add(operand))
+            case .binary(let op, let lhs, let rhs):
+                node = Node(kind: .binary, binary: op, a: add(lhs), b: add(rhs))
+            case .inList(let value, let list, let negated):
+                let v = add(value)
+                let items = list.map { add($0) }
+                node = Node(kind: .inList, negated: negated, a: v, b: Int32(children.count), c: Int32(items.count))
+                children.append(contentsOf: items)
+            case .call(let function, let arguments):
+                let items = arguments.map { add($0) }
+                node = Node(kind: .call, function: function, b: Int32(children.count), c: Int32(items.count))
+                children.append(contentsOf: items)
             }
-        case .aggregate(let aggregate, let binding, let field):
-            node = Node(kind: .aggregate, aggregate: aggregate, a: Int32(binding), b: Int32(field ?? -1))
-        case .unary(let op, let operand):
-            node = Node(kind: .unary, unary: op, a: add(operand))
-        case .binary(let op, let lhs, let rhs):
-            node = Node(kind: .binary, binary: op, a: add(lhs), b: add(rhs))
-        case .inList(let value, let list, let negated):
-            let v = add(value)
-            let items = list.map(add)
-            node = Node(kind: .inList, negated: negated, a: v, b: Int32(buildingChildren.count), c: Int32(items.count))
-            buildingChildren.append(contentsOf: items)
-        case .call(let function, let arguments):
-            let items = arguments.map(add)
-            node = Node(kind: .call, function: function, b: Int32(buildingChildren.count), c: Int32(items.count))
-            buildingChildren.append(contentsOf: items)
+            nodes.append(node)
+            return Int32(nodes.count - 1)
         }
-        building.append(node)
-        return Int32(building.count - 1)
     }
 
-    /// Moves the nodes into their final buffers; no `add` after this.
-    func seal() {
-        nodes = .copy(building)
-        children = .copy(buildingChildren)
-        literals = .copy(buildingLiterals)
-        building = []
-        buildingChildren = []
-        buildingLiterals = []
-    }
-
+    /// Whether expression `index` is `true` for the event (a step's candidate, or a filtered stream's event) and
+    /// the partial match it is tested against.
     @inline(__always)
-    func holds(_ root: Int32, current: Event?, match: MatchNode?) -> Bool {
-        if case .bool(true) = evaluate(root, current, match) { return true }
+    func holds(_ index: Int, current: Event?, match: MatchNode?) -> Bool {
+        if case .bool(true) = evaluate(index, current: current, match: match) { return true }
         return false
     }
 
-    func evaluate(_ index: Int32, _ current: Event?, _ match: MatchNode?) -> Value {
+    /// The value of expression `index`.
+    func evaluate(_ index: Int, current: Event?, match: MatchNode?) -> Value {
+        evaluate(node: roots[index], current, match)
+    }
+
+    private func evaluate(node index: Int32, _ current: Event?, _ match: MatchNode?) -> Value {
         let node = nodes[Int(index)]
         switch node.kind {
         case .literal:
@@ -90,39 +108,39 @@ final class FlatExpressions: @unchecked Sendable {
         case .bindingField:
             return match.lastEvent(of: Int(node.a))?.fields[Int(node.b)] ?? .null
         case .aggregate:
-            return ExpressionEvaluator.aggregate(
+            return ValueOperations.aggregate(
                 node.aggregate, of: Int(node.a), field: node.b < 0 ? nil : Int(node.b), in: match)
         case .unary:
-            return ExpressionEvaluator.unary(node.unary, evaluate(node.a, current, match))
+            return ValueOperations.unary(node.unary, evaluate(node: node.a, current, match))
         case .binary:
             switch node.binary {
             case .and:
-                let l = evaluate(node.a, current, match)
+                let l = evaluate(node: node.a, current, match)
                 if case .bool(false) = l { return .bool(false) }
-                let r = evaluate(node.b, current, match)
+                let r = evaluate(node: node.b, current, match)
                 if case .bool(false) = r { return .bool(false) }
                 if case .bool(true) = l, case .bool(true) = r { return .bool(true) }
                 return .null
             case .or:
-                let l = evaluate(node.a, current, match)
+                let l = evaluate(node: node.a, current, match)
                 if case .bool(true) = l { return .bool(true) }
-                let r = evaluate(node.b, current, match)
+                let r = evaluate(node: node.b, current, match)
                 if case .bool(true) = r { return .bool(true) }
                 if case .bool(false) = l, case .bool(false) = r { return .bool(false) }
                 return .null
             case .coalesce:
-                let l = evaluate(node.a, current, match)
-                if case .null = l { return evaluate(node.b, current, match) }
+                let l = evaluate(node: node.a, current, match)
+                if case .null = l { return evaluate(node: node.b, current, match) }
                 return l
             default:
-                return ExpressionEvaluator.apply(
-                    node.binary, evaluate(node.a, current, match), evaluate(node.b, current, match))
+                return ValueOperations.apply(
+                    node.binary, evaluate(node: node.a, current, match), evaluate(node: node.b, current, match))
             }
         case .inList:
-            let v = evaluate(node.a, current, match)
+            let v = evaluate(node: node.a, current, match)
             if case .null = v { return .null }
             var found = false
-            for i in 0..<Int(node.c) where ExpressionEvaluator.equal(v, evaluate(children[Int(node.b) + i], current, match)) == true {
+            for i in 0..<Int(node.c) where ValueOperations.equal(v, evaluate(node: children[Int(node.b) + i], current, match)) == true {
                 found = true
                 break
             }
@@ -130,8 +148,8 @@ final class FlatExpressions: @unchecked Sendable {
         case .call:
             var arguments: [Value] = []
             arguments.reserveCapacity(Int(node.c))
-            for i in 0..<Int(node.c) { arguments.append(evaluate(children[Int(node.b) + i], current, match)) }
-            return ExpressionEvaluator.call(node.function, arguments)
+            for i in 0..<Int(node.c) { arguments.append(evaluate(node: children[Int(node.b) + i], current, match)) }
+            return ValueOperations.call(node.function, arguments)
         }
     }
 }

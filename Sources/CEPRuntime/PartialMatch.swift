@@ -31,8 +31,9 @@ struct KeyState {
     var nextSequence: UInt64 = 0
     /// The earliest end of one of the key's windows, if any.
     var timer: Int64?
-    /// The times this key has entries for in the pattern's timer queue, so that none is queued twice.
-    var queuedTimers = SmallTimeSet()
+    /// The earliest time this key has an entry for in the pattern's timer queue. A later deadline is only queued
+    /// when that entry fires; entries of the key at other times are stale and ignored.
+    var queuedTimer: Int64?
 
     init(start: Int) {
         partial = StartOrderedQueue(elements: [PartialMatch.start(start)])
@@ -50,37 +51,11 @@ struct KeyState {
         completed.removeAll()
         nextSequence = 0
         timer = nil
-        queuedTimers = SmallTimeSet()
+        queuedTimer = nil
     }
 
     /// Whether the key holds nothing but the start state: such a key is dropped, so idle keys cost nothing.
     var isIdle: Bool {
         completed.isEmpty && partial.elements.allSatisfy { !$0.hasStarted }
     }
-}
-
-/// A set of a few event times kept inline (a key rarely has more than two timer entries queued): no allocation
-/// and no pointer to chase in the common case.
-struct SmallTimeSet: Sequence {
-    private var first: Int64?
-    private var second: Int64?
-    private var more: [Int64] = []
-
-    var count: Int { (first == nil ? 0 : 1) + (second == nil ? 0 : 1) + more.count }
-
-    func contains(_ time: Int64) -> Bool { first == time || second == time || (!more.isEmpty && more.contains(time)) }
-
-    mutating func insert(_ time: Int64) {
-        if first == nil { first = time } else if second == nil { second = time } else { more.append(time) }
-    }
-
-    /// Removes `time`; returns whether it was there.
-    mutating func remove(_ time: Int64) -> Bool {
-        if first == time { first = nil; return true }
-        if second == time { second = nil; return true }
-        if let i = more.firstIndex(of: time) { more.remove(at: i); return true }
-        return false
-    }
-
-    func makeIterator() -> IndexingIterator<[Int64]> { ([first, second].compactMap { $0 } + more).makeIterator() }
 }

@@ -145,10 +145,12 @@ public struct PatternMatcher {
         _ slot: inout KeySlot, entry: TimerQueue.Entry, watermark: Int64, executor: NFAExecutor,
         scratch: inout NFAExecutor.Scratch, into outputs: inout [MatchOutput]
     ) -> (idle: Bool, next: Int64?) {
-        guard slot.state.queuedTimers.remove(entry.time) else { return (false, nil) }
+        guard slot.state.queuedTimer == entry.time else { return (false, nil) }  // stale: an earlier one took over
+        slot.state.queuedTimer = nil
         // The key's windows may have changed since this entry was queued: only act when one has ended.
-        guard let due = slot.state.timer, due <= watermark else { return (slot.state.isIdle, nil) }
-        executor.advanceTime(&slot.state, to: watermark, key: slot.key, into: &outputs)
+        if let due = slot.state.timer, due <= watermark {
+            executor.advanceTime(&slot.state, to: watermark, key: slot.key, into: &outputs)
+        }
         return reschedule(&slot.state, executor: executor)
     }
 
@@ -156,8 +158,9 @@ public struct PatternMatcher {
         let next = executor.nextDeadline(state)
         state.timer = next
         if state.isIdle { return (true, nil) }
-        guard let next, !state.queuedTimers.contains(next) else { return (false, nil) }
-        state.queuedTimers.insert(next)
+        // A queued entry at or before `next` will come first and reschedule then.
+        guard let next, state.queuedTimer.map({ next < $0 }) ?? true else { return (false, nil) }
+        state.queuedTimer = next
         return (false, next)
     }
 }
@@ -454,7 +457,7 @@ struct NFAExecutor {
         _ completed: inout StartOrderedQueue<PartialMatch>, potential: StartOrderedQueue<PartialMatch>,
         partial: inout StartOrderedQueue<PartialMatch>, key: Value, into outputs: inout [MatchOutput]
     ) {
-        completed.add(contentsOf: potential)
+        completed.add(contentsOf: potential.elements)
         while let earliest = completed.first {
             if skip != .noSkip, let earliestPartial = partial.first, earliest.startOrder > earliestPartial.startOrder {
                 break  // an earlier partial match may still complete: hold this one back
@@ -464,10 +467,11 @@ struct NFAExecutor {
                 // Flink: skip past last and skip to next prune starts at or before the event, skip to an element
                 // only those strictly before it.
                 let inclusive = skip == .pastLast || skip == .toNext
-                partial.removeAll { $0.hasStarted && ($0.startOrder < pruning || (inclusive && $0.startOrder == pruning)) }
-                completed.removeAll {
-                    $0.hasStarted && ($0.startOrder < pruning || (inclusive && $0.startOrder == pruning))
+                let pruned = { (m: PartialMatch) in
+                    m.hasStarted && (m.startOrder < pruning || (inclusive && m.startOrder == pruning))
                 }
+                partial.removeAll(where: pruned)
+                completed.removeAll(where: pruned)
             }
             outputs.append(MatchOutput(pattern: index, key: key, last: earliest.last, kind: .match))
         }
@@ -479,7 +483,7 @@ struct NFAExecutor {
         switch skip {
         case .noSkip: return nil
         case .pastLast: return last.sequence
-        case .toNext: return last.path.first?.sequence
+        case .toNext: return match.startOrder  // the sequence of the match's first event
         case .toFirst(let binding): return last.path.first { $0.binding == binding }?.sequence
         case .toLast(let binding): return last.path.last { $0.binding == binding }?.sequence
         }
@@ -509,15 +513,8 @@ struct TimerQueue {
     }
 
     var heap = TimeOrderedHeap<Entry>()
-    private var nextOrder: UInt64 = 0
-
     /// The order the next entry gets (snapshots keep it, so that restored runs order equal times the same way).
-    var nextOrderValue: UInt64 {
-        get { nextOrder }
-        set { nextOrder = newValue }
-    }
-
-    var count: Int { heap.count }
+    var nextOrder: UInt64 = 0
 
     mutating func push(time: Int64, slot: Int32) {
         heap.push(Entry(time: time, order: nextOrder, slot: slot))

@@ -29,12 +29,8 @@ struct StartOrderedQueue<Element: StartOrdered> {
         siftUp(elements.count - 1, element)
     }
 
-    /// Java's `addAll`: `add` each element in the other queue's array order.
-    mutating func add(contentsOf other: StartOrderedQueue<Element>) {
-        for element in other.elements { add(element) }
-    }
-
-    mutating func add(contentsOf other: [Element]) {
+    /// Java's `addAll`: `add` each element in order (for another queue, its array order).
+    mutating func add(contentsOf other: some Sequence<Element>) {
         for element in other { add(element) }
     }
 

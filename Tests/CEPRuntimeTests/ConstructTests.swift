@@ -1,6 +1,7 @@
 import CEPCore
 import CEPRuntime
 import Testing
+import TestSupport
 
 /// One test per construct and time rule, on small hand-written streams whose matches follow from Flink CEP's
 /// documented semantics (see ../shared/flink-semantics.md and docs/language.md).

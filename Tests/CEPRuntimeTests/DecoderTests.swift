@@ -2,6 +2,7 @@ import CEPCompiler
 import CEPCore
 import CEPRuntime
 import Testing
+import TestSupport
 
 /// JSON messages to events: only the declared fields, types checked, every malformed message explained.
 @Suite struct DecoderTests {

@@ -2,6 +2,7 @@ import CEPCompiler
 import CEPCore
 import CEPRuntime
 import Testing
+import TestSupport
 
 /// The scanner's fast decimal path gives exactly what the standard library's parser gives.
 @Suite struct NumberParsingTests {

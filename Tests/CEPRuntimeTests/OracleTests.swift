@@ -1,6 +1,7 @@
 import CEPCore
 import CEPRuntime
 import Testing
+import TestSupport
 
 /// Randomized comparison with a brute-force reference written from the semantics, not from the engine: it
 /// enumerates assignments of events to steps directly (relaxed = the first qualifying event, strict = the key's
@@ -254,18 +255,5 @@ import Testing
             }
         }
         #expect(failures == 0)
-    }
-}
-
-/// A small deterministic generator, so that a failing trial can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

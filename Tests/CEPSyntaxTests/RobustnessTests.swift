@@ -1,5 +1,6 @@
 import CEPSyntax
 import Testing
+import TestSupport
 
 /// Hostile input: the parser must answer with diagnostics, never crash, hang or overflow the stack.
 @Suite struct RobustnessTests {
@@ -53,25 +54,5 @@ import Testing
         let (file, bag) = Parser.parse(SourceFile(path: "big.cep", text: text), file: 0)
         #expect(bag.diagnostics.isEmpty)
         #expect(file.declarations.count == 2 * i)
-    }
-}
-
-/// A small deterministic generator, so that random inputs are the same on every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
-extension String {
-    func replacingOccurrences(_ target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

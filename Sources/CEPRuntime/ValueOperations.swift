@@ -6,47 +6,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Evaluates compiled expressions against an event and a partial match.
-///
-/// The checker has already matched operand types to operators, so evaluation never fails: a value of an
-/// unexpected kind (which only a bug could produce) and null operands give null, and a null condition is false.
-struct ExpressionEvaluator {
-    /// The event under test (a step's candidate, or the stream's event in a filter).
-    let current: Event?
-    /// The partial match the event is tested against (newest node first).
-    let match: MatchNode?
-
-    /// Whether a condition holds: true only for `bool(true)`.
-    func holds(_ expr: CompiledExpr) -> Bool {
-        if case .bool(true) = evaluate(expr) { return true }
-        return false
-    }
-
-    func evaluate(_ expr: CompiledExpr) -> Value {
-        switch expr {
-        case .literal(let value):
-            return value
-        case .field(let ref):
-            switch ref.source {
-            case .current: return current?.fields[ref.field] ?? .null
-            case .binding(let binding): return match.lastEvent(of: binding)?.fields[ref.field] ?? .null
-            }
-        case .aggregate(let aggregate, let binding, let field):
-            return Self.aggregate(aggregate, of: binding, field: field, in: match)
-        case .unary(let op, let operand):
-            return Self.unary(op, evaluate(operand))
-        case .binary(let op, let lhs, let rhs):
-            return binary(op, lhs, rhs)
-        case .inList(let value, let list, let negated):
-            let v = evaluate(value)
-            if case .null = v { return .null }
-            let found = list.contains { Self.equal(v, evaluate($0)) == true }
-            return .bool(found != negated)
-        case .call(let function, let arguments):
-            return Self.call(function, arguments.map(evaluate))
-        }
-    }
-
+/// What the operators and functions of the language do to values: `FlatExpressions` evaluates expression trees
+/// with these. Null operands give null, except for `and`, `or` and `??`, which `FlatExpressions` handles itself.
+enum ValueOperations {
     static func unary(_ op: UnaryOp, _ value: Value) -> Value {
         switch (op, value) {
         case (.not, .bool(let b)): return .bool(!b)
@@ -54,32 +16,6 @@ struct ExpressionEvaluator {
         case (.negate, .float(let d)): return .float(-d)
         case (.negate, .duration(let d)): return .duration(0 &- d)
         default: return .null
-        }
-    }
-
-    private func binary(_ op: BinaryOp, _ lhs: CompiledExpr, _ rhs: CompiledExpr) -> Value {
-        switch op {
-        case .and:
-            // Three-valued, short-circuit: false wins over null.
-            let l = evaluate(lhs)
-            if case .bool(false) = l { return .bool(false) }
-            let r = evaluate(rhs)
-            if case .bool(false) = r { return .bool(false) }
-            if case .bool(true) = l, case .bool(true) = r { return .bool(true) }
-            return .null
-        case .or:
-            let l = evaluate(lhs)
-            if case .bool(true) = l { return .bool(true) }
-            let r = evaluate(rhs)
-            if case .bool(true) = r { return .bool(true) }
-            if case .bool(false) = l, case .bool(false) = r { return .bool(false) }
-            return .null
-        case .coalesce:
-            let l = evaluate(lhs)
-            if case .null = l { return evaluate(rhs) }
-            return l
-        default:
-            return Self.apply(op, evaluate(lhs), evaluate(rhs))
         }
     }
 
@@ -251,7 +187,7 @@ struct ExpressionEvaluator {
         case .min: return present.min { (compare($0, $1) ?? 0) < 0 } ?? .null
         case .max: return present.max { (compare($0, $1) ?? 0) < 0 } ?? .null
         case .sum:
-            guard let first = present.first else { return field == nil ? .int(0) : .int(0) }
+            guard let first = present.first else { return .int(0) }
             var total: Value
             switch first {
             case .duration: total = .duration(0)
