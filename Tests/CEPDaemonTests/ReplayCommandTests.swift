@@ -50,6 +50,8 @@ import Testing
         #expect(late.split(separator: "\n").count > 5 && late.contains("\"reason\":\"late\""))
         #expect(dead.split(separator: "\n").count > 5 && dead.contains("\"reason\":"))
         #expect(second.stderr.contains("dead letters: \(dead.split(separator: "\n").count)"))
+        // The late counter counts what the late output holds (one line per late event).
+        #expect(second.stderr.contains("late events: \(late.split(separator: "\n").count)"))
     }
 
     @Test func badInputOptionsAreOneLineErrors() throws {
