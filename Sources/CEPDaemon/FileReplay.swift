@@ -8,22 +8,15 @@ import Glibc
 #endif
 
 /// Drives the engine from files: one file per partition, merged by event time, alerts and side outputs to files.
+///
+/// Two threads: a `ReplayReader` reads, decodes and merges the files on its own thread, and this type matches and
+/// writes on the calling one; batches of lines pass between them through a bounded `BatchChannel`.
 struct FileReplay {
-    private struct Input {
-        let topic: String
-        let path: String
-        let reader: LineReader
-        let decoder: EventDecoder
-        let source: Int
-        let partition: Int32
-        var offset: Int64 = 0
-        /// The decoded events of the next line (all with the same origin), and the line itself.
-        var head: [Event] = []
-        var finished = false
-    }
-
     private var engine: Engine
-    private var inputs: [Input] = []
+    /// The engine source, topic and partition of each input.
+    private var sources: [(source: Int, topic: String, partition: Int32, rank: Int32)] = []
+    private var reader: ReplayReader?
+    private let channel = BatchChannel<ReplayBatch>(capacity: 4) { ReplayBatch() }
     private let formatter: AlertFormatter
     private let alerts: LineWriter
     private let lateWriter: LineWriter
@@ -42,16 +35,17 @@ struct FileReplay {
         lateWriter = LineWriter(path: late)
         deadWriter = LineWriter(path: deadLetters)
         var partitions: [String: Int32] = [:]
+        var inputs: [ReplayReader.Input] = []
         do {
             for spec in specs {
                 let partition = partitions[spec.topic, default: 0]
                 partitions[spec.topic] = partition + 1
                 let source = engine.source(topic: spec.topic, partition: partition)
+                sources.append((source, spec.topic, partition, engine.sources[source].rank))
                 inputs.append(
-                    Input(
-                        topic: spec.topic, path: spec.path, reader: try LineReader(path: spec.path),
-                        decoder: EventDecoder(automaton: automaton, topic: spec.topic), source: source,
-                        partition: partition))
+                    ReplayReader.Input(
+                        reader: try LineReader(path: spec.path),
+                        decoder: EventDecoder(automaton: automaton, topic: spec.topic)))
             }
             // A topic with no file is an empty input: it ends at once, so that it does not hold back the watermark
             // of the patterns that read it until the end of the replay.
@@ -66,23 +60,42 @@ struct FileReplay {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
             throw ExitCode(2)
         }
+        reader = ReplayReader(inputs: inputs, channel: channel)
     }
 
     /// Replays everything; returns the summary for stderr.
     mutating func run(progress: Bool) -> String {
         let start = DispatchTime.now()
-        for index in inputs.indices { advanceHead(index) }
+        guard let reader else { return "" }
+        self.reader = nil
+        let thread = Thread { reader.run() }
+        thread.stackSize = 1 << 20
+        thread.start()
         var lines = 0
-        while let next = nextInput() {
-            for event in inputs[next].head {
-                let late = engine.process(event, source: inputs[next].source, into: &outputs)
-                // The head's line is still in the reader's buffer: it is only replaced by the next read.
-                if !late.isEmpty { writeLate(event, line: inputs[next].reader.current, patterns: late) }
+        while let batch = channel.receive() {
+            var cursor = DecodedEvents.Cursor()
+            for item in batch.items {
+                switch item {
+                case .events(let input, let offset, let count, let line):
+                    let (source, topic, partition, rank) = sources[input]
+                    let origin = EventOrigin(topic: topic, partition: partition, offset: offset)
+                    for _ in 0..<count {
+                        let event = batch.decoded.next(&cursor, origin: origin, sourceRank: rank)
+                        let late = engine.process(event, source: source, into: &outputs)
+                        if !late.isEmpty { batch.withLine(line) { writeLate(event, line: $0, patterns: late) } }
+                    }
+                    lines += 1
+                    if progress && lines % 1_000_000 == 0 { PatternFiles.writeError("\r\(lines / 1_000_000)M events…") }
+                case .deadLetter(let input, let offset, let reason, let line):
+                    let origin = EventOrigin(topic: sources[input].topic, partition: sources[input].partition, offset: offset)
+                    batch.withLine(line) { writeDeadLetter(origin: origin, line: $0, reason: reason) }
+                case .finished(let input):
+                    engine.finish(sources[input].source, into: &outputs)
+                }
             }
             flushOutputs()
-            advanceHead(next)
-            lines += 1
-            if progress && lines % 1_000_000 == 0 { PatternFiles.writeError("\r\(lines / 1_000_000)M events…") }
+            batch.removeAll()
+            channel.recycle(batch)
         }
         engine.finishAll(into: &outputs)
         flushOutputs()
@@ -92,49 +105,6 @@ struct FileReplay {
         if progress && lines >= 1_000_000 { PatternFiles.writeError("\r") }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return summary(seconds: seconds)
-    }
-
-    /// The input whose next event is earliest; ties go to the input given first.
-    private func nextInput() -> Int? {
-        var best: Int?
-        for index in inputs.indices where !inputs[index].finished {
-            guard let candidate = inputs[index].head.first else { continue }
-            if let current = best, inputs[current].head[0].timestamp <= candidate.timestamp { continue }
-            best = index
-        }
-        return best
-    }
-
-    /// Reads lines of one input until one decodes to events (malformed lines go to the dead letters).
-    private mutating func advanceHead(_ index: Int) {
-        inputs[index].head.removeAll(keepingCapacity: true)
-        while inputs[index].head.isEmpty {
-            let offset = inputs[index].offset
-            let origin = EventOrigin(topic: inputs[index].topic, partition: inputs[index].partition, offset: offset)
-            let rank = engine.sources[inputs[index].source].rank
-            var outcome: EventDecoder.Outcome = .events([])
-            let decoder = inputs[index].decoder
-            let more = inputs[index].reader.next { bytes in
-                outcome = decoder.decode(bytes, origin: origin, sourceRank: rank)
-            }
-            guard more else {
-                inputs[index].finished = true
-                engine.finish(inputs[index].source, into: &outputs)
-                flushOutputs()
-                return
-            }
-            inputs[index].offset += 1
-            switch outcome {
-            case .event(let event):
-                // Reuses the head array's storage: one event per line costs no array allocation.
-                inputs[index].head.removeAll(keepingCapacity: true)
-                inputs[index].head.append(event)
-            case .events(let events):
-                inputs[index].head = events
-            case .failure(let failure):
-                writeDeadLetter(origin: origin, line: inputs[index].reader.current, reason: failure.reason)
-            }
-        }
     }
 
     private mutating func flushOutputs() {

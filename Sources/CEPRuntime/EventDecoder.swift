@@ -6,6 +6,75 @@ public struct DecodeFailure: Error, Sendable, Hashable {
     public var reason: String
 }
 
+/// Decoded events not yet built into `Event` objects: their stream, time and field values, in flat arrays that
+/// keep their capacity when emptied.
+///
+/// A reader thread decodes into one of these and hands it to the engine's thread, which builds the events: every
+/// `Event` is then allocated, reference-counted and freed by one thread only (allocating on one thread and freeing
+/// on another costs more in the allocator and in shared cache lines than the decoding thread saves).
+public struct DecodedEvents: Sendable {
+    /// One decoded event; its fields are the next `fieldCount` values after the previous entry's.
+    public struct Entry: Sendable {
+        /// Index into `Automaton.streams`.
+        public var stream: Int32
+        /// How many values of `values` are its fields.
+        public var fieldCount: Int32
+        /// Event time in epoch milliseconds.
+        public var timestamp: Int64
+    }
+
+    /// The entries, in decoding order.
+    public fileprivate(set) var entries: [Entry] = []
+    /// The field values of all entries, one after the other.
+    public fileprivate(set) var values: [Value] = []
+
+    /// An empty buffer.
+    public init() {}
+
+    /// How many events it holds.
+    public var count: Int { entries.count }
+
+    /// A position in the buffer, for building its events in order.
+    public struct Cursor: Sendable {
+        var entry = 0
+        var value = 0
+
+        /// The first event.
+        public init() {}
+    }
+
+    /// Builds the event at `cursor` and moves the cursor to the next one.
+    public func next(_ cursor: inout Cursor, origin: EventOrigin, sourceRank: Int32) -> Event {
+        let entry = entries[cursor.entry]
+        let end = cursor.value + Int(entry.fieldCount)
+        let event = Event(
+            stream: Int(entry.stream), timestamp: entry.timestamp, fields: Array(values[cursor.value..<end]),
+            origin: origin, sourceRank: sourceRank)
+        cursor.entry += 1
+        cursor.value = end
+        return event
+    }
+
+    /// Appends all of `other`.
+    public mutating func append(contentsOf other: DecodedEvents) {
+        entries.append(contentsOf: other.entries)
+        values.append(contentsOf: other.values)
+    }
+
+    /// Empties the buffer, keeping its capacity.
+    public mutating func removeAll() {
+        entries.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+    }
+
+    fileprivate var mark: (entries: Int, values: Int) { (entries.count, values.count) }
+
+    fileprivate mutating func rollBack(to mark: (entries: Int, values: Int)) {
+        entries.removeLast(entries.count - mark.entries)
+        values.removeLast(values.count - mark.values)
+    }
+}
+
 /// Decodes JSON messages of one topic into events of the streams that read it.
 ///
 /// Only the fields some pattern, filter, key or time reads are decoded; the rest of the object is checked for
@@ -84,6 +153,19 @@ public struct EventDecoder: Sendable {
     public func decode(
         _ bytes: UnsafeBufferPointer<UInt8>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64? = nil
     ) -> Outcome {
+        var decoded = DecodedEvents()
+        if let failure = decode(bytes, messageTimestamp: messageTimestamp, into: &decoded) { return .failure(failure) }
+        var cursor = DecodedEvents.Cursor()
+        if decoded.count == 1 { return .event(decoded.next(&cursor, origin: origin, sourceRank: sourceRank)) }
+        return .events((0..<decoded.count).map { _ in decoded.next(&cursor, origin: origin, sourceRank: sourceRank) })
+    }
+
+    /// Decodes one message into `decoded` without building `Event` objects: appends one entry per stream that
+    /// accepts the message, or nothing and returns the failure for a malformed one. This lets one thread decode
+    /// and another, the one that owns the events from then on, build them (see `DecodedEvents`).
+    public func decode(
+        _ bytes: UnsafeBufferPointer<UInt8>, messageTimestamp: Int64? = nil, into decoded: inout DecodedEvents
+    ) -> DecodeFailure? {
         // The scanned members live on the stack for the duration of the call: no allocation per message for them.
         return withUnsafeTemporaryAllocation(of: RawJSONValue?.self, capacity: slotCount) { raw in
             raw.initialize(repeating: nil)
@@ -91,57 +173,59 @@ public struct EventDecoder: Sendable {
             do throws(JSONSyntaxError) {
                 try JSONScanner.scanObject(bytes, fields: tree, into: raw)
             } catch {
-                return .failure(DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)"))
+                return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
             }
-            return makeEvents(raw, origin: origin, sourceRank: sourceRank, messageTimestamp: messageTimestamp)
+            let mark = decoded.mark
+            if let failure = appendEvents(raw, messageTimestamp: messageTimestamp, into: &decoded) {
+                decoded.rollBack(to: mark)
+                return failure
+            }
+            return nil
         }
     }
 
-    private func makeEvents(
-        _ raw: UnsafeMutableBufferPointer<RawJSONValue?>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64?
-    ) -> Outcome {
-        var events: [Event] = []
-        var only: Event?
+    private func appendEvents(
+        _ raw: UnsafeMutableBufferPointer<RawJSONValue?>, messageTimestamp: Int64?, into decoded: inout DecodedEvents
+    ) -> DecodeFailure? {
         for plan in streams {
-            var values = [Value](repeating: .null, count: plan.spec.fields.count)
+            let first = decoded.values.count
+            let count = plan.spec.fields.count
+            decoded.values.append(contentsOf: repeatElement(.null, count: count))
             var problem: String?
             for (f, slot) in plan.slots.enumerated() {
                 guard let slot else { continue }
                 switch Self.convert(raw[slot], plan.spec.fields[f]) {
-                case .success(let value): values[f] = value
+                case .success(let value): decoded.values[first + f] = value
                 case .failure(let failure): if problem == nil { problem = failure.reason }
                 }
             }
             if let filter = plan.filter {
-                let probe = Event(stream: plan.stream, timestamp: 0, fields: values, origin: origin)
-                guard filter.holds(0, current: probe, match: nil) else { continue }
+                let probe = Event(
+                    stream: plan.stream, timestamp: 0, fields: Array(decoded.values[first...]),
+                    origin: EventOrigin(topic: topic, partition: 0, offset: 0))
+                guard filter.holds(0, current: probe, match: nil) else {
+                    decoded.values.removeLast(count)
+                    continue
+                }
             }
-            if let problem { return .failure(DecodeFailure(reason: Self.prefix(plan, streams.count) + problem)) }
+            if let problem { return DecodeFailure(reason: Self.prefix(plan, streams.count) + problem) }
             let timestamp: Int64
             if let timeField = plan.spec.timeField {
-                guard case .time(let t) = values[timeField] else {
-                    return .failure(DecodeFailure(reason: Self.prefix(plan, streams.count) + "no event time"))
+                guard case .time(let t) = decoded.values[first + timeField] else {
+                    return DecodeFailure(reason: Self.prefix(plan, streams.count) + "no event time")
                 }
                 timestamp = t
             } else if let messageTimestamp {
                 timestamp = messageTimestamp
             } else {
-                return .failure(
-                    DecodeFailure(
-                        reason: Self.prefix(plan, streams.count)
-                            + "the stream has no 'time' field and the input carries no message timestamp"))
+                return DecodeFailure(
+                    reason: Self.prefix(plan, streams.count)
+                        + "the stream has no 'time' field and the input carries no message timestamp")
             }
-            let event = Event(stream: plan.stream, timestamp: timestamp, fields: values, origin: origin, sourceRank: sourceRank)
-            if only == nil && events.isEmpty {
-                only = event
-            } else {
-                if let first = only { events.append(first) }
-                only = nil
-                events.append(event)
-            }
+            decoded.entries.append(
+                DecodedEvents.Entry(stream: Int32(plan.stream), fieldCount: Int32(count), timestamp: timestamp))
         }
-        if let only { return .event(only) }
-        return .events(events)
+        return nil
     }
 
     private static func prefix(_ plan: StreamPlan, _ count: Int) -> String {
