@@ -8,6 +8,13 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// For the targets on the per-event path (decoding, matching, the replay and daemon loops): release builds skip
+/// the run-time exclusivity checks, which cost a thread-local access set on every class-property and inout
+/// access (~4 % of a replay). The compile-time checks remain, and debug builds and tests keep the run-time ones.
+let hotPathSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "cepd",
     products: [
@@ -26,11 +33,11 @@ let package = Package(
         .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
 
         // Value types shared by the compiler and the runtime; no dependencies.
-        .target(name: "CEPCore", swiftSettings: strictSettings),
+        .target(name: "CEPCore", swiftSettings: strictSettings + hotPathSettings),
         // The .cep language: source files, lexer, parser, AST, diagnostics.
         .target(name: "CEPSyntax", dependencies: ["CEPCore"], swiftSettings: strictSettings),
         // The immutable automaton and (later) the pure, synchronous matcher. Never imports CEPSyntax.
-        .target(name: "CEPRuntime", dependencies: ["CEPCore"], swiftSettings: strictSettings),
+        .target(name: "CEPRuntime", dependencies: ["CEPCore"], swiftSettings: strictSettings + hotPathSettings),
         // Name resolution, type checking and lowering of the AST to an Automaton.
         .target(
             name: "CEPCompiler", dependencies: ["CEPSyntax", "CEPRuntime", "CEPCore"], swiftSettings: strictSettings),
@@ -44,7 +51,7 @@ let package = Package(
                 "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "KafkaClient", "RocksStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings + hotPathSettings),
         .executableTarget(name: "cepd", dependencies: ["CEPDaemon"], swiftSettings: strictSettings),
 
         // Helpers several test targets share (a seeded random generator); not part of the product.

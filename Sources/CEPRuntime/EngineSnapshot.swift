@@ -270,7 +270,9 @@ extension Engine {
             matcher.pending = pending
             matcher.slots = slots
             let free = Set(freeSlots)
-            for (i, slot) in slots.enumerated() where !free.contains(Int32(i)) { matcher.keyIndex[slot.key] = Int32(i) }
+            for (i, slot) in slots.enumerated() where !free.contains(Int32(i)) {
+                matcher.keyIndex.insert(KeyIndex.hash(slot.key), slot: Int32(i))
+            }
             matchers[target] = matcher
             stats.matches[target] = matches
             stats.timeouts[target] = timeouts

@@ -33,7 +33,7 @@ public struct PatternMatcher {
     public let index: Int
     let executor: NFAExecutor
     /// Key values to slots.
-    var keyIndex: [Value: Int32] = [:]
+    var keyIndex = KeyIndex()
     /// Per-key state; a slot is free (on `freeSlots`) when no key uses it.
     var slots: [KeySlot] = []
     var freeSlots: [Int32] = []
@@ -62,7 +62,7 @@ public struct PatternMatcher {
 
     /// Number of partial matches that have bound at least one event, over all keys.
     public var openPartialMatches: Int {
-        keyIndex.values.reduce(0) { total, slot in total + slots[Int(slot)].state.partial.elements.count { $0.hasStarted } }
+        keyIndex.slots.reduce(0) { total, slot in total + slots[Int(slot)].state.partial.elements.count { $0.hasStarted } }
     }
 
     /// Number of events waiting for the watermark.
@@ -87,12 +87,13 @@ public struct PatternMatcher {
         let executor = self.executor
         while let (event, key) = pending.popIfDue(newWatermark) {
             let slot: Int32
-            if let existing = keyIndex[key] {
+            let hash = KeyIndex.hash(key)
+            if let existing = keyIndex.find(hash, isKey: { slots[Int($0)].key == key }) {
                 slot = existing
             } else {
                 // No state for this key: an event that its start state only ignores changes nothing.
                 guard executor.canStart(with: event, scratch: &scratch) else { continue }
-                slot = newSlot(for: key)
+                slot = newSlot(for: key, hash: hash)
             }
             let (idle, next) = Self.feed(&slots[Int(slot)], event, executor: executor, scratch: &scratch, into: &outputs)
             if let next { timers.push(time: next, slot: slot) }
@@ -107,7 +108,7 @@ public struct PatternMatcher {
         }
     }
 
-    private mutating func newSlot(for key: Value) -> Int32 {
+    private mutating func newSlot(for key: Value, hash: UInt64) -> Int32 {
         let slot: Int32
         if let free = freeSlots.popLast() {
             // A freed slot keeps its (empty, small) queues' capacity: a new key costs no allocation.
@@ -117,13 +118,13 @@ public struct PatternMatcher {
             slot = Int32(slots.count)
             slots.append(KeySlot(key: key, state: KeyState(start: executor.nfa.start)))
         }
-        keyIndex[key] = slot
+        keyIndex.insert(hash, slot: slot)
         return slot
     }
 
     /// Nothing left for this key: free its slot, so that an idle key costs nothing.
     private mutating func release(_ slot: Int32) {
-        keyIndex[slots[Int(slot)].key] = nil
+        keyIndex.remove(KeyIndex.hash(slots[Int(slot)].key), slot: slot)
         slots[Int(slot)].key = .null
         slots[Int(slot)].state.reset(start: executor.nfa.start)
         freeSlots.append(slot)
