@@ -1,0 +1,237 @@
+internal import CRdKafka
+
+/// A Kafka consumer in a consumer group with manually committed offsets, over librdkafka's C API.
+///
+/// Offsets are never committed automatically: the owner commits what it has made durable (`commit`). Assignment
+/// changes come out of `poll` as events, before the messages of the partitions they concern, so that the owner
+/// can set up and tear down per-partition state in order. `pause` and `resume` stop and restart fetching from
+/// partitions (backpressure). One thread polls; `commit`, `pause` and `resume` may be called from another
+/// (librdkafka's handle is thread-safe, which is what the `@unchecked Sendable` rests on).
+public final class KafkaConsumer: @unchecked Sendable {
+    /// Where a group without a committed offset for a partition starts reading it.
+    public enum Start: Sendable, Equatable {
+        /// The oldest message still in the partition.
+        case earliest
+        /// Only messages produced from now on.
+        case latest
+        /// The first message with a timestamp at or after this time (epoch ms): a backfill (offsets-for-times).
+        case time(Int64)
+    }
+
+    /// What one call of `poll` returns.
+    public enum Event: Sendable {
+        /// A message.
+        case message(KafkaMessage)
+        /// The group gave this consumer these partitions.
+        case assigned([TopicPartition])
+        /// The group took these partitions away.
+        case revoked([TopicPartition])
+        /// A client or broker error that librdkafka reports and retries by itself (broker down, connection
+        /// refused); `fatal` ones end the consumer.
+        case error(KafkaError, fatal: Bool)
+    }
+
+    /// State the C callbacks reach through librdkafka's opaque pointer.
+    private final class CallbackState {
+        let start: Start
+        var events: [Event] = []
+        init(start: Start) { self.start = start }
+    }
+
+    private let handle: OpaquePointer
+    private let state: CallbackState
+    private var closed = false
+
+    /// Creates a consumer of `topics` in `group`. `properties` are librdkafka settings (`-X` keys); the ones this
+    /// type relies on (no automatic commits or offset stores) override them.
+    public init(
+        properties: [(key: String, value: String)], group: String, topics: [String], start: Start = .earliest
+    ) throws(KafkaError) {
+        var settings = properties
+        settings.append(("group.id", group))
+        settings.append(("enable.auto.commit", "false"))
+        settings.append(("enable.auto.offset.store", "false"))
+        settings.append(("auto.offset.reset", start == .latest ? "latest" : "earliest"))
+        let conf = try Configuration.make(settings)
+        let state = CallbackState(start: start)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
+            guard let rk, let partitions, let opaque else { return }
+            let state = Unmanaged<CallbackState>.fromOpaque(opaque).takeUnretainedValue()
+            KafkaConsumer.rebalance(rk, err, partitions, state)
+        }
+        rd_kafka_conf_set_error_cb(conf) { rk, err, reason, opaque in
+            guard let opaque else { return }
+            let state = Unmanaged<CallbackState>.fromOpaque(opaque).takeUnretainedValue()
+            let code = rd_kafka_resp_err_t(rawValue: err)
+            let fatal = code == RD_KAFKA_RESP_ERR__FATAL
+            state.events.append(.error(KafkaError(code, reason.map { String(cString: $0) }), fatal: fatal))
+        }
+        self.state = state
+        self.handle = try Configuration.client(RD_KAFKA_CONSUMER, conf)
+        rd_kafka_poll_set_consumer(handle)
+        let list = PartitionList(topics.map { TopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
+        let err = rd_kafka_subscribe(handle, list.pointer)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(err)
+        }
+    }
+
+    deinit {
+        close()
+        rd_kafka_destroy(handle)
+    }
+
+    /// Runs inside `rd_kafka_consumer_poll` on the polling thread.
+    private static func rebalance(
+        _ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
+        _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, _ state: CallbackState
+    ) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        let list = PartitionList.elements(partitions).map(\.partition)
+        if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            if case .time(let ms) = state.start { positionByTime(rk, partitions, ms) }
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(rk, partitions) { _ = KafkaError(taking: error) }
+            } else {
+                rd_kafka_assign(rk, partitions)
+            }
+            state.events.append(.assigned(list))
+        } else {
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(rk, partitions) { _ = KafkaError(taking: error) }
+            } else {
+                rd_kafka_assign(rk, nil)
+            }
+            state.events.append(.revoked(list))
+        }
+    }
+
+    /// For partitions the group has no committed offset for, starts at the first message at or after `ms`.
+    private static func positionByTime(
+        _ rk: OpaquePointer, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, _ ms: Int64
+    ) {
+        guard rd_kafka_committed(rk, partitions, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        let fresh = PartitionList.elements(partitions).filter { $0.offset < 0 }.map(\.partition)
+        guard !fresh.isEmpty else { return }
+        let query = PartitionList(fresh, offsets: Array(repeating: ms, count: fresh.count))
+        guard rd_kafka_offsets_for_times(rk, query.pointer, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        var found: [TopicPartition: Int64] = [:]
+        for e in PartitionList.elements(query.pointer) where e.error == RD_KAFKA_RESP_ERR_NO_ERROR {
+            found[e.partition] = e.offset  // -1: no message that late yet, which librdkafka reads as the end
+        }
+        for i in 0..<Int(partitions.pointee.cnt) {
+            let p = partitions.pointee.elems[i]
+            if let offset = found[TopicPartition(topic: String(cString: p.topic), partition: p.partition)] {
+                partitions.pointee.elems[i].offset = offset < 0 ? Int64(RD_KAFKA_OFFSET_END) : offset
+            }
+        }
+    }
+
+    /// Waits up to `timeoutMs` for the next message or event; nil when there is none yet.
+    public func poll(timeoutMs: Int32) -> Event? {
+        if !state.events.isEmpty { return state.events.removeFirst() }
+        guard let message = rd_kafka_consumer_poll(handle, timeoutMs) else {
+            return state.events.isEmpty ? nil : state.events.removeFirst()
+        }
+        defer { rd_kafka_message_destroy(message) }
+        let m = message.pointee
+        let event: Event
+        if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
+            event = .error(KafkaError(m.err, text), fatal: false)
+        } else {
+            event = .message(Self.copy(message))
+        }
+        // Assignment changes made during this poll come before the message.
+        guard !state.events.isEmpty else { return event }
+        state.events.append(event)
+        return state.events.removeFirst()
+    }
+
+    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+        let m = message.pointee
+        let topic = String(cString: rd_kafka_topic_name(m.rkt))
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let ts = rd_kafka_message_timestamp(message, &type)
+        let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
+        let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+        var headers: [(name: String, value: [UInt8]?)] = []
+        var list: OpaquePointer?
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var bytes: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(list, index, &name, &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                headers.append((name.map { String(cString: $0) } ?? "", bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                index += 1
+            }
+        }
+        return KafkaMessage(
+            partition: TopicPartition(topic: topic, partition: m.partition), offset: m.offset,
+            timestamp: ts >= 0 ? ts : nil, key: key, value: value, headers: headers)
+    }
+
+    /// Commits positions (the offset of the next message to read) to the group, synchronously.
+    public func commit(_ offsets: [PartitionOffset]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = PartitionList(offsets.map(\.partition), offsets: offsets.map(\.offset))
+        let err = rd_kafka_commit(handle, list.pointer, 0)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
+    }
+
+    /// The group's committed positions for `partitions` (nil for a partition with none).
+    public func committed(_ partitions: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64?] {
+        let list = PartitionList(partitions)
+        let err = rd_kafka_committed(handle, list.pointer, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
+        var result: [TopicPartition: Int64?] = [:]
+        for e in PartitionList.elements(list.pointer) { result[e.partition] = e.offset >= 0 ? e.offset : nil }
+        return result
+    }
+
+    /// Stops fetching from `partitions` until `resume` (the position is kept).
+    public func pause(_ partitions: [TopicPartition]) {
+        guard !partitions.isEmpty else { return }
+        _ = rd_kafka_pause_partitions(handle, PartitionList(partitions).pointer)
+    }
+
+    /// Fetches from `partitions` again.
+    public func resume(_ partitions: [TopicPartition]) {
+        guard !partitions.isEmpty else { return }
+        _ = rd_kafka_resume_partitions(handle, PartitionList(partitions).pointer)
+    }
+
+    /// Partition counts of `topics` as the cluster reports them; a topic the cluster does not know is absent.
+    public func partitionCounts(of topics: [String], timeoutMs: Int32) throws(KafkaError) -> [String: Int] {
+        try Metadata.partitionCounts(handle, topics, timeoutMs)
+    }
+
+    /// Leaves the group cleanly (its partitions are reassigned at once rather than after a session timeout).
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        _ = rd_kafka_consumer_close(handle)
+    }
+}
+
+/// Cluster metadata queries shared by the consumer and the producer.
+enum Metadata {
+    static func partitionCounts(_ handle: OpaquePointer, _ topics: [String], _ timeoutMs: Int32) throws(KafkaError) -> [String: Int] {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(err) }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        let wanted = Set(topics)
+        var result: [String: Int] = [:]
+        for i in 0..<Int(metadata.pointee.topic_cnt) {
+            let t = metadata.pointee.topics[i]
+            let name = String(cString: t.topic)
+            guard wanted.contains(name), t.err == RD_KAFKA_RESP_ERR_NO_ERROR, t.partition_cnt > 0 else { continue }
+            result[name] = Int(t.partition_cnt)
+        }
+        return result
+    }
+}

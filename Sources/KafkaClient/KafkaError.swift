@@ -1,0 +1,127 @@
+internal import CRdKafka
+
+/// An error from librdkafka or from the broker, with librdkafka's name for the code and its message.
+public struct KafkaError: Error, Sendable, CustomStringConvertible {
+    /// librdkafka's error code (`rd_kafka_resp_err_t`; negative codes are the client's own).
+    public var code: Int32
+    /// The code's name, e.g. `_TRANSPORT` or `UNKNOWN_TOPIC_OR_PART`.
+    public var name: String
+    /// One line for humans.
+    public var message: String
+
+    /// An error made from a code, with librdkafka's text for it unless `message` is given.
+    init(_ code: rd_kafka_resp_err_t, _ message: String? = nil) {
+        self.code = code.rawValue
+        self.name = String(cString: rd_kafka_err2name(code))
+        self.message = message ?? String(cString: rd_kafka_err2str(code))
+    }
+
+    /// An error with no code of librdkafka's (bad configuration, a missing topic).
+    init(message: String) {
+        self.code = -1
+        self.name = "cepd"
+        self.message = message
+    }
+
+    /// Takes over an `rd_kafka_error_t` and destroys it.
+    init(taking error: OpaquePointer) {
+        self.init(rd_kafka_error_code(error), String(cString: rd_kafka_error_string(error)))
+        rd_kafka_error_destroy(error)
+    }
+
+    public var description: String { message }
+
+    /// The broker connection failed or every broker is down: worth retrying.
+    public var isTransport: Bool {
+        code == RD_KAFKA_RESP_ERR__TRANSPORT.rawValue || code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
+            || code == RD_KAFKA_RESP_ERR__RESOLVE.rawValue
+    }
+}
+
+/// A partition of a topic.
+public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
+    /// The topic.
+    public var topic: String
+    /// The partition number.
+    public var partition: Int32
+
+    /// Creates a topic partition.
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// A position to commit or to resume from: the offset of the next message to read.
+public struct PartitionOffset: Sendable, Hashable {
+    /// The partition.
+    public var partition: TopicPartition
+    /// The offset of the next message to read.
+    public var offset: Int64
+
+    /// Creates a position.
+    public init(_ partition: TopicPartition, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// A C list of topic partitions, destroyed with its owner.
+final class PartitionList {
+    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+
+    init(_ partitions: [TopicPartition], offsets: [Int64]? = nil) {
+        pointer = rd_kafka_topic_partition_list_new(Int32(max(partitions.count, 1)))
+        for (i, p) in partitions.enumerated() {
+            let element = rd_kafka_topic_partition_list_add(pointer, p.topic, p.partition)!
+            if let offsets { element.pointee.offset = offsets[i] }
+        }
+    }
+
+    deinit { rd_kafka_topic_partition_list_destroy(pointer) }
+
+    /// The partitions, offsets and per-partition errors of a C list.
+    static func elements(
+        _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    ) -> [(partition: TopicPartition, offset: Int64, error: rd_kafka_resp_err_t)] {
+        (0..<Int(list.pointee.cnt)).map { i in
+            let e = list.pointee.elems[i]
+            return (TopicPartition(topic: String(cString: e.topic), partition: e.partition), e.offset, e.err)
+        }
+    }
+}
+
+/// librdkafka configuration built from key/value pairs, each checked by librdkafka itself.
+enum Configuration {
+    /// A new `rd_kafka_conf_t` (owned by the caller until `rd_kafka_new` takes it), or the first rejected key
+    /// with librdkafka's reason.
+    static func make(_ properties: [(key: String, value: String)]) throws(KafkaError) -> OpaquePointer {
+        let conf = rd_kafka_conf_new()!
+        var errstr = [CChar](repeating: 0, count: 512)
+        for (key, value) in properties {
+            let result = rd_kafka_conf_set(conf, key, value, &errstr, errstr.count)
+            guard result == RD_KAFKA_CONF_OK else {
+                rd_kafka_conf_destroy(conf)
+                throw KafkaError(message: "-X \(key)=\(value): \(text(errstr))")
+            }
+        }
+        return conf
+    }
+
+    /// The text of a C error buffer.
+    private static func text(_ buffer: [CChar]) -> String {
+        buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// `rd_kafka_new` with a configuration; the configuration is consumed either way.
+    static func client(_ type: rd_kafka_type_t, _ conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(type, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: text(errstr))
+        }
+        return handle
+    }
+}

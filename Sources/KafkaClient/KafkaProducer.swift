@@ -1,0 +1,144 @@
+internal import CRdKafka
+import Foundation
+
+/// An idempotent Kafka producer with checked delivery reports, over librdkafka's C API.
+///
+/// `send` queues a message in librdkafka (copied); `poll` and `flush` serve delivery reports. A message that
+/// librdkafka gives up on (after its own retries) is recorded in `failure`: the owner must stop and not move on
+/// as if it had been written. Safe to use from one thread at a time (`@unchecked Sendable`: the handle is
+/// thread-safe and the delivery counters are behind a lock).
+public final class KafkaProducer: @unchecked Sendable {
+    private final class Deliveries {
+        let lock = NSLock()
+        var delivered = 0
+        var failed = 0
+        var firstFailure: KafkaError?
+    }
+
+    private let handle: OpaquePointer
+    private let deliveries = Deliveries()
+    private var sent = 0
+
+    /// Creates a producer. `properties` are librdkafka settings (`-X` keys); idempotence is always on.
+    public init(properties: [(key: String, value: String)]) throws(KafkaError) {
+        var settings = properties
+        settings.append(("enable.idempotence", "true"))
+        let conf = try Configuration.make(settings)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(deliveries).toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
+            guard let message, let opaque else { return }
+            let deliveries = Unmanaged<Deliveries>.fromOpaque(opaque).takeUnretainedValue()
+            let err = message.pointee.err
+            deliveries.lock.lock()
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                deliveries.delivered += 1
+            } else {
+                deliveries.failed += 1
+                if deliveries.firstFailure == nil {
+                    let topic = String(cString: rd_kafka_topic_name(message.pointee.rkt))
+                    let error = KafkaError(err)
+                    deliveries.firstFailure = KafkaError(
+                        message: "delivery to '\(topic)' failed: \(error.message) (\(error.name))")
+                }
+            }
+            deliveries.lock.unlock()
+        }
+        handle = try Configuration.client(RD_KAFKA_PRODUCER, conf)
+    }
+
+    deinit { rd_kafka_destroy(handle) }
+
+    /// The first message librdkafka could not deliver, if any.
+    public var failure: KafkaError? {
+        deliveries.lock.lock()
+        defer { deliveries.lock.unlock() }
+        return deliveries.firstFailure
+    }
+
+    /// Messages sent and not yet reported delivered or failed.
+    public var inFlight: Int {
+        deliveries.lock.lock()
+        defer { deliveries.lock.unlock() }
+        return sent - deliveries.delivered - deliveries.failed
+    }
+
+    /// Queues a message. `partition` nil lets the key choose it (librdkafka's default partitioner). When the
+    /// local queue is full this serves delivery reports and waits; it throws when the message cannot be queued
+    /// at all (unknown topic when auto-creation is off, message too large).
+    public func send(
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [(name: String, value: [UInt8]?)] = [],
+        timestamp: Int64? = nil
+    ) throws(KafkaError) {
+        // One buffer holds every C string and byte range the call refers to, so that one pointer scope covers all.
+        var arena: [UInt8] = []
+        func add(_ bytes: [UInt8], terminate: Bool = false) -> Int {
+            let at = arena.count
+            arena.append(contentsOf: bytes)
+            if terminate { arena.append(0) }
+            return at
+        }
+        let topicAt = add(Array(topic.utf8), terminate: true)
+        let keyAt = key.map { add($0) }
+        let valueAt = add(value)
+        let headerAt = headers.map { (name: add(Array($0.name.utf8), terminate: true), value: $0.value.map { add($0) }) }
+        while true {
+            let error: OpaquePointer? = arena.withUnsafeMutableBytes { raw in
+                let base = raw.baseAddress!
+                var vus: [rd_kafka_vu_t] = []
+                func vu(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
+                    var v = rd_kafka_vu_t()
+                    v.vtype = type
+                    fill(&v)
+                    vus.append(v)
+                }
+                vu(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = UnsafePointer(base.advanced(by: topicAt).assumingMemoryBound(to: CChar.self)) }
+                if let partition { vu(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition } }
+                if let key, let keyAt {
+                    vu(RD_KAFKA_VTYPE_KEY) { $0.u.mem.ptr = base.advanced(by: keyAt); $0.u.mem.size = key.count }
+                }
+                vu(RD_KAFKA_VTYPE_VALUE) { $0.u.mem.ptr = base.advanced(by: valueAt); $0.u.mem.size = value.count }
+                vu(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
+                if let timestamp { vu(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestamp } }
+                for (i, header) in headers.enumerated() {
+                    vu(RD_KAFKA_VTYPE_HEADER) {
+                        $0.u.header.name = UnsafePointer(base.advanced(by: headerAt[i].name).assumingMemoryBound(to: CChar.self))
+                        if let at = headerAt[i].value, let bytes = header.value {
+                            $0.u.header.val = UnsafeRawPointer(base.advanced(by: at))
+                            $0.u.header.size = bytes.count
+                        } else {
+                            $0.u.header.val = nil
+                            $0.u.header.size = -1
+                        }
+                    }
+                }
+                return rd_kafka_produceva(handle, &vus, vus.count)
+            }
+            guard let error else {
+                sent += 1
+                return
+            }
+            let failure = KafkaError(taking: error)
+            guard failure.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue else { throw failure }
+            rd_kafka_poll(handle, 100)  // wait for deliveries to make room
+        }
+    }
+
+    /// Serves delivery reports that are ready (waits up to `timeoutMs` for one).
+    public func poll(timeoutMs: Int32 = 0) {
+        rd_kafka_poll(handle, timeoutMs)
+    }
+
+    /// Waits until every message sent so far is reported; throws the first failed delivery, or a timeout.
+    public func flush(timeoutMs: Int32) throws(KafkaError) {
+        let err = rd_kafka_flush(handle, timeoutMs)
+        if let failure { throw failure }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(message: "\(inFlight) messages not delivered after \(timeoutMs) ms (\(KafkaError(err).message))")
+        }
+    }
+
+    /// Partition counts of `topics` as the cluster reports them; a topic the cluster does not know is absent.
+    public func partitionCounts(of topics: [String], timeoutMs: Int32) throws(KafkaError) -> [String: Int] {
+        try Metadata.partitionCounts(handle, topics, timeoutMs)
+    }
+}
