@@ -26,6 +26,14 @@ final class BatchChannel<Batch>: @unchecked Sendable {
         return empty.removeLast()
     }
 
+    /// Producer: an empty batch if one comes back within `waitingMs`, else nil.
+    func tryEmptyBatch(waitingMs: Int) -> Batch? {
+        condition.lock()
+        defer { condition.unlock() }
+        if empty.isEmpty && waitingMs > 0 { _ = condition.wait(until: Date().addingTimeInterval(Double(waitingMs) / 1000)) }
+        return empty.popLast()
+    }
+
     /// Producer: hands a filled batch to the consumer.
     func send(_ batch: Batch) {
         condition.lock()
@@ -48,6 +56,25 @@ final class BatchChannel<Batch>: @unchecked Sendable {
         defer { condition.unlock() }
         while full.isEmpty && !closed { condition.wait() }
         return full.isEmpty ? nil : full.removeFirst()
+    }
+
+    /// What `receive(waitingMs:)` found.
+    enum Received {
+        case batch(Batch)
+        case timeout
+        case closed
+    }
+
+    /// Consumer: the next batch, or `.timeout` when none came within `waitingMs`, or `.closed`.
+    func receive(waitingMs: Int) -> Received {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(Double(waitingMs) / 1000)
+        while full.isEmpty && !closed {
+            if !condition.wait(until: deadline) { break }
+        }
+        if !full.isEmpty { return .batch(full.removeFirst()) }
+        return closed ? .closed : .timeout
     }
 
     /// Consumer: gives an emptied batch back to the producer.

@@ -7,7 +7,8 @@ public struct CepdCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cepd",
         abstract: "Complex event processing for Kafka: match .cep patterns over event streams in event time.",
-        subcommands: [CheckCommand.self, ExplainCommand.self, RunCommand.self, TestCommand.self])
+        subcommands: [ServeCommand.self, CheckCommand.self, ExplainCommand.self, RunCommand.self, TestCommand.self],
+        defaultSubcommand: ServeCommand.self)
 
     /// Creates the command (argument parser).
     public init() {}

@@ -16,7 +16,7 @@ struct FileReplay {
     /// The engine source, topic and partition of each input.
     private var sources: [(source: Int, topic: String, partition: Int32, rank: Int32)] = []
     private var reader: ReplayReader?
-    private let channel = BatchChannel<ReplayBatch>(capacity: 4) { ReplayBatch() }
+    private let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
     private let formatter: AlertFormatter
     private let alerts: LineWriter
     private let lateWriter: LineWriter
@@ -76,21 +76,24 @@ struct FileReplay {
             var cursor = DecodedEvents.Cursor()
             for item in batch.items {
                 switch item {
-                case .events(let input, let offset, let count, let line):
-                    let (source, topic, partition, rank) = sources[input]
-                    let origin = EventOrigin(topic: topic, partition: partition, offset: offset)
+                case .events(let record, let count):
+                    let (source, topic, partition, rank) = sources[record.input]
+                    let origin = EventOrigin(topic: topic, partition: partition, offset: record.offset)
                     for _ in 0..<count {
                         let event = batch.decoded.next(&cursor, origin: origin, sourceRank: rank)
                         let late = engine.process(event, source: source, into: &outputs)
-                        if !late.isEmpty { batch.withLine(line) { writeLate(event, line: $0, patterns: late) } }
+                        if !late.isEmpty { batch.withBytes(record.value) { writeLate(event, line: $0, patterns: late) } }
                     }
                     lines += 1
                     if progress && lines % 1_000_000 == 0 { PatternFiles.writeError("\r\(lines / 1_000_000)M events…") }
-                case .deadLetter(let input, let offset, let reason, let line):
-                    let origin = EventOrigin(topic: sources[input].topic, partition: sources[input].partition, offset: offset)
-                    batch.withLine(line) { writeDeadLetter(origin: origin, line: $0, reason: reason) }
+                case .deadLetter(let record, let reason):
+                    let (_, topic, partition, _) = sources[record.input]
+                    let origin = EventOrigin(topic: topic, partition: partition, offset: record.offset)
+                    batch.withBytes(record.value) { writeDeadLetter(origin: origin, line: $0, reason: reason) }
                 case .finished(let input):
                     engine.finish(sources[input].source, into: &outputs)
+                case .opened, .closed, .notice:
+                    break  // a replay's inputs are fixed and its files report nothing
                 }
             }
             flushOutputs()

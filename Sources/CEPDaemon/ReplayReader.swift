@@ -1,50 +1,6 @@
 import CEPCore
 import CEPRuntime
 
-/// One line's worth of work for the engine, in the order the replay merges its files.
-enum ReplayItem {
-    /// A line that decoded to `count` events (the next entries of the batch's `decoded`).
-    case events(input: Int, offset: Int64, count: Int, line: Range<Int>)
-    /// A line that did not decode.
-    case deadLetter(input: Int, offset: Int64, reason: String, line: Range<Int>)
-    /// The input has no more lines: it stops holding back the watermark.
-    case finished(input: Int)
-}
-
-/// Items, their decoded events and the bytes of their lines (the late and dead-letter outputs quote a line as it
-/// was read). Reused: emptying keeps the capacity.
-final class ReplayBatch {
-    /// How many items a batch holds before it is handed over.
-    static let capacity = 4096
-    var items: [ReplayItem] = []
-    var decoded = DecodedEvents()
-    var bytes: [UInt8] = []
-
-    init() {
-        items.reserveCapacity(Self.capacity)
-    }
-
-    var isFull: Bool { items.count >= Self.capacity || bytes.count >= 1 << 20 }
-
-    /// Keeps a copy of a line; returns where it is in `bytes`.
-    func keep(_ line: UnsafeBufferPointer<UInt8>) -> Range<Int> {
-        let start = bytes.count
-        bytes.append(contentsOf: line)
-        return start..<bytes.count
-    }
-
-    /// Calls `body` with a line kept by `keep`.
-    func withLine<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[range])) }
-    }
-
-    func removeAll() {
-        items.removeAll(keepingCapacity: true)
-        decoded.removeAll()
-        bytes.removeAll(keepingCapacity: true)
-    }
-}
-
 /// The reading side of a replay, on its own thread: reads the files, decodes their lines and merges them by event
 /// time (the next line comes from the input whose next event is earliest; ties go to the input given first), and
 /// sends them to the engine's thread in batches. It builds no `Event`: the engine's thread does (see
@@ -64,11 +20,11 @@ final class ReplayReader: @unchecked Sendable {
     }
 
     private var inputs: [Input]
-    private let channel: BatchChannel<ReplayBatch>
-    private var batch: ReplayBatch
+    private let channel: BatchChannel<InputBatch>
+    private var batch: InputBatch
 
     /// Owns `inputs` from now on; they must not be touched by another thread.
-    init(inputs: [Input], channel: BatchChannel<ReplayBatch>) {
+    init(inputs: [Input], channel: BatchChannel<InputBatch>) {
         self.inputs = inputs
         self.channel = channel
         self.batch = channel.emptyBatch()
@@ -80,7 +36,7 @@ final class ReplayReader: @unchecked Sendable {
         while let next = nextInput() {
             let line = inputs[next].headLine.withUnsafeBufferPointer { batch.keep($0) }
             batch.decoded.append(contentsOf: inputs[next].head)
-            emit(.events(input: next, offset: inputs[next].offset, count: inputs[next].head.count, line: line))
+            emit(.events(InputRecord(input: next, offset: inputs[next].offset, value: line), count: inputs[next].head.count))
             advanceHead(next)
         }
         channel.send(batch)
@@ -101,7 +57,7 @@ final class ReplayReader: @unchecked Sendable {
     }
 
     /// Adds an item (whose line and events are already in the batch); hands the batch over when it is full.
-    private func emit(_ item: ReplayItem) {
+    private func emit(_ item: InputItem) {
         batch.items.append(item)
         guard batch.isFull else { return }
         channel.send(batch)
@@ -126,7 +82,7 @@ final class ReplayReader: @unchecked Sendable {
             let current = inputs[index].reader.current
             if let failure {
                 let line = batch.keep(current)
-                emit(.deadLetter(input: index, offset: inputs[index].offset, reason: failure.reason, line: line))
+                emit(.deadLetter(InputRecord(input: index, offset: inputs[index].offset, value: line), reason: failure.reason))
                 continue
             }
             inputs[index].headLine.removeAll(keepingCapacity: true)

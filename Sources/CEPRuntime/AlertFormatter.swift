@@ -7,6 +7,20 @@ public import CEPCore
 /// and offset: the same input gives the same ids on every run, so downstream (and cepd's own recovery) can
 /// de-duplicate. Times and durations are written as integer milliseconds.
 public struct AlertFormatter: Sendable {
+    /// One alert, ready to write.
+    public struct Alert: Sendable {
+        /// The pattern's name.
+        public var pattern: String
+        /// The deterministic match id.
+        public var id: String
+        /// The `emit to` (or `on timeout ... emit to`) topic.
+        public var topic: String
+        /// The key value as text (a string key as it is, other values as JSON): the Kafka message key.
+        public var key: String
+        /// The alert as one line of JSON.
+        public var json: String
+    }
+
     private let automaton: Automaton
     /// Each pattern's `emit` and `on timeout` fields, ready to evaluate.
     private let emitFields: [FlatExpressions?]
@@ -37,7 +51,10 @@ public struct AlertFormatter: Sendable {
     }
 
     /// The alert as one line of JSON (no newline), or `nil` when the pattern has no output for this kind.
-    public func format(_ output: MatchOutput) -> String? {
+    public func format(_ output: MatchOutput) -> String? { alert(output)?.json }
+
+    /// The alert with what a Kafka record of it needs, or `nil` when the pattern has no output for this kind.
+    public func alert(_ output: MatchOutput) -> Alert? {
         let pattern = automaton.patterns[output.pattern]
         let spec: OutputSpec?
         let values: FlatExpressions?
@@ -47,6 +64,7 @@ public struct AlertFormatter: Sendable {
         }
         guard let spec, let values else { return nil }
         let nodes = output.last?.path ?? []
+        let id = matchID(of: output, nodes: nodes)
         var json = JSONWriter()
         json.beginObject()
         for (i, field) in spec.fields.enumerated() {
@@ -54,7 +72,7 @@ public struct AlertFormatter: Sendable {
         }
         json.beginObject("_match")
         json.string("pattern", pattern.name)
-        json.string("id", matchID(of: output, nodes: nodes))
+        json.string("id", id)
         json.raw("key", Self.json(output.key))
         json.string("topic", spec.topic)
         if let first = nodes.first, let last = nodes.last {
@@ -76,7 +94,9 @@ public struct AlertFormatter: Sendable {
         json.endArray()
         json.endObject()
         json.endObject()
-        return json.text
+        let key: String
+        if case .string(let text) = output.key { key = text } else { key = Self.json(output.key) }
+        return Alert(pattern: pattern.name, id: id, topic: spec.topic, key: key, json: json.text)
     }
 
     /// A value as JSON: times and durations as integer milliseconds, non-finite floats as null.

@@ -153,6 +153,19 @@ public struct Engine {
         for p in matchers.indices { advance(pattern: p, to: .max, into: &outputs) }
     }
 
+    /// Lets event time follow the wall clock for the patterns whose input partitions are all idle (none has had an
+    /// event for the idle timeout): their watermark moves to `now` minus the largest lateness of their topics
+    /// minus 1 ms, as if an event at `now` had arrived. This is what makes an absence or a timeout fire when
+    /// traffic stops; the daemon calls it only when asked to (`--idle-wall-clock`).
+    public mutating func advanceIdlePatterns(toWallClock now: Int64, into outputs: inout [MatchOutput]) {
+        for p in matchers.indices where patternCovered[p] {
+            guard patternSources[p].allSatisfy({ sources[$0].isIdle || sources[$0].isFinished }) else { continue }
+            let lateness = patternSources[p].map { sources[$0].lateness }.max() ?? 0
+            let time = now.addingSaturated(-lateness).addingSaturated(-1)
+            if time > matchers[p].watermark { advance(pattern: p, to: time, into: &outputs) }
+        }
+    }
+
     /// Moves a pattern's watermark to `time` directly (test cases with explicit watermarks).
     public mutating func advance(pattern: Int, to time: Int64, into outputs: inout [MatchOutput]) {
         let before = outputs.count

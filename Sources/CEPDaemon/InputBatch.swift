@@ -1,0 +1,69 @@
+import CEPCore
+import CEPRuntime
+
+/// Where one input message came from, and where its bytes are kept in the batch.
+struct InputRecord {
+    /// The reader's number for the partition (see `InputItem.opened`; a replay file's index).
+    var input: Int
+    /// Its offset in the partition (a replay file's line number).
+    var offset: Int64
+    /// The message bytes (a replay line) in the batch's `bytes`.
+    var value: Range<Int>
+    /// The Kafka message key in `bytes`, if it had one.
+    var key: Range<Int>? = nil
+    /// The Kafka message timestamp, if it had one.
+    var timestamp: Int64? = nil
+}
+
+/// One unit of work for the engine's thread, in the order the reading thread produced them.
+enum InputItem {
+    /// A message that decoded to `count` events (the next entries of the batch's `decoded`).
+    case events(InputRecord, count: Int)
+    /// A message that did not decode.
+    case deadLetter(InputRecord, reason: String)
+    /// A partition to read from now on (Kafka: assigned to this consumer), under the reader's number `input`.
+    case opened(input: Int, topic: String, partition: Int32)
+    /// A partition no longer read (Kafka: revoked).
+    case closed(input: Int)
+    /// The input has ended (a replay file): it stops holding back the watermark.
+    case finished(input: Int)
+    /// Something the client reported that an operator should see (a broker down, a retry).
+    case notice(String)
+}
+
+/// Items, their decoded events and the bytes of their messages (the late and dead-letter outputs carry a message
+/// as it was read). Reused: emptying keeps the capacity.
+final class InputBatch {
+    /// How many items a batch holds before it is handed over.
+    static let capacity = 4096
+    var items: [InputItem] = []
+    var decoded = DecodedEvents()
+    var bytes: [UInt8] = []
+
+    init() {
+        items.reserveCapacity(Self.capacity)
+    }
+
+    var isFull: Bool { items.count >= Self.capacity || bytes.count >= 1 << 20 }
+
+    /// Keeps a copy of some bytes; returns where they are in `bytes`.
+    func keep(_ data: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        let start = bytes.count
+        bytes.append(contentsOf: data)
+        return start..<bytes.count
+    }
+
+    /// Calls `body` with bytes kept by `keep`.
+    func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[range])) }
+    }
+
+    /// A copy of bytes kept by `keep`.
+    func copy(_ range: Range<Int>) -> [UInt8] { Array(bytes[range]) }
+
+    func removeAll() {
+        items.removeAll(keepingCapacity: true)
+        decoded.removeAll()
+        bytes.removeAll(keepingCapacity: true)
+    }
+}

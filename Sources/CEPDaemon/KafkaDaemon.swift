@@ -1,0 +1,316 @@
+import CEPCore
+import CEPRuntime
+import Foundation
+import KafkaClient
+
+/// The daemon: Kafka in, the engine in event time, Kafka out.
+///
+/// Two threads, as in file replay: a `KafkaReader` polls and decodes on its own thread, and this type runs the
+/// engine, produces its outputs and commits offsets on the calling thread. Offsets are committed only after every
+/// output produced for the events before them has been delivered, so a restart re-reads rather than loses.
+struct KafkaDaemon {
+    /// What `cepd serve` was asked to do.
+    struct Options {
+        var properties: [(key: String, value: String)]
+        var brokers: String
+        var group: String
+        var start: KafkaConsumer.Start
+        var idleTimeout: Int64
+        var idleWallClock: Bool
+        var lateTopic: String
+        var deadLetterTopic: String
+        var connectTimeout: Int64
+        var waitForTopics: Bool
+        var commitInterval: Int64
+    }
+
+    /// One consumed partition as the engine knows it.
+    private struct Input {
+        var partition: TopicPartition
+        var source: Int
+        var rank: Int32
+        /// Uptime (ns) of its last message.
+        var lastSeen: UInt64
+        var open = true
+    }
+
+    private let automaton: Automaton
+    private let options: Options
+    private var engine: Engine
+    private let formatter: AlertFormatter
+    private var inputs: [Input] = []
+    private var outputs: [MatchOutput] = []
+    /// The offset after the last processed message of each partition: what a commit would store.
+    private var positions: [TopicPartition: Int64] = [:]
+    private var committedPositions: [TopicPartition: Int64] = [:]
+    private var counts = (alerts: 0, late: 0, deadLetters: 0)
+
+    init(automaton: Automaton, options: Options) {
+        self.automaton = automaton
+        self.options = options
+        self.engine = Engine(automaton: automaton)
+        self.formatter = AlertFormatter(automaton: automaton)
+    }
+
+    /// Runs until SIGINT/SIGTERM or a failure; returns the exit status.
+    mutating func run() -> Int32 {
+        let topics = engine.inputTopics
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(properties: options.properties)
+        } catch {
+            Log.error("\(error.message) (check -X and --config)")
+            return 2
+        }
+        let stop = StopFlag()
+        let signals = Self.installSignalHandlers(stop)
+        defer { signals.forEach { $0.cancel() } }
+        if let code = waitForTopics(topics, producer: producer, stop: stop) { return code }
+
+        let consumer: KafkaConsumer
+        do {
+            consumer = try KafkaConsumer(properties: options.properties, group: options.group, topics: topics, start: options.start)
+        } catch {
+            Log.error("\(error.message) (check -X and --config)")
+            return 2
+        }
+        var decoders: [String: EventDecoder] = [:]
+        for topic in topics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic) }
+        let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
+        Log.info(
+            "consuming \(topics.joined(separator: ", ")) from \(options.brokers) as group '\(options.group)'; "
+                + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters to \(options.deadLetterTopic)")
+
+        let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
+        let reader = KafkaReader(consumer: consumer, decoders: decoders, channel: channel, stop: stop)
+        let thread = Thread { reader.run() }
+        thread.start()
+
+        var lastCommit = DispatchTime.now().uptimeNanoseconds
+        loop: while true {
+            switch channel.receive(waitingMs: 100) {
+            case .batch(let batch):
+                consume(batch, producer: producer)
+                batch.removeAll()
+                channel.recycle(batch)
+            case .timeout:
+                break
+            case .closed:
+                break loop
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            markIdle(now: now)
+            if options.idleWallClock {
+                engine.advanceIdlePatterns(toWallClock: Int64(Date().timeIntervalSince1970 * 1000), into: &outputs)
+            }
+            deliver(producer)
+            producer.poll()
+            if let failure = producer.failure {
+                Log.error("\(failure.message); stopping without committing (the events are read again on restart)")
+                stop.set(exitCode: 4)
+                continue
+            }
+            if now - lastCommit >= UInt64(options.commitInterval) * 1_000_000 {
+                commit(producer: producer, consumer: consumer)
+                lastCommit = now
+            }
+        }
+        // Stopped: deliver what was produced, commit what it covers, leave the group.
+        deliver(producer)
+        if stop.exitCode == 0 || stop.exitCode == 130 { commit(producer: producer, consumer: consumer) }
+        consumer.close()
+        let stats = engine.stats
+        Log.info(
+            "stopped: \(stats.events) events, \(counts.alerts) alerts, \(counts.late) late, \(counts.deadLetters) dead letters")
+        return stop.exitCode == 130 ? 0 : stop.exitCode
+    }
+
+    // MARK: - Start
+
+    /// Waits for the cluster within --connect-timeout, and for the input topics if asked to. Returns an exit
+    /// status to stop with, or nil to go on.
+    private func waitForTopics(_ topics: [String], producer: KafkaProducer, stop: StopFlag) -> Int32? {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var warnedConnect = false
+        var warnedTopics = false
+        while !stop.isSet {
+            let elapsedMs = Int64((DispatchTime.now().uptimeNanoseconds - start) / 1_000_000)
+            let counts: [String: Int]
+            do {
+                counts = try producer.partitionCounts(of: topics, timeoutMs: Int32(max(200, min(2_000, options.connectTimeout - elapsedMs))))
+            } catch {
+                if elapsedMs >= options.connectTimeout {
+                    Log.error(
+                        "cannot reach Kafka at \(options.brokers) after \(options.connectTimeout / 1000) s (\(error.message)); "
+                            + "check --brokers (or CEPD_BROKERS) and that the brokers are up")
+                    return 3
+                }
+                if !warnedConnect {
+                    Log.info("cannot reach Kafka at \(options.brokers) yet (\(error.message)); retrying for up to \(options.connectTimeout / 1000) s")
+                    warnedConnect = true
+                }
+                Thread.sleep(forTimeInterval: 0.5)
+                continue
+            }
+            let missing = topics.filter { counts[$0] == nil }
+            if missing.isEmpty { return nil }
+            let names = missing.map { "'\($0)'" }.joined(separator: ", ")
+            guard options.waitForTopics else {
+                Log.error("input topic\(missing.count == 1 ? "" : "s") \(names) \(missing.count == 1 ? "does" : "do") not exist on \(options.brokers); create \(missing.count == 1 ? "it" : "them"), or start with --wait-for-topics")
+                return 3
+            }
+            if !warnedTopics {
+                Log.info("waiting for input topic\(missing.count == 1 ? "" : "s") \(names) to exist (--wait-for-topics)")
+                warnedTopics = true
+            }
+            Thread.sleep(forTimeInterval: 2)
+        }
+        return stop.exitCode
+    }
+
+    /// SIGINT and SIGTERM ask for a clean stop; a second one exits at once.
+    private static func installSignalHandlers(_ stop: StopFlag) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if stop.isSet {
+                    Log.info("second signal: exiting without delivering or committing")
+                    exit(130)
+                }
+                Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
+                stop.set(exitCode: 130)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    // MARK: - The engine loop
+
+    private mutating func consume(_ batch: InputBatch, producer: KafkaProducer) {
+        var cursor = DecodedEvents.Cursor()
+        let now = DispatchTime.now().uptimeNanoseconds
+        for item in batch.items {
+            switch item {
+            case .opened(let input, let topic, let partition):
+                let source = engine.source(topic: topic, partition: partition)
+                let entry = Input(
+                    partition: TopicPartition(topic: topic, partition: partition), source: source,
+                    rank: engine.sources[source].rank, lastSeen: now)
+                if input < inputs.count { inputs[input] = entry } else { inputs.append(entry) }
+            case .closed(let input):
+                inputs[input].open = false
+                engine.setIdle(inputs[input].source, true, into: &outputs)
+            case .events(let record, let count):
+                let input = inputs[record.input]
+                inputs[record.input].lastSeen = now
+                inputs[record.input].open = true
+                let origin = EventOrigin(topic: input.partition.topic, partition: input.partition.partition, offset: record.offset)
+                for _ in 0..<count {
+                    let event = batch.decoded.next(&cursor, origin: origin, sourceRank: input.rank)
+                    let late = engine.process(event, source: input.source, into: &outputs)
+                    if !late.isEmpty {
+                        let names = late.map { automaton.patterns[$0].name }.joined(separator: ",")
+                        let watermarks = late.map { String(engine.watermark(ofPattern: $0)) }.joined(separator: ",")
+                        sideOutput(
+                            producer, topic: options.lateTopic, record, batch, partition: input.partition, reason: "late",
+                            extra: [("cepd-event-time", String(event.timestamp)), ("cepd-patterns", names), ("cepd-watermarks", watermarks)])
+                        counts.late += 1
+                    }
+                }
+                positions[input.partition] = record.offset + 1
+            case .deadLetter(let record, let reason):
+                let input = inputs[record.input]
+                inputs[record.input].lastSeen = now
+                sideOutput(producer, topic: options.deadLetterTopic, record, batch, partition: input.partition, reason: reason, extra: [])
+                counts.deadLetters += 1
+                positions[input.partition] = record.offset + 1
+            case .finished(let input):
+                engine.finish(inputs[input].source, into: &outputs)
+            case .notice(let text):
+                Log.info(text)
+            }
+            deliver(producer)
+        }
+    }
+
+    /// A partition without messages for --idle-timeout stops holding back the watermark (its next message
+    /// makes it active again: `Engine.process`).
+    private mutating func markIdle(now: UInt64) {
+        let timeout = UInt64(options.idleTimeout) * 1_000_000
+        for i in inputs.indices where inputs[i].open && !engine.sources[inputs[i].source].isIdle {
+            if now - inputs[i].lastSeen >= timeout { engine.setIdle(inputs[i].source, true, into: &outputs) }
+        }
+    }
+
+    /// Produces the alerts the engine has output so far.
+    private mutating func deliver(_ producer: KafkaProducer) {
+        guard !outputs.isEmpty else { return }
+        for output in outputs {
+            guard let alert = formatter.alert(output) else { continue }
+            send(producer, topic: alert.topic, key: Array(alert.key.utf8), value: Array(alert.json.utf8),
+                 headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8))])
+            counts.alerts += 1
+        }
+        outputs.removeAll(keepingCapacity: true)
+    }
+
+    /// A late event or a dead letter: the original key and value, the reason and origin in headers.
+    private func sideOutput(
+        _ producer: KafkaProducer, topic: String, _ record: InputRecord, _ batch: InputBatch, partition: TopicPartition,
+        reason: String, extra: [(String, String)]
+    ) {
+        var headers: [(name: String, value: [UInt8]?)] = [
+            ("cepd-reason", Array(reason.utf8)), ("cepd-source-topic", Array(partition.topic.utf8)),
+            ("cepd-source-partition", Array(String(partition.partition).utf8)),
+            ("cepd-source-offset", Array(String(record.offset).utf8)),
+        ]
+        if let timestamp = record.timestamp { headers.append(("cepd-source-timestamp", Array(String(timestamp).utf8))) }
+        for (name, value) in extra { headers.append((name, Array(value.utf8))) }
+        send(producer, topic: topic, key: record.key.map { batch.copy($0) }, value: batch.copy(record.value), headers: headers)
+    }
+
+    private func send(
+        _ producer: KafkaProducer, topic: String, key: [UInt8]?, value: [UInt8], headers: [(name: String, value: [UInt8]?)]
+    ) {
+        do {
+            try producer.send(topic: topic, key: key, value: value, headers: headers)
+        } catch {
+            // Not queued at all (e.g. larger than message.max.bytes): as fatal as a failed delivery.
+            Log.error("cannot produce to '\(topic)': \(error.message)")
+            exit(4)
+        }
+    }
+
+    /// Delivers everything produced so far, then commits the positions it covers.
+    private mutating func commit(producer: KafkaProducer, consumer: KafkaConsumer) {
+        let pending = positions.filter { committedPositions[$0.key] != $0.value }
+        guard !pending.isEmpty else { return }
+        do {
+            try producer.flush(timeoutMs: 30_000)
+        } catch {
+            Log.error("\(error.message); not committing offsets")
+            return
+        }
+        let offsets = pending.map { PartitionOffset($0.key, offset: $0.value) }
+        do {
+            try consumer.commit(offsets)
+            for offset in offsets { committedPositions[offset.partition] = offset.offset }
+        } catch {
+            Log.info("offset commit failed (\(error.message)); retrying at the next interval")
+        }
+    }
+}
+
+/// One-line log records on stderr: `2026-11-25T17:40:00.123Z cepd: ...`.
+enum Log {
+    static func info(_ text: String) { write("cepd: " + text) }
+    static func error(_ text: String) { write("cepd: error: " + text) }
+
+    private static func write(_ line: String) {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        PatternFiles.writeError(formatter.string(from: Date()) + " " + line + "\n")
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import CEPCompiler
+import CEPCore
+import CEPRuntime
+import Foundation
+import KafkaClient
+
+/// `cepd serve` (the default command): consume the patterns' input topics from Kafka, match in event time, and
+/// produce alerts, late events and dead letters to topics.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the patterns against Kafka (the default command).",
+        discussion: """
+            Consumes every topic the patterns read, in consumer group --group, and produces each alert to its \
+            pattern's `emit to` topic (message key: the pattern's key value; headers cepd-pattern and \
+            cepd-match-id). Late events go to --late-topic and malformed messages to --dead-letter-topic, with \
+            the original key and value and the reason, source topic, partition, offset and timestamp in headers.
+
+            Offsets are committed to the group after the alerts of the events before them have been delivered. \
+            Stop with SIGINT or SIGTERM: cepd delivers what it has, commits, and leaves the group.
+
+            Exit status: 0 after a clean stop, 1 pattern errors, 2 bad options or configuration, 3 Kafka \
+            unreachable or an input topic missing at start, 4 Kafka failed while running (an alert could not be \
+            delivered, a fatal client error).
+            """)
+
+    @Option(name: .customLong("pattern"), help: "A .cep file (repeat for several).")
+    var patterns: [String]
+
+    @Option(help: ArgumentHelp("Kafka bootstrap servers (host:port,...).", discussion: "Default: $CEPD_BROKERS, else localhost:9092."))
+    var brokers: String?
+
+    @Option(help: "Consumer group id.")
+    var group: String = "cepd"
+
+    @Option(help: ArgumentHelp(
+        "Where a new group starts: earliest, latest or an RFC 3339 time (a backfill from that time).",
+        valueName: "earliest|latest|time"))
+    var from: String = "latest"
+
+    @Option(name: .customShort("X"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
+        "A librdkafka setting KEY=VALUE for both consumer and producer (security, tuning); repeatable.",
+        valueName: "key=value"))
+    var settings: [String] = []
+
+    @Option(help: "A file of librdkafka settings, one KEY=VALUE per line (# comments); -X overrides it.")
+    var config: String?
+
+    @Option(name: .customLong("idle-timeout"), help: "A partition without messages for this long stops holding back the watermark.")
+    var idleTimeout: String = "30s"
+
+    @Flag(name: .customLong("idle-wall-clock"), help: "While every partition of a pattern is idle, let its watermark follow the wall clock (so absences fire when traffic stops).")
+    var idleWallClock = false
+
+    @Option(name: .customLong("late-topic"), help: "Topic for late events.")
+    var lateTopic: String = "cepd-late"
+
+    @Option(name: .customLong("dead-letter-topic"), help: "Topic for malformed messages.")
+    var deadLetterTopic: String = "cepd-dead-letters"
+
+    @Option(name: .customLong("connect-timeout"), help: "Give up (exit 3) when no broker answers for this long at start.")
+    var connectTimeout: String = "30s"
+
+    @Flag(name: .customLong("wait-for-topics"), help: "Wait for missing input topics instead of exiting.")
+    var waitForTopics = false
+
+    @Option(name: .customLong("commit-interval"), help: "How often to deliver pending alerts and commit offsets.")
+    var commitInterval: String = "5s"
+
+    func run() throws {
+        let compilation = try PatternFiles.compile(patterns)
+        guard let automaton = compilation.automaton else {
+            PatternFiles.writeError(DiagnosticRendering.render(compilation))
+            throw ExitCode(1)
+        }
+        let options: KafkaDaemon.Options
+        do {
+            options = try makeOptions()
+        } catch {
+            PatternFiles.writeError("cepd: error: \(error.message)\n")
+            throw ExitCode(2)
+        }
+        var daemon = KafkaDaemon(automaton: automaton, options: options)
+        let code = daemon.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    private func makeOptions() throws(UsageError) -> KafkaDaemon.Options {
+        var properties: [(key: String, value: String)] = []
+        let servers = brokers ?? ProcessInfo.processInfo.environment["CEPD_BROKERS"] ?? "localhost:9092"
+        properties.append(("bootstrap.servers", servers))
+        if let config { properties += try Self.readConfig(config) }
+        for setting in settings { properties.append(try Self.keyValue(setting, what: "-X")) }
+        let start: KafkaConsumer.Start
+        switch from {
+        case "earliest": start = .earliest
+        case "latest": start = .latest
+        default:
+            guard let ms = RFC3339.parse(from) else {
+                throw UsageError(message: "--from '\(from)': expected earliest, latest or an RFC 3339 time such as 2026-11-25T08:00:00Z")
+            }
+            start = .time(ms)
+        }
+        return KafkaDaemon.Options(
+            properties: properties, brokers: servers, group: group, start: start,
+            idleTimeout: try Self.duration(idleTimeout, "--idle-timeout"), idleWallClock: idleWallClock,
+            lateTopic: lateTopic, deadLetterTopic: deadLetterTopic,
+            connectTimeout: try Self.duration(connectTimeout, "--connect-timeout"), waitForTopics: waitForTopics,
+            commitInterval: try Self.duration(commitInterval, "--commit-interval"))
+    }
+
+    /// `KEY=VALUE` with a non-empty key.
+    static func keyValue(_ text: String, what: String) throws(UsageError) -> (key: String, value: String) {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            throw UsageError(message: "\(what) '\(text)' must be KEY=VALUE, e.g. -X security.protocol=SSL")
+        }
+        return (text[..<equals].trimmingCharacters(in: .whitespaces), text[text.index(after: equals)...].trimmingCharacters(in: .whitespaces))
+    }
+
+    /// A `--config` file: KEY=VALUE lines, blank lines and `#` comments.
+    static func readConfig(_ path: String) throws(UsageError) -> [(key: String, value: String)] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw UsageError(message: "--config '\(path)': cannot read the file")
+        }
+        var result: [(key: String, value: String)] = []
+        for (number, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            result.append(try keyValue(line, what: "\(path):\(number + 1):"))
+        }
+        return result
+    }
+
+    /// `500ms`, `30s`, `2m`, `1h` in milliseconds.
+    static func duration(_ text: String, _ option: String) throws(UsageError) -> Int64 {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (unit, scale) in units where text.hasSuffix(unit) {
+            if let n = Int64(text.dropLast(unit.count)), n >= 0 { return n * scale }
+        }
+        throw UsageError(message: "\(option) '\(text)': expected a duration such as 500ms, 30s, 2m or 1h")
+    }
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# End to end through a real Kafka-compatible broker (Tansu), with the cepd binary as a separate process:
+#  1. the example events (out of order, with malformed lines) go into four topics of three partitions;
+#  2. `cepd serve` consumes them and produces alerts, dead letters and late events;
+#  3. the alerts (every id and field) and dead letters must equal `cepd run` over files holding the same
+#     per-partition sequences;
+#  4. events an hour behind the watermark arrive in the late topic with their headers and original bytes;
+#  5. bad configuration gives one clear line and the documented exit status;
+#  6. a restarted cepd in the same group continues from the committed position (reads nothing again).
+#
+#   Tests/EndToEnd/kafka.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+cepd="${1:-$root/.build/debug/cepd}"
+. scripts/kafka-env.sh
+kafka_setup
+kafka_start
+work="$(mktemp -d)"
+serve_pid=""
+cleanup() {
+    [ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null || true
+    kafka_stop
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fail() { echo "kafka e2e: FAIL: $*" >&2; exit 1; }
+tool() { "$KAFKA_PY" scripts/kafka-tool.py "$@"; }
+# Quick group joins on Tansu (it answers the first join after session.timeout.ms / 2).
+fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
+inputs=(logins payments geo confirmations)
+
+echo "kafka e2e: broker $KAFKA_BROKERS"
+python3 examples/fraud/generate.py --events 20000 --users 300 --malformed 0.002 --seed 7 --out "$work/input" >/dev/null
+mkdir -p "$work/split"
+for t in "${inputs[@]}"; do kafka_topic "$t" 3; done
+for t in fraud-alerts payment-alerts cepd-late cepd-dead-letters; do kafka_topic "$t" 1; done
+for t in "${inputs[@]}"; do
+    tool produce --brokers "$KAFKA_BROKERS" --topic "$t" --partitions 3 --file "$work/input/$t.jsonl" --split "$work/split" 2>/dev/null
+done
+
+# The reference: the same per-partition sequences replayed from files (partition N = the topic's Nth --input).
+replay=()
+for t in "${inputs[@]}"; do for p in 0 1 2; do replay+=(--input "$t=$work/split/$t.p$p.jsonl"); done; done
+"$cepd" run --pattern patterns/fraud.cep "${replay[@]}" --output "$work/run-alerts.jsonl" \
+    --late "$work/run-late.jsonl" --dead-letters "$work/run-dead.jsonl" --quiet
+alerts=$(wc -l < "$work/run-alerts.jsonl")
+dead=$(wc -l < "$work/run-dead.jsonl")
+[ "$alerts" -gt 100 ] || fail "the replay found only $alerts alerts"
+
+# cepd through Kafka. --idle-wall-clock: once every partition is idle, event time follows the wall clock, which
+# is past all these events — the equivalent of the end of a replay, so every window and timeout fires.
+"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 2s \
+    --idle-wall-clock --commit-interval 1s "${fast[@]}" >"$work/serve.out" 2>"$work/serve.log" &
+serve_pid=$!
+fraud=$(grep -c '"topic":"fraud-alerts"' "$work/run-alerts.jsonl" || true)
+payment=$(grep -c '"topic":"payment-alerts"' "$work/run-alerts.jsonl" || true)
+tool consume --brokers "$KAFKA_BROKERS" --topic fraud-alerts --out "$work/fraud.jsonl" --expect "$fraud" --idle 60 2>/dev/null
+tool consume --brokers "$KAFKA_BROKERS" --topic payment-alerts --out "$work/payment.jsonl" --expect "$payment" --idle 30 2>/dev/null
+tool consume --brokers "$KAFKA_BROKERS" --topic cepd-dead-letters --out "$work/dead.jsonl" --expect "$dead" --idle 30 --headers 2>/dev/null
+sort "$work/run-alerts.jsonl" > "$work/expected"
+sort "$work/fraud.jsonl" "$work/payment.jsonl" > "$work/actual"
+if ! cmp -s "$work/expected" "$work/actual"; then
+    diff "$work/expected" "$work/actual" | head -n 6 >&2
+    fail "alerts through Kafka differ from cepd run ($(wc -l < "$work/actual") against $alerts)"
+fi
+echo "kafka e2e: $alerts alerts through Kafka identical to cepd run (ids and fields)"
+
+# Dead letters: reason, origin headers and the original bytes, as the replay reports them.
+"$KAFKA_PY" - "$work/dead.jsonl" "$work/run-dead.jsonl" <<'PY' || fail "dead letters differ"
+import json, sys
+kafka = [json.loads(l) for l in open(sys.argv[1])]
+replay = [json.loads(l) for l in open(sys.argv[2])]
+got = sorted((m["headers"]["cepd-reason"], m["headers"]["cepd-source-topic"], int(m["headers"]["cepd-source-partition"]),
+              int(m["headers"]["cepd-source-offset"]), m["value"]) for m in kafka)
+want = sorted((r["reason"], r["topic"], r["partition"], r["offset"], r["value"]) for r in replay)
+if got != want:
+    print(f"{len(got)} dead letters through Kafka, {len(want)} in the replay; first difference:",
+          next((g, w) for g, w in zip(got + [None] * len(want), want + [None] * len(got)) if g != w), file=sys.stderr)
+    sys.exit(1)
+if not all("cepd-source-timestamp" in m["headers"] for m in kafka):
+    sys.exit("a dead letter without cepd-source-timestamp")
+PY
+echo "kafka e2e: $dead dead letters with reason, origin and original bytes"
+
+# Late events: an hour behind everything, so behind the watermark whatever the interleaving of partitions.
+printf '%s\n' '{"user":"late-1","ip":"10.0.0.1","country":"DE","ts":1767225600000}' \
+    '{"user":"late-2","ip":"10.0.0.2","country":"FR","ts":1767225600001}' > "$work/late-input.jsonl"
+tool produce --brokers "$KAFKA_BROKERS" --topic logins --partitions 3 --file "$work/late-input.jsonl" 2>/dev/null
+tool consume --brokers "$KAFKA_BROKERS" --topic cepd-late --out "$work/late.jsonl" --expect 2 --idle 30 --headers 2>/dev/null
+"$KAFKA_PY" - "$work/late.jsonl" "$work/late-input.jsonl" <<'PY' || fail "late events"
+import json, sys
+got = [json.loads(l) for l in open(sys.argv[1])]
+sent = [l.rstrip("\n") for l in open(sys.argv[2])]
+if sorted(m["value"] for m in got) != sorted(sent):
+    sys.exit(f"late topic holds {[m['value'] for m in got]}")
+for m in got:
+    h = m["headers"]
+    assert h["cepd-reason"] == "late" and h["cepd-source-topic"] == "logins", h
+    assert m["key"] == json.loads(m["value"])["user"], m
+    assert int(h["cepd-event-time"]) == json.loads(m["value"])["ts"], h
+    assert "account_takeover" in h["cepd-patterns"].split(","), h
+    for k in ("cepd-source-partition", "cepd-source-offset", "cepd-source-timestamp", "cepd-watermarks"):
+        assert k in h, (k, h)
+PY
+echo "kafka e2e: late events in cepd-late with reason, patterns, watermarks and the original key and value"
+
+# A clean stop commits; a restart in the same group reads nothing again.
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "cepd serve exited with $? after SIGTERM"
+serve_pid=""
+lines=$(cat "$work"/input/*.jsonl | wc -l)
+events=$((lines - dead + 2))
+grep -q "stopped: $events events, $alerts alerts, 2 late, $dead dead letters" "$work/serve.log" ||
+    { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, 2 late, $dead dead letters"; }
+"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 2s \
+    "${fast[@]}" >/dev/null 2>"$work/restart.log" &
+serve_pid=$!
+sleep 8
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "restarted cepd exited with $?"
+serve_pid=""
+grep -q "stopped: 0 events" "$work/restart.log" || { cat "$work/restart.log" >&2; fail "the restarted cepd read events again"; }
+echo "kafka e2e: a restart in the same group continues from the committed offsets"
+
+# Bad configuration: one line, documented exit status.
+expect_exit() {
+    local want=$1 pattern=$2; shift 2
+    local status=0
+    "$cepd" "$@" >/dev/null 2>"$work/err" || status=$?
+    [ "$status" = "$want" ] || { cat "$work/err" >&2; fail "cepd $* exited $status, expected $want"; }
+    grep -q -- "$pattern" "$work/err" || { cat "$work/err" >&2; fail "cepd $*: no '$pattern' in its error"; }
+}
+expect_exit 2 'No such configuration property' --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" -X no.such.key=1
+expect_exit 3 "input topics 'device-events', 'deploys', 'service-errors' do not exist" \
+    --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+expect_exit 3 'cannot reach Kafka' --pattern patterns/fraud.cep --brokers "127.0.0.1:$port" --connect-timeout 2s
+printf 'stream s from "t" { key k time ts fields { k: string, ts: time } }\npattern p { match a: s -> b: nope emit to "o" { k: a.k } }\n' > "$work/bad.cep"
+expect_exit 1 'bad.cep:2:' --pattern "$work/bad.cep" --brokers "$KAFKA_BROKERS"
+echo "kafka e2e: bad -X key, missing topics, unreachable broker and a broken pattern file give one clear error each"
+echo "kafka e2e: passed"

@@ -1,0 +1,119 @@
+"""Small Kafka client for the demo and the end-to-end tests (runs with the python of scripts/kafka-env.sh).
+
+  produce --brokers B --topic T --partitions N --file F [--split DIR]
+      Produces each line of F to T. The partition is chosen here, from the line's "user" field (lines without
+      one are spread by line number), so that the per-partition sequences are known: --split writes them to
+      DIR/T.pN.jsonl, line N of a file being offset N of that partition (a fresh topic starts at offset 0).
+  consume --brokers B --topic T --out F [--idle S] [--expect N] [--headers]
+      Reads T from the beginning until N messages arrived or none came for S seconds; writes one value per line,
+      or with --headers one JSON object per message (key, value, headers, partition, offset).
+"""
+import argparse
+import json
+import sys
+import time
+import zlib
+
+from confluent_kafka import Consumer, Producer
+
+
+def partition_of(line, number, partitions):
+    try:
+        user = json.loads(line).get("user")
+    except (ValueError, AttributeError):
+        user = None
+    if isinstance(user, str):
+        return zlib.crc32(user.encode()) % partitions, user.encode()
+    return number % partitions, None
+
+
+def produce(args):
+    producer = Producer({"bootstrap.servers": args.brokers, "enable.idempotence": True, "linger.ms": 5})
+    failures = []
+    split = {}
+    if args.split:
+        split = {p: open(f"{args.split}/{args.topic}.p{p}.jsonl", "w") for p in range(args.partitions)}
+
+    def report(err, _msg):
+        if err is not None:
+            failures.append(err)
+
+    count = 0
+    with open(args.file) as lines:
+        for number, line in enumerate(lines):
+            line = line.rstrip("\n")
+            partition, key = partition_of(line, number, args.partitions)
+            while True:
+                try:
+                    producer.produce(args.topic, value=line.encode(), key=key, partition=partition, on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+            if split:
+                split[partition].write(line + "\n")
+            count += 1
+    remaining = producer.flush(60)
+    for f in split.values():
+        f.close()
+    if failures or remaining:
+        sys.exit(f"kafka-tool: {len(failures)} failed deliveries, {remaining} undelivered to {args.topic}: {failures[:1]}")
+    print(f"{count} messages to {args.topic}", file=sys.stderr)
+
+
+def consume(args):
+    consumer = Consumer({
+        "bootstrap.servers": args.brokers, "group.id": f"kafka-tool-{time.time_ns()}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+    })
+    consumer.subscribe([args.topic])
+    out = open(args.out, "w")
+    count, last = 0, time.time()
+    # The first group join can take seconds on some brokers: the idle clock starts at the first assignment.
+    while (args.expect is None or count < args.expect) and time.time() - last < args.idle:
+        message = consumer.poll(0.2)
+        if not consumer.assignment():
+            last = time.time()
+        if message is None:
+            continue
+        if message.error():
+            print(f"kafka-tool: {message.error()}", file=sys.stderr)
+            continue
+        last = time.time()
+        value = message.value().decode(errors="replace") if message.value() is not None else ""
+        if args.headers:
+            headers = {k: (v.decode(errors="replace") if v is not None else None) for k, v in (message.headers() or [])}
+            key = message.key().decode(errors="replace") if message.key() is not None else None
+            out.write(json.dumps({"partition": message.partition(), "offset": message.offset(), "key": key,
+                                  "headers": headers, "value": value}) + "\n")
+        else:
+            out.write(value + "\n")
+        count += 1
+    out.close()
+    consumer.close()
+    print(f"{count} messages from {args.topic}", file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("produce")
+    p.add_argument("--brokers", required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--partitions", type=int, required=True)
+    p.add_argument("--file", required=True)
+    p.add_argument("--split")
+    c = sub.add_parser("consume")
+    c.add_argument("--brokers", required=True)
+    c.add_argument("--topic", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--idle", type=float, default=10)
+    c.add_argument("--expect", type=int)
+    c.add_argument("--headers", action="store_true")
+    args = ap.parse_args()
+    produce(args) if args.command == "produce" else consume(args)
+
+
+if __name__ == "__main__":
+    main()
