@@ -92,7 +92,7 @@ struct FileReplay {
                     batch.withBytes(record.value) { writeDeadLetter(origin: origin, line: $0, reason: reason) }
                 case .finished(let input):
                     engine.finish(sources[input].source, into: &outputs)
-                case .opened, .closed, .notice:
+                case .opened, .closed, .caughtUp, .notice:
                     break  // a replay's inputs are fixed and its files report nothing
                 }
             }

@@ -25,6 +25,8 @@ enum InputItem {
     case opened(input: Int, topic: String, partition: Int32)
     /// A partition no longer read (Kafka: revoked).
     case closed(input: Int)
+    /// The partition has been read to its end (Kafka: partition EOF); quiet from here on, it may become idle.
+    case caughtUp(input: Int)
     /// The input has ended (a replay file): it stops holding back the watermark.
     case finished(input: Int)
     /// Something the client reported that an operator should see (a broker down, a retry).

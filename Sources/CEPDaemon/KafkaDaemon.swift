@@ -29,8 +29,11 @@ struct KafkaDaemon {
         var partition: TopicPartition
         var source: Int
         var rank: Int32
-        /// Uptime (ns) of its last message.
+        /// Uptime (ns) of its last message or end-of-partition.
         var lastSeen: UInt64
+        /// Whether it has been read to its end since its last message: only such a partition can be idle (one
+        /// that is merely behind, in a backlog, must hold the watermark back).
+        var caughtUp = false
         var open = true
     }
 
@@ -199,12 +202,19 @@ struct KafkaDaemon {
                     partition: TopicPartition(topic: topic, partition: partition), source: source,
                     rank: engine.sources[source].rank, lastSeen: now)
                 if input < inputs.count { inputs[input] = entry } else { inputs.append(entry) }
+                // A partition assigned while others already run joins on its first message instead of holding
+                // everything back until then.
+                if engine.stats.events > 0 && !engine.sources[source].isIdle { engine.setIdle(source, true, into: &outputs) }
+            case .caughtUp(let input):
+                inputs[input].caughtUp = true
+                inputs[input].lastSeen = now
             case .closed(let input):
                 inputs[input].open = false
                 engine.setIdle(inputs[input].source, true, into: &outputs)
             case .events(let record, let count):
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
+                inputs[record.input].caughtUp = false
                 inputs[record.input].open = true
                 let origin = EventOrigin(topic: input.partition.topic, partition: input.partition.partition, offset: record.offset)
                 for _ in 0..<count {
@@ -223,6 +233,7 @@ struct KafkaDaemon {
             case .deadLetter(let record, let reason):
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
+                inputs[record.input].caughtUp = false
                 sideOutput(producer, topic: options.deadLetterTopic, record, batch, partition: input.partition, reason: reason, extra: [])
                 counts.deadLetters += 1
                 positions[input.partition] = record.offset + 1
@@ -235,11 +246,11 @@ struct KafkaDaemon {
         }
     }
 
-    /// A partition without messages for --idle-timeout stops holding back the watermark (its next message
-    /// makes it active again: `Engine.process`).
+    /// A partition read to its end and without messages for --idle-timeout stops holding back the watermark (its
+    /// next message makes it active again: `Engine.process`).
     private mutating func markIdle(now: UInt64) {
         let timeout = UInt64(options.idleTimeout) * 1_000_000
-        for i in inputs.indices where inputs[i].open && !engine.sources[inputs[i].source].isIdle {
+        for i in inputs.indices where inputs[i].open && inputs[i].caughtUp && !engine.sources[inputs[i].source].isIdle {
             if now - inputs[i].lastSeen >= timeout { engine.setIdle(inputs[i].source, true, into: &outputs) }
         }
     }

@@ -90,6 +90,8 @@ final class KafkaReader: @unchecked Sendable {
                 assigned.insert(p)
                 _ = inputNumber(p, batch)
             }
+        case .endOfPartition(let partition, _):
+            batch.items.append(.caughtUp(input: inputNumber(partition, batch)))
         case .revoked(let partitions):
             for p in partitions {
                 assigned.remove(p)

@@ -26,6 +26,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         case assigned([TopicPartition])
         /// The group took these partitions away.
         case revoked([TopicPartition])
+        /// The consumer has read everything the partition held (up to `offset`, the next one to come): it is
+        /// caught up, and quiet from here on until a new message arrives.
+        case endOfPartition(TopicPartition, offset: Int64)
         /// A client or broker error that librdkafka reports and retries by itself (broker down, connection
         /// refused); `fatal` ones end the consumer.
         case error(KafkaError, fatal: Bool)
@@ -52,6 +55,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         settings.append(("enable.auto.commit", "false"))
         settings.append(("enable.auto.offset.store", "false"))
         settings.append(("auto.offset.reset", start == .latest ? "latest" : "earliest"))
+        settings.append(("enable.partition.eof", "true"))
         let conf = try Configuration.make(settings)
         let state = CallbackState(start: start)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
@@ -138,7 +142,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         defer { rd_kafka_message_destroy(message) }
         let m = message.pointee
         let event: Event
-        if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+        if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let rkt = m.rkt {
+            event = .endOfPartition(TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition), offset: m.offset)
+        } else if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
             event = .error(KafkaError(m.err, text), fatal: false)
         } else {

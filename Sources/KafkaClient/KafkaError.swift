@@ -1,4 +1,8 @@
 internal import CRdKafka
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An error from librdkafka or from the broker, with librdkafka's name for the code and its message.
 public struct KafkaError: Error, Sendable, CustomStringConvertible {
@@ -99,6 +103,15 @@ enum Configuration {
     /// with librdkafka's reason.
     static func make(_ properties: [(key: String, value: String)]) throws(KafkaError) -> OpaquePointer {
         let conf = rd_kafka_conf_new()!
+        rd_kafka_conf_set_log_cb(conf) { _, level, facility, message in
+            guard let facility, let message else { return }
+            let text = String(cString: message)
+            // -X settings go to both clients; each one warns about the other's keys. Not worth a line.
+            if String(cString: facility) == "CONFWARN" && (text.contains("consumer property") || text.contains("producer property")) {
+                return
+            }
+            Configuration.log(level: level, facility: String(cString: facility), text)
+        }
         var errstr = [CChar](repeating: 0, count: 512)
         for (key, value) in properties {
             let result = rd_kafka_conf_set(conf, key, value, &errstr, errstr.count)
@@ -108,6 +121,22 @@ enum Configuration {
             }
         }
         return conf
+    }
+
+    /// librdkafka's log lines, one per record on stderr in cepd's format (called on librdkafka's threads; one
+    /// `write` per line keeps lines whole).
+    static func log(level: Int32, facility: String, _ text: String) {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        var tm = tm()
+        var seconds = time.tv_sec
+        gmtime_r(&seconds, &tm)
+        let stamp = String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+            Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), time.tv_nsec / 1_000_000)
+        let severity = level <= 3 ? "error" : level == 4 ? "warning" : "info"
+        let line = "\(stamp) cepd: librdkafka \(severity) \(facility): \(text)\n"
+        line.withCString { _ = Glibc.write(2, $0, strlen($0)) }
     }
 
     /// The text of a C error buffer.

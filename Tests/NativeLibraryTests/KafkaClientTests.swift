@@ -23,7 +23,7 @@ import Testing
             case .message(let m): messages.append(m)
             case .assigned(let p): assigned.formUnion(p)
             case .revoked(let p): assigned.subtract(p)
-            case .error, nil: continue
+            case .error, .endOfPartition, nil: continue
             }
         }
         return (messages, assigned)
