@@ -85,7 +85,10 @@ struct KafkaDaemon {
                 + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters to \(options.deadLetterTopic)")
 
         let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
-        let reader = KafkaReader(consumer: consumer, decoders: decoders, channel: channel, stop: stop)
+        let ranks = engine
+        let reader = KafkaReader(
+            consumer: consumer, decoders: decoders, rank: { ranks.rank(topic: $0.topic, partition: $0.partition) },
+            maxWaitMs: max(options.idleTimeout, 10_000), channel: channel, stop: stop)
         let thread = Thread { reader.run() }
         thread.start()
 
@@ -208,6 +211,8 @@ struct KafkaDaemon {
             case .caughtUp(let input):
                 inputs[input].caughtUp = true
                 inputs[input].lastSeen = now
+                // --idle-timeout 0: idle the moment it is caught up, as a replay's file that ends.
+                if options.idleTimeout == 0 { engine.setIdle(inputs[input].source, true, into: &outputs) }
             case .closed(let input):
                 inputs[input].open = false
                 engine.setIdle(inputs[input].source, true, into: &outputs)

@@ -3,41 +3,79 @@ import CEPRuntime
 import Foundation
 import KafkaClient
 
-/// The consuming side of the daemon, on its own thread: polls the consumer, decodes each message and sends
-/// batches to the engine's thread. Like `ReplayReader` it builds no `Event` (see `DecodedEvents`).
+/// The consuming side of the daemon, on its own thread: polls the consumer, decodes each message, merges the
+/// partitions by event time and sends batches to the engine's thread. Like `ReplayReader` it builds no `Event`
+/// (see `DecodedEvents`).
 ///
-/// Backpressure: when every batch is in flight (the engine is behind), it pauses its partitions and keeps
-/// polling — so that the group does not consider it dead — until a batch comes back, then resumes them.
-/// A batch is handed over when full, or at the latest `maxDelay` after its first item, so that a quiet topic
-/// does not hold events back.
+/// Merging: librdkafka fetches partitions in chunks, so left alone one partition's backlog could arrive well
+/// before another's, and the watermark (the minimum over partitions) would make whole stretches of the slower
+/// one late or not depending on fetch timing. Instead, like `cepd run` over files, the reader releases the message
+/// with the earliest event time among the partitions' first waiting messages (ties: topic declaration order,
+/// then partition), and waits while a partition that is not caught up has nothing waiting — at most `maxWait`
+/// after the consumer has gone quiet, so that a partition whose broker is gone does not stall the others for ever
+/// (its events would then be out of order, and possibly late, when it comes back). A caught-up partition
+/// (read to its end) does not hold the others back. The same per-partition sequences therefore reach the engine
+/// in the same order as in a replay of them, and give the same alerts and the same late events.
+///
+/// Backpressure: a partition with more than `queueLimit` messages waiting is paused until it drains; when every
+/// batch is in flight (the engine is behind) all partitions are paused and the reader keeps polling — so that the
+/// group does not consider it dead — until a batch comes back. A batch is handed over when full, or at the latest
+/// `maxDelay` after its first item, so that a quiet topic does not hold events back.
 final class KafkaReader: @unchecked Sendable {
+    private struct Input {
+        var partition: TopicPartition
+        var rank: Int32
+        var queue = PartitionQueue()
+        /// Read to its end since its last message (partition EOF).
+        var caughtUp = false
+        /// Whether the engine has been told it is caught up since it last drained.
+        var caughtUpSent = false
+        /// Assigned to this consumer (false once revoked).
+        var open = true
+        var pausedForQueue = false
+        /// Uptime (ns) since which its queue is empty.
+        var emptySince: UInt64
+    }
+
     private let consumer: KafkaConsumer
     private let decoders: [String: EventDecoder]
+    private let rank: (TopicPartition) -> Int32
     private let channel: BatchChannel<InputBatch>
     private let stop: StopFlag
-    private var inputs: [TopicPartition: Int] = [:]
-    private var assigned: Set<TopicPartition> = []
-    private var batch: InputBatch?
-    /// Events polled while paused, handled before the next poll.
-    private var stash: [KafkaConsumer.Event] = []
-    private var batchStarted = DispatchTime.now()
+    private let maxWaitNanos: UInt64
     private let maxDelayNanos: UInt64 = 50_000_000
+    private let queueLimit = 20_000
+    private var inputs: [Input] = []
+    private var inputNumbers: [TopicPartition: Int] = [:]
+    private var batch: InputBatch?
+    /// Uptime (ns) of the last message from any partition.
+    private var lastMessage: UInt64 = 0
+    private var batchStarted = DispatchTime.now()
+    /// Events polled while everything was paused, handled before the next poll.
+    private var stash: [KafkaConsumer.Event] = []
 
-    init(consumer: KafkaConsumer, decoders: [String: EventDecoder], channel: BatchChannel<InputBatch>, stop: StopFlag) {
+    init(
+        consumer: KafkaConsumer, decoders: [String: EventDecoder], rank: @escaping (TopicPartition) -> Int32,
+        maxWaitMs: Int64, channel: BatchChannel<InputBatch>, stop: StopFlag
+    ) {
         self.consumer = consumer
         self.decoders = decoders
+        self.rank = rank
+        self.maxWaitNanos = UInt64(max(0, maxWaitMs)) * 1_000_000
         self.channel = channel
         self.stop = stop
     }
 
     /// Polls until asked to stop, then hands over what it has and closes the channel (the consumer stays open:
-    /// the engine's thread commits and closes it).
+    /// the engine's thread commits and closes it). Messages still waiting to be merged are dropped uncommitted:
+    /// they are read again after a restart.
     func run() {
         while !stop.isSet {
             let batch = currentBatch()
             for event in stash { handle(event, into: batch) }
             stash.removeAll()
             if let event = consumer.poll(timeoutMs: 20) { handle(event, into: batch) }
+            merge(into: batch)
             let age = DispatchTime.now().uptimeNanoseconds - batchStarted.uptimeNanoseconds
             if batch.isFull || (!batch.items.isEmpty && age >= maxDelayNanos) {
                 channel.send(batch)
@@ -54,7 +92,7 @@ final class KafkaReader: @unchecked Sendable {
         if let batch { return batch }
         var next = channel.tryEmptyBatch(waitingMs: 0)
         if next == nil {
-            let paused = Array(assigned)
+            let paused = inputs.filter { $0.open && !$0.pausedForQueue }.map(\.partition)
             consumer.pause(paused)
             while next == nil && !stop.isSet {
                 if let event = consumer.poll(timeoutMs: 20) { stash.append(event) }
@@ -71,31 +109,31 @@ final class KafkaReader: @unchecked Sendable {
     private func handle(_ event: KafkaConsumer.Event, into batch: InputBatch) {
         switch event {
         case .message(let message):
+            lastMessage = DispatchTime.now().uptimeNanoseconds
             let input = inputNumber(message.partition, batch)
-            var record = InputRecord(input: input, offset: message.offset, value: message.value.withUnsafeBufferPointer { batch.keep($0) })
-            if let key = message.key { record.key = key.withUnsafeBufferPointer { batch.keep($0) } }
-            record.timestamp = message.timestamp
-            guard let decoder = decoders[message.partition.topic] else { return }
-            let before = batch.decoded.count
-            let failure = message.value.withUnsafeBufferPointer {
-                decoder.decode($0, messageTimestamp: message.timestamp, into: &batch.decoded)
-            }
-            if let failure {
-                batch.items.append(.deadLetter(record, reason: failure.reason))
-            } else {
-                batch.items.append(.events(record, count: batch.decoded.count - before))
-            }
-        case .assigned(let partitions):
-            for p in partitions {
-                assigned.insert(p)
-                _ = inputNumber(p, batch)
+            inputs[input].queue.push(message, input: input, decoder: decoders[message.partition.topic])
+            inputs[input].caughtUp = false
+            inputs[input].caughtUpSent = false
+            if inputs[input].queue.count > queueLimit && !inputs[input].pausedForQueue {
+                consumer.pause([message.partition])
+                inputs[input].pausedForQueue = true
             }
         case .endOfPartition(let partition, _):
-            batch.items.append(.caughtUp(input: inputNumber(partition, batch)))
+            let input = inputNumber(partition, batch)
+            inputs[input].caughtUp = true
+            announceCaughtUp(input, in: batch)
+        case .assigned(let partitions):
+            for p in partitions {
+                let input = inputNumber(p, batch)
+                inputs[input].open = true
+                inputs[input].emptySince = DispatchTime.now().uptimeNanoseconds
+            }
         case .revoked(let partitions):
             for p in partitions {
-                assigned.remove(p)
-                if let input = inputs[p] { batch.items.append(.closed(input: input)) }
+                guard let input = inputNumbers[p] else { continue }
+                inputs[input].open = false
+                inputs[input].pausedForQueue = false
+                batch.items.append(.closed(input: input))
             }
         case .error(let error, let fatal):
             batch.items.append(.notice((fatal ? "fatal Kafka error: " : "Kafka: ") + error.message))
@@ -103,13 +141,60 @@ final class KafkaReader: @unchecked Sendable {
         }
     }
 
+    /// Releases waiting messages into `batch` in event-time order, as far as every partition allows.
+    private func merge(into batch: InputBatch) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        while !batch.isFull {
+            var best: Int?
+            var bestKey = (time: Int64.max, rank: Int32.max)
+            var blocked = false
+            for i in inputs.indices {
+                if inputs[i].queue.isEmpty {
+                    // Nothing waiting, not known to be at its end: its next message may be the earliest. While
+                    // messages keep coming, its own may be behind them in librdkafka's queue; the wait counts
+                    // from when the consumer went quiet.
+                    let since = max(inputs[i].emptySince, lastMessage)
+                    if inputs[i].open && !inputs[i].caughtUp && now - since < maxWaitNanos { blocked = true }
+                    continue
+                }
+                guard let time = inputs[i].queue.headTime else {
+                    best = i  // no event (a dead letter, or no stream takes it): nothing to order, it goes now
+                    bestKey = (.min, .min)
+                    break
+                }
+                if (time, inputs[i].rank) < bestKey {
+                    best = i
+                    bestKey = (time, inputs[i].rank)
+                }
+            }
+            guard let chosen = best, !blocked || bestKey.time == .min else { break }
+            inputs[chosen].queue.release(into: batch)
+            if inputs[chosen].queue.isEmpty {
+                inputs[chosen].emptySince = now
+                announceCaughtUp(chosen, in: batch)
+            }
+            if inputs[chosen].pausedForQueue && inputs[chosen].queue.count < queueLimit / 4 {
+                consumer.resume([inputs[chosen].partition])
+                inputs[chosen].pausedForQueue = false
+            }
+        }
+    }
+
+    /// Tells the engine that a partition is caught up, once it has also released its last waiting message — at the
+    /// same point of the merged sequence where a replay's file would end (while it has nothing waiting and is not
+    /// known to be at its end, the merge waits for it).
+    private func announceCaughtUp(_ input: Int, in batch: InputBatch) {
+        guard inputs[input].caughtUp, !inputs[input].caughtUpSent, inputs[input].queue.isEmpty else { return }
+        batch.items.append(.caughtUp(input: input))
+        inputs[input].caughtUpSent = true
+    }
+
     /// The reader's number for a partition; a new one is announced to the engine with `.opened`.
     private func inputNumber(_ partition: TopicPartition, _ batch: InputBatch) -> Int {
-        if let known = inputs[partition] {
-            return known
-        }
+        if let known = inputNumbers[partition] { return known }
         let input = inputs.count
-        inputs[partition] = input
+        inputNumbers[partition] = input
+        inputs.append(Input(partition: partition, rank: rank(partition), emptySince: DispatchTime.now().uptimeNanoseconds))
         batch.items.append(.opened(input: input, topic: partition.topic, partition: partition.partition))
         return input
     }

@@ -95,8 +95,8 @@ public struct Engine {
     public mutating func source(topic: String, partition: Int32) -> Int {
         if let existing = sourceIndex[topic]?[partition] { return existing }
         let index = sources.count
-        let rank = (topicRank[topic] ?? Int32(topicRank.count)) << 20 | (partition & 0xFFFFF)
-        sources.append(Source(topic: topic, partition: partition, lateness: topicLateness[topic] ?? 0, rank: rank))
+        sources.append(
+            Source(topic: topic, partition: partition, lateness: topicLateness[topic] ?? 0, rank: rank(topic: topic, partition: partition)))
         sourceIndex[topic, default: [:]][partition] = index
         sourcePatterns.append(patternTopics.indices.filter { patternTopics[$0].contains(topic) })
         for p in sourcePatterns[index] {
@@ -104,6 +104,12 @@ public struct Engine {
             patternCovered[p] = Set(patternSources[p].map { sources[$0].topic }).count == patternTopics[p].count
         }
         return index
+    }
+
+    /// The rank a partition's source has (or will have): topic declaration order, then partition. Equal event
+    /// times are matched in this order, and readers that merge partitions by time break ties with it.
+    public func rank(topic: String, partition: Int32) -> Int32 {
+        (topicRank[topic] ?? Int32(topicRank.count)) << 20 | (partition & 0xFFFFF)
     }
 
     /// The watermark of a pattern: the minimum over its active partitions.

@@ -43,6 +43,9 @@ public struct DecodedEvents: Sendable {
         public init() {}
     }
 
+    /// The event time of the entry at `cursor`.
+    public func timestamp(at cursor: Cursor) -> Int64 { entries[cursor.entry].timestamp }
+
     /// Builds the event at `cursor` and moves the cursor to the next one.
     public func next(_ cursor: inout Cursor, origin: EventOrigin, sourceRank: Int32) -> Event {
         let entry = entries[cursor.entry]
@@ -59,6 +62,24 @@ public struct DecodedEvents: Sendable {
     public mutating func append(contentsOf other: DecodedEvents) {
         entries.append(contentsOf: other.entries)
         values.append(contentsOf: other.values)
+    }
+
+    /// Appends `count` entries of `other` from `cursor` (and their values), moving the cursor past them.
+    public mutating func append(_ count: Int, from other: DecodedEvents, at cursor: inout Cursor) {
+        guard count > 0 else { return }
+        var valueCount = 0
+        for i in cursor.entry..<cursor.entry + count { valueCount += Int(other.entries[i].fieldCount) }
+        entries.append(contentsOf: other.entries[cursor.entry..<cursor.entry + count])
+        values.append(contentsOf: other.values[cursor.value..<cursor.value + valueCount])
+        cursor.entry += count
+        cursor.value += valueCount
+    }
+
+    /// Removes the entries (and values) before `cursor`, which then points at the first remaining entry.
+    public mutating func removeFirst(upTo cursor: inout Cursor) {
+        entries.removeFirst(cursor.entry)
+        values.removeFirst(cursor.value)
+        cursor = Cursor()
     }
 
     /// Empties the buffer, keeping its capacity.

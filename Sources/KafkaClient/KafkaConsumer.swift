@@ -75,7 +75,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         self.handle = try Configuration.client(RD_KAFKA_CONSUMER, conf)
         rd_kafka_poll_set_consumer(handle)
         let list = PartitionList(topics.map { TopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
-        let err = rd_kafka_subscribe(handle, list.pointer)
+        let err = (try? list.withList { rd_kafka_subscribe(handle, $0) }) ?? RD_KAFKA_RESP_ERR__FAIL
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             rd_kafka_destroy(handle)
             throw KafkaError(err)
@@ -120,9 +120,10 @@ public final class KafkaConsumer: @unchecked Sendable {
         let fresh = PartitionList.elements(partitions).filter { $0.offset < 0 }.map(\.partition)
         guard !fresh.isEmpty else { return }
         let query = PartitionList(fresh, offsets: Array(repeating: ms, count: fresh.count))
-        guard rd_kafka_offsets_for_times(rk, query.pointer, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        let err = (try? query.withList { rd_kafka_offsets_for_times(rk, $0, 10_000) }) ?? RD_KAFKA_RESP_ERR__FAIL
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
         var found: [TopicPartition: Int64] = [:]
-        for e in PartitionList.elements(query.pointer) where e.error == RD_KAFKA_RESP_ERR_NO_ERROR {
+        for e in query.elements where e.error == RD_KAFKA_RESP_ERR_NO_ERROR {
             found[e.partition] = e.offset  // -1: no message that late yet, which librdkafka reads as the end
         }
         for i in 0..<Int(partitions.pointee.cnt) {
@@ -184,30 +185,30 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func commit(_ offsets: [PartitionOffset]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let list = PartitionList(offsets.map(\.partition), offsets: offsets.map(\.offset))
-        let err = rd_kafka_commit(handle, list.pointer, 0)
+        let err = try list.withList { rd_kafka_commit(handle, $0, 0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
     }
 
     /// The group's committed positions for `partitions` (nil for a partition with none).
     public func committed(_ partitions: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64?] {
         let list = PartitionList(partitions)
-        let err = rd_kafka_committed(handle, list.pointer, timeoutMs)
+        let err = try list.withList { rd_kafka_committed(handle, $0, timeoutMs) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
         var result: [TopicPartition: Int64?] = [:]
-        for e in PartitionList.elements(list.pointer) { result[e.partition] = e.offset >= 0 ? e.offset : nil }
+        for e in list.elements { result[e.partition] = e.offset >= 0 ? e.offset : nil }
         return result
     }
 
     /// Stops fetching from `partitions` until `resume` (the position is kept).
     public func pause(_ partitions: [TopicPartition]) {
         guard !partitions.isEmpty else { return }
-        _ = rd_kafka_pause_partitions(handle, PartitionList(partitions).pointer)
+        _ = try? PartitionList(partitions).withList { rd_kafka_pause_partitions(handle, $0) }
     }
 
     /// Fetches from `partitions` again.
     public func resume(_ partitions: [TopicPartition]) {
         guard !partitions.isEmpty else { return }
-        _ = rd_kafka_resume_partitions(handle, PartitionList(partitions).pointer)
+        _ = try? PartitionList(partitions).withList { rd_kafka_resume_partitions(handle, $0) }
     }
 
     /// Partition counts of `topics` as the cluster reports them; a topic the cluster does not know is absent.

@@ -73,8 +73,12 @@ public struct PartitionOffset: Sendable, Hashable {
 }
 
 /// A C list of topic partitions, destroyed with its owner.
+///
+/// The list is reached only inside `withList`: an optimised build may release an object right after the last
+/// read of one of its properties, so a bare `list.pointer` passed to a C call could be destroyed before the call
+/// uses it (librdkafka writes per-partition errors back into the list — into freed memory).
 final class PartitionList {
-    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    private let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
 
     init(_ partitions: [TopicPartition], offsets: [Int64]? = nil) {
         pointer = rd_kafka_topic_partition_list_new(Int32(max(partitions.count, 1)))
@@ -85,6 +89,17 @@ final class PartitionList {
     }
 
     deinit { rd_kafka_topic_partition_list_destroy(pointer) }
+
+    /// Calls `body` with the C list, which stays alive until `body` returns.
+    func withList<R>(_ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws(KafkaError) -> R) throws(KafkaError) -> R {
+        defer { withExtendedLifetime(self) {} }
+        return try body(pointer)
+    }
+
+    /// The partitions, offsets and errors the list holds now.
+    var elements: [(partition: TopicPartition, offset: Int64, error: rd_kafka_resp_err_t)] {
+        withExtendedLifetime(self) { Self.elements(pointer) }
+    }
 
     /// The partitions, offsets and per-partition errors of a C list.
     static func elements(

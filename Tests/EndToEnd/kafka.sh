@@ -21,7 +21,7 @@ serve_pid=""
 cleanup() {
     [ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null || true
     kafka_stop
-    rm -rf "$work"
+    [ -n "${KEEP_WORK:-}" ] && echo "kafka e2e: kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -32,7 +32,7 @@ fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
 inputs=(logins payments geo confirmations)
 
 echo "kafka e2e: broker $KAFKA_BROKERS"
-python3 examples/fraud/generate.py --events 20000 --users 300 --malformed 0.002 --seed 7 --out "$work/input" >/dev/null
+python3 examples/fraud/generate.py --events 20000 --users 300 --malformed 0.002 --late 0.002 --seed 7 --out "$work/input" >/dev/null
 mkdir -p "$work/split"
 for t in "${inputs[@]}"; do kafka_topic "$t" 3; done
 for t in fraud-alerts payment-alerts cepd-late cepd-dead-letters; do kafka_topic "$t" 1; done
@@ -47,11 +47,15 @@ for t in "${inputs[@]}"; do for p in 0 1 2; do replay+=(--input "$t=$work/split/
     --late "$work/run-late.jsonl" --dead-letters "$work/run-dead.jsonl" --quiet
 alerts=$(wc -l < "$work/run-alerts.jsonl")
 dead=$(wc -l < "$work/run-dead.jsonl")
+late=$(wc -l < "$work/run-late.jsonl")
+[ "$late" -gt 0 ] || fail "the replay has no late events to compare"
 [ "$alerts" -gt 100 ] || fail "the replay found only $alerts alerts"
 
-# cepd through Kafka. --idle-wall-clock: once every partition is idle, event time follows the wall clock, which
-# is past all these events — the equivalent of the end of a replay, so every window and timeout fires.
-"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 2s \
+# cepd through Kafka. --idle-timeout 0s: a partition read to its end stops holding back the watermark at once,
+# where the replay's file for it ends. --idle-wall-clock: once every partition is idle, event time follows the
+# wall clock, which is past all these events — the equivalent of the end of a replay, so every window and
+# timeout fires.
+"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 0s \
     --idle-wall-clock --commit-interval 1s "${fast[@]}" >"$work/serve.out" 2>"$work/serve.log" &
 serve_pid=$!
 fraud=$(grep -c '"topic":"fraud-alerts"' "$work/run-alerts.jsonl" || true)
@@ -84,14 +88,30 @@ if not all("cepd-source-timestamp" in m["headers"] for m in kafka):
 PY
 echo "kafka e2e: $dead dead letters with reason, origin and original bytes"
 
+# Late events: the reader merges partitions by event time, so the same ones are late as in the replay.
+tool consume --brokers "$KAFKA_BROKERS" --topic cepd-late --out "$work/late-1.jsonl" --expect "$late" --idle 30 --headers 2>/dev/null
+"$KAFKA_PY" - "$work/late-1.jsonl" "$work/run-late.jsonl" <<'PY' || fail "late events differ"
+import json, sys
+kafka = [json.loads(l) for l in open(sys.argv[1])]
+replay = [json.loads(l) for l in open(sys.argv[2])]
+got = sorted((m["headers"]["cepd-source-topic"], int(m["headers"]["cepd-source-partition"]),
+              int(m["headers"]["cepd-source-offset"]), m["headers"]["cepd-patterns"], m["value"]) for m in kafka)
+want = sorted((r["topic"], r["partition"], r["offset"], ",".join(p["pattern"] for p in r["patterns"]), r["value"])
+              for r in replay)
+if got != want:
+    print(f"{len(got)} late events through Kafka, {len(want)} in the replay", file=sys.stderr)
+    sys.exit(1)
+PY
+echo "kafka e2e: the same $late late events as the replay (same patterns, original bytes)"
+
 # Late events: an hour behind everything, so behind the watermark whatever the interleaving of partitions.
 printf '%s\n' '{"user":"late-1","ip":"10.0.0.1","country":"DE","ts":1767225600000}' \
     '{"user":"late-2","ip":"10.0.0.2","country":"FR","ts":1767225600001}' > "$work/late-input.jsonl"
 tool produce --brokers "$KAFKA_BROKERS" --topic logins --partitions 3 --file "$work/late-input.jsonl" 2>/dev/null
-tool consume --brokers "$KAFKA_BROKERS" --topic cepd-late --out "$work/late.jsonl" --expect 2 --idle 30 --headers 2>/dev/null
+tool consume --brokers "$KAFKA_BROKERS" --topic cepd-late --out "$work/late.jsonl" --expect $((late + 2)) --idle 30 --headers 2>/dev/null
 "$KAFKA_PY" - "$work/late.jsonl" "$work/late-input.jsonl" <<'PY' || fail "late events"
 import json, sys
-got = [json.loads(l) for l in open(sys.argv[1])]
+got = [m for m in map(json.loads, open(sys.argv[1])) if json.loads(m["value"])["user"].startswith("late-")]
 sent = [l.rstrip("\n") for l in open(sys.argv[2])]
 if sorted(m["value"] for m in got) != sorted(sent):
     sys.exit(f"late topic holds {[m['value'] for m in got]}")
@@ -112,9 +132,9 @@ wait "$serve_pid" || fail "cepd serve exited with $? after SIGTERM"
 serve_pid=""
 lines=$(cat "$work"/input/*.jsonl | wc -l)
 events=$((lines - dead + 2))
-grep -q "stopped: $events events, $alerts alerts, 2 late, $dead dead letters" "$work/serve.log" ||
-    { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, 2 late, $dead dead letters"; }
-"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 2s \
+grep -q "stopped: $events events, $alerts alerts, $((late + 2)) late, $dead dead letters" "$work/serve.log" ||
+    { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, $((late + 2)) late, $dead dead letters"; }
+"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 0s \
     "${fast[@]}" >/dev/null 2>"$work/restart.log" &
 serve_pid=$!
 sleep 8

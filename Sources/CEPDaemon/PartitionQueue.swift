@@ -1,0 +1,97 @@
+import CEPRuntime
+import KafkaClient
+
+/// The decoded messages of one partition that wait to be merged by event time (see `KafkaReader`), in offset
+/// order, with their bytes. Flat arrays consumed from the front and compacted now and then, so that a steady
+/// stream of messages allocates nothing.
+struct PartitionQueue {
+    struct Message {
+        /// Offset, key and timestamp; `value` and `key` index `bytes`.
+        var record: InputRecord
+        /// How many entries of `decoded` it has (0: no stream accepts it, or it is a dead letter).
+        var events: Int
+        /// Why it did not decode, for a dead letter.
+        var failure: String?
+    }
+
+    private var messages: [Message] = []
+    private var head = 0
+    private var decoded = DecodedEvents()
+    private var cursor = DecodedEvents.Cursor()
+    private var bytes: [UInt8] = []
+    /// Bytes before this belong to released messages.
+    private var releasedBytes = 0
+
+    /// Messages waiting.
+    var count: Int { messages.count - head }
+    var isEmpty: Bool { head == messages.count }
+
+    /// The event time of the first message (its first event), or nil when it has no event (it can go at once).
+    var headTime: Int64? {
+        guard head < messages.count, messages[head].events > 0 else { return nil }
+        return decoded.timestamp(at: cursor)
+    }
+
+    /// Decodes and keeps a message.
+    mutating func push(_ message: KafkaMessage, input: Int, decoder: EventDecoder?) {
+        let start = bytes.count
+        bytes.append(contentsOf: message.value)
+        var record = InputRecord(input: input, offset: message.offset, value: start..<bytes.count, timestamp: message.timestamp)
+        if let key = message.key {
+            let keyStart = bytes.count
+            bytes.append(contentsOf: key)
+            record.key = keyStart..<bytes.count
+        }
+        let before = decoded.count
+        var failure: String?
+        if let decoder {
+            failure = message.value.withUnsafeBufferPointer {
+                decoder.decode($0, messageTimestamp: message.timestamp, into: &decoded)
+            }?.reason
+        }
+        messages.append(Message(record: record, events: decoded.count - before, failure: failure))
+    }
+
+    /// Moves the first message into `batch`, as an events or dead-letter item.
+    mutating func release(into batch: InputBatch) {
+        let message = messages[head]
+        head += 1
+        var record = message.record
+        record.value = bytes.withUnsafeBufferPointer { batch.keep(UnsafeBufferPointer(rebasing: $0[message.record.value])) }
+        if let key = message.record.key {
+            record.key = bytes.withUnsafeBufferPointer { batch.keep(UnsafeBufferPointer(rebasing: $0[key])) }
+        }
+        releasedBytes = message.record.key?.upperBound ?? message.record.value.upperBound
+        if let failure = message.failure {
+            batch.items.append(.deadLetter(record, reason: failure))
+        } else {
+            batch.decoded.append(message.events, from: decoded, at: &cursor)
+            batch.items.append(.events(record, count: message.events))
+        }
+        compactIfWorthIt()
+    }
+
+    private mutating func compactIfWorthIt() {
+        if head == messages.count {
+            messages.removeAll(keepingCapacity: true)
+            decoded.removeAll()
+            cursor = DecodedEvents.Cursor()
+            bytes.removeAll(keepingCapacity: true)
+        } else if head >= 4096 && head * 2 >= messages.count {
+            // Keep the waiting messages; their byte ranges move down with the bytes.
+            messages.removeFirst(head)
+            decoded.removeFirst(upTo: &cursor)
+            bytes.removeFirst(releasedBytes)
+            for i in messages.indices {
+                messages[i].record.value = messages[i].record.value.lowerBound - releasedBytes..<messages[i].record.value.upperBound - releasedBytes
+                if let key = messages[i].record.key {
+                    messages[i].record.key = key.lowerBound - releasedBytes..<key.upperBound - releasedBytes
+                }
+            }
+        } else {
+            return
+        }
+        head = 0
+        releasedBytes = 0
+    }
+}
