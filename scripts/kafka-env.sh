@@ -60,7 +60,8 @@ kafka_start() {
             fi
             sleep 0.05
         done
-        kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
     echo "kafka-env: the broker did not start; its log:" >&2
     cat "$log" >&2
@@ -76,8 +77,9 @@ kafka_stop() {
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    # Callers may run under `set -e`: a process already gone, or its exit status, is not a failure here.
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     [ "$pid" != "${TANSU_PID:-}" ] || unset TANSU_PID KAFKA_BROKERS
     return 0
 }
