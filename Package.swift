@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(
             name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),
         .testTarget(
-            name: "CEPDaemonTests", dependencies: ["CEPDaemon", "CEPCompiler", "CEPSyntax"],
+            name: "CEPDaemonTests", dependencies: ["CEPDaemon", "CEPCompiler", "CEPSyntax", "KafkaClient"],
             swiftSettings: strictSettings),
     ]
 )

@@ -35,6 +35,8 @@ struct KafkaDaemon {
         /// that is merely behind, in a backlog, must hold the watermark back).
         var caughtUp = false
         var open = true
+        /// Uptime (ns) when it was revoked, while it is.
+        var closedAt: UInt64?
     }
 
     private let automaton: Automaton
@@ -88,7 +90,7 @@ struct KafkaDaemon {
         let ranks = engine
         let reader = KafkaReader(
             consumer: consumer, decoders: decoders, rank: { ranks.rank(topic: $0.topic, partition: $0.partition) },
-            maxWaitMs: max(options.idleTimeout, 10_000), channel: channel, stop: stop)
+            maxWaitMs: max(options.idleTimeout, 60_000), channel: channel, stop: stop)
         let thread = Thread { reader.run() }
         thread.start()
 
@@ -106,7 +108,8 @@ struct KafkaDaemon {
             }
             let now = DispatchTime.now().uptimeNanoseconds
             markIdle(now: now)
-            if options.idleWallClock {
+            // Not while this member owns no partition at all (a rejoin in progress): that is not quiet traffic.
+            if options.idleWallClock && inputs.contains(where: \.open) {
                 engine.advanceIdlePatterns(toWallClock: Int64(Date().timeIntervalSince1970 * 1000), into: &outputs)
             }
             deliver(producer)
@@ -201,26 +204,36 @@ struct KafkaDaemon {
             switch item {
             case .opened(let input, let topic, let partition):
                 let source = engine.source(topic: topic, partition: partition)
-                let entry = Input(
-                    partition: TopicPartition(topic: topic, partition: partition), source: source,
-                    rank: engine.sources[source].rank, lastSeen: now)
-                if input < inputs.count { inputs[input] = entry } else { inputs.append(entry) }
-                // A partition assigned while others already run joins on its first message instead of holding
-                // everything back until then.
-                if engine.stats.events > 0 && !engine.sources[source].isIdle { engine.setIdle(source, true, into: &outputs) }
+                if input < inputs.count {
+                    // Assigned again (a rebalance, a rejoin after an outage): it goes on where it was, holding the
+                    // watermark as before.
+                    inputs[input].open = true
+                    inputs[input].closedAt = nil
+                } else {
+                    inputs.append(
+                        Input(
+                            partition: TopicPartition(topic: topic, partition: partition), source: source,
+                            rank: engine.sources[source].rank, lastSeen: now))
+                    // A new partition assigned while others already run joins on its first message instead of
+                    // holding everything back until then.
+                    if engine.stats.events > 0 && !engine.sources[source].isIdle {
+                        engine.setIdle(source, true, into: &outputs)
+                    }
+                }
             case .caughtUp(let input):
                 inputs[input].caughtUp = true
                 inputs[input].lastSeen = now
                 // --idle-timeout 0: idle the moment it is caught up, as a replay's file that ends.
                 if options.idleTimeout == 0 { engine.setIdle(inputs[input].source, true, into: &outputs) }
             case .closed(let input):
+                // Not idle yet: a rebalance (or a rejoin after an outage) usually gives it back at once, and it
+                // must then hold the watermark where it was. `markIdle` lets it go if it stays away.
                 inputs[input].open = false
-                engine.setIdle(inputs[input].source, true, into: &outputs)
+                inputs[input].closedAt = now
             case .events(let record, let count):
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
                 inputs[record.input].caughtUp = false
-                inputs[record.input].open = true
                 let origin = EventOrigin(topic: input.partition.topic, partition: input.partition.partition, offset: record.offset)
                 for _ in 0..<count {
                     let event = batch.decoded.next(&cursor, origin: origin, sourceRank: input.rank)
@@ -255,10 +268,18 @@ struct KafkaDaemon {
     /// next message makes it active again: `Engine.process`).
     private mutating func markIdle(now: UInt64) {
         let timeout = UInt64(options.idleTimeout) * 1_000_000
-        for i in inputs.indices where inputs[i].open && inputs[i].caughtUp && !engine.sources[inputs[i].source].isIdle {
-            if now - inputs[i].lastSeen >= timeout { engine.setIdle(inputs[i].source, true, into: &outputs) }
+        let revokedTimeout = max(timeout, Self.revokedGraceNanos)
+        for i in inputs.indices where !engine.sources[inputs[i].source].isIdle {
+            if inputs[i].open && inputs[i].caughtUp && now - inputs[i].lastSeen >= timeout {
+                engine.setIdle(inputs[i].source, true, into: &outputs)
+            } else if let closedAt = inputs[i].closedAt, now - closedAt >= revokedTimeout {
+                engine.setIdle(inputs[i].source, true, into: &outputs)
+            }
         }
     }
+
+    /// How long a revoked partition keeps holding the watermark back, at least, in case it comes back.
+    static let revokedGraceNanos: UInt64 = 30_000_000_000
 
     /// Produces the alerts the engine has output so far.
     private mutating func deliver(_ producer: KafkaProducer) {
@@ -299,9 +320,13 @@ struct KafkaDaemon {
         }
     }
 
-    /// Delivers everything produced so far, then commits the positions it covers.
+    /// Delivers everything produced so far, then commits the positions it covers — for the partitions this member
+    /// owns now only: committing a revoked partition fails, and each failure makes librdkafka restart the group
+    /// join it is in the middle of (after a broker outage that cost the membership, a commit every interval
+    /// would keep cepd out of the group for good).
     private mutating func commit(producer: KafkaProducer, consumer: KafkaConsumer) {
-        let pending = positions.filter { committedPositions[$0.key] != $0.value }
+        let owned = Set(inputs.filter(\.open).map(\.partition))
+        let pending = positions.filter { owned.contains($0.key) && committedPositions[$0.key] != $0.value }
         guard !pending.isEmpty else { return }
         do {
             try producer.flush(timeoutMs: 30_000)

@@ -32,6 +32,8 @@ final class KafkaReader: @unchecked Sendable {
         var caughtUpSent = false
         /// Assigned to this consumer (false once revoked).
         var open = true
+        /// Uptime (ns) when it was revoked, while it is.
+        var closedAt: UInt64?
         var pausedForQueue = false
         /// Uptime (ns) since which its queue is empty.
         var emptySince: UInt64
@@ -123,15 +125,22 @@ final class KafkaReader: @unchecked Sendable {
             inputs[input].caughtUp = true
             announceCaughtUp(input, in: batch)
         case .assigned(let partitions):
+            batch.items.append(.notice("assigned \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"))
             for p in partitions {
+                let known = inputNumbers[p] != nil
                 let input = inputNumber(p, batch)
+                // A partition that comes back (after a lost membership, say) is announced again.
+                if known && !inputs[input].open { batch.items.append(.opened(input: input, topic: p.topic, partition: p.partition)) }
                 inputs[input].open = true
+                inputs[input].closedAt = nil
                 inputs[input].emptySince = DispatchTime.now().uptimeNanoseconds
             }
         case .revoked(let partitions):
+            batch.items.append(.notice("revoked \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"))
             for p in partitions {
                 guard let input = inputNumbers[p] else { continue }
                 inputs[input].open = false
+                inputs[input].closedAt = DispatchTime.now().uptimeNanoseconds
                 inputs[input].pausedForQueue = false
                 batch.items.append(.closed(input: input))
             }
@@ -153,8 +162,15 @@ final class KafkaReader: @unchecked Sendable {
                     // Nothing waiting, not known to be at its end: its next message may be the earliest. While
                     // messages keep coming, its own may be behind them in librdkafka's queue; the wait counts
                     // from when the consumer went quiet.
+                    // A revoked one too, for as long as the engine waits for it to come back (a rejoin after an
+                    // outage revokes and returns every partition).
                     let since = max(inputs[i].emptySince, lastMessage)
-                    if inputs[i].open && !inputs[i].caughtUp && now - since < maxWaitNanos { blocked = true }
+                    if inputs[i].caughtUp {
+                    } else if inputs[i].open {
+                        if now - since < maxWaitNanos { blocked = true }
+                    } else if let closedAt = inputs[i].closedAt, now - closedAt < KafkaDaemon.revokedGraceNanos {
+                        blocked = true
+                    }
                     continue
                 }
                 guard let time = inputs[i].queue.headTime else {

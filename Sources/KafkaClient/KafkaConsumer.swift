@@ -38,6 +38,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     private final class CallbackState {
         let start: Start
         var events: [Event] = []
+        /// The offset after the last message `poll` returned, per partition (touched only by the polling thread).
+        var positions: [TopicPartition: Int64] = [:]
         init(start: Start) { self.start = start }
     }
 
@@ -95,7 +97,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
         let list = PartitionList.elements(partitions).map(\.partition)
         if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            // (In this order: the time lookup fills in committed offsets, which our own positions then override.)
             if case .time(let ms) = state.start { positionByTime(rk, partitions, ms) }
+            resumeOwnPositions(rk, partitions, state)
             if cooperative {
                 if let error = rd_kafka_incremental_assign(rk, partitions) { _ = KafkaError(taking: error) }
             } else {
@@ -109,6 +113,28 @@ public final class KafkaConsumer: @unchecked Sendable {
                 rd_kafka_assign(rk, nil)
             }
             state.events.append(.revoked(list))
+        }
+    }
+
+    /// A partition this consumer has read before comes back (the group lost and re-admitted it after a broker
+    /// outage, or a rebalance returned it): continue after the last message it returned, or from the group's
+    /// committed offset if that is further — not from an older commit, which would deliver messages twice.
+    private static func resumeOwnPositions(
+        _ rk: OpaquePointer, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, _ state: CallbackState
+    ) {
+        let known = PartitionList.elements(partitions).map(\.partition).filter { state.positions[$0] != nil }
+        guard !known.isEmpty else { return }
+        let query = PartitionList(known)
+        var committed: [TopicPartition: Int64] = [:]
+        let err = (try? query.withList { rd_kafka_committed(rk, $0, 10_000) }) ?? RD_KAFKA_RESP_ERR__FAIL
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            for e in query.elements where e.offset >= 0 { committed[e.partition] = e.offset }
+        }
+        for i in 0..<Int(partitions.pointee.cnt) {
+            let p = partitions.pointee.elems[i]
+            let partition = TopicPartition(topic: String(cString: p.topic), partition: p.partition)
+            guard let own = state.positions[partition] else { continue }
+            partitions.pointee.elems[i].offset = max(own, committed[partition] ?? -1)
         }
     }
 
@@ -149,7 +175,9 @@ public final class KafkaConsumer: @unchecked Sendable {
             let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
             event = .error(KafkaError(m.err, text), fatal: false)
         } else {
-            event = .message(Self.copy(message))
+            let copy = Self.copy(message)
+            state.positions[copy.partition] = copy.offset + 1
+            event = .message(copy)
         }
         // Assignment changes made during this poll come before the message.
         guard !state.events.isEmpty else { return event }
