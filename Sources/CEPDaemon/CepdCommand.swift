@@ -2,7 +2,7 @@ public import ArgumentParser
 import Foundation
 
 /// The `cepd` command line: the root command and its subcommands.
-public struct CepdCommand: AsyncParsableCommand {
+public struct CepdCommand: ParsableCommand {
     /// The root command's configuration.
     public static let configuration = CommandConfiguration(
         commandName: "cepd",
@@ -14,14 +14,13 @@ public struct CepdCommand: AsyncParsableCommand {
     public init() {}
 
     /// Parses the process arguments, runs the command and exits. Usage errors exit 2, as `cepd check` documents.
-    public static func runAndExit() async -> Never {
+    ///
+    /// Synchronous on purpose: the commands block (the daemon waits on its reader thread, on Kafka, on a
+    /// signal), which must not happen on a Swift concurrency pool thread; they run on the main thread.
+    public static func runAndExit() -> Never {
         do {
             var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
+            try command.run()
             Foundation.exit(0)
         } catch {
             let code = exitCode(for: error)

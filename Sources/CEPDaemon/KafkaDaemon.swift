@@ -60,6 +60,11 @@ struct KafkaDaemon {
     /// Runs until SIGINT/SIGTERM or a failure; returns the exit status.
     mutating func run() -> Int32 {
         let topics = engine.inputTopics
+        if KafkaLibrary.versionNumber < 0x020a_0000 {
+            Log.info(
+                "librdkafka \(KafkaLibrary.version) is older than 2.10: it cannot talk to some brokers (Tansu), and a "
+                    + "produce refused at once (e.g. not authorized) crashes it instead of failing; 2.10 or newer is recommended")
+        }
         let producer: KafkaProducer
         do {
             producer = try KafkaProducer(properties: options.properties)

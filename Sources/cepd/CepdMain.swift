@@ -3,7 +3,7 @@ import CEPDaemon
 /// The `cepd` executable: everything lives in CEPDaemon.
 @main
 struct CepdMain {
-    static func main() async {
-        await CepdCommand.runAndExit()
+    static func main() {
+        CepdCommand.runAndExit()
     }
 }

@@ -28,6 +28,23 @@ import Testing
         return process.terminationStatus
     }
 
+    /// Starts `cepd serve` on the fraud patterns against the mock cluster, reading from the start, with event time
+    /// following the wall clock once everything is read (so every window fires, as at the end of a replay).
+    func startServe(_ cepd: String, _ cluster: KafkaMockCluster, group: String, commitInterval: String, stderr: Any) throws -> Process {
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: cepd)
+        serve.arguments = [
+            "--pattern", "patterns/fraud.cep", "--brokers", cluster.bootstrapServers, "--group", group,
+            "--from", "earliest", "--idle-timeout", "0s", "--idle-wall-clock", "--commit-interval", commitInterval,
+            "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
+        ]
+        serve.currentDirectoryURL = Self.root
+        serve.standardError = stderr
+        serve.standardOutput = FileHandle.nullDevice
+        try serve.run()
+        return serve
+    }
+
     /// A stable partition for a line: by its user, so that a key stays in one partition.
     func partition(of line: String, number: Int) -> Int32 {
         guard let data = line.data(using: .utf8),
@@ -81,19 +98,9 @@ import Testing
         let expected = try String(contentsOf: expectedFile, encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(expected.count > 50)
 
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: cepd)
-        serve.arguments = [
-            "--pattern", "patterns/fraud.cep", "--brokers", cluster.bootstrapServers, "--group", "fault",
-            "--from", "earliest", "--idle-timeout", "0s", "--idle-wall-clock", "--commit-interval", "1s",
-            "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
-        ]
-        serve.currentDirectoryURL = Self.root
         let log = work.appendingPathComponent("serve.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        serve.standardError = try FileHandle(forWritingTo: log)
-        serve.standardOutput = FileHandle.nullDevice
-        try serve.run()
+        let serve = try startServe(cepd, cluster, group: "fault", commitInterval: "1s", stderr: try FileHandle(forWritingTo: log))
         defer { if serve.isRunning { serve.terminate() } }
 
         // Once cepd has produced its first alerts, the broker goes away (cepd is consuming and producing) and
@@ -161,5 +168,50 @@ import Testing
             "no sign of the outage in cepd's log: \(logText.suffix(2000))")
         #expect(logText.components(separatedBy: "cepd: assigned").count - 1 >= 2 && logText.contains("cepd: revoked"),
             "cepd kept its group membership through the outage; the test did not test a rejoin: \(logText.suffix(2000))")
+    }
+
+    /// Needs librdkafka 2.10 or newer at run time (`.ci/run` runs the tests with 2.16): 2.0.2 crashes inside
+    /// `rd_kafka_produceva` when a produce is refused at once.
+    @Test(.enabled(if: KafkaLibrary.supportsTansu, "librdkafka 2.0.2 crashes on a produce refused at once"))
+    func aPermanentProduceFailureStopsCepdWithoutCommitting() throws {
+        let cepd = Self.root.appendingPathComponent(".build/debug/cepd").path
+        try #require(FileManager.default.isExecutableFile(atPath: cepd), "build cepd first (swift build)")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-fault-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let input = work.appendingPathComponent("input")
+        try #require(
+            try run("/usr/bin/env", ["python3", "examples/fraud/generate.py", "--events", "5000", "--users", "100",
+                "--seed", "4", "--out", input.path]) == 0)
+        let cluster = try KafkaMockCluster()
+        for topic in Self.inputs { try cluster.createTopic(topic, partitions: 1) }
+        for topic in ["fraud-alerts", "payment-alerts", "cepd-late", "cepd-dead-letters"] {
+            try cluster.createTopic(topic, partitions: 1)
+        }
+        let settings: [(key: String, value: String)] = [("bootstrap.servers", cluster.bootstrapServers)]
+        let producer = try KafkaProducer(properties: settings)
+        for topic in Self.inputs {
+            let text = try String(contentsOf: input.appendingPathComponent("\(topic).jsonl"), encoding: .utf8)
+            for line in text.split(separator: "\n") { try producer.send(topic: topic, key: nil, value: Array(line.utf8)) }
+        }
+        try producer.flush(timeoutMs: 30_000)
+        // From now on every produce request is refused, for good.
+        cluster.inject(Array(repeating: .topicAuthorizationFailed, count: 10_000), into: .produce)
+
+        let err = Pipe()
+        let serve = try startServe(cepd, cluster, group: "refused", commitInterval: "60s", stderr: err)
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        serve.waitUntilExit()
+        #expect(serve.terminationStatus == 4, "cepd should stop with status 4: \(log.suffix(2000))")
+        // Refused in the delivery report, or already when queueing (once librdkafka knows the topic is refused).
+        let refused = log.split(separator: "\n").contains { line in
+            line.contains("cepd: error:") && (line.contains("delivery to '") || line.contains("cannot produce to '"))
+                && (line.contains("fraud-alerts") || line.contains("payment-alerts"))
+        }
+        #expect(refused, "no error line about the refused alerts: \(log.suffix(2000))")
+        // Nothing was committed past alerts that were never written: a restart reads the input again.
+        let checker = try KafkaConsumer(properties: settings, group: "refused", topics: Self.inputs, start: .earliest)
+        let committed = try checker.committed(Self.inputs.map { TopicPartition(topic: $0, partition: 0) })
+        checker.close()
+        #expect(committed.values.allSatisfy { $0 == nil }, "offsets were committed: \(committed)")
     }
 }
