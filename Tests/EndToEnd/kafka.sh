@@ -6,7 +6,8 @@
 #     per-partition sequences;
 #  4. events an hour behind the watermark arrive in the late topic with their headers and original bytes;
 #  5. bad configuration gives one clear line and the documented exit status;
-#  6. a restarted cepd in the same group continues from the committed position (reads nothing again).
+#  6. a restarted cepd in the same group continues from the committed position (reads nothing again);
+#  7. --wait-for-topics waits for missing input topics and starts once they exist.
 #
 #   Tests/EndToEnd/kafka.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
 set -euo pipefail
@@ -160,4 +161,19 @@ expect_exit 3 'cannot reach Kafka' --pattern patterns/fraud.cep --brokers "127.0
 printf 'stream s from "t" { key k time ts fields { k: string, ts: time } }\npattern p { match a: s -> b: nope emit to "o" { k: a.k } }\n' > "$work/bad.cep"
 expect_exit 1 'bad.cep:2:' --pattern "$work/bad.cep" --brokers "$KAFKA_BROKERS"
 echo "kafka e2e: bad -X key, missing topics, unreachable broker and a broken pattern file give one clear error each"
+
+# --wait-for-topics: cepd waits for missing input topics, says so once, and starts when they exist.
+"$cepd" --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS" --group waiting --wait-for-topics \
+    "${fast[@]}" >/dev/null 2>"$work/wait.log" &
+serve_pid=$!
+sleep 3
+grep -q "waiting for input topics 'device-events', 'deploys', 'service-errors' to exist" "$work/wait.log" ||
+    { cat "$work/wait.log" >&2; fail "--wait-for-topics did not say what it waits for"; }
+for t in device-events deploys service-errors; do kafka_topic "$t" 1; done
+for i in $(seq 1 50); do grep -q "cepd: consuming" "$work/wait.log" && break; sleep 0.2; done
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "cepd --wait-for-topics exited with $?"
+serve_pid=""
+grep -q "cepd: consuming device-events" "$work/wait.log" || { cat "$work/wait.log" >&2; fail "cepd did not start once the topics existed"; }
+echo "kafka e2e: --wait-for-topics waits, says so, and starts when the topics exist"
 echo "kafka e2e: passed"
