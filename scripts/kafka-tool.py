@@ -1,9 +1,10 @@
 """Small Kafka client for the demo and the end-to-end tests (runs with the python of scripts/kafka-env.sh).
 
-  produce --brokers B --topic T --partitions N --file F [--split DIR]
+  produce --brokers B --topic T --partitions N --file F [--split DIR] [--timestamps FIELD]
       Produces each line of F to T. The partition is chosen here, from the line's "user" field (lines without
       one are spread by line number), so that the per-partition sequences are known: --split writes them to
       DIR/T.pN.jsonl, line N of a file being offset N of that partition (a fresh topic starts at offset 0).
+      --timestamps FIELD gives each message the timestamp (epoch ms) in the line's FIELD.
   consume --brokers B --topic T --out F [--idle S] [--expect N] [--headers]
       Reads T from the beginning until N messages arrived or none came for S seconds; writes one value per line,
       or with --headers one JSON object per message (key, value, headers, partition, offset).
@@ -43,9 +44,11 @@ def produce(args):
         for number, line in enumerate(lines):
             line = line.rstrip("\n")
             partition, key = partition_of(line, number, args.partitions)
+            extra = {"timestamp": int(json.loads(line)[args.timestamps])} if args.timestamps else {}
             while True:
                 try:
-                    producer.produce(args.topic, value=line.encode(), key=key, partition=partition, on_delivery=report)
+                    producer.produce(args.topic, value=line.encode(), key=key, partition=partition, on_delivery=report,
+                                     **extra)
                     break
                 except BufferError:
                     producer.poll(0.1)
@@ -104,6 +107,7 @@ def main():
     p.add_argument("--partitions", type=int, required=True)
     p.add_argument("--file", required=True)
     p.add_argument("--split")
+    p.add_argument("--timestamps")
     c = sub.add_parser("consume")
     c.add_argument("--brokers", required=True)
     c.add_argument("--topic", required=True)

@@ -7,7 +7,8 @@
 #  4. events an hour behind the watermark arrive in the late topic with their headers and original bytes;
 #  5. bad configuration gives one clear line and the documented exit status;
 #  6. a restarted cepd in the same group continues from the committed position (reads nothing again);
-#  7. --wait-for-topics waits for missing input topics and starts once they exist.
+#  7. --wait-for-topics waits for missing input topics and starts once they exist;
+#  8. a stream without a `time` field takes the message timestamp.
 #
 #   Tests/EndToEnd/kafka.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
 set -euo pipefail
@@ -144,6 +145,25 @@ wait "$serve_pid" || fail "restarted cepd exited with $?"
 serve_pid=""
 grep -q "stopped: 0 events" "$work/restart.log" || { cat "$work/restart.log" >&2; fail "the restarted cepd read events again"; }
 echo "kafka e2e: a restart in the same group continues from the committed offsets"
+
+# A stream without a `time` field takes the Kafka message timestamp as its event time.
+printf '%s\n' 'stream clicks from "clicks" {' '  key user' '  lateness 1s' '  fields { user: string, n: int }' '}' \
+    'pattern rising {' '  match a: clicks -> b: clicks where b.n > a.n' '  within 1m' '  emit to "rising" { user: a.user, n: b.n }' \
+    '}' > "$work/clicks.cep"
+printf '%s\n' '{"user":"c1","n":1,"at":1767225600000}' '{"user":"c1","n":5,"at":1767225630000}' > "$work/clicks.jsonl"
+kafka_topic clicks 1
+kafka_topic rising 1
+tool produce --brokers "$KAFKA_BROKERS" --topic clicks --partitions 1 --file "$work/clicks.jsonl" --timestamps at 2>/dev/null
+"$cepd" --pattern "$work/clicks.cep" --brokers "$KAFKA_BROKERS" --group clicks --from earliest --idle-timeout 0s \
+    --idle-wall-clock "${fast[@]}" >/dev/null 2>"$work/clicks.log" &
+serve_pid=$!
+tool consume --brokers "$KAFKA_BROKERS" --topic rising --out "$work/rising.jsonl" --expect 1 --idle 30 2>/dev/null
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "cepd on clicks exited with $?"
+serve_pid=""
+grep -q '"first_ts":1767225600000,"last_ts":1767225630000' "$work/rising.jsonl" ||
+    { cat "$work/rising.jsonl" "$work/clicks.log" >&2; fail "event time did not come from the message timestamps"; }
+echo "kafka e2e: a stream without a time field matches on the Kafka message timestamps"
 
 # Bad configuration: one line, documented exit status.
 expect_exit() {
