@@ -47,7 +47,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "A file of librdkafka settings, one KEY=VALUE per line (# comments); -X overrides it.")
     var config: String?
 
-    @Option(name: .customLong("idle-timeout"), help: "A partition without messages for this long stops holding back the watermark.")
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "A partition read to its end and quiet for this long stops holding back the watermark (0s: at once).")
     var idleTimeout: String = "30s"
 
     @Flag(name: .customLong("idle-wall-clock"), help: "While every partition of a pattern is idle, let its watermark follow the wall clock (so absences fire when traffic stops).")
