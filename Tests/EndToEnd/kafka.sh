@@ -174,13 +174,19 @@ expect_exit() {
     grep -q -- "$pattern" "$work/err" || { cat "$work/err" >&2; fail "cepd $*: no '$pattern' in its error"; }
 }
 expect_exit 2 'No such configuration property' --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" -X no.such.key=1
+printf '# tuning\nsession.timeout.ms=6000\nno.such.key=1\n' > "$work/bad.conf"
+expect_exit 2 'no.such.key=1: No such configuration property' --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" \
+    --config "$work/bad.conf"
+printf 'session.timeout.ms=6000\nthis line has no equals sign\n' > "$work/broken.conf"
+expect_exit 2 "broken.conf:2: 'this line has no equals sign' must be KEY=VALUE" --pattern patterns/fraud.cep \
+    --brokers "$KAFKA_BROKERS" --config "$work/broken.conf"
 expect_exit 3 "input topics 'device-events', 'deploys', 'service-errors' do not exist" \
     --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 expect_exit 3 'cannot reach Kafka' --pattern patterns/fraud.cep --brokers "127.0.0.1:$port" --connect-timeout 2s
 printf 'stream s from "t" { key k time ts fields { k: string, ts: time } }\npattern p { match a: s -> b: nope emit to "o" { k: a.k } }\n' > "$work/bad.cep"
 expect_exit 1 'bad.cep:2:' --pattern "$work/bad.cep" --brokers "$KAFKA_BROKERS"
-echo "kafka e2e: bad -X key, missing topics, unreachable broker and a broken pattern file give one clear error each"
+echo "kafka e2e: bad -X key, bad --config file, missing topics, unreachable broker and a broken pattern file give one clear error each"
 
 # --wait-for-topics: cepd waits for missing input topics, says so once, and starts when they exist.
 "$cepd" --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS" --group waiting --wait-for-topics \
