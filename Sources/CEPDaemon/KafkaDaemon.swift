@@ -60,6 +60,7 @@ struct KafkaDaemon {
     /// Runs until SIGINT/SIGTERM or a failure; returns the exit status.
     mutating func run() -> Int32 {
         let topics = engine.inputTopics
+        KafkaLog.sink = { Log.info($0) }  // librdkafka's own lines in cepd's one-line format
         if KafkaLibrary.versionNumber < 0x020a_0000 {
             Log.info(
                 "librdkafka \(KafkaLibrary.version) is older than 2.10: it cannot talk to some brokers (Tansu), and a "
@@ -349,7 +350,8 @@ struct KafkaDaemon {
     }
 }
 
-/// One-line log records on stderr: `2026-11-25T17:40:00.123Z cepd: ...`.
+/// One-line log records on stderr: `2026-11-25T17:40:00.123Z cepd: ...` (safe from any thread: one formatter and
+/// one write per line).
 enum Log {
     static func info(_ text: String) { write("cepd: " + text) }
     static func error(_ text: String) { write("cepd: error: " + text) }

@@ -25,6 +25,8 @@ final class KafkaReader: @unchecked Sendable {
     private struct Input {
         var partition: TopicPartition
         var rank: Int32
+        /// The decoder of its topic (looked up once, not per message).
+        var decoder: EventDecoder?
         var queue = PartitionQueue()
         /// Read to its end since its last message (partition EOF).
         var caughtUp = false
@@ -113,7 +115,7 @@ final class KafkaReader: @unchecked Sendable {
         case .message(let message):
             lastMessage = DispatchTime.now().uptimeNanoseconds
             let input = inputNumber(message.partition, batch)
-            inputs[input].queue.push(message, input: input, decoder: decoders[message.partition.topic])
+            inputs[input].queue.push(message, input: input, decoder: inputs[input].decoder)
             inputs[input].caughtUp = false
             inputs[input].caughtUpSent = false
             if inputs[input].queue.count > queueLimit && !inputs[input].pausedForQueue {
@@ -210,22 +212,11 @@ final class KafkaReader: @unchecked Sendable {
         if let known = inputNumbers[partition] { return known }
         let input = inputs.count
         inputNumbers[partition] = input
-        inputs.append(Input(partition: partition, rank: rank(partition), emptySince: DispatchTime.now().uptimeNanoseconds))
+        inputs.append(
+            Input(
+                partition: partition, rank: rank(partition), decoder: decoders[partition.topic],
+                emptySince: DispatchTime.now().uptimeNanoseconds))
         batch.items.append(.opened(input: input, topic: partition.topic, partition: partition.partition))
         return input
-    }
-}
-
-/// A stop request shared by the threads and the signal handler, with the exit status to stop with.
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var code: Int32?
-
-    var isSet: Bool { lock.withLock { code != nil } }
-    var exitCode: Int32 { lock.withLock { code ?? 0 } }
-
-    /// Asks to stop; the first request's status wins.
-    func set(exitCode: Int32 = 0) {
-        lock.withLock { if code == nil { code = exitCode } }
     }
 }

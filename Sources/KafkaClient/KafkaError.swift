@@ -42,6 +42,15 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// Where librdkafka's log lines go (it calls back on its own threads).
+public enum KafkaLog {
+    /// Receives one line per log record, e.g. `librdkafka error FAIL: ...`. Set it once at start, before any client
+    /// exists (the callback reads it from librdkafka's threads); the default writes the line to stderr as it is.
+    nonisolated(unsafe) public static var sink: @Sendable (String) -> Void = { line in
+        (line + "\n").withCString { _ = write(2, $0, strlen($0)) }
+    }
+}
+
 /// A partition of a topic.
 public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
     /// The topic.
@@ -138,20 +147,9 @@ enum Configuration {
         return conf
     }
 
-    /// librdkafka's log lines, one per record on stderr in cepd's format (called on librdkafka's threads; one
-    /// `write` per line keeps lines whole).
     static func log(level: Int32, facility: String, _ text: String) {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
-        var tm = tm()
-        var seconds = time.tv_sec
-        gmtime_r(&seconds, &tm)
-        let stamp = String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-            Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), time.tv_nsec / 1_000_000)
         let severity = level <= 3 ? "error" : level == 4 ? "warning" : "info"
-        let line = "\(stamp) cepd: librdkafka \(severity) \(facility): \(text)\n"
-        line.withCString { _ = Glibc.write(2, $0, strlen($0)) }
+        KafkaLog.sink("librdkafka \(severity) \(facility): \(text)")
     }
 
     /// The text of a C error buffer.
