@@ -1,10 +1,11 @@
 """Small Kafka client for the demo and the end-to-end tests (runs with the python of scripts/kafka-env.sh).
 
-  produce --brokers B --topic T --partitions N --file F [--split DIR] [--timestamps FIELD]
+  produce --brokers B --topic T --partitions N --file F [--split DIR] [--timestamps FIELD] [--rate N]
       Produces each line of F to T. The partition is chosen here, from the line's "user" field (lines without
       one are spread by line number), so that the per-partition sequences are known: --split writes them to
       DIR/T.pN.jsonl, line N of a file being offset N of that partition (a fresh topic starts at offset 0).
-      --timestamps FIELD gives each message the timestamp (epoch ms) in the line's FIELD.
+      --timestamps FIELD gives each message the timestamp (epoch ms) in the line's FIELD. --rate N sends N
+      messages per second (live traffic) instead of all at once.
   consume --brokers B --topic T --out F [--idle S] [--expect N] [--headers]
       Reads T from the beginning until N messages arrived or none came for S seconds; writes one value per line,
       or with --headers one JSON object per message (key, value, headers, partition, offset).
@@ -40,6 +41,7 @@ def produce(args):
             failures.append(err)
 
     count = 0
+    started = time.monotonic()
     with open(args.file) as lines:
         for number, line in enumerate(lines):
             line = line.rstrip("\n")
@@ -52,6 +54,10 @@ def produce(args):
                     break
                 except BufferError:
                     producer.poll(0.1)
+            if args.rate:
+                # Paced: each message leaves at its slot, so a consumer sees traffic for the whole duration.
+                producer.flush(10)
+                time.sleep(max(0.0, started + (count + 1) / args.rate - time.monotonic()))
             producer.poll(0)
             if split:
                 split[partition].write(line + "\n")
@@ -108,6 +114,7 @@ def main():
     p.add_argument("--file", required=True)
     p.add_argument("--split")
     p.add_argument("--timestamps")
+    p.add_argument("--rate", type=float)
     c = sub.add_parser("consume")
     c.add_argument("--brokers", required=True)
     c.add_argument("--topic", required=True)

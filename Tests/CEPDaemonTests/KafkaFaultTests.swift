@@ -30,14 +30,16 @@ import Testing
 
     /// Starts `cepd serve` on the fraud patterns against the mock cluster, reading from the start, with event time
     /// following the wall clock once everything is read (so every window fires, as at the end of a replay).
-    func startServe(_ cepd: String, _ cluster: KafkaMockCluster, group: String, commitInterval: String, stderr: Any) throws -> Process {
+    func startServe(
+        _ cepd: String, _ cluster: KafkaMockCluster, group: String, commitInterval: String, stderr: Any, extra: [String] = []
+    ) throws -> Process {
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: cepd)
         serve.arguments = [
             "--pattern", "patterns/fraud.cep", "--brokers", cluster.bootstrapServers, "--group", group,
             "--from", "earliest", "--idle-timeout", "0s", "--idle-wall-clock", "--commit-interval", commitInterval,
             "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
-        ]
+        ] + extra
         serve.currentDirectoryURL = Self.root
         serve.standardError = stderr
         serve.standardOutput = FileHandle.nullDevice
@@ -55,16 +57,25 @@ import Testing
         return Int32(hash % UInt32(Self.partitions))
     }
 
-    @Test func aBrokerOutageMidRunLosesNothingAndDuplicatesNothing() throws {
+    /// A mock cluster holding the example events in `partitions` partitions per input topic, and the alerts
+    /// `cepd run` finds in the same per-partition sequences.
+    struct Scenario {
+        let cepd: String
+        let work: URL
+        let cluster: KafkaMockCluster
+        let settings: [(key: String, value: String)]
+        let expected: [String]
+    }
+
+    func prepare(events: Int, users: Int, seed: Int) throws -> Scenario {
         let cepd = Self.root.appendingPathComponent(".build/debug/cepd").path
         try #require(FileManager.default.isExecutableFile(atPath: cepd), "build cepd first (swift build)")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-fault-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
         let input = work.appendingPathComponent("input")
         try #require(
-            try run("/usr/bin/env", ["python3", "examples/fraud/generate.py", "--events", "30000", "--users", "300",
-                "--malformed", "0.002", "--late", "0.002", "--seed", "3", "--out", input.path]) == 0)
+            try run("/usr/bin/env", ["python3", "examples/fraud/generate.py", "--events", "\(events)", "--users", "\(users)",
+                "--malformed", "0.002", "--late", "0.002", "--seed", "\(seed)", "--out", input.path]) == 0)
 
         let cluster = try KafkaMockCluster()
         for topic in Self.inputs { try cluster.createTopic(topic, partitions: Self.partitions) }
@@ -97,6 +108,32 @@ import Testing
                 "--dead-letters", work.appendingPathComponent("dead.jsonl").path] + replay) == 0)
         let expected = try String(contentsOf: expectedFile, encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(expected.count > 50)
+        return Scenario(cepd: cepd, work: work, cluster: cluster, settings: settings, expected: expected)
+    }
+
+    /// Reads alerts from the alert topics until `count` arrived (or `deadline`), then a few seconds more: anything
+    /// beyond the expected count would be a duplicate or a wrong alert.
+    func collectAlerts(_ consumer: KafkaConsumer, into alerts: inout [String], count: Int, deadline: Date) {
+        while alerts.count < count && Date() < deadline {
+            if case .message(let m) = consumer.poll(timeoutMs: 200) { alerts.append(String(decoding: m.value, as: UTF8.self)) }
+        }
+        let settle = Date().addingTimeInterval(3)
+        while Date() < settle {
+            if case .message(let m) = consumer.poll(timeoutMs: 200) { alerts.append(String(decoding: m.value, as: UTF8.self)) }
+        }
+    }
+
+    func alertConsumer(_ scenario: Scenario) throws -> KafkaConsumer {
+        try KafkaConsumer(
+            properties: scenario.settings + [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")], group: "check",
+            topics: ["fraud-alerts", "payment-alerts"], start: .earliest)
+    }
+
+    @Test func aBrokerOutageMidRunLosesNothingAndDuplicatesNothing() throws {
+        let scenario = try prepare(events: 30_000, users: 300, seed: 3)
+        let (cepd, work, cluster, settings, expected) =
+            (scenario.cepd, scenario.work, scenario.cluster, scenario.settings, scenario.expected)
+        defer { try? FileManager.default.removeItem(at: work) }
 
         let log = work.appendingPathComponent("serve.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -105,9 +142,7 @@ import Testing
 
         // Once cepd has produced its first alerts, the broker goes away (cepd is consuming and producing) and
         // comes back.
-        let consumer = try KafkaConsumer(
-            properties: settings + [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")], group: "check",
-            topics: ["fraud-alerts", "payment-alerts"], start: .earliest)
+        let consumer = try alertConsumer(scenario)
         var alerts: [String] = []
         let deadline = Date().addingTimeInterval(120)
         while alerts.isEmpty && Date() < deadline {
@@ -119,14 +154,7 @@ import Testing
         cluster.setBroker(1, up: false)
         Thread.sleep(forTimeInterval: 9)
         cluster.setBroker(1, up: true)
-        while alerts.count < expected.count && Date() < deadline {
-            if case .message(let m) = consumer.poll(timeoutMs: 200) { alerts.append(String(decoding: m.value, as: UTF8.self)) }
-        }
-        // A little longer: anything beyond the expected count would be a duplicate or a wrong alert.
-        let settle = Date().addingTimeInterval(3)
-        while Date() < settle {
-            if case .message(let m) = consumer.poll(timeoutMs: 200) { alerts.append(String(decoding: m.value, as: UTF8.self)) }
-        }
+        collectAlerts(consumer, into: &alerts, count: expected.count, deadline: deadline)
         consumer.close()
         serve.interrupt()
         serve.waitUntilExit()
@@ -168,6 +196,36 @@ import Testing
             "no sign of the outage in cepd's log: \(logText.suffix(2000))")
         #expect(logText.components(separatedBy: "cepd: assigned").count - 1 >= 2 && logText.contains("cepd: revoked"),
             "cepd kept its group membership through the outage; the test did not test a rejoin: \(logText.suffix(2000))")
+    }
+
+    /// Retriable produce errors (not leader, request timed out) on the alert topics: the idempotent producer
+    /// retries them, and every alert arrives exactly once.
+    @Test func retriableProduceErrorsLoseNoAlertAndDuplicateNone() throws {
+        let scenario = try prepare(events: 10_000, users: 200, seed: 8)
+        defer { try? FileManager.default.removeItem(at: scenario.work) }
+        // The next 40 produce requests fail, alternating the two errors, then produces succeed again. The input
+        // is already written, so these hit cepd's alerts, late events and dead letters.
+        scenario.cluster.inject(
+            (0..<40).map { $0 % 2 == 0 ? .notLeader : .requestTimedOut }, into: .produce)
+        let log = scenario.work.appendingPathComponent("serve.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let serve = try startServe(
+            scenario.cepd, scenario.cluster, group: "retries", commitInterval: "1s", stderr: try FileHandle(forWritingTo: log),
+            extra: ["-X", "debug=msg"])
+        defer { if serve.isRunning { serve.terminate() } }
+        let consumer = try alertConsumer(scenario)
+        var alerts: [String] = []
+        collectAlerts(consumer, into: &alerts, count: scenario.expected.count, deadline: Date().addingTimeInterval(120))
+        consumer.close()
+        serve.interrupt()
+        serve.waitUntilExit()
+        let logText = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(serve.terminationStatus == 0, "cepd serve: \(logText.suffix(2000))")
+        #expect(alerts.count == scenario.expected.count, "\(alerts.count) alerts, expected \(scenario.expected.count)")
+        #expect(alerts.sorted() == scenario.expected.sorted(), "alerts differ from cepd run; log: \(logText.suffix(3000))")
+        // The errors did reach cepd's producer (librdkafka's debug=msg lines report each failed message set).
+        let failedSets = logText.components(separatedBy: "encountered error").count - 1
+        #expect(failedSets >= 10, "only \(failedSets) failed produce requests in cepd's log: the test tested nothing")
     }
 
     /// Needs librdkafka 2.10 or newer at run time (`.ci/run` runs the tests with 2.16): 2.0.2 crashes inside

@@ -8,7 +8,9 @@
 #  5. bad configuration gives one clear line and the documented exit status;
 #  6. a restarted cepd in the same group continues from the committed position (reads nothing again);
 #  7. --wait-for-topics waits for missing input topics and starts once they exist;
-#  8. a stream without a `time` field takes the message timestamp.
+#  8. a stream without a `time` field takes the message timestamp;
+#  9. --from TIME starts a new group at the first message at or after TIME (offsets for times);
+# 10. under live traffic, a partition that gets nothing stops holding the watermark back after --idle-timeout.
 #
 #   Tests/EndToEnd/kafka.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
 set -euo pipefail
@@ -164,6 +166,58 @@ serve_pid=""
 grep -q '"first_ts":1767225600000,"last_ts":1767225630000' "$work/rising.jsonl" ||
     { cat "$work/rising.jsonl" "$work/clicks.log" >&2; fail "event time did not come from the message timestamps"; }
 echo "kafka e2e: a stream without a time field matches on the Kafka message timestamps"
+
+# --from TIME: a new group starts at the first message with a timestamp at or after TIME, in every partition.
+# Messages produced now, with a gap around TIME (Tansu finds offsets for times by append time, so the times must
+# be real ones). The stream `clicks` takes its event time from the message timestamps.
+kafka_topic clicks-live 1
+sed -e 's/from "clicks"/from "clicks-live"/' -e 's/"rising"/"rising-from"/' "$work/clicks.cep" > "$work/clicks-from.cep"
+kafka_topic rising-from 1
+live() { printf '%s\n' "$1" > "$work/live.jsonl"; tool produce --brokers "$KAFKA_BROKERS" --topic clicks-live --partitions 1 --file "$work/live.jsonl" 2>/dev/null; }
+live '{"user":"c1","n":1}'
+sleep 1.2
+from_time=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 1.2
+live '{"user":"c1","n":5}'
+live '{"user":"c1","n":9}'
+"$cepd" --pattern "$work/clicks-from.cep" --brokers "$KAFKA_BROKERS" --group clicks-from --from "$from_time" \
+    --idle-timeout 0s --idle-wall-clock "${fast[@]}" >/dev/null 2>"$work/from.log" &
+serve_pid=$!
+tool consume --brokers "$KAFKA_BROKERS" --topic rising-from --out "$work/rising-from.jsonl" --expect 1 --idle 30 2>/dev/null
+sleep 1
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "cepd --from TIME exited with $?"
+serve_pid=""
+# From then on: n=5 and n=9 (one alert, 5 → 9), not n=1 (which would add 1 → 5 and 1 → 9).
+grep -q "stopped: 2 events, 1 alerts" "$work/from.log" || { cat "$work/from.log" >&2; fail "--from TIME read the wrong events"; }
+grep -q '^{"user":"c1","n":9,' "$work/rising-from.jsonl" || { cat "$work/rising-from.jsonl" >&2; fail "--from TIME: wrong alert"; }
+echo "kafka e2e: --from TIME starts a new group at the messages from that time on"
+
+# Live traffic into one partition of two: the empty one stops holding back the watermark after --idle-timeout,
+# so alerts come while the traffic goes on (without the timeout they would wait until it stopped).
+printf '%s\n' 'stream ticks from "ticks" {' '  key user' '  time at' '  lateness 1s' '  fields { user: string, n: int, at: time }' \
+    '}' 'pattern second {' '  match a: ticks where a.n == 1 -> b: ticks where b.n == 2' '  within 1m' \
+    '  emit to "seconds" { user: a.user }' '}' > "$work/ticks.cep"
+python3 -c 'import json
+for i in range(1, 301): print(json.dumps({"user": "t1", "n": i, "at": 1767225600000 + 100 * i}))' > "$work/ticks.jsonl"
+kafka_topic ticks 2
+kafka_topic seconds 1
+"$cepd" --pattern "$work/ticks.cep" --brokers "$KAFKA_BROKERS" --group ticks --from earliest --idle-timeout 2s \
+    "${fast[@]}" >/dev/null 2>"$work/ticks.log" &
+serve_pid=$!
+for i in $(seq 1 150); do grep -q "cepd: assigned" "$work/ticks.log" && break; sleep 0.2; done
+grep -q "cepd: assigned" "$work/ticks.log" || { cat "$work/ticks.log" >&2; fail "cepd got no partitions of ticks"; }
+# 300 messages at 20 per second: 15 s of traffic.
+tool produce --brokers "$KAFKA_BROKERS" --topic ticks --partitions 2 --file "$work/ticks.jsonl" --rate 20 2>/dev/null &
+producer_pid=$!
+tool consume --brokers "$KAFKA_BROKERS" --topic seconds --out "$work/seconds.jsonl" --expect 1 --idle 30 2>/dev/null
+kill -0 "$producer_pid" 2>/dev/null || { cat "$work/ticks.log" >&2; fail "the alert came only after the traffic stopped"; }
+[ "$(wc -l < "$work/seconds.jsonl")" = 1 ] || fail "no alert under live traffic"
+wait "$producer_pid"
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "cepd on ticks exited with $?"
+serve_pid=""
+echo "kafka e2e: under live traffic an empty partition stops holding back the watermark after --idle-timeout"
 
 # Bad configuration: one line, documented exit status.
 expect_exit() {
