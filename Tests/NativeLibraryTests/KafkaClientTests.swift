@@ -114,4 +114,64 @@ import Testing
         #expect(Set(values) == Set((0..<100).map { "\($0)" }))
         consumer.close()
     }
+
+    /// Backpressure relies on this: a paused partition delivers nothing (not even what was fetched before the
+    /// pause), the others go on, and after resume it continues right after the last message delivered — no gap,
+    /// nothing twice.
+    @Test func aPausedPartitionDeliversNothingUntilResumedAndThenContinuesInOrder() throws {
+        let cluster = try KafkaMockCluster()
+        try cluster.createTopic("in", partitions: 2)
+        let producer = try KafkaProducer(properties: settings(cluster))
+        for i in 0..<2_000 {
+            try producer.send(topic: "in", partition: Int32(i % 2), key: nil, value: Array("\(i)".utf8))
+        }
+        try producer.flush(timeoutMs: 10_000)
+        let consumer = try KafkaConsumer(
+            properties: settings(cluster) + [("max.partition.fetch.bytes", "1000")],
+            group: "pause", topics: ["in"])
+        let first = read(consumer, count: 100, seconds: 30).messages
+        try #require(first.count == 100)
+        let p0 = TopicPartition(topic: "in", partition: 0)
+        consumer.pause([p0])
+        let whilePaused = read(consumer, count: 2_000, seconds: 3).messages
+        #expect(whilePaused.allSatisfy { $0.partition != p0 }, "a paused partition delivered messages")
+        #expect(whilePaused.count > 0, "the other partition stopped too")
+        consumer.resume([p0])
+        let rest = read(consumer, count: 2_000 - first.count - whilePaused.count, seconds: 30).messages
+        let zero = (first + whilePaused + rest).filter { $0.partition == p0 }.map(\.offset)
+        #expect(zero == Array(0..<1_000), "partition 0 after resume: \(zero.count) messages, not offsets 0..<1000 in order")
+        consumer.close()
+    }
+
+    /// With the cooperative protocol, a second member joining takes partitions one by one: the first member is
+    /// told only which partitions it loses (not all of them), and keeps consuming the rest.
+    @Test func aCooperativeRebalanceRevokesOnlyThePartitionsThatMove() throws {
+        let cluster = try KafkaMockCluster()
+        try cluster.createTopic("in", partitions: 4)
+        let cooperative = settings(cluster) + [("partition.assignment.strategy", "cooperative-sticky")]
+        let a = try KafkaConsumer(properties: cooperative, group: "coop", topics: ["in"])
+        var ownedByA: Set<TopicPartition> = []
+        var deadline = Date().addingTimeInterval(30)
+        while ownedByA.count < 4 && Date() < deadline {
+            if case .assigned(let p) = a.poll(timeoutMs: 100) { ownedByA.formUnion(p) }
+        }
+        try #require(ownedByA.count == 4, "the first member got \(ownedByA.count) partitions")
+        let b = try KafkaConsumer(properties: cooperative, group: "coop", topics: ["in"])
+        var ownedByB: Set<TopicPartition> = []
+        var revokedFromA: [[TopicPartition]] = []
+        deadline = Date().addingTimeInterval(40)
+        while ownedByB.count < 2 && Date() < deadline {
+            switch a.poll(timeoutMs: 50) {
+            case .assigned(let p): ownedByA.formUnion(p)
+            case .revoked(let p): revokedFromA.append(p); ownedByA.subtract(p)
+            default: break
+            }
+            if case .assigned(let p) = b.poll(timeoutMs: 50) { ownedByB.formUnion(p) }
+        }
+        #expect(ownedByB.count == 2 && ownedByA.count == 2 && ownedByA.isDisjoint(with: ownedByB),
+            "after the join: first member \(ownedByA.count), second \(ownedByB.count)")
+        #expect(revokedFromA.allSatisfy { $0.count < 4 } && !revokedFromA.isEmpty, "revocations: \(revokedFromA)")
+        a.close()
+        b.close()
+    }
 }
