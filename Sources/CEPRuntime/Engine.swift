@@ -19,6 +19,8 @@ public struct Engine {
     public internal(set) var stats: EngineStats
 
     private var sourceIndex: [String: [Int32: Int]] = [:]
+    /// Patterns whose stored checkpoint state is obsolete (changed or removed): deleted at the next checkpoint.
+    var obsoletePatternState: [String] = []
     /// For each stream, the patterns that read it and the stream's key field in each.
     private let readers: [[(pattern: Int, keyField: Int)]]
     private let topicRank: [String: Int32]

@@ -34,6 +34,9 @@ struct KeyState {
     /// The earliest time this key has an entry for in the pattern's timer queue. A later deadline is only queued
     /// when that entry fires; entries of the key at other times are stale and ignored.
     var queuedTimer: Int64?
+    /// The order of that entry in the timer queue (checkpoints keep it, so that equal times fire in the same order
+    /// after a restore).
+    var queuedOrder: UInt64 = 0
 
     init(start: Int) {
         partial = StartOrderedQueue(elements: [PartialMatch.start(start)])

@@ -45,10 +45,18 @@ public struct PatternMatcher {
     public internal(set) var watermark: Int64 = .min
     /// Buffers the executor reuses from call to call.
     var scratch = NFAExecutor.Scratch()
+    /// Whether to note changed and released keys for incremental checkpoints (off: nothing accumulates).
+    var tracksChanges = false
+    /// Slots whose key state changed since the last checkpoint (each once).
+    var changedSlots: [Int32] = []
+    /// Keys released since the last checkpoint: their stored state is deleted.
+    var releasedKeys: [Value] = []
 
     struct KeySlot {
         var key: Value
         var state: KeyState
+        /// Listed in `changedSlots`.
+        var changed = false
     }
 
     /// Creates the matcher of `automaton.patterns[index]`.
@@ -96,14 +104,16 @@ public struct PatternMatcher {
                 slot = newSlot(for: key, hash: hash)
             }
             let (idle, next) = Self.feed(&slots[Int(slot)], event, executor: executor, scratch: &scratch, into: &outputs)
-            if let next { timers.push(time: next, slot: slot) }
+            if let next { slots[Int(slot)].state.queuedOrder = timers.push(time: next, slot: slot) }
+            if tracksChanges { markChanged(slot) }
             if idle { release(slot) }
         }
         while let entry = timers.popIfDue(newWatermark) {
             let (idle, next) = Self.expire(
                 &slots[Int(entry.slot)], entry: entry, watermark: newWatermark, executor: executor, scratch: &scratch,
                 into: &outputs)
-            if let next { timers.push(time: next, slot: entry.slot) }
+            if let next { slots[Int(entry.slot)].state.queuedOrder = timers.push(time: next, slot: entry.slot) }
+            if tracksChanges { markChanged(entry.slot) }
             if idle { release(entry.slot) }
         }
     }
@@ -122,8 +132,17 @@ public struct PatternMatcher {
         return slot
     }
 
+    /// Notes that a key's state changed since the last checkpoint.
+    @inline(__always)
+    private mutating func markChanged(_ slot: Int32) {
+        guard !slots[Int(slot)].changed else { return }
+        slots[Int(slot)].changed = true
+        changedSlots.append(slot)
+    }
+
     /// Nothing left for this key: free its slot, so that an idle key costs nothing.
     private mutating func release(_ slot: Int32) {
+        if tracksChanges { releasedKeys.append(slots[Int(slot)].key) }
         keyIndex.remove(KeyIndex.hash(slots[Int(slot)].key), slot: slot)
         slots[Int(slot)].key = .null
         slots[Int(slot)].state.reset(start: executor.nfa.start)
@@ -517,9 +536,12 @@ struct TimerQueue {
     /// The order the next entry gets (snapshots keep it, so that restored runs order equal times the same way).
     var nextOrder: UInt64 = 0
 
-    mutating func push(time: Int64, slot: Int32) {
+    /// Queues an entry and returns its order.
+    @discardableResult
+    mutating func push(time: Int64, slot: Int32) -> UInt64 {
         heap.push(Entry(time: time, order: nextOrder, slot: slot))
         nextOrder += 1
+        return nextOrder - 1
     }
 
     /// Removes and returns the earliest entry if its time is at or below `watermark`.

@@ -30,6 +30,12 @@ struct SnapshotWriter {
         bytes.append(contentsOf: utf8)
     }
 
+    /// Length-prefixed raw bytes.
+    mutating func blob(_ value: [UInt8]) {
+        unsigned(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
     mutating func double(_ value: Double) {
         let bits = value.bitPattern
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
@@ -103,6 +109,14 @@ struct SnapshotReader {
         let end = position + Int(count)
         defer { position = end }
         return String(decoding: bytes[position..<end], as: UTF8.self)
+    }
+
+    mutating func blob() throws(SnapshotError) -> [UInt8] {
+        let count = try unsigned()
+        guard count <= UInt64(bytes.count - position) else { throw fail("bytes longer than the snapshot") }
+        let end = position + Int(count)
+        defer { position = end }
+        return Array(bytes[position..<end])
     }
 
     mutating func double() throws(SnapshotError) -> Double {

@@ -72,6 +72,17 @@ struct EngineHarness {
         engine = fresh
     }
 
+    /// Writes an incremental checkpoint into `store` and continues with a fresh engine restored from the store
+    /// alone, as after a crash right after that checkpoint.
+    mutating func restart(from store: inout MemoryEngineState) throws {
+        engine.writeCheckpoint(into: &store)
+        var fresh = Engine(automaton: automaton)
+        fresh.trackChanges()
+        let report = try #require(try fresh.restore(from: store))
+        #expect(report.started.isEmpty && report.dropped.isEmpty)
+        engine = fresh
+    }
+
     /// Ends the input: the watermark goes to +∞.
     mutating func finish() -> Result {
         engine.finishAll(into: &outputs)

@@ -1,0 +1,401 @@
+public import CEPCore
+
+/// Where `Engine.writeCheckpoint` puts the engine's state: keys and values, applied in the order given (a RocksDB
+/// write batch in the daemon, a dictionary in memory).
+public protocol EngineStateWriter {
+    /// Stores `value` under `key`.
+    mutating func put(_ key: [UInt8], _ value: [UInt8])
+    /// Removes `key`.
+    mutating func delete(_ key: [UInt8])
+    /// Removes every key starting with `prefix`.
+    mutating func deletePrefix(_ prefix: [UInt8])
+}
+
+/// Where `Engine.restore(from:)` reads a checkpoint.
+public protocol EngineStateReader {
+    /// The value under `key`, or nil.
+    func get(_ key: [UInt8]) throws -> [UInt8]?
+    /// Calls `body` with each key starting with `prefix` and its value, in key order, until it returns false.
+    func scan(prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws
+}
+
+/// The engine's state as keys and values, so that a checkpoint writes only what changed:
+///
+/// - `e` — the engine: format version, input partitions and their largest event times, counters, and the
+///   patterns (name and fingerprint) whose state the store holds;
+/// - `p<name>\0` — a pattern: its watermark, counters, timer order, and the events waiting for the watermark;
+/// - `k<name>\0<key>` — one key of a pattern: its partial and held matches with the events they bind (each once),
+///   its sequence counter and its timer.
+///
+/// A pattern is restored only when its compiled form is unchanged (same fingerprint); a changed or new pattern
+/// starts empty and is listed in `RestoreReport.started`, and the stored state of changed and removed patterns is
+/// deleted at the next checkpoint. Restoring into a fresh engine and feeding it the rest of the input gives the
+/// output of an uninterrupted run.
+extension Engine {
+    static let stateMagic: [UInt8] = Array("CEPS".utf8)
+    /// Bumped whenever the encoding changes; a checkpoint of another format is refused, never misread.
+    public static let stateVersion: UInt64 = 2
+
+    /// What a restore did with each pattern.
+    public struct RestoreReport: Sendable, Hashable {
+        /// Patterns whose state was restored.
+        public var restored: [String] = []
+        /// Patterns that start empty: new, or changed since the checkpoint.
+        public var started: [String] = []
+        /// Patterns in the checkpoint that no longer exist.
+        public var dropped: [String] = []
+        /// Keys restored, over all patterns.
+        public var keys = 0
+    }
+
+    /// What one checkpoint wrote.
+    public struct CheckpointCounts: Sendable, Hashable {
+        /// Key records written (changed keys, or all of them in a full checkpoint).
+        public var keysWritten = 0
+        /// Key records deleted (keys whose state emptied).
+        public var keysDeleted = 0
+    }
+
+    /// A stable fingerprint of a pattern's compiled form and of the streams it reads.
+    public func fingerprint(ofPattern index: Int) -> String {
+        let pattern = automaton.patterns[index]
+        var hash = FNV128()
+        hash.add(String(describing: pattern))
+        for key in pattern.keys { hash.add(String(describing: automaton.streams[key.stream])) }
+        return hash.hex
+    }
+
+    /// From now on, notes which keys change, so that `writeCheckpoint` writes only those. Costs a flag per key
+    /// and a list of the keys changed since the last checkpoint.
+    public mutating func trackChanges() {
+        for p in matchers.indices { matchers[p].tracksChanges = true }
+    }
+
+    /// Writes the state into `writer`: the engine and pattern records, then the keys changed since the last
+    /// checkpoint (every key when `full`, for an empty store), and deletions for keys whose state emptied and for
+    /// the state of changed or removed patterns. Clears the change notes.
+    @discardableResult
+    public mutating func writeCheckpoint(into writer: inout some EngineStateWriter, full: Bool = false) -> CheckpointCounts {
+        var counts = CheckpointCounts()
+        for name in obsoletePatternState {
+            writer.deletePrefix(Self.keyPrefix(name))
+            writer.delete(Self.patternKey(name))
+        }
+        obsoletePatternState = []
+        writer.put([UInt8(ascii: "e")], engineRecord())
+        for p in matchers.indices {
+            let name = automaton.patterns[p].name
+            writer.put(Self.patternKey(name), patternRecord(p))
+            // Deletions first: a key released and back again since the last checkpoint is put after its delete.
+            for key in matchers[p].releasedKeys {
+                writer.delete(Self.keyPrefix(name) + Self.encoded(key))
+                counts.keysDeleted += 1
+            }
+            matchers[p].releasedKeys.removeAll(keepingCapacity: true)
+            let matcher = matchers[p]
+            let slots: [Int32] = full ? Array(matcher.keyIndex.slots) : matcher.changedSlots
+            for slot in slots {
+                let s = matcher.slots[Int(slot)]
+                // A slot freed since (and not reused) has nothing to write: its key is among the deletions.
+                guard matcher.keyIndex.find(KeyIndex.hash(s.key), isKey: { matcher.slots[Int($0)].key == s.key }) == slot else { continue }
+                writer.put(Self.keyPrefix(name) + Self.encoded(s.key), keyRecord(s.state))
+                counts.keysWritten += 1
+            }
+            for slot in matcher.changedSlots { matchers[p].slots[Int(slot)].changed = false }
+            matchers[p].changedSlots.removeAll(keepingCapacity: true)
+        }
+        return counts
+    }
+
+    /// Restores a checkpoint into this engine, which must be fresh (no events fed yet). Returns nil when the store
+    /// holds no checkpoint. Throws `SnapshotError` for a checkpoint of another format or damaged bytes, and the
+    /// store's own errors.
+    public mutating func restore(from reader: some EngineStateReader) throws -> RestoreReport? {
+        guard let engineBytes = try reader.get([UInt8(ascii: "e")]) else { return nil }
+        var r = try Self.reader(checkingHeaderOf: engineBytes, kind: "checkpoint")
+        for _ in 0..<(try r.count()) {
+            let topic = try r.string()
+            let partition = Int32(truncatingIfNeeded: try r.signed())
+            let index = source(topic: topic, partition: partition)
+            sources[index].maxTimestamp = try r.signed()
+            sources[index].isIdle = try r.bool()
+            sources[index].isFinished = try r.bool()
+        }
+        stats.events = try r.int()
+        stats.lateEvents = try r.int()
+        var stored: [(name: String, fingerprint: String)] = []
+        for _ in 0..<(try r.count()) { stored.append((try r.string(), try r.string())) }
+        guard r.isAtEnd else { throw r.fail("trailing bytes") }
+
+        var report = RestoreReport()
+        let patternIndex = Dictionary(automaton.patterns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var restored = Set<Int>()
+        for (name, fingerprint) in stored {
+            guard let p = patternIndex[name] else {
+                report.dropped.append(name)
+                obsoletePatternState.append(name)
+                continue
+            }
+            guard self.fingerprint(ofPattern: p) == fingerprint else {
+                obsoletePatternState.append(name)
+                continue
+            }
+            guard let patternBytes = try reader.get(Self.patternKey(name)) else {
+                throw SnapshotError(message: "checkpoint lacks the record of pattern '\(name)'")
+            }
+            try restorePattern(p, patternBytes)
+            let prefix = Self.keyPrefix(name)
+            var decodeError: SnapshotError?
+            try reader.scan(prefix: prefix) { key, value in
+                do throws(SnapshotError) {
+                    var k = SnapshotReader(Array(key[prefix.count...]))
+                    let keyValue = try k.value()
+                    try restoreKey(p, keyValue, value)
+                    report.keys += 1
+                    return true
+                } catch {
+                    decodeError = error
+                    return false
+                }
+            }
+            if let decodeError { throw decodeError }
+            restored.insert(p)
+            report.restored.append(name)
+        }
+        for (p, pattern) in automaton.patterns.enumerated() where !restored.contains(p) { report.started.append(pattern.name) }
+        return report
+    }
+
+    // MARK: - Records
+
+    /// A reader placed after the magic and format version, which must be this cepd's.
+    static func reader(checkingHeaderOf bytes: [UInt8], kind: String) throws(SnapshotError) -> SnapshotReader {
+        var r = SnapshotReader(bytes)
+        guard bytes.count >= 4, Array(bytes[0..<4]) == stateMagic else { throw SnapshotError(message: "not a cepd \(kind)") }
+        r.position = 4
+        let version = try r.unsigned()
+        guard version == stateVersion else {
+            throw SnapshotError(message: "\(kind) format \(version) is not the format this cepd reads (\(stateVersion))")
+        }
+        return r
+    }
+
+    static func patternKey(_ name: String) -> [UInt8] { [UInt8(ascii: "p")] + Array(name.utf8) + [0] }
+    static func keyPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "k")] + Array(name.utf8) + [0] }
+
+    static func encoded(_ value: Value) -> [UInt8] {
+        var w = SnapshotWriter()
+        w.value(value)
+        return w.bytes
+    }
+
+    private func engineRecord() -> [UInt8] {
+        var w = SnapshotWriter()
+        w.bytes.append(contentsOf: Self.stateMagic)
+        w.unsigned(Self.stateVersion)
+        w.unsigned(UInt64(sources.count))
+        for s in sources {
+            w.string(s.topic)
+            w.signed(Int64(s.partition))
+            w.signed(s.maxTimestamp)
+            w.bool(s.isIdle)
+            w.bool(s.isFinished)
+        }
+        w.int(stats.events)
+        w.int(stats.lateEvents)
+        w.unsigned(UInt64(automaton.patterns.count))
+        for p in automaton.patterns.indices {
+            w.string(automaton.patterns[p].name)
+            w.string(fingerprint(ofPattern: p))
+        }
+        return w.bytes
+    }
+
+    private func patternRecord(_ p: Int) -> [UInt8] {
+        let matcher = matchers[p]
+        var w = SnapshotWriter()
+        w.int(stats.matches[p])
+        w.int(stats.timeouts[p])
+        w.signed(matcher.watermark)
+        w.unsigned(matcher.timers.nextOrder)
+        w.unsigned(matcher.pending.nextArrival)
+        var table = EventTable()
+        for entry in matcher.pending.heap.entries { table.note(matcher.pending.items[Int(entry.id)]!.event) }
+        table.write(&w, automaton)
+        w.unsigned(UInt64(matcher.pending.heap.entries.count))
+        for entry in matcher.pending.heap.entries {
+            let item = matcher.pending.items[Int(entry.id)]!
+            w.int(table.eventIDs[ObjectIdentifier(item.event)]!)
+            w.value(item.key)
+            w.unsigned(entry.arrival)
+        }
+        return w.bytes
+    }
+
+    private mutating func restorePattern(_ p: Int, _ bytes: [UInt8]) throws(SnapshotError) {
+        var r = SnapshotReader(bytes)
+        stats.matches[p] = try r.int()
+        stats.timeouts[p] = try r.int()
+        var matcher = PatternMatcher(automaton, index: p)
+        matcher.watermark = try r.signed()
+        matcher.timers.nextOrder = try r.unsigned()
+        matcher.pending.nextArrival = try r.unsigned()
+        let events = try EventTable.read(&r, automaton).events
+        for _ in 0..<(try r.count()) {
+            let event = events[try r.index(below: events.count)]
+            let key = try r.value()
+            let arrival = try r.unsigned()
+            // Heap order is restored entry by entry: the array of an equal heap need not be identical, and pops
+            // follow the entries' total order, not their positions.
+            let id = Int32(matcher.pending.items.count)
+            matcher.pending.items.append((event, key))
+            matcher.pending.insert(
+                PendingEvents.Entry(
+                    time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset, arrival: arrival))
+        }
+        guard r.isAtEnd else { throw r.fail("trailing bytes in pattern '\(automaton.patterns[p].name)'") }
+        matcher.tracksChanges = matchers[p].tracksChanges
+        matchers[p] = matcher
+    }
+
+    private func keyRecord(_ state: KeyState) -> [UInt8] {
+        var table = EventTable()
+        for m in state.partial.elements { table.note(m.last) }
+        for m in state.completed.elements { table.note(m.last) }
+        var w = SnapshotWriter()
+        table.write(&w, automaton)
+        func write(_ m: PartialMatch) {
+            w.int(Int(m.state))
+            w.int(m.last.map { table.nodeIDs[ObjectIdentifier($0)]! } ?? -1)
+            w.signed(m.startTimestamp)
+            w.unsigned(m.startOrder)
+            w.signed(m.previousTimestamp)
+        }
+        w.unsigned(UInt64(state.partial.elements.count))
+        for m in state.partial.elements { write(m) }
+        w.unsigned(UInt64(state.completed.elements.count))
+        for m in state.completed.elements { write(m) }
+        w.unsigned(state.nextSequence)
+        w.bool(state.timer != nil)
+        if let timer = state.timer { w.signed(timer) }
+        w.bool(state.queuedTimer != nil)
+        if let queued = state.queuedTimer {
+            w.signed(queued)
+            w.unsigned(state.queuedOrder)
+        }
+        return w.bytes
+    }
+
+    private mutating func restoreKey(_ p: Int, _ key: Value, _ bytes: [UInt8]) throws(SnapshotError) {
+        var r = SnapshotReader(bytes)
+        let (_, nodes) = try EventTable.read(&r, automaton)
+        let pattern = automaton.patterns[p]
+        func partialMatch() throws(SnapshotError) -> PartialMatch {
+            let state = try r.index(below: pattern.states.count)
+            let node = try r.int()
+            guard node < nodes.count else { throw r.fail("unknown node") }
+            return PartialMatch(
+                state: Int32(state), last: node < 0 ? nil : nodes[node], startTimestamp: try r.signed(),
+                startOrder: try r.unsigned(), previousTimestamp: try r.signed())
+        }
+        var state = KeyState(start: pattern.start)
+        var partial: [PartialMatch] = []
+        for _ in 0..<(try r.count()) { partial.append(try partialMatch()) }
+        var completed: [PartialMatch] = []
+        for _ in 0..<(try r.count()) { completed.append(try partialMatch()) }
+        state.partial = StartOrderedQueue(elements: partial)
+        state.completed = StartOrderedQueue(elements: completed)
+        state.nextSequence = try r.unsigned()
+        state.timer = try r.bool() ? try r.signed() : nil
+        if try r.bool() {
+            state.queuedTimer = try r.signed()
+            state.queuedOrder = try r.unsigned()
+        }
+        guard r.isAtEnd else { throw r.fail("trailing bytes in a key of pattern '\(pattern.name)'") }
+        let slot = Int32(matchers[p].slots.count)
+        matchers[p].slots.append(PatternMatcher.KeySlot(key: key, state: state))
+        matchers[p].keyIndex.insert(KeyIndex.hash(key), slot: slot)
+        if let time = state.queuedTimer {
+            matchers[p].timers.heap.push(TimerQueue.Entry(time: time, order: state.queuedOrder, slot: slot))
+        }
+    }
+}
+
+/// Events and match nodes numbered on first sight, so that a record stores each once (partial matches of a key
+/// share their prefixes and events).
+struct EventTable {
+    var eventIDs: [ObjectIdentifier: Int] = [:]
+    var events: [Event] = []
+    var nodeIDs: [ObjectIdentifier: Int] = [:]
+    var nodes: [MatchNode] = []
+
+    mutating func note(_ event: Event) {
+        if eventIDs[ObjectIdentifier(event)] == nil {
+            eventIDs[ObjectIdentifier(event)] = events.count
+            events.append(event)
+        }
+    }
+
+    mutating func note(_ node: MatchNode?) {
+        var chain: [MatchNode] = []
+        var current = node
+        while let n = current, nodeIDs[ObjectIdentifier(n)] == nil {
+            chain.append(n)
+            current = n.previous
+        }
+        for n in chain.reversed() {  // parents first
+            nodeIDs[ObjectIdentifier(n)] = nodes.count
+            nodes.append(n)
+            note(n.event)
+        }
+    }
+
+    func write(_ w: inout SnapshotWriter, _ automaton: Automaton) {
+        w.unsigned(UInt64(events.count))
+        for e in events {
+            w.string(automaton.streams[e.stream].name)
+            w.signed(e.timestamp)
+            w.unsigned(UInt64(e.fields.count))
+            for f in e.fields { w.value(f) }
+            w.string(e.origin.topic)
+            w.signed(Int64(e.origin.partition))
+            w.signed(e.origin.offset)
+            w.signed(Int64(e.sourceRank))
+        }
+        w.unsigned(UInt64(nodes.count))
+        for n in nodes {
+            w.int(eventIDs[ObjectIdentifier(n.event)]!)
+            w.int(n.binding)
+            w.unsigned(n.sequence)
+            w.int(n.previous.map { nodeIDs[ObjectIdentifier($0)]! } ?? -1)
+        }
+    }
+
+    static func read(_ r: inout SnapshotReader, _ automaton: Automaton) throws(SnapshotError) -> (events: [Event], nodes: [MatchNode]) {
+        var events: [Event] = []
+        for _ in 0..<(try r.count()) {
+            let name = try r.string()
+            guard let stream = automaton.streams.firstIndex(where: { $0.name == name }) else {
+                throw r.fail("unknown stream '\(name)'")
+            }
+            let timestamp = try r.signed()
+            var fields: [Value] = []
+            for _ in 0..<(try r.count()) { fields.append(try r.value()) }
+            guard fields.count == automaton.streams[stream].fields.count else { throw r.fail("fields of stream '\(name)'") }
+            let origin = EventOrigin(
+                topic: try r.string(), partition: Int32(truncatingIfNeeded: try r.signed()), offset: try r.signed())
+            let rank = Int32(truncatingIfNeeded: try r.signed())
+            events.append(Event(stream: stream, timestamp: timestamp, fields: fields, origin: origin, sourceRank: rank))
+        }
+        var nodes: [MatchNode] = []
+        for _ in 0..<(try r.count()) {
+            let event = events[try r.index(below: events.count)]
+            let binding = try r.int()
+            let sequence = try r.unsigned()
+            let previous = try r.int()
+            guard previous < nodes.count else { throw r.fail("node refers forward") }
+            nodes.append(MatchNode(event: event, binding: binding, sequence: sequence, previous: previous < 0 ? nil : nodes[previous]))
+        }
+        return (events, nodes)
+    }
+}
