@@ -67,7 +67,7 @@ echo "== cepd --pattern patterns/fraud.cep --brokers $KAFKA_BROKERS --from earli
 # --idle-timeout 0s: a partition read to its end stops holding back the watermark at once (as a replayed file
 # that ends). --idle-wall-clock: when the generated traffic stops, event time follows the wall clock, so the
 # last windows and timeouts fire without waiting for more events.
-"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group demo --from earliest \
+"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group demo --from earliest --state-dir "$out/state" \
     --idle-timeout 0s --idle-wall-clock -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 \
     >"$out/cepd.out" 2>"$out/cepd.log" &
 echo "$! $TANSU_PID" > "$out/pids"

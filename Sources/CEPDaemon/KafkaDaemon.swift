@@ -22,6 +22,9 @@ struct KafkaDaemon {
         var connectTimeout: Int64
         var waitForTopics: Bool
         var commitInterval: Int64
+        /// Where checkpoints go; nil: none (offsets are committed every `commitInterval` instead).
+        var stateDir: String?
+        var checkpointInterval: Int64
     }
 
     /// One consumed partition as the engine knows it.
@@ -49,6 +52,14 @@ struct KafkaDaemon {
     private var positions: [TopicPartition: Int64] = [:]
     private var committedPositions: [TopicPartition: Int64] = [:]
     private var counts = (alerts: 0, late: 0, deadLetters: 0)
+    /// The checkpoint store, with --state-dir.
+    private var store: CheckpointStore?
+    private var checkpointNumber: UInt64 = 0
+    private var clusterID: String?
+    /// What the output partitions already hold, so that a recovered run does not write it twice.
+    private var ledger = OutputLedger()
+    /// Events counted in the restored checkpoint (the stop summary counts this run's).
+    private var restoredEvents = 0
 
     init(automaton: Automaton, options: Options) {
         self.automaton = automaton
@@ -77,17 +88,23 @@ struct KafkaDaemon {
         let signals = Self.installSignalHandlers(stop)
         defer { signals.forEach { $0.cancel() } }
         if let code = waitForTopics(topics, producer: producer, stop: stop) { return code }
+        let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
+        if let dir = options.stateDir,
+            let code = restoreState(dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
+        {
+            return code
+        }
 
         let consumer: KafkaConsumer
         do {
-            consumer = try KafkaConsumer(properties: options.properties, group: options.group, topics: topics, start: options.start)
+            consumer = try KafkaConsumer(
+                properties: options.properties, group: options.group, topics: topics, start: options.start, positions: positions)
         } catch {
             Log.error("\(error.message) (check -X and --config)")
             return 2
         }
         var decoders: [String: EventDecoder] = [:]
         for topic in topics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic) }
-        let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
         Log.info(
             "consuming \(topics.joined(separator: ", ")) from \(options.brokers) as group '\(options.group)'; "
                 + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters to \(options.deadLetterTopic)")
@@ -125,18 +142,24 @@ struct KafkaDaemon {
                 stop.set(exitCode: 4)
                 continue
             }
-            if now - lastCommit >= UInt64(options.commitInterval) * 1_000_000 {
-                commit(producer: producer, consumer: consumer)
+            let interval = store == nil ? options.commitInterval : options.checkpointInterval
+            if now - lastCommit >= UInt64(interval) * 1_000_000 {
+                if checkpoint(producer) {
+                    commit(producer: producer, consumer: consumer)
+                } else {
+                    stop.set(exitCode: 5)
+                }
                 lastCommit = now
             }
         }
-        // Stopped: deliver what was produced, commit what it covers, leave the group.
+        // Stopped: deliver what was produced, checkpoint, commit what it covers, leave the group.
         deliver(producer)
-        if stop.exitCode == 0 || stop.exitCode == 130 { commit(producer: producer, consumer: consumer) }
+        if (stop.exitCode == 0 || stop.exitCode == 130) && checkpoint(producer) { commit(producer: producer, consumer: consumer) }
         consumer.close()
         let stats = engine.stats
+        let skipped = ledger.skipped > 0 ? "; \(ledger.skipped) outputs already written before the restart not written again" : ""
         Log.info(
-            "stopped: \(stats.events) events, \(counts.alerts) alerts, \(counts.late) late, \(counts.deadLetters) dead letters")
+            "stopped: \(stats.events - restoredEvents) events, \(counts.alerts) alerts, \(counts.late) late, \(counts.deadLetters) dead letters\(skipped)")
         return stop.exitCode == 130 ? 0 : stop.exitCode
     }
 
@@ -183,6 +206,97 @@ struct KafkaDaemon {
         return stop.exitCode
     }
 
+    // MARK: - Checkpoints
+
+    /// Opens the state directory and restores its checkpoint: the engine, the input positions, and what the
+    /// output partitions hold since (read from there to their end). Without a checkpoint, writes a first one
+    /// before anything is produced. Returns an exit status to stop with, or nil to go on.
+    private mutating func restoreState(_ dir: String, producer: KafkaProducer, outputTopics: [String]) -> Int32? {
+        let store: CheckpointStore
+        do {
+            store = try CheckpointStore(path: dir)
+        } catch {
+            Log.error("cannot open the state directory \(dir): \(error) (is another cepd using it?)")
+            return 2
+        }
+        clusterID = producer.clusterID(timeoutMs: 5_000)
+        engine.trackChanges()
+        let record: DaemonCheckpoint?
+        let report: Engine.RestoreReport?
+        do {
+            record = try store.daemonCheckpoint()
+            if let theirs = record?.clusterID, let ours = clusterID, theirs != ours {
+                Log.error(
+                    "the checkpoint in \(dir) belongs to Kafka cluster \(theirs), not to cluster \(ours) at \(options.brokers); "
+                        + "use another --state-dir for this cluster")
+                return 2
+            }
+            report = try engine.restore(from: store)
+        } catch {
+            Log.error("cannot restore the checkpoint in \(dir): \(error); move the directory away (or use another --state-dir) to start empty")
+            return 2
+        }
+        self.store = store
+        let counts = (try? producer.partitionCounts(of: outputTopics, timeoutMs: 10_000)) ?? [:]
+        let outputPartitions = counts.flatMap { topic, n in (0..<n).map { TopicPartition(topic: topic, partition: Int32($0)) } }
+        guard let record, let report else {
+            // A first start: the outputs so far are not cepd's concern. The checkpoint written now records their
+            // ends, so that a crash before the next one finds what this run wrote.
+            var ends: [TopicPartition: Int64] = [:]
+            for p in outputPartitions { ends[p] = (try? producer.endOffset(of: p, timeoutMs: 10_000)) ?? 0 }
+            ledger = OutputLedger(ends: ends)
+            Log.info("no checkpoint in \(dir): starting empty")
+            return checkpoint(producer) ? nil : 5
+        }
+        positions = DaemonCheckpoint.map(record.inputs)
+        checkpointNumber = record.number
+        restoredEvents = engine.stats.events
+        let recorded = DaemonCheckpoint.map(record.outputs)
+        var from: [TopicPartition: Int64] = [:]
+        for p in outputPartitions { from[p] = recorded[p] ?? 0 }
+        do {
+            ledger = try OutputLedger.recover(properties: options.properties, from: from, timeoutMs: max(options.connectTimeout, 60_000))
+        } catch {
+            Log.error("\(error.message); not starting, as the alerts written since the checkpoint could be written twice")
+            return 3
+        }
+        let age = Double(Int64(Date().timeIntervalSince1970 * 1000) - record.writtenAt) / 1000
+        func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
+        Log.info(
+            "restored checkpoint \(record.number) from \(dir), taken \(String(format: "%.1f", age)) s ago: \(report.keys) keys; "
+                + "patterns kept: \(list(report.restored)); started empty (new or changed): \(list(report.started)); "
+                + "dropped: \(list(report.dropped)); \(ledger.pending) outputs written after it will not be written again")
+        return nil
+    }
+
+    /// Takes a checkpoint: delivers everything produced so far, then writes the engine's changes, the input
+    /// positions and the output ends in one synced batch. Returns false if it could not (the caller stops).
+    /// Without a state directory, only delivers.
+    private mutating func checkpoint(_ producer: KafkaProducer) -> Bool {
+        guard let store else { return true }
+        do {
+            try producer.flush(timeoutMs: 30_000)
+        } catch {
+            Log.error("\(error.message); no checkpoint")
+            return false
+        }
+        checkpointNumber += 1
+        let record = DaemonCheckpoint(
+            number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000), clusterID: clusterID,
+            inputs: DaemonCheckpoint.positions(positions),
+            outputs: DaemonCheckpoint.positions(ledger.checkpointPositions(delivered: producer.deliveredEnds)))
+        do {
+            let cost = try store.write(&engine, record)
+            Log.info(
+                "checkpoint \(checkpointNumber): \(cost.keysWritten) keys written, \(cost.keysDeleted) deleted, "
+                    + "\(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; state ≈ \(store.approximateSize / 1024) KiB")
+            return true
+        } catch {
+            Log.error("checkpoint to \(store.path) failed: \(error); stopping (the next start resumes from the last checkpoint)")
+            return false
+        }
+    }
+
     /// SIGINT and SIGTERM ask for a clean stop; a second one exits at once.
     private static func installSignalHandlers(_ stop: StopFlag) -> [any DispatchSourceSignal] {
         [SIGINT, SIGTERM].map { number in
@@ -222,7 +336,8 @@ struct KafkaDaemon {
                             rank: engine.sources[source].rank, lastSeen: now))
                     // A new partition assigned while others already run joins on its first message instead of
                     // holding everything back until then.
-                    if engine.stats.events > 0 && !engine.sources[source].isIdle {
+                    // (Not one restored from a checkpoint with events: it holds the watermark where it was.)
+                    if engine.stats.events > 0 && !engine.sources[source].isIdle && engine.sources[source].maxTimestamp == .min {
                         engine.setIdle(source, true, into: &outputs)
                     }
                 }
@@ -292,18 +407,22 @@ struct KafkaDaemon {
         guard !outputs.isEmpty else { return }
         for output in outputs {
             guard let alert = formatter.alert(output) else { continue }
+            counts.alerts += 1
+            if ledger.alreadyWritten(OutputLedger.identity(matchID: alert.id)) { continue }
             send(producer, topic: alert.topic, key: Array(alert.key.utf8), value: Array(alert.json.utf8),
                  headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8))])
-            counts.alerts += 1
         }
         outputs.removeAll(keepingCapacity: true)
     }
 
     /// A late event or a dead letter: the original key and value, the reason and origin in headers.
-    private func sideOutput(
+    private mutating func sideOutput(
         _ producer: KafkaProducer, topic: String, _ record: InputRecord, _ batch: InputBatch, partition: TopicPartition,
         reason: String, extra: [(String, String)]
     ) {
+        let identity = OutputLedger.identity(
+            late: reason == "late", topic: partition.topic, partition: partition.partition, offset: record.offset)
+        if ledger.alreadyWritten(identity) { return }
         var headers: [(name: String, value: [UInt8]?)] = [
             ("cepd-reason", Array(reason.utf8)), ("cepd-source-topic", Array(partition.topic.utf8)),
             ("cepd-source-partition", Array(String(partition.partition).utf8)),

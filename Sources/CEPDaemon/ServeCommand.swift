@@ -67,8 +67,22 @@ struct ServeCommand: ParsableCommand {
     @Flag(name: .customLong("wait-for-topics"), help: "Wait for missing input topics instead of exiting.")
     var waitForTopics = false
 
-    @Option(name: .customLong("commit-interval"), help: "How often to deliver pending alerts and commit offsets.")
+    @Option(
+        name: .customLong("commit-interval"),
+        help: "With --state-dir none: how often to deliver pending alerts and commit offsets.")
     var commitInterval: String = "5s"
+
+    @Option(
+        name: .customLong("state-dir"),
+        help: ArgumentHelp(
+            "Where checkpoints go (RocksDB); 'none' for no checkpoints. Default: cepd-state/GROUP in the working directory.",
+            valueName: "dir"))
+    var stateDir: String?
+
+    @Option(
+        name: .customLong("checkpoint-interval"),
+        help: "How often to checkpoint (deliver pending alerts, write state and offsets, then commit offsets).")
+    var checkpointInterval: String = "10s"
 
     func run() throws {
         let compilation = try PatternFiles.compile(patterns)
@@ -109,7 +123,9 @@ struct ServeCommand: ParsableCommand {
             idleTimeout: try Self.duration(idleTimeout, "--idle-timeout"), idleWallClock: idleWallClock,
             lateTopic: lateTopic, deadLetterTopic: deadLetterTopic,
             connectTimeout: try Self.duration(connectTimeout, "--connect-timeout"), waitForTopics: waitForTopics,
-            commitInterval: try Self.duration(commitInterval, "--commit-interval"))
+            commitInterval: try Self.duration(commitInterval, "--commit-interval"),
+            stateDir: stateDir == "none" ? nil : stateDir ?? "cepd-state/\(group)",
+            checkpointInterval: try Self.duration(checkpointInterval, "--checkpoint-interval"))
     }
 
     /// `KEY=VALUE` with a non-empty key.

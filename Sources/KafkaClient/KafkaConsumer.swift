@@ -40,6 +40,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         var events: [Event] = []
         /// The offset after the last message `poll` returned, per partition (touched only by the polling thread).
         var positions: [TopicPartition: Int64] = [:]
+        /// Where to start partitions this consumer has not read yet, whatever the group committed (a checkpoint).
+        var restoredPositions: [TopicPartition: Int64] = [:]
         init(start: Start) { self.start = start }
     }
 
@@ -48,9 +50,11 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var closed = false
 
     /// Creates a consumer of `topics` in `group`. `properties` are librdkafka settings (`-X` keys); the ones this
-    /// type relies on (no automatic commits or offset stores) override them.
+    /// type relies on (no automatic commits or offset stores) override them. A partition in `positions` starts
+    /// there when first assigned (a restored checkpoint), not at the group's committed offset.
     public init(
-        properties: [(key: String, value: String)], group: String, topics: [String], start: Start = .earliest
+        properties: [(key: String, value: String)], group: String, topics: [String], start: Start = .earliest,
+        positions: [TopicPartition: Int64] = [:]
     ) throws(KafkaError) {
         var settings = properties
         settings.append(("group.id", group))
@@ -60,6 +64,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         settings.append(("enable.partition.eof", "true"))
         let conf = try Configuration.make(settings)
         let state = CallbackState(start: start)
+        state.restoredPositions = positions
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
             guard let rk, let partitions, let opaque else { return }
@@ -84,6 +89,26 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Creates a consumer outside any group that reads exactly `partitions`, each from its offset (wraps
+    /// `rd_kafka_assign`); it reports `.endOfPartition` when it reaches a partition's end.
+    public init(properties: [(key: String, value: String)], reading partitions: [PartitionOffset]) throws(KafkaError) {
+        var settings = properties
+        settings.append(("group.id", "cepd-reader"))  // required by librdkafka, unused: nothing joins or commits
+        settings.append(("enable.auto.commit", "false"))
+        settings.append(("enable.partition.eof", "true"))
+        let conf = try Configuration.make(settings)
+        state = CallbackState(start: .earliest)
+        handle = try Configuration.client(RD_KAFKA_CONSUMER, conf)
+        rd_kafka_poll_set_consumer(handle)
+        let list = PartitionList(partitions.map(\.partition), offsets: partitions.map(\.offset))
+        let err = (try? list.withList { rd_kafka_assign(handle, $0) }) ?? RD_KAFKA_RESP_ERR__FAIL
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(err)
+        }
+        closed = true  // not a group member: nothing to leave
+    }
+
     deinit {
         close()
         rd_kafka_destroy(handle)
@@ -100,6 +125,13 @@ public final class KafkaConsumer: @unchecked Sendable {
             // (In this order: the time lookup fills in committed offsets, which our own positions then override.)
             if case .time(let ms) = state.start { positionByTime(rk, partitions, ms) }
             resumeOwnPositions(rk, partitions, state)
+            for i in 0..<Int(partitions.pointee.cnt) {
+                let p = partitions.pointee.elems[i]
+                let partition = TopicPartition(topic: String(cString: p.topic), partition: p.partition)
+                if state.positions[partition] == nil, let restored = state.restoredPositions[partition] {
+                    partitions.pointee.elems[i].offset = restored
+                }
+            }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(rk, partitions) { _ = KafkaError(taking: error) }
             } else {

@@ -21,7 +21,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     }
 
     /// An error with no code of librdkafka's (bad configuration, a missing topic).
-    init(message: String) {
+    public init(message: String) {
         self.code = -1
         self.name = "cepd"
         self.message = message

@@ -13,6 +13,8 @@ public final class KafkaProducer: @unchecked Sendable {
         var delivered = 0
         var failed = 0
         var firstFailure: KafkaError?
+        /// Per partition, the offset after the last message delivered there.
+        var ends: [TopicPartition: Int64] = [:]
     }
 
     private let handle: OpaquePointer
@@ -32,6 +34,11 @@ public final class KafkaProducer: @unchecked Sendable {
             deliveries.lock.lock()
             if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                 deliveries.delivered += 1
+                let m = message.pointee
+                if m.offset >= 0, let rkt = m.rkt {
+                    let partition = TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition)
+                    deliveries.ends[partition] = max(deliveries.ends[partition] ?? 0, m.offset + 1)
+                }
             } else {
                 deliveries.failed += 1
                 if deliveries.firstFailure == nil {
@@ -53,6 +60,14 @@ public final class KafkaProducer: @unchecked Sendable {
         deliveries.lock.lock()
         defer { deliveries.lock.unlock() }
         return deliveries.firstFailure
+    }
+
+    /// Per partition written to, the offset after the last message delivered there (as the delivery reports
+    /// give it): after a `flush`, everything this producer wrote lies below it.
+    public var deliveredEnds: [TopicPartition: Int64] {
+        deliveries.lock.lock()
+        defer { deliveries.lock.unlock() }
+        return deliveries.ends
     }
 
     /// Messages sent and not yet reported delivered or failed.
@@ -140,5 +155,22 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Partition counts of `topics` as the cluster reports them; a topic the cluster does not know is absent.
     public func partitionCounts(of topics: [String], timeoutMs: Int32) throws(KafkaError) -> [String: Int] {
         try Metadata.partitionCounts(handle, topics, timeoutMs)
+    }
+
+    /// The end (high watermark) of a partition as the broker reports it (wraps `rd_kafka_query_watermark_offsets`).
+    /// Some brokers (Tansu) report less than the true end: use it as a lower bound.
+    public func endOffset(of partition: TopicPartition, timeoutMs: Int32) throws(KafkaError) -> Int64 {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
+        return high
+    }
+
+    /// The id of the cluster the producer is connected to (nil if the broker does not say).
+    public func clusterID(timeoutMs: Int32) -> String? {
+        guard let id = rd_kafka_clusterid(handle, timeoutMs) else { return nil }
+        defer { rd_kafka_mem_free(handle, id) }
+        return String(cString: id)
     }
 }

@@ -57,7 +57,7 @@ public struct RocksDatabase: ~Copyable {
 
     /// Applies every put and delete of `batch` atomically (wraps `rocksdb_write`). With `sync`, the write-ahead
     /// log is on disk before this returns, so the batch survives a power loss, not only a crash of the process.
-    public func write(_ batch: consuming WriteBatch, sync: Bool = true) throws(StoreError) {
+    public func write(_ batch: borrowing WriteBatch, sync: Bool = true) throws(StoreError) {
         let options = sync ? syncWriteOptions : writeOptions
         try withRocksError("write batch of \(batch.puts) puts and \(batch.deletes) deletes") { error in
             rocksdb_write(handle, options, batch.handle, error)

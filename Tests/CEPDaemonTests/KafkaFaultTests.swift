@@ -31,13 +31,15 @@ import Testing
     /// Starts `cepd serve` on the fraud patterns against the mock cluster, reading from the start, with event time
     /// following the wall clock once everything is read (so every window fires, as at the end of a replay).
     func startServe(
-        _ cepd: String, _ cluster: KafkaMockCluster, group: String, commitInterval: String, stderr: Any, extra: [String] = []
+        _ cepd: String, _ cluster: KafkaMockCluster, group: String, commitInterval: String, stderr: Any, extra: [String] = [],
+        state: URL
     ) throws -> Process {
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: cepd)
         serve.arguments = [
             "--pattern", "patterns/fraud.cep", "--brokers", cluster.bootstrapServers, "--group", group,
-            "--from", "earliest", "--idle-timeout", "0s", "--idle-wall-clock", "--commit-interval", commitInterval,
+            "--from", "earliest", "--idle-timeout", "0s", "--idle-wall-clock", "--checkpoint-interval", commitInterval,
+            "--state-dir", state.appendingPathComponent("state-\(group)").path,
             "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
         ] + extra
         serve.currentDirectoryURL = Self.root
@@ -137,7 +139,8 @@ import Testing
 
         let log = work.appendingPathComponent("serve.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let serve = try startServe(cepd, cluster, group: "fault", commitInterval: "1s", stderr: try FileHandle(forWritingTo: log))
+        let serve = try startServe(
+            cepd, cluster, group: "fault", commitInterval: "1s", stderr: try FileHandle(forWritingTo: log), state: work)
         defer { if serve.isRunning { serve.terminate() } }
 
         // Once cepd has produced its first alerts, the broker goes away (cepd is consuming and producing) and
@@ -211,7 +214,7 @@ import Testing
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let serve = try startServe(
             scenario.cepd, scenario.cluster, group: "retries", commitInterval: "1s", stderr: try FileHandle(forWritingTo: log),
-            extra: ["-X", "debug=msg"])
+            extra: ["-X", "debug=msg"], state: scenario.work)
         defer { if serve.isRunning { serve.terminate() } }
         let consumer = try alertConsumer(scenario)
         var alerts: [String] = []
@@ -256,7 +259,7 @@ import Testing
         cluster.inject(Array(repeating: .topicAuthorizationFailed, count: 10_000), into: .produce)
 
         let err = Pipe()
-        let serve = try startServe(cepd, cluster, group: "refused", commitInterval: "60s", stderr: err)
+        let serve = try startServe(cepd, cluster, group: "refused", commitInterval: "60s", stderr: err, state: work)
         let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         serve.waitUntilExit()
         #expect(serve.terminationStatus == 4, "cepd should stop with status 4: \(log.suffix(2000))")

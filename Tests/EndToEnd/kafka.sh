@@ -59,7 +59,7 @@ late=$(wc -l < "$work/run-late.jsonl")
 # where the replay's file for it ends. --idle-wall-clock: once every partition is idle, event time follows the
 # wall clock, which is past all these events — the equivalent of the end of a replay, so every window and
 # timeout fires.
-"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 0s \
+"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --state-dir "$work/state-e2e" --from earliest --idle-timeout 0s \
     --idle-wall-clock --commit-interval 1s "${fast[@]}" >"$work/serve.out" 2>"$work/serve.log" &
 serve_pid=$!
 fraud=$(grep -c '"topic":"fraud-alerts"' "$work/run-alerts.jsonl" || true)
@@ -138,7 +138,7 @@ lines=$(cat "$work"/input/*.jsonl | wc -l)
 events=$((lines - dead + 2))
 grep -q "stopped: $events events, $alerts alerts, $((late + 2)) late, $dead dead letters" "$work/serve.log" ||
     { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, $((late + 2)) late, $dead dead letters"; }
-"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --from earliest --idle-timeout 0s \
+"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --state-dir "$work/state-e2e" --from earliest --idle-timeout 0s \
     "${fast[@]}" >/dev/null 2>"$work/restart.log" &
 serve_pid=$!
 sleep 8
@@ -156,7 +156,7 @@ printf '%s\n' '{"user":"c1","n":1,"at":1767225600000}' '{"user":"c1","n":5,"at":
 kafka_topic clicks 1
 kafka_topic rising 1
 tool produce --brokers "$KAFKA_BROKERS" --topic clicks --partitions 1 --file "$work/clicks.jsonl" --timestamps at 2>/dev/null
-"$cepd" --pattern "$work/clicks.cep" --brokers "$KAFKA_BROKERS" --group clicks --from earliest --idle-timeout 0s \
+"$cepd" --pattern "$work/clicks.cep" --brokers "$KAFKA_BROKERS" --group clicks --state-dir "$work/state-clicks" --from earliest --idle-timeout 0s \
     --idle-wall-clock "${fast[@]}" >/dev/null 2>"$work/clicks.log" &
 serve_pid=$!
 tool consume --brokers "$KAFKA_BROKERS" --topic rising --out "$work/rising.jsonl" --expect 1 --idle 30 2>/dev/null
@@ -180,7 +180,7 @@ from_time=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 sleep 1.2
 live '{"user":"c1","n":5}'
 live '{"user":"c1","n":9}'
-"$cepd" --pattern "$work/clicks-from.cep" --brokers "$KAFKA_BROKERS" --group clicks-from --from "$from_time" \
+"$cepd" --pattern "$work/clicks-from.cep" --brokers "$KAFKA_BROKERS" --group clicks-from --state-dir "$work/state-clicks-from" --from "$from_time" \
     --idle-timeout 0s --idle-wall-clock "${fast[@]}" >/dev/null 2>"$work/from.log" &
 serve_pid=$!
 tool consume --brokers "$KAFKA_BROKERS" --topic rising-from --out "$work/rising-from.jsonl" --expect 1 --idle 30 2>/dev/null
@@ -202,7 +202,7 @@ python3 -c 'import json
 for i in range(1, 301): print(json.dumps({"user": "t1", "n": i, "at": 1767225600000 + 100 * i}))' > "$work/ticks.jsonl"
 kafka_topic ticks 2
 kafka_topic seconds 1
-"$cepd" --pattern "$work/ticks.cep" --brokers "$KAFKA_BROKERS" --group ticks --from earliest --idle-timeout 2s \
+"$cepd" --pattern "$work/ticks.cep" --brokers "$KAFKA_BROKERS" --group ticks --state-dir "$work/state-ticks" --from earliest --idle-timeout 2s \
     "${fast[@]}" >/dev/null 2>"$work/ticks.log" &
 serve_pid=$!
 for i in $(seq 1 150); do grep -q "cepd: assigned" "$work/ticks.log" && break; sleep 0.2; done
@@ -243,7 +243,7 @@ expect_exit 1 'bad.cep:2:' --pattern "$work/bad.cep" --brokers "$KAFKA_BROKERS"
 echo "kafka e2e: bad -X key, bad --config file, missing topics, unreachable broker and a broken pattern file give one clear error each"
 
 # --wait-for-topics: cepd waits for missing input topics, says so once, and starts when they exist.
-"$cepd" --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS" --group waiting --wait-for-topics \
+"$cepd" --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS" --group waiting --state-dir "$work/state-waiting" --wait-for-topics \
     "${fast[@]}" >/dev/null 2>"$work/wait.log" &
 serve_pid=$!
 sleep 3

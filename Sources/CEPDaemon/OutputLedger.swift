@@ -1,0 +1,91 @@
+import Foundation
+import KafkaClient
+
+/// What cepd has already written to its output partitions, so that a run recovering from a checkpoint does not
+/// write it again.
+///
+/// A checkpoint records where each output partition ended when it was taken. Everything the engine outputs after
+/// the checkpoint is output again when a restarted cepd replays the input from there; the restarted cepd first
+/// reads each output partition from the recorded offset to its end and keeps the identity of every message it
+/// finds (an alert's match id; a late event's or dead letter's source position). An output with one of those
+/// identities is then not produced again.
+struct OutputLedger {
+    /// Per output partition, an offset at or before which everything cepd wrote before now lies.
+    private(set) var ends: [TopicPartition: Int64] = [:]
+    /// Identities found after the checkpoint and not yet met again, with the offset they were found at.
+    private var written: [String: (partition: TopicPartition, offset: Int64)] = [:]
+    /// Outputs not produced because they already were.
+    private(set) var skipped = 0
+
+    /// Identities still expected to come up again.
+    var pending: Int { written.count }
+
+    /// The identity of an alert.
+    static func identity(matchID: String) -> String { "m:" + matchID }
+
+    /// The identity of a late event or a dead letter: its kind and source position.
+    static func identity(late: Bool, topic: String, partition: Int32, offset: Int64) -> String {
+        (late ? "l:" : "d:") + topic + "/" + String(partition) + "/" + String(offset)
+    }
+
+    init(ends: [TopicPartition: Int64] = [:]) { self.ends = ends }
+
+    /// Reads `partitions` from their offsets to their ends and notes every cepd output found. Throws when the
+    /// partitions cannot be read to their end within `timeoutMs`: going on would risk writing duplicates.
+    static func recover(
+        properties: [(key: String, value: String)], from partitions: [TopicPartition: Int64], timeoutMs: Int64
+    ) throws(KafkaError) -> OutputLedger {
+        var ledger = OutputLedger(ends: partitions)
+        guard !partitions.isEmpty else { return ledger }
+        let consumer = try KafkaConsumer(
+            properties: properties, reading: partitions.map { PartitionOffset($0.key, offset: $0.value) })
+        var open = Set(partitions.keys)
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
+        while !open.isEmpty {
+            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+                let names = open.map { "\($0.topic)[\($0.partition)]" }.sorted().joined(separator: ", ")
+                throw KafkaError(message: "could not read the output partitions \(names) to their end within \(timeoutMs / 1000) s")
+            }
+            switch consumer.poll(timeoutMs: 200) {
+            case .message(let m):
+                ledger.ends[m.partition] = max(ledger.ends[m.partition] ?? 0, m.offset + 1)
+                if let identity = identity(of: m) { ledger.written[identity] = (m.partition, m.offset) }
+            case .endOfPartition(let partition, let offset):
+                ledger.ends[partition] = max(ledger.ends[partition] ?? 0, offset)
+                open.remove(partition)
+            case .error(let error, let fatal):
+                if fatal { throw error }
+            case .assigned, .revoked, nil:
+                continue
+            }
+        }
+        return ledger
+    }
+
+    private static func identity(of message: KafkaMessage) -> String? {
+        func header(_ name: String) -> String? { message.header(name).map { String(decoding: $0, as: UTF8.self) } }
+        if let id = header("cepd-match-id") { return identity(matchID: id) }
+        guard let reason = header("cepd-reason"), let topic = header("cepd-source-topic"),
+            let partition = header("cepd-source-partition").flatMap({ Int32($0) }),
+            let offset = header("cepd-source-offset").flatMap({ Int64($0) })
+        else { return nil }
+        return identity(late: reason == "late", topic: topic, partition: partition, offset: offset)
+    }
+
+    /// Whether an output with this identity was already written (then it is not to be produced, and is
+    /// forgotten: the replay meets it once).
+    mutating func alreadyWritten(_ identity: String) -> Bool {
+        guard !written.isEmpty, written.removeValue(forKey: identity) != nil else { return false }
+        skipped += 1
+        return true
+    }
+
+    /// The output positions a checkpoint taken now records: the known ends and what the producer delivered since
+    /// (after a flush), but never past an output found at recovery and not yet met again — a crash after this
+    /// checkpoint must still find it.
+    func checkpointPositions(delivered: [TopicPartition: Int64]) -> [TopicPartition: Int64] {
+        var positions = ends.merging(delivered, uniquingKeysWith: max)
+        for (_, place) in written { positions[place.partition] = min(positions[place.partition] ?? 0, place.offset) }
+        return positions
+    }
+}
