@@ -13,42 +13,14 @@
 # 10. under live traffic, a partition that gets nothing stops holding the watermark back after --idle-timeout.
 #
 #   Tests/EndToEnd/kafka.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
-set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
-cepd="${1:-$root/.build/debug/cepd}"
-. scripts/kafka-env.sh
-kafka_setup
-kafka_start
-work="$(mktemp -d)"
-serve_pid=""
-cleanup() {
-    [ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null || true
-    kafka_stop
-    [ -n "${KEEP_WORK:-}" ] && echo "kafka e2e: kept $work" >&2 || rm -rf "$work"
-}
-trap cleanup EXIT
-export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fail() { echo "kafka e2e: FAIL: $*" >&2; exit 1; }
-tool() { "$KAFKA_PY" scripts/kafka-tool.py "$@"; }
+e2e_name="kafka e2e"
+. "$(dirname "$0")/broker-test.sh"
 # Quick group joins on Tansu (it answers the first join after session.timeout.ms / 2).
 fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
-inputs=(logins payments geo confirmations)
 
 echo "kafka e2e: broker $KAFKA_BROKERS"
-python3 examples/fraud/generate.py --events 20000 --users 300 --malformed 0.002 --late 0.002 --seed 7 --out "$work/input" >/dev/null
-mkdir -p "$work/split"
-for t in "${inputs[@]}"; do kafka_topic "$t" 3; done
-for t in fraud-alerts payment-alerts cepd-late cepd-dead-letters; do kafka_topic "$t" 1; done
-for t in "${inputs[@]}"; do
-    tool produce --brokers "$KAFKA_BROKERS" --topic "$t" --partitions 3 --file "$work/input/$t.jsonl" --split "$work/split" 2>/dev/null
-done
-
-# The reference: the same per-partition sequences replayed from files (partition N = the topic's Nth --input).
-replay=()
-for t in "${inputs[@]}"; do for p in 0 1 2; do replay+=(--input "$t=$work/split/$t.p$p.jsonl"); done; done
-"$cepd" run --pattern patterns/fraud.cep "${replay[@]}" --output "$work/run-alerts.jsonl" \
-    --late "$work/run-late.jsonl" --dead-letters "$work/run-dead.jsonl" --quiet
+# The reference: `cepd run` on the same per-partition sequences.
+fraud_stream 20000 300 0.002 7 1
 alerts=$(wc -l < "$work/run-alerts.jsonl")
 dead=$(wc -l < "$work/run-dead.jsonl")
 late=$(wc -l < "$work/run-late.jsonl")
