@@ -3,13 +3,22 @@ import Foundation
 import KafkaClient
 import RocksStore
 
-/// What a checkpoint records besides the engine: where each input partition goes on, and where each output
+/// What a driver stores in a checkpoint beside the engine's records, under its own key.
+protocol CheckpointRecord: Codable {
+    /// The record's key in the store.
+    static var key: String { get }
+    /// Bumped when the record changes; another version is refused.
+    static var currentVersion: Int { get }
+    var version: Int { get }
+}
+
+/// What `cepd serve` records beside the engine: where each input partition goes on, and where each output
 /// partition ended when the checkpoint was taken (alerts and side outputs at or after those offsets may have been
 /// produced by a run that then crashed; recovery reads them to avoid writing them again).
-struct DaemonCheckpoint: Codable {
-    /// Bumped when the record changes; another version is refused.
-    static let version = 1
-    var version = Self.version
+struct DaemonCheckpoint: CheckpointRecord {
+    static let key = "d"
+    static let currentVersion = 1
+    var version = Self.currentVersion
     /// Counts checkpoints in this state directory.
     var number: UInt64
     /// Wall-clock time it was taken, epoch ms.
@@ -44,11 +53,11 @@ struct CheckpointError: Error, CustomStringConvertible {
 }
 
 /// The checkpoint store in `--state-dir`: a RocksDB database holding the engine's records (see `Engine`'s state
-/// layout) and the daemon's record under `d`, all written by one atomic, synced batch per checkpoint.
+/// layout) and the driver's record (`d` for `cepd serve`, `r` for `cepd run`), all written by one atomic, synced
+/// batch per checkpoint.
 final class CheckpointStore: EngineStateReader {
     private let database: RocksDatabase
     let path: String
-    private static let daemonKey: [UInt8] = Array("d".utf8)
 
     /// What one checkpoint cost.
     struct Cost {
@@ -74,29 +83,29 @@ final class CheckpointStore: EngineStateReader {
         try database.scan(prefix: prefix, body)
     }
 
-    /// The daemon's record of the last checkpoint, if there is one.
-    func daemonCheckpoint() throws -> DaemonCheckpoint? {
-        guard let bytes = try database.get(Self.daemonKey) else { return nil }
-        let record: DaemonCheckpoint
+    /// The driver's record of the last checkpoint, if there is one.
+    func record<Record: CheckpointRecord>(_ type: Record.Type) throws -> Record? {
+        guard let bytes = try database.get(Array(Record.key.utf8)) else { return nil }
+        let record: Record
         do {
-            record = try JSONDecoder().decode(DaemonCheckpoint.self, from: Data(bytes))
+            record = try JSONDecoder().decode(Record.self, from: Data(bytes))
         } catch {
-            throw CheckpointError(message: "the checkpoint's offsets record is damaged (\(error))")
+            throw CheckpointError(message: "the checkpoint's '\(Record.key)' record is damaged or of another kind (\(error))")
         }
-        guard record.version == DaemonCheckpoint.version else {
+        guard record.version == Record.currentVersion else {
             throw CheckpointError(
-                message: "checkpoint record version \(record.version) is not the version this cepd reads (\(DaemonCheckpoint.version))")
+                message: "checkpoint record version \(record.version) is not the version this cepd reads (\(Record.currentVersion))")
         }
         return record
     }
 
-    /// Writes the engine's changes and the daemon's record in one synced batch.
-    func write(_ engine: inout Engine, _ record: DaemonCheckpoint) throws -> Cost {
+    /// Writes the engine's changes and the driver's record in one synced batch.
+    func write<Record: CheckpointRecord>(_ engine: inout Engine, _ record: Record) throws -> Cost {
         let start = DispatchTime.now().uptimeNanoseconds
         let writer = BatchWriter()
         var sink = writer
         let counts = engine.writeCheckpoint(into: &sink)
-        writer.batch.put(Self.daemonKey, Array(try JSONEncoder().encode(record)))
+        writer.batch.put(Array(Record.key.utf8), Array(try JSONEncoder().encode(record)))
         try database.write(writer.batch, sync: true)
         return Cost(
             milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, batchBytes: writer.batch.payloadBytes,

@@ -24,28 +24,45 @@ struct FileReplay {
     private var outputs: [MatchOutput] = []
     /// Topics some pattern reads that no --input gives (replayed as empty).
     private var missingTopics: [String] = []
+    /// The inputs as given.
+    private let specs: [(topic: String, path: String)]
+    /// Per input, the offset after the last line the engine has processed.
+    private var positions: [Int64]
+    /// With --state-dir: the checkpoint store, how often to checkpoint (ns), and the last checkpoint.
+    private var store: CheckpointStore?
+    private let checkpointInterval: UInt64
+    private var checkpointNumber: UInt64 = 0
+    /// What the summary says about a resumed replay.
+    private var resumed: String?
 
     init(
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
-        deadLetters: String
+        deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000
     ) throws {
         engine = Engine(automaton: automaton)
         formatter = AlertFormatter(automaton: automaton)
         alerts = LineWriter(path: output)
         lateWriter = LineWriter(path: late)
         deadWriter = LineWriter(path: deadLetters)
+        self.specs = specs
+        self.checkpointInterval = UInt64(max(checkpointInterval, 1)) * 1_000_000
+        positions = Array(repeating: 0, count: specs.count)
         var partitions: [String: Int32] = [:]
         var inputs: [ReplayReader.Input] = []
         do {
-            for spec in specs {
+            if let stateDir { try restore(stateDir) }
+            for (i, spec) in specs.enumerated() {
                 let partition = partitions[spec.topic, default: 0]
                 partitions[spec.topic] = partition + 1
                 let source = engine.source(topic: spec.topic, partition: partition)
                 sources.append((source, spec.topic, partition, engine.sources[source].rank))
+                let reader = try LineReader(path: spec.path)
+                guard reader.skip(positions[i]) else {
+                    throw UsageError(message: "'\(spec.path)' has fewer than the \(positions[i]) lines the checkpoint processed: it changed")
+                }
                 inputs.append(
                     ReplayReader.Input(
-                        reader: try LineReader(path: spec.path),
-                        decoder: EventDecoder(automaton: automaton, topic: spec.topic)))
+                        reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic), offset: positions[i] - 1))
             }
             // A topic with no file is an empty input: it ends at once, so that it does not hold back the watermark
             // of the patterns that read it until the end of the replay.
@@ -53,14 +70,73 @@ struct FileReplay {
             var ignore: [MatchOutput] = []
             for topic in engine.inputTopics where !given.contains(topic) {
                 missingTopics.append(topic)
-                engine.finish(engine.source(topic: topic, partition: 0), into: &ignore)
+                let source = engine.source(topic: topic, partition: 0)
+                if !engine.sources[source].isFinished { engine.finish(source, into: &ignore) }
             }
             try alerts.open()
-        } catch {
+        } catch let error as UsageError {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
+            throw ExitCode(2)
+        } catch {
+            PatternFiles.writeError("cepd: error: \(error)\n")
             throw ExitCode(2)
         }
         reader = ReplayReader(inputs: inputs, channel: channel)
+    }
+
+    // MARK: - Checkpoints
+
+    /// Opens the state directory; if it holds a checkpoint of this replay, restores the engine, the input
+    /// positions and the output files (cut back to what they held at the checkpoint).
+    private mutating func restore(_ dir: String) throws {
+        let store = try CheckpointStore(path: dir)
+        engine.trackChanges()
+        let record = try store.record(ReplayCheckpoint.self)
+        let report: Engine.RestoreReport?
+        do {
+            report = try engine.restore(from: store)
+        } catch {
+            throw UsageError(message: "cannot restore the checkpoint in \(dir): \(error); remove it (or use another --state-dir) to start over")
+        }
+        self.store = store
+        guard let record, let report else {
+            if report != nil { throw UsageError(message: "the state in \(dir) is not a replay's (cepd serve's?); use another --state-dir") }
+            return
+        }
+        let given = specs.map { "\($0.topic)=\($0.path)" }
+        let recorded = record.inputs.map { "\($0.topic)=\($0.path)" }
+        guard given == recorded else {
+            throw UsageError(
+                message: "the checkpoint in \(dir) is of a replay of other inputs (\(recorded.joined(separator: " "))); "
+                    + "give the same --input options, or use another --state-dir")
+        }
+        let writers = [alerts, lateWriter, deadWriter]
+        guard record.outputs.map(\.path) == writers.map({ $0.path ?? "" }) else {
+            throw UsageError(
+                message: "the checkpoint in \(dir) wrote to \(record.outputs.map(\.path).joined(separator: ", ")); "
+                    + "give the same --output, --late and --dead-letters, or use another --state-dir")
+        }
+        for (writer, output) in zip(writers, record.outputs) { try writer.resume(bytes: output.bytes, lines: output.lines) }
+        positions = record.inputs.map(\.next)
+        checkpointNumber = record.number
+        resumed = "resumed from checkpoint \(record.number) in \(dir) (\(report.keys) keys, \(positions.reduce(0, +)) lines already processed)"
+    }
+
+    /// Writes the outputs to disk, then the engine's changes, input positions and output sizes in one batch.
+    private mutating func checkpoint() {
+        guard let store else { return }
+        for writer in [alerts, lateWriter, deadWriter] { writer.sync() }
+        checkpointNumber += 1
+        let record = ReplayCheckpoint(
+            number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000),
+            inputs: specs.enumerated().map { ReplayCheckpoint.Input(topic: $1.topic, path: $1.path, next: positions[$0]) },
+            outputs: [alerts, lateWriter, deadWriter].map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) })
+        do {
+            _ = try store.write(&engine, record)
+        } catch {
+            PatternFiles.writeError("cepd: error: checkpoint to \(store.path) failed: \(error)\n")
+            exit(5)
+        }
     }
 
     /// Replays everything; returns the summary for stderr.
@@ -72,6 +148,7 @@ struct FileReplay {
         thread.stackSize = 1 << 20
         thread.start()
         var lines = 0
+        var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
         while let batch = channel.receive() {
             var cursor = DecodedEvents.Cursor()
             for item in batch.items {
@@ -84,12 +161,14 @@ struct FileReplay {
                         let late = engine.process(event, source: source, into: &outputs)
                         if !late.isEmpty { batch.withBytes(record.value) { writeLate(event, line: $0, patterns: late) } }
                     }
+                    positions[record.input] = record.offset + 1
                     lines += 1
                     if progress && lines % 1_000_000 == 0 { PatternFiles.writeError("\r\(lines / 1_000_000)M events…") }
                 case .deadLetter(let record, let reason):
                     let (_, topic, partition, _) = sources[record.input]
                     let origin = EventOrigin(topic: topic, partition: partition, offset: record.offset)
                     batch.withBytes(record.value) { writeDeadLetter(origin: origin, line: $0, reason: reason) }
+                    positions[record.input] = record.offset + 1
                 case .finished(let input):
                     engine.finish(sources[input].source, into: &outputs)
                 case .opened, .closed, .caughtUp, .notice:
@@ -99,9 +178,15 @@ struct FileReplay {
             flushOutputs()
             batch.removeAll()
             channel.recycle(batch)
+            if store != nil && DispatchTime.now().uptimeNanoseconds - lastCheckpoint >= checkpointInterval {
+                checkpoint()
+                lastCheckpoint = DispatchTime.now().uptimeNanoseconds
+            }
         }
         engine.finishAll(into: &outputs)
         flushOutputs()
+        // The finished state too: running the same command again then changes nothing.
+        checkpoint()
         alerts.close()
         lateWriter.close()
         deadWriter.close()
@@ -156,7 +241,8 @@ struct FileReplay {
 
     private func summary(seconds: Double) -> String {
         let stats = engine.stats
-        var text = "cepd run: \(stats.events) events in \(String(format: "%.2f", seconds)) s"
+        var text = resumed.map { "cepd run: \($0)\n" } ?? ""
+        text += "cepd run: \(stats.events) events in \(String(format: "%.2f", seconds)) s"
         if seconds > 0 { text += " (\(Int(Double(stats.events) / seconds)) events/s)" }
         text += "\n"
         for (p, pattern) in engine.automaton.patterns.enumerated() {
@@ -172,5 +258,31 @@ struct FileReplay {
             text += "  note: no input for \(missingTopics.joined(separator: ", ")) (replayed as empty)\n"
         }
         return text
+    }
+}
+
+/// What `cepd run --state-dir` records beside the engine: the inputs and how far each was processed, and the
+/// output files' sizes (a resumed replay cuts them back to these and appends).
+struct ReplayCheckpoint: CheckpointRecord {
+    static let key = "r"
+    static let currentVersion = 1
+    var version = Self.currentVersion
+    var number: UInt64
+    var writtenAt: Int64
+    var inputs: [Input]
+    /// Alerts, late events, dead letters, in that order.
+    var outputs: [Output]
+
+    struct Input: Codable {
+        var topic: String
+        var path: String
+        /// The line (offset) to go on from.
+        var next: Int64
+    }
+
+    struct Output: Codable {
+        var path: String
+        var bytes: Int64
+        var lines: Int
     }
 }

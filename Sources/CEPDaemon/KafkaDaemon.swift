@@ -224,7 +224,7 @@ struct KafkaDaemon {
         let record: DaemonCheckpoint?
         let report: Engine.RestoreReport?
         do {
-            record = try store.daemonCheckpoint()
+            record = try store.record(DaemonCheckpoint.self)
             if let theirs = record?.clusterID, let ours = clusterID, theirs != ours {
                 Log.error(
                     "the checkpoint in \(dir) belongs to Kafka cluster \(theirs), not to cluster \(ours) at \(options.brokers); "

@@ -21,6 +21,10 @@ struct RunCommand: ParsableCommand {
             Alerts go to stdout (or --output), one JSON object per line. Late events go to --late (default \
             late.jsonl) and malformed lines to --dead-letters (default dead-letters.jsonl); those files are created \
             only when there is something to write. A summary goes to stderr.
+
+            With --state-dir (and --output), the replay checkpoints as it goes and can be interrupted at any \
+            moment (Ctrl-C, kill -9): the same command resumes from the last checkpoint, and the output files end \
+            up as an uninterrupted replay writes them.
             """)
 
     @Option(name: .customLong("pattern"), help: "A .cep file (repeat for several).")
@@ -41,6 +45,14 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print no summary on stderr.")
     var quiet = false
 
+    @Option(
+        name: .customLong("state-dir"),
+        help: ArgumentHelp("Checkpoint here, and resume from here if a checkpoint of the same replay exists.", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(name: .customLong("checkpoint-interval"), help: "With --state-dir: how often to checkpoint.")
+    var checkpointInterval: String = "10s"
+
     func run() throws {
         let compilation = try PatternFiles.compile(patterns)
         guard let automaton = compilation.automaton else {
@@ -48,13 +60,20 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let inputs: [(topic: String, path: String)]
-        do {
+        let interval: Int64
+        do throws(UsageError) {
             inputs = try parseInputs(automaton)
+            interval = try ServeCommand.duration(checkpointInterval, "--checkpoint-interval")
+            if stateDir != nil && output == nil {
+                throw UsageError(message: "--state-dir needs --output: alerts written to stdout cannot be taken back on resume")
+            }
         } catch {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
             throw ExitCode(2)
         }
-        var replay = try FileReplay(automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters)
+        var replay = try FileReplay(
+            automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters, stateDir: stateDir,
+            checkpointInterval: interval)
         let summary = replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
         if !quiet { PatternFiles.writeError(summary) }
     }
