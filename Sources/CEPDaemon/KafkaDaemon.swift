@@ -281,6 +281,12 @@ struct KafkaDaemon {
             return false
         }
         checkpointNumber += 1
+        if let pause = Self.checkpointPauseMs {
+            // A failpoint for the crash test: a window inside the checkpoint (outputs delivered, state not yet
+            // written) long enough to kill cepd in.
+            Log.info("checkpoint \(checkpointNumber): failpoint: pausing \(pause) ms before the write")
+            Thread.sleep(forTimeInterval: Double(pause) / 1000)
+        }
         let record = DaemonCheckpoint(
             number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000), clusterID: clusterID,
             inputs: DaemonCheckpoint.positions(positions),
@@ -296,6 +302,9 @@ struct KafkaDaemon {
             return false
         }
     }
+
+    /// `CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS`: tests only (docs/operations.md, "Failpoints").
+    private static let checkpointPauseMs = ProcessInfo.processInfo.environment["CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS"].flatMap { Int($0) }
 
     /// SIGINT and SIGTERM ask for a clean stop; a second one exits at once.
     private static func installSignalHandlers(_ stop: StopFlag) -> [any DispatchSourceSignal] {

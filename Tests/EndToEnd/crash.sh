@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Crash recovery through a real Kafka-compatible broker (Tansu), with the cepd binary as a separate process:
 # cepd is killed with SIGKILL seven times in the middle of a stream — at random moments (between checkpoints,
-# after alerts were produced, or inside a checkpoint) and right after a checkpoint was written — and restarted with
+# after alerts were produced), right after a checkpoint was written, and inside a checkpoint (between the producer
+# flush and the state write, where a failpoint holds it) — and restarted with
 # the same group and state directory. At the end the alert topics must hold exactly the match ids `cepd run`
 # finds in the same per-partition sequences (none missing, none twice), and the dead-letter and late topics
 # exactly the replay's, once each.
@@ -16,7 +17,10 @@ RANDOM=$seed
 fraud_stream 100000 1000 0.001 21 2
 
 start_cepd() {
-    "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group crash --from earliest --idle-timeout 0s \
+    # Round 7 pauses inside each checkpoint (CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS), to be killed there.
+    local pause=""
+    [ "${round:-0}" != 7 ] || pause=1000
+    CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=$pause "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group crash --from earliest --idle-timeout 0s \
         --idle-wall-clock --state-dir "$work/state" --checkpoint-interval 300ms \
         -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 >/dev/null 2>>"$work/serve.log" &
     serve_pid=$!
@@ -52,7 +56,14 @@ for round in 1 2 3 4 5 6 7; do
         kill -0 "$serve_pid" 2>/dev/null || fail "cepd exited: $(tail -n 5 "$work/serve.log")"
         sleep 0.05
     done
-    if [ $((round % 3)) = 0 ]; then
+    if [ "$round" = 7 ]; then
+        # Inside a checkpoint: outputs delivered, state not yet written (a failpoint pauses cepd there).
+        n=$(grep -c "failpoint: pausing" "$work/serve.log" || true)
+        for _ in $(seq 1 600); do [ "$(grep -c "failpoint: pausing" "$work/serve.log" || true)" -gt "$n" ] && break; sleep 0.01; done
+        sleep 0.2
+        kill_cepd "inside a checkpoint, after the flush and before the write"
+        paused=$(grep "failpoint: pausing" "$work/serve.log" | tail -n 1 | sed 's/.*checkpoint \([0-9]*\): failpoint.*/\1/')
+    elif [ $((round % 3)) = 0 ]; then
         # Right after a checkpoint was written (before its offsets are committed).
         n=$(grep -c "cepd: checkpoint " "$work/serve.log" || true)
         for _ in $(seq 1 300); do [ "$(grep -c "cepd: checkpoint " "$work/serve.log" || true)" -gt "$n" ] && break; sleep 0.005; done
@@ -66,7 +77,8 @@ for round in 1 2 3 4 5 6 7; do
 done
 [ "$kills" -ge 5 ] || fail "only $kills kills"
 
-# The last run goes to the end.
+# The last run goes to the end (no failpoint).
+round=0
 from=$(( $(wc -l < "$work/serve.log") + 1 ))
 start_cepd
 wait_for_log "$from" "cepd: assigned"
@@ -110,6 +122,9 @@ for name, path, replay in (("dead letters", "dead.jsonl", "run-dead.jsonl"), ("l
     ok = ok and got == want
 sys.exit(0 if ok else 1)
 PY
+# The checkpoint that was killed inside never happened: the next start restored the one before it.
+grep -q "cepd: restored checkpoint $((paused - 1)) " "$work/serve.log" ||
+    fail "after the kill inside checkpoint $paused, cepd did not restore checkpoint $((paused - 1))"
 restores=$(grep -c "cepd: restored checkpoint" "$work/serve.log" || true)
 skipped=$(grep -o "[0-9]* outputs written after it" "$work/serve.log" | awk '{s += $1} END {print s + 0}')
 [ "$restores" -ge "$kills" ] || fail "only $restores restores for $kills kills"
