@@ -111,8 +111,10 @@ enum OpenKeys {
         var outputs: [MatchOutput] = []
         for s in 1..<Workload.topics.count { engine.setIdle(s, true, into: &outputs) }
         let base: Int64 = 1_767_225_600_000
+        // Many logins per millisecond, so that every window (10 minutes) is still open at the end; then one more
+        // login past the lateness (5 s) moves the watermark beyond all of them, so that none waits in the buffer.
         for i in 0...keys {
-            let ts = base + Int64(i)
+            let ts = i < keys ? base + Int64(i / 2_000) : base + Int64(keys / 2_000) + 6_000
             let event = Event(
                 stream: 0, timestamp: ts, fields: [.string("u\(i)"), .string("10.0.0.1"), .string("DE"), .time(ts)],
                 origin: EventOrigin(topic: "logins", partition: 0, offset: Int64(i)), sourceRank: 0)
