@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# cepd against Flink CEP 2.3 on the same input, side by side: the fraud pattern (Benchmarks/flink/fraud.cep and the
-# harness's "fraud"), JSON decoding included in both, whole-process wall time and peak RSS (GNU time).
+# cepd against Flink CEP 2.3 on the same input, side by side, one pattern at a time (the harness's patterns, in
+# .cep in Benchmarks/flink/patterns.cep), JSON decoding included in both, whole-process wall time and peak RSS
+# (GNU time), and the match counts of both.
 #
-#   Benchmarks/flink/speed.sh INPUT_DIR        (a directory made by examples/fraud/generate.py)
+#   Benchmarks/flink/speed.sh INPUT_DIR [PATTERN ...]   (a directory made by examples/fraud/generate.py;
+#                                                        patterns: fraud (default), strict, probes, noskip, stepwindow)
 #
 # Needs a release build (swift build -c release) and the Flink jars and harness that run.sh prepares.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 dir="$1"
+shift
+patterns=("${@:-fraud}")
 cepd="$root/.build/release/cepd"
 cache="${CEPD_CACHE:-$root/.cache}/flink-2.3.0"
 [ -x "$cepd" ] || { echo "speed.sh: swift build -c release first" >&2; exit 2; }
@@ -17,20 +21,41 @@ events=$(cat "$dir/logins.jsonl" "$dir/geo.jsonl" "$dir/payments.jsonl" | wc -l)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-/usr/bin/time -f "%e %M" -o "$work/cepd.time" "$cepd" run --pattern "$here/fraud.cep" \
-    --input "logins=$dir/logins.jsonl" --input "geo=$dir/geo.jsonl" --input "payments=$dir/payments.jsonl" \
-    --output "$work/cepd.jsonl" --quiet
-/usr/bin/time -f "%e %M" -o "$work/flink.time" java -Xmx4g -cp "$cache/classes:$cache/pyflink/lib/*" \
-    FlinkCepHarness fraud "$work/flink.txt" "logins=$dir/logins.jsonl" "geo=$dir/geo.jsonl" "payments=$dir/payments.jsonl" \
-    >/dev/null 2>&1
-read -r cs cm < "$work/cepd.time"
-read -r fs fm < "$work/flink.time"
-python3 - "$events" "$cs" "$cm" "$fs" "$fm" "$(wc -l < "$work/cepd.jsonl")" "$(wc -l < "$work/flink.txt")" <<'PY'
-import sys
-n, cs, cm, fs, fm, cmatch, fmatch = sys.argv[1:]
-n = int(n); cs, fs = float(cs), float(fs); cm, fm = int(cm), int(fm)
-print(f"events: {n}   matches: cepd {cmatch}, flink {fmatch}")
-print(f"cepd : {cs:7.2f} s  {n / cs:10,.0f} events/s  peak RSS {cm / 1024:8,.0f} MB")
-print(f"flink: {fs:7.2f} s  {n / fs:10,.0f} events/s  peak RSS {fm / 1024:8,.0f} MB")
-print(f"cepd/flink: {fs / cs:.1f}x the events/s, {cm / fm:.3f} of the peak memory")
+for pattern in "${patterns[@]}"; do
+    # The streams and this one pattern of patterns.cep, so that cepd runs only what Flink runs.
+    python3 - "$here/patterns.cep" "$pattern" > "$work/$pattern.cep" <<'PY'
+import re, sys
+text, name = open(sys.argv[1]).read(), sys.argv[2]
+blocks, depth, start = [], 0, None
+for i, c in enumerate(text):
+    if c == "{":
+        if depth == 0:
+            start = text.rfind("\n", 0, i) + 1
+        depth += 1
+    elif c == "}":
+        depth -= 1
+        if depth == 0:
+            blocks.append(text[start:i + 1])
+keep = [b for b in blocks if b.lstrip().startswith("stream ") or re.match(rf"\s*pattern {name}\b", b)]
+if not any(b.lstrip().startswith("pattern ") for b in keep):
+    sys.exit(f"speed.sh: no pattern '{name}' in patterns.cep")
+print("\n".join(keep))
 PY
+    /usr/bin/time -f "%e %M" -o "$work/cepd.time" "$cepd" run --pattern "$work/$pattern.cep" \
+        --input "logins=$dir/logins.jsonl" --input "geo=$dir/geo.jsonl" --input "payments=$dir/payments.jsonl" \
+        --output "$work/cepd.jsonl" --quiet
+    /usr/bin/time -f "%e %M" -o "$work/flink.time" java -Xmx4g -cp "$cache/classes:$cache/pyflink/lib/*" \
+        FlinkCepHarness "$pattern" "$work/flink.txt" "logins=$dir/logins.jsonl" "geo=$dir/geo.jsonl" "payments=$dir/payments.jsonl" \
+        >/dev/null 2>&1
+    read -r cs cm < "$work/cepd.time"
+    read -r fs fm < "$work/flink.time"
+    python3 - "$pattern" "$events" "$cs" "$cm" "$fs" "$fm" "$(wc -l < "$work/cepd.jsonl")" "$(wc -l < "$work/flink.txt")" <<'PY'
+import sys
+pattern, n, cs, cm, fs, fm, cmatch, fmatch = sys.argv[1:]
+n = int(n); cs, fs = float(cs), float(fs); cm, fm = int(cm), int(fm)
+print(f"{pattern}: events {n}   matches: cepd {cmatch}, flink {fmatch}" + ("" if cmatch == fmatch else "   COUNTS DIFFER"))
+print(f"  cepd : {cs:7.2f} s  {n / cs:10,.0f} events/s  peak RSS {cm / 1024:8,.0f} MB")
+print(f"  flink: {fs:7.2f} s  {n / fs:10,.0f} events/s  peak RSS {fm / 1024:8,.0f} MB")
+print(f"  cepd/flink: {fs / cs:.1f}x the events/s, {cm / fm:.3f} of the peak memory")
+PY
+done
