@@ -86,23 +86,21 @@ extension Engine {
         for p in matchers.indices {
             let name = automaton.patterns[p].name
             writer.put(Self.patternKey(name), patternRecord(p))
+            // The notes are taken before the matcher is read: clearing them later, while a copy of it is held,
+            // would copy its whole slot array.
+            let (changed, released) = matchers[p].takeChanges()
             // Deletions first: a key released and back again since the last checkpoint is put after its delete.
-            for key in matchers[p].releasedKeys {
+            for key in released {
                 writer.delete(Self.keyPrefix(name) + Self.encoded(key))
                 counts.keysDeleted += 1
             }
-            matchers[p].releasedKeys.removeAll(keepingCapacity: true)
             let matcher = matchers[p]
-            let slots: [Int32] = full ? Array(matcher.keyIndex.slots) : matcher.changedSlots
-            for slot in slots {
+            // A slot freed since (and not reused) has nothing to write: its key is among the deletions.
+            for slot in full ? Array(matcher.keyIndex.slots) : changed where matcher.holdsKey(slot) {
                 let s = matcher.slots[Int(slot)]
-                // A slot freed since (and not reused) has nothing to write: its key is among the deletions.
-                guard matcher.keyIndex.find(KeyIndex.hash(s.key), isKey: { matcher.slots[Int($0)].key == s.key }) == slot else { continue }
                 writer.put(Self.keyPrefix(name) + Self.encoded(s.key), keyRecord(s.state))
                 counts.keysWritten += 1
             }
-            for slot in matcher.changedSlots { matchers[p].slots[Int(slot)].changed = false }
-            matchers[p].changedSlots.removeAll(keepingCapacity: true)
         }
         return counts
     }

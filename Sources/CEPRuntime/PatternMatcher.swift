@@ -140,6 +140,22 @@ public struct PatternMatcher {
         changedSlots.append(slot)
     }
 
+    /// The slots changed and the keys released since the last call, and clears those notes.
+    mutating func takeChanges() -> (changed: [Int32], released: [Value]) {
+        for slot in changedSlots { slots[Int(slot)].changed = false }
+        defer {
+            changedSlots.removeAll(keepingCapacity: true)
+            releasedKeys.removeAll(keepingCapacity: true)
+        }
+        return (changedSlots, releasedKeys)
+    }
+
+    /// Whether `slot` holds a key now (it may have been freed since it was noted).
+    func holdsKey(_ slot: Int32) -> Bool {
+        let key = slots[Int(slot)].key
+        return keyIndex.find(KeyIndex.hash(key), isKey: { slots[Int($0)].key == key }) == slot
+    }
+
     /// Nothing left for this key: free its slot, so that an idle key costs nothing.
     private mutating func release(_ slot: Int32) {
         if tracksChanges { releasedKeys.append(slots[Int(slot)].key) }

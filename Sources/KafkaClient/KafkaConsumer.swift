@@ -125,13 +125,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             // (In this order: the time lookup fills in committed offsets, which our own positions then override.)
             if case .time(let ms) = state.start { positionByTime(rk, partitions, ms) }
             resumeOwnPositions(rk, partitions, state)
-            for i in 0..<Int(partitions.pointee.cnt) {
-                let p = partitions.pointee.elems[i]
-                let partition = TopicPartition(topic: String(cString: p.topic), partition: p.partition)
-                if state.positions[partition] == nil, let restored = state.restoredPositions[partition] {
-                    partitions.pointee.elems[i].offset = restored
-                }
-            }
+            setOffsets(partitions) { state.positions[$0] == nil ? state.restoredPositions[$0] : nil }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(rk, partitions) { _ = KafkaError(taking: error) }
             } else {
@@ -162,11 +156,18 @@ public final class KafkaConsumer: @unchecked Sendable {
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {
             for e in query.elements where e.offset >= 0 { committed[e.partition] = e.offset }
         }
+        setOffsets(partitions) { partition in state.positions[partition].map { max($0, committed[partition] ?? -1) } }
+    }
+
+    /// Sets the start offset of each partition in the list that `offset` gives one for.
+    private static func setOffsets(
+        _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, _ offset: (TopicPartition) -> Int64?
+    ) {
         for i in 0..<Int(partitions.pointee.cnt) {
             let p = partitions.pointee.elems[i]
-            let partition = TopicPartition(topic: String(cString: p.topic), partition: p.partition)
-            guard let own = state.positions[partition] else { continue }
-            partitions.pointee.elems[i].offset = max(own, committed[partition] ?? -1)
+            if let start = offset(TopicPartition(topic: String(cString: p.topic), partition: p.partition)) {
+                partitions.pointee.elems[i].offset = start
+            }
         }
     }
 
@@ -184,12 +185,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         for e in query.elements where e.error == RD_KAFKA_RESP_ERR_NO_ERROR {
             found[e.partition] = e.offset  // -1: no message that late yet, which librdkafka reads as the end
         }
-        for i in 0..<Int(partitions.pointee.cnt) {
-            let p = partitions.pointee.elems[i]
-            if let offset = found[TopicPartition(topic: String(cString: p.topic), partition: p.partition)] {
-                partitions.pointee.elems[i].offset = offset < 0 ? Int64(RD_KAFKA_OFFSET_END) : offset
-            }
-        }
+        setOffsets(partitions) { found[$0].map { $0 < 0 ? Int64(RD_KAFKA_OFFSET_END) : $0 } }
     }
 
     /// Waits up to `timeoutMs` for the next message or event; nil when there is none yet.

@@ -34,10 +34,19 @@ import TestSupport
         return list.sorted { ($0.ts + $0.delay) < ($1.ts + $1.delay) }.map { ($0.stream, $0.fields) }
     }
 
-    func run(_ events: [(String, [String: Value])], restartAt cuts: Set<Int>) throws -> [String] {
+    /// Runs `events`, restarting before each event in `cuts` with a fresh engine: restored from a full snapshot,
+    /// or — with `checkpointEvery` — from one store that incremental checkpoints (every that many events, and at
+    /// each cut) keep up to date, writing only what changed.
+    func run(_ events: [(String, [String: Value])], restartAt cuts: Set<Int>, checkpointEvery every: Int? = nil) throws -> [String] {
         var harness = try EngineHarness(Self.source)
+        var store = MemoryEngineState()
+        if every != nil { harness.engine.trackChanges() }
         for (i, (stream, fields)) in events.enumerated() {
-            if cuts.contains(i) { try harness.restart() }
+            if cuts.contains(i) {
+                if every != nil { try harness.restart(from: &store) } else { try harness.restart() }
+            } else if let every, i % every == 0 {
+                harness.engine.writeCheckpoint(into: &store)
+            }
             harness.send(stream, fields)
         }
         let result = harness.finish()
@@ -62,30 +71,12 @@ import TestSupport
         }
     }
 
-    /// Checkpoints every `every` events into one store, writing only what changed; at each cut, a fresh engine
-    /// restored from that store alone takes over.
-    func runIncrementally(_ events: [(String, [String: Value])], every: Int, restartAt cuts: Set<Int>) throws -> [String] {
-        var harness = try EngineHarness(Self.source)
-        harness.engine.trackChanges()
-        var store = MemoryEngineState()
-        for (i, (stream, fields)) in events.enumerated() {
-            if cuts.contains(i) {
-                try harness.restart(from: &store)
-            } else if i % every == 0 {
-                harness.engine.writeCheckpoint(into: &store)
-            }
-            harness.send(stream, fields)
-        }
-        let result = harness.finish()
-        return result.alerts + result.late
-    }
-
     @Test func runsRestoredFromIncrementalCheckpointsEmitExactlyTheUninterruptedAlerts() throws {
         for seed in UInt64(1)...8 {
             let input = events(seed: seed, count: 200)
             let expected = try run(input, restartAt: [])
             let cuts: Set<Int> = [Int(seed) * 11, 60, 101, 170 + Int(seed)]
-            #expect(try runIncrementally(input, every: Int(seed) + 2, restartAt: cuts) == expected, "seed \(seed)")
+            #expect(try run(input, restartAt: cuts, checkpointEvery: Int(seed) + 2) == expected, "seed \(seed)")
         }
     }
 
@@ -146,5 +137,27 @@ import TestSupport
         let report = try engine.restore(bytes)
         #expect(report.started == ["loop"])
         #expect(report.restored == ["relaxed", "absent", "anyof"])
+    }
+
+    /// A changed pattern's stored state goes at the next checkpoint: the store then holds what a full checkpoint of
+    /// the new engine writes, and nothing of the old pattern's keys.
+    @Test func theStateOfAChangedPatternIsDeletedAtTheNextCheckpoint() throws {
+        var harness = try EngineHarness(Self.source)
+        harness.engine.trackChanges()
+        for (stream, fields) in events(seed: 5, count: 80) { harness.send(stream, fields) }
+        var store = MemoryEngineState()
+        harness.engine.writeCheckpoint(into: &store)
+        let loopKeys = Array("kloop".utf8) + [0]
+        #expect(store.records.keys.contains { $0.starts(with: loopKeys) }, "the old pattern had no keys: nothing to delete")
+        let changed = try EngineHarness(Self.source.replacingOccurrences("within 8s", with: "within 9s"))
+        var engine = Engine(automaton: changed.automaton)
+        engine.trackChanges()
+        #expect(try engine.restore(from: store)?.started == ["loop"])
+        engine.writeCheckpoint(into: &store)
+        #expect(!store.records.keys.contains { $0.starts(with: loopKeys) })
+        var full = MemoryEngineState()
+        var copy = engine
+        copy.writeCheckpoint(into: &full, full: true)
+        #expect(store.records == full.records)
     }
 }
