@@ -36,8 +36,9 @@ final class CompiledNFA: @unchecked Sendable {
     let edges: UnsafeMutableBufferPointer<Edge>
     let conditions: UnsafeMutableBufferPointer<ConditionNode>
     let conditionChildren: UnsafeMutableBufferPointer<Int32>
-    /// The step conditions, by predicate index.
+    /// The step conditions, by predicate index (owner of the tables `predicateEvaluator` reads).
     let predicates: FlatExpressions
+    private let predicateEvaluator: FlatExpressions.Evaluator
     let start: Int
     let window: Int64?
 
@@ -87,6 +88,7 @@ final class CompiledNFA: @unchecked Sendable {
                     binding: state.binding.map(Int32.init) ?? -1, window: state.window ?? -1))
         }
         self.predicates = FlatExpressions(pattern.predicates)
+        self.predicateEvaluator = predicates.evaluator
         self.states = .copy(states)
         self.edges = .copy(edges)
         self.conditions = .copy(conditions)
@@ -108,7 +110,7 @@ final class CompiledNFA: @unchecked Sendable {
         switch node.kind {
         case .always: return true
         case .stream: return event.stream == Int(node.value)
-        case .predicate: return predicates.holds(Int(node.value), current: event, match: match)
+        case .predicate: return predicateEvaluator.holds(Int(node.value), current: event, match: match)
         case .not: return !holds(conditionChildren[Int(node.value)], event, match)
         case .and:
             for i in 0..<Int(node.count) where !holds(conditionChildren[Int(node.value) + i], event, match) { return false }

@@ -124,7 +124,7 @@ public struct Engine {
         stats.events += 1
         var late: [Int] = []
         for reader in readers[event.stream] {
-            let key = event.fields[reader.keyField]
+            let key = event.field(reader.keyField)
             if !matchers[reader.pattern].buffer(event, key: key) { late.append(reader.pattern) }
         }
         if !late.isEmpty { stats.lateEvents += 1 }

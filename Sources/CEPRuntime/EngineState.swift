@@ -353,8 +353,8 @@ struct EventTable {
         for e in events {
             w.string(automaton.streams[e.stream].name)
             w.signed(e.timestamp)
-            w.unsigned(UInt64(e.fields.count))
-            for f in e.fields { w.value(f) }
+            w.unsigned(UInt64(e.fieldCount))
+            for f in 0..<e.fieldCount { w.value(e.field(f)) }
             w.string(e.origin.topic)
             w.signed(Int64(e.origin.partition))
             w.signed(e.origin.offset)

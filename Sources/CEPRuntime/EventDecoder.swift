@@ -51,7 +51,7 @@ public struct DecodedEvents: Sendable {
         let entry = entries[cursor.entry]
         let end = cursor.value + Int(entry.fieldCount)
         let event = Event(
-            stream: Int(entry.stream), timestamp: entry.timestamp, fields: Array(values[cursor.value..<end]),
+            stream: Int(entry.stream), timestamp: entry.timestamp, fields: values[cursor.value..<end],
             origin: origin, sourceRank: sourceRank)
         cursor.entry += 1
         cursor.value = end
@@ -222,7 +222,7 @@ public struct EventDecoder: Sendable {
             }
             if let filter = plan.filter {
                 let probe = Event(
-                    stream: plan.stream, timestamp: 0, fields: Array(decoded.values[first...]),
+                    stream: plan.stream, timestamp: 0, fields: decoded.values[first...],
                     origin: EventOrigin(topic: topic, partition: 0, offset: 0))
                 guard filter.holds(0, current: probe, match: nil) else {
                     decoded.values.removeLast(count)

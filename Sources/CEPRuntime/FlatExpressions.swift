@@ -24,28 +24,25 @@ final class FlatExpressions: @unchecked Sendable {
         var c: Int32 = 0
     }
 
-    private let nodes: UnsafeMutableBufferPointer<Node>
-    private let children: UnsafeMutableBufferPointer<Int32>
-    private let literals: UnsafeMutableBufferPointer<Value>
-    /// The root node of each expression, by the index it had in the list.
-    private let roots: UnsafeMutableBufferPointer<Int32>
+    /// The tables, owned by this object. A hot loop copies this plain struct out once (`evaluator`) and
+    /// evaluates through it, so that no read of the object is retained per call.
+    let evaluator: Evaluator
 
     /// Flattens `expressions`; expression `i` is then evaluated with `evaluate(i, ...)`.
     init(_ expressions: [CompiledExpr]) {
         var builder = Builder()
         let roots = expressions.map { builder.add($0) }
-        self.nodes = .copy(builder.nodes)
-        self.children = .copy(builder.children)
-        self.literals = .copy(builder.literals)
-        self.roots = .copy(roots)
+        evaluator = Evaluator(
+            nodes: .copy(builder.nodes), children: .copy(builder.children), literals: .copy(builder.literals),
+            roots: .copy(roots))
     }
 
     deinit {
-        nodes.deallocate()
-        children.deallocate()
-        _ = literals.deinitialize()
-        literals.deallocate()
-        roots.deallocate()
+        evaluator.nodes.deallocate()
+        evaluator.children.deallocate()
+        _ = evaluator.literals.deinitialize()
+        evaluator.literals.deallocate()
+        evaluator.roots.deallocate()
     }
 
     private struct Builder {
@@ -89,6 +86,28 @@ final class FlatExpressions: @unchecked Sendable {
     /// the partial match it is tested against.
     @inline(__always)
     func holds(_ index: Int, current: Event?, match: MatchNode?) -> Bool {
+        evaluator.holds(index, current: current, match: match)
+    }
+
+    /// The value of expression `index`.
+    func evaluate(_ index: Int, current: Event?, match: MatchNode?) -> Value {
+        evaluator.evaluate(index, current: current, match: match)
+    }
+}
+
+extension FlatExpressions {
+    /// The flattened tables and the evaluation over them: trivial to copy (four pointers), valid while the
+    /// `FlatExpressions` that made them lives.
+    struct Evaluator {
+        let nodes: UnsafeMutableBufferPointer<Node>
+        let children: UnsafeMutableBufferPointer<Int32>
+        let literals: UnsafeMutableBufferPointer<Value>
+        /// The root node of each expression, by the index it had in the list.
+        let roots: UnsafeMutableBufferPointer<Int32>
+
+    /// Whether expression `index` is `true`.
+    @inline(__always)
+    func holds(_ index: Int, current: Event?, match: MatchNode?) -> Bool {
         if case .bool(true) = evaluate(index, current: current, match: match) { return true }
         return false
     }
@@ -104,9 +123,9 @@ final class FlatExpressions: @unchecked Sendable {
         case .literal:
             return literals[Int(node.a)]
         case .currentField:
-            return current?.fields[Int(node.a)] ?? .null
+            return current?.field(Int(node.a)) ?? .null
         case .bindingField:
-            return match.lastEvent(of: Int(node.a))?.fields[Int(node.b)] ?? .null
+            return match.lastField(of: Int(node.a), field: Int(node.b))
         case .aggregate:
             return ValueOperations.aggregate(
                 node.aggregate, of: Int(node.a), field: node.b < 0 ? nil : Int(node.b), in: match)
@@ -152,4 +171,5 @@ final class FlatExpressions: @unchecked Sendable {
             return ValueOperations.call(node.function, arguments)
         }
     }
+}
 }

@@ -1,3 +1,5 @@
+import CEPCore
+
 /// One event bound to one step of a partial match: a node of the shared buffer.
 ///
 /// Partial matches are persistent linked lists that share their prefixes: when a partial match branches (a step
@@ -36,14 +38,17 @@ public final class MatchNode: Sendable {
 }
 
 extension Optional where Wrapped == MatchNode {
-    /// The most recent event bound to `binding`, or `nil`.
-    @inlinable
-    func lastEvent(of binding: Int) -> Event? {
-        var node = self
-        while let current = node {
-            if current.binding == binding { return current.event }
-            node = current.previous
+    /// Field `field` of the most recent event bound to `binding`; `.null` when none is bound. Conditions that
+    /// refer to an earlier step read through this on every candidate event: the walk borrows the chain (the
+    /// partial match being tested keeps every node alive), so it costs no reference counting per node.
+    @inline(__always)
+    func lastField(of binding: Int, field: Int) -> Value {
+        guard let first = self else { return .null }
+        unowned(unsafe) var current = first
+        while true {
+            if current.binding == binding { return current.event.field(field) }
+            guard let previous = current.previous else { return .null }
+            current = previous
         }
-        return nil
     }
 }

@@ -396,7 +396,7 @@ struct NFAExecutor {
 
     /// Flink's `computeNextStates`.
     private func computeNextStates(
-        _ match: PartialMatch, _ event: Event, sequence: UInt64, edges: inout [Edge], stack: inout [Int32],
+        _ match: borrowing PartialMatch, _ event: Event, sequence: UInt64, edges: inout [Edge], stack: inout [Int32],
         into result: inout [PartialMatch]
     ) -> StepOutcome {
         decisionGraph(match, event, edges: &edges, stack: &stack)
@@ -412,7 +412,7 @@ struct NFAExecutor {
             switch edge.action {
             case .ignore:
                 if !isStart {
-                    var moved = match
+                    var moved = copy match
                     moved.state = edge.target
                     result.append(moved)
                 }
@@ -439,14 +439,16 @@ struct NFAExecutor {
                 break
             }
         }
-        if isStart { result.append(match) }
+        if isStart { result.append(copy match) }
         return reachedStop ? .reachedStop : .changed
     }
 
     /// Flink's `createDecisionGraph`: follow PROCEED edges depth first (a stack), collect TAKE and IGNORE edges
     /// into `edges`. Reaching a STOP state counts as taking the event into it (Flink's stop states have a
     /// TAKE loop).
-    private func decisionGraph(_ match: PartialMatch, _ event: Event, edges: inout [Edge], stack: inout [Int32]) {
+    private func decisionGraph(
+        _ match: borrowing PartialMatch, _ event: Event, edges: inout [Edge], stack: inout [Int32]
+    ) {
         edges.removeAll(keepingCapacity: true)
         stack.removeAll(keepingCapacity: true)
         stack.append(match.state)

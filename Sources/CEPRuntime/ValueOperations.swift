@@ -174,7 +174,7 @@ enum ValueOperations {
         while let current = node {
             if current.binding == binding {
                 count += 1
-                if let field { values.append(current.event.fields[field]) }
+                if let field { values.append(current.event.field(field)) }
             }
             node = current.previous
         }
