@@ -18,8 +18,8 @@ import KafkaClient
 /// in the same order as in a replay of them, and give the same alerts and the same late events.
 ///
 /// Backpressure: a partition with more than `queueLimit` messages waiting is paused until it drains; when every
-/// batch is in flight (the engine is behind) all partitions are paused and the reader keeps polling — so that the
-/// group does not consider it dead — until a batch comes back. A batch is handed over when full, or at the latest
+/// batch is in flight (the engine is behind) the reader stops polling until a batch comes back, and librdkafka
+/// stops fetching at its queue limits. A batch is handed over when full, or at the latest
 /// `maxDelay` after its first item, so that a quiet topic does not hold events back.
 final class KafkaReader: @unchecked Sendable {
     private struct Input {
@@ -48,15 +48,13 @@ final class KafkaReader: @unchecked Sendable {
     private let stop: StopFlag
     private let maxWaitNanos: UInt64
     private let maxDelayNanos: UInt64 = 50_000_000
-    private let queueLimit = 20_000
+    private let queueLimit = Int(ProcessInfo.processInfo.environment["CEPD_QL"] ?? "") ?? 20_000
     private var inputs: [Input] = []
     private var inputNumbers: [TopicPartition: Int] = [:]
     private var batch: InputBatch?
     /// Uptime (ns) of the last message from any partition.
     private var lastMessage: UInt64 = 0
     private var batchStarted = DispatchTime.now()
-    /// Events polled while everything was paused, handled before the next poll.
-    private var stash: [KafkaConsumer.Event] = []
 
     init(
         consumer: KafkaConsumer, decoders: [String: EventDecoder], rank: @escaping (TopicPartition) -> Int32,
@@ -76,8 +74,6 @@ final class KafkaReader: @unchecked Sendable {
     func run() {
         while !stop.isSet {
             let batch = currentBatch()
-            for event in stash { handle(event, into: batch) }
-            stash.removeAll()
             if let event = consumer.poll(timeoutMs: 20) { handle(event, into: batch) }
             merge(into: batch)
             let age = DispatchTime.now().uptimeNanoseconds - batchStarted.uptimeNanoseconds
@@ -90,21 +86,16 @@ final class KafkaReader: @unchecked Sendable {
         channel.close()
     }
 
-    /// The batch to add to. While the engine holds them all, pauses the partitions and keeps polling (events
-    /// that were already fetched go to `stash`, nothing is dropped).
+    /// The batch to add to. While the engine holds them all, waits for one to come back without polling: the
+    /// consumer then stops fetching at librdkafka's own queue limits. (Pausing the partitions instead made
+    /// librdkafka drop what it had already fetched for them and fetch it again on resume, which under load cost more
+    /// than it saved.) A wait this long never nears max.poll.interval.ms: the engine returns a batch in
+    /// milliseconds, a large checkpoint in seconds.
     private func currentBatch() -> InputBatch {
         if let batch { return batch }
         var next = channel.tryEmptyBatch(waitingMs: 0)
-        if next == nil {
-            let paused = inputs.filter { $0.open && !$0.pausedForQueue }.map(\.partition)
-            consumer.pause(paused)
-            while next == nil && !stop.isSet {
-                if let event = consumer.poll(timeoutMs: 20) { stash.append(event) }
-                next = channel.tryEmptyBatch(waitingMs: 20)
-            }
-            consumer.resume(paused)
-            if next == nil { next = channel.emptyBatch() }
-        }
+        while next == nil && !stop.isSet { next = channel.tryEmptyBatch(waitingMs: 20) }
+        if next == nil { next = channel.emptyBatch() }
         batchStarted = DispatchTime.now()
         batch = next
         return next!
