@@ -27,21 +27,7 @@ if [ -z "$cepd" ]; then
 fi
 [ -x "$cepd" ] || { echo "run.sh: build cepd first (swift build)" >&2; exit 2; }
 
-cache="${CEPD_CACHE:-$root/.cache}/flink-2.3.0"
-lib="$cache/pyflink/lib"
-if [ ! -f "$lib/flink-cep-2.3.0.jar" ]; then
-    mkdir -p "$cache"
-    echo "flink: downloading apache-flink-libraries==2.3.0 (329 MB, once) into $cache"
-    python3 -m pip download --quiet --no-deps apache-flink-libraries==2.3.0 -d "$cache"
-    (cd "$cache" && python3 -m zipfile -e apache_flink_libraries-2.3.0-*.whl extracted \
-        && mkdir -p pyflink && rm -rf pyflink/lib && mv extracted/pyflink/lib pyflink/lib && rm -rf extracted)
-fi
-command -v javac >/dev/null || { echo "run.sh: javac not found (apt-get install openjdk-17-jdk-headless)" >&2; exit 2; }
-classes="$cache/classes"
-if [ ! -f "$classes/FlinkCepHarness.class" ] || [ "$here/FlinkCepHarness.java" -nt "$classes/FlinkCepHarness.class" ]; then
-    mkdir -p "$classes"
-    javac -d "$classes" -cp "$lib/*" "$here/FlinkCepHarness.java"
-fi
+. "$here/prepare.sh"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # cepd against Flink CEP 2.3 on the same input, side by side, one pattern at a time (the harness's patterns, in
 # .cep in Benchmarks/flink/patterns.cep), JSON decoding included in both, whole-process wall time and peak RSS
-# (GNU time), and the match counts of both.
+# (GNU time), and whether the match sets are equal (exit 1 when they differ).
 #
 #   Benchmarks/flink/speed.sh INPUT_DIR [PATTERN ...]   (a directory made by examples/fraud/generate.py;
 #                                                        patterns: fraud (default), strict, probes, noskip, stepwindow)
 #
-# Needs a release build (swift build -c release) and the Flink jars and harness that run.sh prepares.
+# Builds cepd in release mode if needed; fetches the Flink jars and compiles the harness once (prepare.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -15,8 +15,8 @@ shift
 patterns=("${@:-fraud}")
 cepd="$root/.build/release/cepd"
 cache="${CEPD_CACHE:-$root/.cache}/flink-2.3.0"
-[ -x "$cepd" ] || { echo "speed.sh: swift build -c release first" >&2; exit 2; }
-[ -f "$cache/classes/FlinkCepHarness.class" ] || { echo "speed.sh: run Benchmarks/flink/run.sh once first" >&2; exit 2; }
+[ -x "$cepd" ] || (cd "$root" && swift build -c release)
+. "$here/prepare.sh"
 events=$(cat "$dir/logins.jsonl" "$dir/geo.jsonl" "$dir/payments.jsonl" | wc -l)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -49,13 +49,23 @@ PY
         >/dev/null 2>&1
     read -r cs cm < "$work/cepd.time"
     read -r fs fm < "$work/flink.time"
-    python3 - "$pattern" "$events" "$cs" "$cm" "$fs" "$fm" "$(wc -l < "$work/cepd.jsonl")" "$(wc -l < "$work/flink.txt")" <<'PY'
-import sys
-pattern, n, cs, cm, fs, fm, cmatch, fmatch = sys.argv[1:]
+    python3 - "$pattern" "$events" "$cs" "$cm" "$fs" "$fm" "$work/cepd.jsonl" "$work/flink.txt" <<'PY'
+import collections, json, sys
+pattern, n, cs, cm, fs, fm, cepd_out, flink_out = sys.argv[1:]
 n = int(n); cs, fs = float(cs), float(fs); cm, fm = int(cm), int(fm)
-print(f"{pattern}: events {n}   matches: cepd {cmatch}, flink {fmatch}" + ("" if cmatch == fmatch else "   COUNTS DIFFER"))
+# The match sets, as compare.py writes them: "<pattern> <step>=<topic>:<offset> ...".
+cepd = collections.Counter()
+for line in open(cepd_out):
+    m = json.loads(line)["_match"]
+    cepd[f"{m['pattern']} " + " ".join(f"{e['step']}={e['topic']}:{e['offset']}" for e in m["events"])] += 1
+flink = collections.Counter(line.rstrip("\n") for line in open(flink_out) if line.strip())
+same = cepd == flink
+verdict = "match sets equal" if same else \
+    f"MATCH SETS DIFFER: {sum((cepd - flink).values())} only in cepd, {sum((flink - cepd).values())} only in Flink"
+print(f"{pattern}: events {n}   matches: cepd {sum(cepd.values())}, flink {sum(flink.values())}   {verdict}")
 print(f"  cepd : {cs:7.2f} s  {n / cs:10,.0f} events/s  peak RSS {cm / 1024:8,.0f} MB")
 print(f"  flink: {fs:7.2f} s  {n / fs:10,.0f} events/s  peak RSS {fm / 1024:8,.0f} MB")
 print(f"  cepd/flink: {fs / cs:.1f}x the events/s, {cm / fm:.3f} of the peak memory")
+sys.exit(0 if same else 1)
 PY
 done

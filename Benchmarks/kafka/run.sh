@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# cepd through Kafka (a local Tansu broker): throughput against a bare librdkafka consumer's, and alert latency
+# at fixed input rates. One command; prints a table and writes the figures as JSON (for Benchmarks/plots.py).
+#
+#   Benchmarks/kafka/run.sh [--events N] [--rates R,R,...] [--seconds S] [--out FILE]
+#
+# Defaults: 2,000,000 events for the throughput part, rates 10000,25000,50000,100000 events/s for 20 s each,
+# results in out/bench/kafka.json. The pattern is the fraud pattern of Benchmarks/flink/fraud.cep (logins, geo and
+# payments, 3 partitions each, keyed by user; 5 s lateness), the input examples/fraud/generate.py's stream.
+#
+# 1. Throughput: all events are produced first; then the bare consumer (rawconsume.c) reads the three topics to
+#    their end, and a fresh cepd group does the same (its rate: committed offsets over time, after its first
+#    commit, so that joining the group does not count).
+# 2. Latency: for each rate, a fresh broker and cepd; a paced producer sends the stream at that rate; an alert
+#    consumer notes when each alert arrives. Latency beyond the watermark = arrival − the moment the watermark
+#    could first pass the alert's last event (an event ≥ 5 s later sent to every input partition); the event
+#    stream's own time runs at rate/200 × real time (the generator makes 200 events per second of event time).
+#    "keeps up" = cepd's committed offsets reached the end within 3 s of the producer's last message.
+#
+# Everything runs on this machine: the broker, the Python producer and consumer, and cepd share its cores.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+events=2000000 rates=10000,25000,50000,100000 seconds=20 out="$root/out/bench/kafka.json"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --events) events="$2"; shift 2 ;;
+        --rates) rates="$2"; shift 2 ;;
+        --seconds) seconds="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        *) echo "usage: Benchmarks/kafka/run.sh [--events N] [--rates R,...] [--seconds S] [--out FILE]" >&2; exit 2 ;;
+    esac
+done
+[ -x .build/release/cepd ] || swift build -c release
+cepd="$root/.build/release/cepd"
+. scripts/kafka-env.sh
+kafka_setup
+export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+work="$(mktemp -d)"
+cepd_pid="" alerts_pid=""
+cleanup() {
+    [ -z "$cepd_pid" ] || kill -KILL "$cepd_pid" 2>/dev/null || true
+    [ -z "$alerts_pid" ] || kill -KILL "$alerts_pid" 2>/dev/null || true
+    kafka_stop
+    rm -rf "$work"
+}
+trap cleanup EXIT
+gcc -O2 -o "$work/rawconsume" Benchmarks/kafka/rawconsume.c $(pkg-config --cflags --libs rdkafka)
+loadgen() { "$KAFKA_PY" Benchmarks/kafka/loadgen.py "$@"; }
+topics=logins,geo,payments
+partitions=3
+pattern=Benchmarks/flink/fraud.cep
+
+largest=$events
+for rate in ${rates//,/ }; do [ $((rate * seconds)) -gt "$largest" ] && largest=$((rate * seconds)); done
+# 10,000 users per million events, as in the other benchmarks (each key has about ten events per 10-minute window).
+users=$(( largest / 100 ))
+python3 examples/fraud/generate.py --events "$((largest * 105 / 100))" --users "$users" --seed 5 --out "$work/input" >/dev/null
+
+fresh_broker() {
+    kafka_stop
+    kafka_start
+    local t
+    for t in ${topics//,/ }; do kafka_topic "$t" "$partitions"; done
+    for t in alerts cepd-late cepd-dead-letters; do kafka_topic "$t" 1; done
+}
+
+# A short session timeout, as in the end-to-end tests: with librdkafka's default (45 s) Tansu takes ~20 s to
+# hand a new group its partitions.
+start_cepd() {  # GROUP
+    "$cepd" serve --pattern "$pattern" --brokers "$KAFKA_BROKERS" --group "$1" --from earliest --state-dir none \
+        --commit-interval 1s -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 \
+        2>"$work/cepd-$1.log" >/dev/null &
+    cepd_pid=$!
+}
+
+stop_cepd() {
+    kill -TERM "$cepd_pid"
+    wait "$cepd_pid" || { echo "kafka bench: cepd exited with $?; its log:" >&2; cat "$work/cepd-$1.log" >&2; exit 1; }
+    cepd_pid=""
+}
+
+# 1. Throughput.
+fresh_broker
+echo "kafka bench: broker $KAFKA_BROKERS; producing $events events" >&2
+loadgen produce --brokers "$KAFKA_BROKERS" --input "$work/input" --topics "$topics" --partitions "$partitions" \
+    --count "$events" --rate 0 --sent "$work/sent-all" >/dev/null
+spec=""
+for t in ${topics//,/ }; do spec="$spec${spec:+,}$t:$partitions"; done
+raw=$("$work/rawconsume" "$KAFKA_BROKERS" "$spec")
+raw_rate=$(awk '{print $7}' <<<"$raw")
+start_cepd throughput
+cepd_rate=$(loadgen lag --brokers "$KAFKA_BROKERS" --group throughput --topics "$spec" | awk '{print $2}')
+stop_cepd throughput
+echo "kafka bench: raw consumer $raw_rate events/s, cepd $cepd_rate events/s" >&2
+
+# 2. Latency at fixed rates.
+rows=()
+for rate in ${rates//,/ }; do
+    fresh_broker
+    start_cepd "latency-$rate"
+    rm -f "$work/stop"
+    loadgen alerts --brokers "$KAFKA_BROKERS" --topic alerts --out "$work/alerts-$rate" --stop "$work/stop" &
+    alerts_pid=$!
+    sleep 6  # cepd joins its group before the first event is sent
+    produced=$(loadgen produce --brokers "$KAFKA_BROKERS" --input "$work/input" --topics "$topics" \
+        --partitions "$partitions" --count $((rate * seconds)) --rate "$rate" --sent "$work/sent-$rate")
+    behind=$(loadgen lag --brokers "$KAFKA_BROKERS" --group "latency-$rate" --topics "$spec" --timeout 120 | awk '{print $1}')
+    touch "$work/stop"
+    wait "$alerts_pid"
+    alerts_pid=""
+    stop_cepd "latency-$rate"
+    latency=$(loadgen analyze --sent "$work/sent-$rate" --alerts "$work/alerts-$rate" --lateness-ms 5000 --topics "$topics")
+    rows+=("{\"rate\": $rate, \"produced\": $produced, \"catch_up_s\": $behind, \"latency\": $latency}")
+    echo "kafka bench: rate $rate: $produced; committed the end $behind s after the last send; $latency" >&2
+done
+
+mkdir -p "$(dirname "$out")"
+python3 - "$out" "$events" "$raw_rate" "$cepd_rate" "${rows[@]}" <<'PY'
+import json, sys
+out, events, raw, cepd, *rows = sys.argv[1:]
+result = {"events": int(events), "raw_consume_per_s": float(raw), "cepd_per_s": float(cepd),
+          "rates": [json.loads(r) for r in rows]}
+json.dump(result, open(out, "w"), indent=1)
+print(f"throughput, {events} events in 3 topics x 3 partitions (fraud pattern):")
+print(f"  bare librdkafka consumer {float(raw):12,.0f} events/s")
+print(f"  cepd serve               {float(cepd):12,.0f} events/s   ({float(cepd) / float(raw):.2f} of the bare consumer)")
+print("latency beyond the watermark (ms), at fixed input rates:")
+print(f"  {'rate/s':>8} {'sent/s':>8} {'alerts':>7} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8}  keeps up")
+for r in result["rates"]:
+    l = r["latency"]
+    ok = "yes" if r["catch_up_s"] <= 3 else f"no ({r['catch_up_s']:.1f} s behind)"
+    print(f"  {r['rate']:>8} {r['produced']['rate']:>8} {l['alerts']:>7} {l.get('p50_ms', 0):>8} {l.get('p99_ms', 0):>8}"
+          f" {l.get('p999_ms', 0):>8} {l.get('max_ms', 0):>8}  {ok}")
+print(f"written to {out}")
+PY
