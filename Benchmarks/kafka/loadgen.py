@@ -204,6 +204,8 @@ def analyze(args):
                        for name, q in [("50", 0.5), ("99", 0.99), ("999", 0.999)]})
         result["max_ms"] = round(latencies[-1], 2)
         result["min_ms"] = round(latencies[0], 2)
+        # The distribution, for plots: the latency at each 1/1000 of the alerts.
+        result["quantiles_ms"] = [round(percentile(latencies, q / 1000), 2) for q in range(1001)]
     print(json.dumps(result))
 
 

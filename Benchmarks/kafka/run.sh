@@ -17,6 +17,7 @@
 #    stream's own time runs at rate/200 × real time (the generator makes 200 events per second of event time).
 #    "keeps up" = cepd's committed offsets reached the end within 3 s of the producer's last message.
 #
+# CEPD_ARGS adds options to cepd serve (say, -X fetch.wait.max.ms=10).
 # Everything runs on this machine: the broker, the Python producer and consumer, and cepd share its cores.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -69,7 +70,7 @@ fresh_broker() {
 # hand a new group its partitions.
 start_cepd() {  # GROUP
     "$cepd" serve --pattern "$pattern" --brokers "$KAFKA_BROKERS" --group "$1" --from earliest --state-dir none \
-        --commit-interval 1s -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 \
+        --commit-interval 1s -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 ${CEPD_ARGS:-} \
         2>"$work/cepd-$1.log" >/dev/null &
     cepd_pid=$!
 }

@@ -19,8 +19,8 @@ import KafkaClient
 ///
 /// Backpressure: a partition with more than `queueLimit` messages waiting is paused until it drains; when every
 /// batch is in flight (the engine is behind) the reader stops polling until a batch comes back, and librdkafka
-/// stops fetching at its queue limits. A batch is handed over when full, or at the latest
-/// `maxDelay` after its first item, so that a quiet topic does not hold events back.
+/// stops fetching at its queue limits. A batch is handed over when full, when librdkafka has nothing more fetched
+/// for the moment, or at the latest `maxDelay` after its first item.
 final class KafkaReader: @unchecked Sendable {
     private struct Input {
         var partition: TopicPartition
@@ -74,10 +74,18 @@ final class KafkaReader: @unchecked Sendable {
     func run() {
         while !stop.isSet {
             let batch = currentBatch()
-            if let event = consumer.poll(timeoutMs: 20) { handle(event, into: batch) }
+            // Nothing fetched is waiting: hand over what the batch has now rather than wait for more (at low rates
+            // waiting only adds latency; under load the queue is rarely empty, and batches fill).
+            var drained = false
+            if let event = consumer.poll(timeoutMs: 0) {
+                handle(event, into: batch)
+            } else {
+                drained = true
+                if batch.items.isEmpty, let event = consumer.poll(timeoutMs: 20) { handle(event, into: batch) }
+            }
             merge(into: batch)
             let age = DispatchTime.now().uptimeNanoseconds - batchStarted.uptimeNanoseconds
-            if batch.isFull || (!batch.items.isEmpty && age >= maxDelayNanos) {
+            if batch.isFull || (!batch.items.isEmpty && (drained || age >= maxDelayNanos)) {
                 channel.send(batch)
                 self.batch = nil
             }
