@@ -2,6 +2,7 @@
 // writes one line per match: "<pattern> <step>=<topic>:<offset> ...", steps in pattern order, events in order.
 //
 // Usage: java FlinkCepHarness PATTERN OUT_FILE TOPIC=FILE...   (PATTERN: fraud | strict | probes | noskip | stepwindow)
+// A single input named "events" holds all kinds, each line with "type": "login", "geo" or "payment".
 // Each input file is one FileSource (so each topic has its own watermark, as each cepd partition does); its lines
 // are first copied with their offset prepended, because a file source does not know line numbers.
 import java.io.*;
@@ -30,10 +31,11 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMap
 public class FlinkCepHarness {
     /** One decoded event; only the fields the patterns read. */
     public static class Ev implements Serializable {
-        public String topic; public long offset; public String user; public long ts;
+        public String topic; public String source; public long offset; public String user; public long ts;
         public String country; public double amount;
         public Ev() {}
-        public String ref() { return topic + ":" + offset; }
+        /** Where the event came from: its file (cepd's topic) and line. */
+        public String ref() { return source + ":" + offset; }
     }
 
     static class Parse implements MapFunction<String, Ev> {
@@ -45,7 +47,9 @@ public class FlinkCepHarness {
             int tab = line.indexOf('\t');
             JsonNode n = mapper.readTree(line.substring(tab + 1));
             Ev e = new Ev();
-            e.topic = topic;
+            // A single file ("events") holds all three kinds, told apart by "type" (as cepd's stream filters do).
+            e.source = topic;
+            e.topic = topic.equals("events") ? TYPES.get(n.get("type").asText()) : topic;
             e.offset = Long.parseLong(line.substring(0, tab));
             e.user = n.get("user").asText();
             e.ts = n.get("ts").asLong();
@@ -54,6 +58,8 @@ public class FlinkCepHarness {
             return e;
         }
     }
+
+    static final Map<String, String> TYPES = Map.of("login", "logins", "geo", "geo", "payment", "payments");
 
     static SimpleCondition<Ev> topic(String t) { return SimpleCondition.of(e -> e.topic.equals(t)); }
 

@@ -3,7 +3,8 @@
 # .cep in Benchmarks/flink/patterns.cep), JSON decoding included in both, whole-process wall time and peak RSS
 # (GNU time), and whether the match sets are equal (exit 1 when they differ).
 #
-#   Benchmarks/flink/speed.sh INPUT_DIR [PATTERN ...]   (a directory made by examples/fraud/generate.py;
+#   Benchmarks/flink/speed.sh INPUT_DIR [PATTERN ...]   (a directory made by examples/fraud/generate.py, or one
+#                                                        with a single events.jsonl whose lines carry "type";
 #                                                        patterns: fraud (default), strict, probes, noskip, stepwindow)
 #
 # Builds cepd in release mode if needed; fetches the Flink jars and compiles the harness once (prepare.sh).
@@ -17,15 +18,29 @@ cepd="$root/.build/release/cepd"
 cache="${CEPD_CACHE:-$root/.cache}/flink-2.3.0"
 [ -x "$cepd" ] || (cd "$root" && swift build -c release)
 . "$here/prepare.sh"
-events=$(cat "$dir/logins.jsonl" "$dir/geo.jsonl" "$dir/payments.jsonl" | wc -l)
+# A directory with events.jsonl is a single-file input (every line has "type"); otherwise one file per topic.
+if [ -f "$dir/events.jsonl" ]; then
+    single=1
+    inputs=("events=$dir/events.jsonl")
+else
+    single=""
+    inputs=("logins=$dir/logins.jsonl" "geo=$dir/geo.jsonl" "payments=$dir/payments.jsonl")
+fi
+events=$(for i in "${inputs[@]}"; do cat "${i#*=}"; done | wc -l)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 for pattern in "${patterns[@]}"; do
     # The streams and this one pattern of patterns.cep, so that cepd runs only what Flink runs.
-    python3 - "$here/patterns.cep" "$pattern" > "$work/$pattern.cep" <<'PY'
+    python3 - "$here/patterns.cep" "$pattern" "$single" > "$work/$pattern.cep" <<'PY'
 import re, sys
-text, name = open(sys.argv[1]).read(), sys.argv[2]
+text, name, single = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+if single:
+    # All streams read the one topic "events", told apart by their "type" field.
+    kinds = {"logins": "login", "geo": "geo", "payments": "payment"}
+    for topic, kind in kinds.items():
+        text = text.replace(f'from "{topic}" {{', f'from "events" where type == "{kind}" {{')
+    text = text.replace("fields { user: string,", "fields { type: string, user: string,")
 blocks, depth, start = [], 0, None
 for i, c in enumerate(text):
     if c == "{":
@@ -41,11 +56,12 @@ if not any(b.lstrip().startswith("pattern ") for b in keep):
     sys.exit(f"speed.sh: no pattern '{name}' in patterns.cep")
 print("\n".join(keep))
 PY
-    /usr/bin/time -f "%e %M" -o "$work/cepd.time" "$cepd" run --pattern "$work/$pattern.cep" \
-        --input "logins=$dir/logins.jsonl" --input "geo=$dir/geo.jsonl" --input "payments=$dir/payments.jsonl" \
+    replay=()
+    for i in "${inputs[@]}"; do replay+=(--input "$i"); done
+    /usr/bin/time -f "%e %M" -o "$work/cepd.time" "$cepd" run --pattern "$work/$pattern.cep" "${replay[@]}" \
         --output "$work/cepd.jsonl" --quiet
     /usr/bin/time -f "%e %M" -o "$work/flink.time" java -Xmx4g -cp "$cache/classes:$cache/pyflink/lib/*" \
-        FlinkCepHarness "$pattern" "$work/flink.txt" "logins=$dir/logins.jsonl" "geo=$dir/geo.jsonl" "payments=$dir/payments.jsonl" \
+        FlinkCepHarness "$pattern" "$work/flink.txt" "${inputs[@]}" \
         >/dev/null 2>&1
     read -r cs cm < "$work/cepd.time"
     read -r fs fm < "$work/flink.time"
