@@ -221,10 +221,11 @@ public struct EventDecoder: Sendable {
                 }
             }
             if let filter = plan.filter {
-                let probe = Event(
-                    stream: plan.stream, timestamp: 0, fields: decoded.values[first...],
-                    origin: EventOrigin(topic: topic, partition: 0, offset: 0))
-                guard filter.holds(0, current: probe, match: nil) else {
+                // Tested on the decoded values in place: no throwaway `Event` per candidate stream.
+                let kept = decoded.values.withUnsafeMutableBufferPointer { all in
+                    filter.holds(0, fields: UnsafeMutableBufferPointer(rebasing: all[first..<first + count]))
+                }
+                guard kept else {
                     decoded.values.removeLast(count)
                     continue
                 }

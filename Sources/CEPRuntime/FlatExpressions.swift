@@ -93,6 +93,13 @@ final class FlatExpressions: @unchecked Sendable {
     func evaluate(_ index: Int, current: Event?, match: MatchNode?) -> Value {
         evaluator.evaluate(index, current: current, match: match)
     }
+
+    /// Whether expression `index` is `true` for a candidate given by its field values alone (a stream filter tested
+    /// while decoding, before any `Event` exists).
+    func holds(_ index: Int, fields: UnsafeMutableBufferPointer<Value>) -> Bool {
+        if case .bool(true) = evaluator.evaluate(node: evaluator.roots[index], fields, nil) { return true }
+        return false
+    }
 }
 
 extension FlatExpressions {
@@ -114,16 +121,17 @@ extension FlatExpressions {
 
     /// The value of expression `index`.
     func evaluate(_ index: Int, current: Event?, match: MatchNode?) -> Value {
-        evaluate(node: roots[index], current, match)
+        withExtendedLifetime(current) { evaluate(node: roots[index], current?.storage, match) }
     }
 
-    private func evaluate(node index: Int32, _ current: Event?, _ match: MatchNode?) -> Value {
+    /// `current` is the candidate event's field buffer (kept alive by the caller).
+    fileprivate func evaluate(node index: Int32, _ current: UnsafeMutableBufferPointer<Value>?, _ match: MatchNode?) -> Value {
         let node = nodes[Int(index)]
         switch node.kind {
         case .literal:
             return literals[Int(node.a)]
         case .currentField:
-            return current?.field(Int(node.a)) ?? .null
+            return current?[Int(node.a)] ?? .null
         case .bindingField:
             return match.lastField(of: Int(node.a), field: Int(node.b))
         case .aggregate:
