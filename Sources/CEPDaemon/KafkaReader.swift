@@ -48,7 +48,7 @@ final class KafkaReader: @unchecked Sendable {
     private let stop: StopFlag
     private let maxWaitNanos: UInt64
     private let maxDelayNanos: UInt64 = 50_000_000
-    private let queueLimit = Int(ProcessInfo.processInfo.environment["CEPD_QL"] ?? "") ?? 20_000
+    private let queueLimit = 20_000
     private var inputs: [Input] = []
     private var inputNumbers: [TopicPartition: Int] = [:]
     private var batch: InputBatch?

@@ -97,8 +97,7 @@ final class FlatExpressions: @unchecked Sendable {
     /// Whether expression `index` is `true` for a candidate given by its field values alone (a stream filter tested
     /// while decoding, before any `Event` exists).
     func holds(_ index: Int, fields: UnsafeMutableBufferPointer<Value>) -> Bool {
-        if case .bool(true) = evaluator.evaluate(node: evaluator.roots[index], fields, nil) { return true }
-        return false
+        evaluator.holds(index, fields: fields, match: nil)
     }
 }
 
@@ -112,72 +111,78 @@ extension FlatExpressions {
         /// The root node of each expression, by the index it had in the list.
         let roots: UnsafeMutableBufferPointer<Int32>
 
-    /// Whether expression `index` is `true`.
-    @inline(__always)
-    func holds(_ index: Int, current: Event?, match: MatchNode?) -> Bool {
-        if case .bool(true) = evaluate(index, current: current, match: match) { return true }
-        return false
-    }
+        /// Whether expression `index` is `true`.
+        @inline(__always)
+        func holds(_ index: Int, current: Event?, match: MatchNode?) -> Bool {
+            withExtendedLifetime(current) { holds(index, fields: current?.storage, match: match) }
+        }
 
-    /// The value of expression `index`.
-    func evaluate(_ index: Int, current: Event?, match: MatchNode?) -> Value {
-        withExtendedLifetime(current) { evaluate(node: roots[index], current?.storage, match) }
-    }
+        /// Whether expression `index` is `true` for a candidate's field values (`nil`: no candidate).
+        @inline(__always)
+        func holds(_ index: Int, fields: UnsafeMutableBufferPointer<Value>?, match: MatchNode?) -> Bool {
+            if case .bool(true) = evaluate(node: roots[index], fields, match) { return true }
+            return false
+        }
 
-    /// `current` is the candidate event's field buffer (kept alive by the caller).
-    fileprivate func evaluate(node index: Int32, _ current: UnsafeMutableBufferPointer<Value>?, _ match: MatchNode?) -> Value {
-        let node = nodes[Int(index)]
-        switch node.kind {
-        case .literal:
-            return literals[Int(node.a)]
-        case .currentField:
-            return current?[Int(node.a)] ?? .null
-        case .bindingField:
-            return match.lastField(of: Int(node.a), field: Int(node.b))
-        case .aggregate:
-            return ValueOperations.aggregate(
-                node.aggregate, of: Int(node.a), field: node.b < 0 ? nil : Int(node.b), in: match)
-        case .unary:
-            return ValueOperations.unary(node.unary, evaluate(node: node.a, current, match))
-        case .binary:
-            switch node.binary {
-            case .and:
-                let l = evaluate(node: node.a, current, match)
-                if case .bool(false) = l { return .bool(false) }
-                let r = evaluate(node: node.b, current, match)
-                if case .bool(false) = r { return .bool(false) }
-                if case .bool(true) = l, case .bool(true) = r { return .bool(true) }
-                return .null
-            case .or:
-                let l = evaluate(node: node.a, current, match)
-                if case .bool(true) = l { return .bool(true) }
-                let r = evaluate(node: node.b, current, match)
-                if case .bool(true) = r { return .bool(true) }
-                if case .bool(false) = l, case .bool(false) = r { return .bool(false) }
-                return .null
-            case .coalesce:
-                let l = evaluate(node: node.a, current, match)
-                if case .null = l { return evaluate(node: node.b, current, match) }
-                return l
-            default:
-                return ValueOperations.apply(
-                    node.binary, evaluate(node: node.a, current, match), evaluate(node: node.b, current, match))
+        /// The value of expression `index`.
+        func evaluate(_ index: Int, current: Event?, match: MatchNode?) -> Value {
+            withExtendedLifetime(current) { evaluate(node: roots[index], current?.storage, match) }
+        }
+
+        /// `current` is the candidate event's field buffer (kept alive by the caller).
+        fileprivate func evaluate(node index: Int32, _ current: UnsafeMutableBufferPointer<Value>?, _ match: MatchNode?) -> Value {
+            let node = nodes[Int(index)]
+            switch node.kind {
+            case .literal:
+                return literals[Int(node.a)]
+            case .currentField:
+                return current?[Int(node.a)] ?? .null
+            case .bindingField:
+                return match.lastField(of: Int(node.a), field: Int(node.b))
+            case .aggregate:
+                return ValueOperations.aggregate(
+                    node.aggregate, of: Int(node.a), field: node.b < 0 ? nil : Int(node.b), in: match)
+            case .unary:
+                return ValueOperations.unary(node.unary, evaluate(node: node.a, current, match))
+            case .binary:
+                switch node.binary {
+                case .and:
+                    let l = evaluate(node: node.a, current, match)
+                    if case .bool(false) = l { return .bool(false) }
+                    let r = evaluate(node: node.b, current, match)
+                    if case .bool(false) = r { return .bool(false) }
+                    if case .bool(true) = l, case .bool(true) = r { return .bool(true) }
+                    return .null
+                case .or:
+                    let l = evaluate(node: node.a, current, match)
+                    if case .bool(true) = l { return .bool(true) }
+                    let r = evaluate(node: node.b, current, match)
+                    if case .bool(true) = r { return .bool(true) }
+                    if case .bool(false) = l, case .bool(false) = r { return .bool(false) }
+                    return .null
+                case .coalesce:
+                    let l = evaluate(node: node.a, current, match)
+                    if case .null = l { return evaluate(node: node.b, current, match) }
+                    return l
+                default:
+                    return ValueOperations.apply(
+                        node.binary, evaluate(node: node.a, current, match), evaluate(node: node.b, current, match))
+                }
+            case .inList:
+                let v = evaluate(node: node.a, current, match)
+                if case .null = v { return .null }
+                var found = false
+                for i in 0..<Int(node.c) where ValueOperations.equal(v, evaluate(node: children[Int(node.b) + i], current, match)) == true {
+                    found = true
+                    break
+                }
+                return .bool(found != node.negated)
+            case .call:
+                var arguments: [Value] = []
+                arguments.reserveCapacity(Int(node.c))
+                for i in 0..<Int(node.c) { arguments.append(evaluate(node: children[Int(node.b) + i], current, match)) }
+                return ValueOperations.call(node.function, arguments)
             }
-        case .inList:
-            let v = evaluate(node: node.a, current, match)
-            if case .null = v { return .null }
-            var found = false
-            for i in 0..<Int(node.c) where ValueOperations.equal(v, evaluate(node: children[Int(node.b) + i], current, match)) == true {
-                found = true
-                break
-            }
-            return .bool(found != node.negated)
-        case .call:
-            var arguments: [Value] = []
-            arguments.reserveCapacity(Int(node.c))
-            for i in 0..<Int(node.c) { arguments.append(evaluate(node: children[Int(node.b) + i], current, match)) }
-            return ValueOperations.call(node.function, arguments)
         }
     }
-}
 }
