@@ -6,8 +6,8 @@
 #
 #   Benchmarks/sidebyside.sh [SIZE ...]      (default: 1000000 5000000)
 #
-# cepd runs `cepd run` (a reading/decoding thread and a matching thread, so up to two cores); Flink runs at
-# parallelism 1. Each size runs twice: three topics (one file each), and the same events in one file, each line
+# cepd runs `cepd run` (a reading/decoding thread and a matching thread, so up to two cores; and again pinned to
+# one core); Flink runs at parallelism 1. Each size runs twice: three topics (one file each), and the same events in one file, each line
 # with a "type" field that the streams filter on (cepd: `where type == "login"`; the harness the same).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cepd against Flink CEP 2.3 on the same input, side by side, one pattern at a time (the harness's patterns, in
 # .cep in Benchmarks/flink/patterns.cep), JSON decoding included in both, whole-process wall time and peak RSS
-# (GNU time), and whether the match sets are equal (exit 1 when they differ).
+# (GNU time), and whether the match sets are equal (exit 1 when they differ). cepd runs twice: free to use both
+# cores, and pinned to one (taskset).
 #
 #   Benchmarks/flink/speed.sh INPUT_DIR [PATTERN ...]   (a directory made by examples/fraud/generate.py, or one
 #                                                        with a single events.jsonl whose lines carry "type";
@@ -60,15 +61,21 @@ PY
     for i in "${inputs[@]}"; do replay+=(--input "$i"); done
     /usr/bin/time -f "%e %M" -o "$work/cepd.time" "$cepd" run --pattern "$work/$pattern.cep" "${replay[@]}" \
         --output "$work/cepd.jsonl" --quiet
+    # And on one core: cepd's reading thread and matching thread then share it (Flink's parallelism 1 still uses
+    # several JVM threads: the source, the operator, the garbage collector).
+    /usr/bin/time -f "%e %M" -o "$work/cepd1.time" taskset -c 0 "$cepd" run --pattern "$work/$pattern.cep" \
+        "${replay[@]}" --output "$work/cepd1.jsonl" --quiet
+    cmp -s "$work/cepd.jsonl" "$work/cepd1.jsonl" || { echo "speed.sh: cepd's output on one core differs" >&2; exit 1; }
     /usr/bin/time -f "%e %M" -o "$work/flink.time" java -Xmx4g -cp "$cache/classes:$cache/pyflink/lib/*" \
         FlinkCepHarness "$pattern" "$work/flink.txt" "${inputs[@]}" \
         >/dev/null 2>&1
     read -r cs cm < "$work/cepd.time"
     read -r fs fm < "$work/flink.time"
-    python3 - "$pattern" "$events" "$cs" "$cm" "$fs" "$fm" "$work/cepd.jsonl" "$work/flink.txt" <<'PY'
+    read -r c1s c1m < "$work/cepd1.time"
+    python3 - "$pattern" "$events" "$cs" "$cm" "$fs" "$fm" "$work/cepd.jsonl" "$work/flink.txt" "$c1s" "$c1m" <<'PY'
 import collections, json, sys
-pattern, n, cs, cm, fs, fm, cepd_out, flink_out = sys.argv[1:]
-n = int(n); cs, fs = float(cs), float(fs); cm, fm = int(cm), int(fm)
+pattern, n, cs, cm, fs, fm, cepd_out, flink_out, c1s, c1m = sys.argv[1:]
+n = int(n); cs, fs, c1s = float(cs), float(fs), float(c1s); cm, fm, c1m = int(cm), int(fm), int(c1m)
 # The match sets, as compare.py writes them: "<pattern> <step>=<topic>:<offset> ...".
 cepd = collections.Counter()
 for line in open(cepd_out):
@@ -79,9 +86,10 @@ same = cepd == flink
 verdict = "match sets equal" if same else \
     f"MATCH SETS DIFFER: {sum((cepd - flink).values())} only in cepd, {sum((flink - cepd).values())} only in Flink"
 print(f"{pattern}: events {n}   matches: cepd {sum(cepd.values())}, flink {sum(flink.values())}   {verdict}")
-print(f"  cepd : {cs:7.2f} s  {n / cs:10,.0f} events/s  peak RSS {cm / 1024:8,.0f} MB")
-print(f"  flink: {fs:7.2f} s  {n / fs:10,.0f} events/s  peak RSS {fm / 1024:8,.0f} MB")
-print(f"  cepd/flink: {fs / cs:.1f}x the events/s, {cm / fm:.3f} of the peak memory")
+print(f"  cepd       : {cs:7.2f} s  {n / cs:10,.0f} events/s  peak RSS {cm / 1024:8,.0f} MB")
+print(f"  cepd 1 core: {c1s:7.2f} s  {n / c1s:10,.0f} events/s  peak RSS {c1m / 1024:8,.0f} MB")
+print(f"  flink      : {fs:7.2f} s  {n / fs:10,.0f} events/s  peak RSS {fm / 1024:8,.0f} MB")
+print(f"  cepd/flink: {fs / cs:.1f}x the events/s ({fs / c1s:.1f}x on one core), {cm / fm:.3f} of the peak memory")
 sys.exit(0 if same else 1)
 PY
 done
