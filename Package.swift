@@ -25,7 +25,13 @@ let package = Package(
         .library(name: "CEPCompiler", targets: ["CEPCompiler"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The admin port: a small HTTP/1 server on NIO's codec (cheaper to build than a framework, see
+        // docs/architecture.md), and metrics in Prometheus text format.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C libraries, reached only through these system-library targets (Debian's -dev packages, pkg-config).
@@ -44,12 +50,23 @@ let package = Package(
         // Thin wrappers over the C libraries; they know nothing of CEP.
         .target(name: "KafkaClient", dependencies: ["CRdKafka"], swiftSettings: strictSettings),
         .target(name: "RocksStore", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
+        // An HTTP/1.1 server for admin endpoints; it knows no routes and nothing of CEP.
+        .target(
+            name: "AdminHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings),
         // Commands and (later) the daemon that wires sources, engine, sinks and checkpoints.
         .target(
             name: "CEPDaemon",
             dependencies: [
-                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "KafkaClient", "RocksStore",
+                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "KafkaClient", "RocksStore", "AdminHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings + hotPathSettings),
         .executableTarget(name: "cepd", dependencies: ["CEPDaemon"], swiftSettings: strictSettings),

@@ -37,7 +37,8 @@ struct FileReplay {
 
     init(
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
-        deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000
+        deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000,
+        limits: PartialMatchLimits = PartialMatchLimits()
     ) throws {
         engine = Engine(automaton: automaton)
         formatter = AlertFormatter(automaton: automaton)
@@ -51,6 +52,7 @@ struct FileReplay {
         var inputs: [ReplayReader.Input] = []
         do {
             if let stateDir { try restore(stateDir) }
+            engine.setLimits(limits)
             for (i, spec) in specs.enumerated() {
                 let partition = partitions[spec.topic, default: 0]
                 partitions[spec.topic] = partition + 1
@@ -248,6 +250,11 @@ struct FileReplay {
         for (p, pattern) in engine.automaton.patterns.enumerated() {
             text += "  \(pattern.name): \(stats.matches[p]) match\(stats.matches[p] == 1 ? "" : "es")"
             if pattern.timeoutEmit != nil { text += ", \(stats.timeouts[p]) timed out" }
+            let dropped = engine.matchers[p].droppedPartialMatches
+            if dropped > 0 {
+                let key = engine.matchers[p].lastDroppedKey.map { " (the last of key \($0))" } ?? ""
+                text += ", \(dropped) partial match\(dropped == 1 ? "" : "es") dropped over the cap\(key)"
+            }
             text += "\n"
         }
         text += "  alerts: \(alerts.lines) → \(alerts.path ?? "stdout")\n"

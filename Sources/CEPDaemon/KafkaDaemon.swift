@@ -1,7 +1,9 @@
+import AdminHTTP
 import CEPCore
 import CEPRuntime
 import Foundation
 import KafkaClient
+import Logging
 
 /// The daemon: Kafka in, the engine in event time, Kafka out.
 ///
@@ -34,6 +36,37 @@ struct KafkaDaemon {
         /// Where checkpoints go; nil: none (offsets are committed every `commitInterval` instead).
         var stateDir: String?
         var checkpointInterval: Int64
+        /// Where the admin server listens (metrics, health); nil: no admin server.
+        var metricsAddress: (host: String, port: Int)?
+        /// How long a stop may take (deliver, checkpoint, commit) before cepd exits without finishing it.
+        var shutdownTimeout: Int64 = 30_000
+        /// --from as given, for the start summary.
+        var fromDescription = "latest"
+        /// Caps on open partial matches.
+        var limits = PartialMatchLimits()
+    }
+
+    /// librdkafka settings whose values the log never shows.
+    static func isSecret(_ key: String) -> Bool {
+        let lowered = key.lowercased()
+        return ["password", "secret", "jaas", "token", "ssl.key.pem", "private"].contains { lowered.contains($0) }
+    }
+
+    /// The start summary: what this daemon was asked to do, secrets masked.
+    private func logConfiguration() {
+        let settings = options.properties.filter { $0.key != "bootstrap.servers" }
+            .map { "\($0.key)=\(Self.isSecret($0.key) ? "****" : $0.value)" }.joined(separator: ",")
+        Log.info(
+            "starting",
+            [
+                "brokers": "\(options.brokers)", "group": "\(options.group)", "from": "\(options.fromDescription)",
+                "state_dir": "\(options.stateDir ?? "none")",
+                "checkpoint_interval_ms": "\(options.stateDir == nil ? options.commitInterval : options.checkpointInterval)",
+                "idle_timeout_ms": "\(options.idleTimeout)", "idle_wall_clock": "\(options.idleWallClock)",
+                "shutdown_timeout_ms": "\(options.shutdownTimeout)", "settings": "\(settings)",
+            ])
+        let patterns = automaton.patterns.map { "\($0.name) (\($0.location))" }.joined(separator: ", ")
+        Log.info("patterns loaded: \(patterns)")
     }
 
     /// One consumed partition as the engine knows it.
@@ -49,6 +82,10 @@ struct KafkaDaemon {
         var open = true
         /// Uptime (ns) when it was revoked, while it is.
         var closedAt: UInt64?
+        /// Messages read from it (good and malformed), dead letters and late events among them: for the metrics.
+        var messages = 0
+        var deadLetters = 0
+        var lateEvents = 0
     }
 
     private let automaton: Automaton
@@ -69,6 +106,14 @@ struct KafkaDaemon {
     private var ledger = OutputLedger()
     /// Events counted in the restored checkpoint (the stop summary counts this run's).
     private var restoredEvents = 0
+    /// The metrics the admin port serves (with --metrics-port).
+    private var metrics: DaemonMetrics?
+    /// Readiness, for the admin port.
+    private let status = DaemonStatus()
+    /// The last checkpoint written or restored.
+    private var lastCheckpoint: DaemonMetrics.CheckpointFigures?
+    /// Per pattern, the partial matches dropped over a cap when last logged.
+    private var droppedLogged: [Int] = []
 
     init(automaton: Automaton, options: Options) {
         self.automaton = automaton
@@ -93,9 +138,26 @@ struct KafkaDaemon {
             Log.error("\(error.message) (check -X and --config)")
             return 2
         }
+        logConfiguration()
         let stop = StopFlag()
-        let signals = Self.installSignalHandlers(stop)
+        let signals = Self.installSignalHandlers(stop, shutdownTimeout: options.shutdownTimeout)
         defer { signals.forEach { $0.cancel() } }
+        var admin: AdminServer?
+        if let address = options.metricsAddress {
+            let metrics = DaemonMetrics()
+            let routes = AdminRoutes(metrics: metrics, status: status)
+            do {
+                admin = try AdminServer(host: address.host, port: address.port) { routes.handle($0, respond: $1) }
+            } catch {
+                Log.error(
+                    "cannot listen on \(address.host):\(address.port) for --metrics-port (\(error)); choose another "
+                        + "--metrics-port or --metrics-host, or stop what uses it")
+                return 2
+            }
+            self.metrics = metrics
+            Log.info("admin port: http://\(address.host):\(admin?.port ?? address.port)/metrics, /healthz, /readyz")
+        }
+        defer { admin?.stop() }
         if let code = waitForTopics(topics, producer: producer, stop: stop) { return code }
         let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
         if let dir = options.stateDir,
@@ -104,6 +166,7 @@ struct KafkaDaemon {
             return code
         }
 
+        engine.setLimits(options.limits)
         let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(
@@ -128,6 +191,9 @@ struct KafkaDaemon {
         thread.start()
 
         var lastCommit = DispatchTime.now().uptimeNanoseconds
+        var lastPublish: UInt64 = 0
+        status.setRestored()
+        status.setConsuming(true)
         loop: while true {
             switch channel.receive(waitingMs: 100) {
             case .batch(let batch):
@@ -147,6 +213,13 @@ struct KafkaDaemon {
             }
             deliver(producer)
             producer.poll()
+            status.setAssigned(inputs.count { $0.open })
+            if stop.isSet { status.setStopping() }
+            if now - lastPublish >= DaemonMetrics.interval {
+                if let metrics { publish(metrics, consumer: consumer, producer: producer) }
+                if !options.limits.isEmpty { warnAboutDrops() }
+                lastPublish = now
+            }
             if let failure = producer.failure {
                 Log.error("\(failure.message); stopping without committing (the events are read again on restart)")
                 stop.set(exitCode: 4)
@@ -260,6 +333,8 @@ struct KafkaDaemon {
         }
         positions = DaemonCheckpoint.map(record.inputs)
         checkpointNumber = record.number
+        lastCheckpoint = DaemonMetrics.CheckpointFigures(
+            milliseconds: 0, batchBytes: 0, writtenAt: record.writtenAt, number: record.number)
         restoredEvents = engine.stats.events
         let recorded = DaemonCheckpoint.map(record.outputs)
         var from: [TopicPartition: Int64] = [:]
@@ -303,6 +378,9 @@ struct KafkaDaemon {
             outputs: DaemonCheckpoint.positions(ledger.checkpointPositions(delivered: producer.deliveredEnds)))
         do {
             let cost = try store.write(&engine, record)
+            lastCheckpoint = DaemonMetrics.CheckpointFigures(
+                milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: record.writtenAt,
+                number: checkpointNumber)
             Log.info(
                 "checkpoint \(checkpointNumber): \(cost.keysWritten) keys written, \(cost.keysDeleted) deleted, "
                     + "\(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; state ≈ \(store.approximateSize / 1024) KiB")
@@ -316,8 +394,9 @@ struct KafkaDaemon {
     /// `CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS`: tests only (docs/operations.md, "Failpoints").
     private static let checkpointPauseMs = ProcessInfo.processInfo.environment["CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS"].flatMap { Int($0) }
 
-    /// SIGINT and SIGTERM ask for a clean stop; a second one exits at once.
-    private static func installSignalHandlers(_ stop: StopFlag) -> [any DispatchSourceSignal] {
+    /// SIGINT and SIGTERM ask for a clean stop; a second one exits at once, and so does a stop that takes longer
+    /// than `shutdownTimeout` ms (exit 1: the next start resumes from the last checkpoint).
+    private static func installSignalHandlers(_ stop: StopFlag, shutdownTimeout: Int64) -> [any DispatchSourceSignal] {
         [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -328,6 +407,12 @@ struct KafkaDaemon {
                 }
                 Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
                 stop.set(exitCode: 130)
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout))) {
+                    Log.error(
+                        "the stop took longer than --shutdown-timeout (\(shutdownTimeout) ms): exiting without finishing "
+                            + "it; the next start resumes from the last checkpoint")
+                    exit(1)
+                }
             }
             source.resume()
             return source
@@ -374,6 +459,7 @@ struct KafkaDaemon {
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
                 inputs[record.input].caughtUp = false
+                inputs[record.input].messages += 1
                 let origin = EventOrigin(topic: input.partition.topic, partition: input.partition.partition, offset: record.offset)
                 for _ in 0..<count {
                     let event = batch.decoded.next(&cursor, origin: origin, sourceRank: input.rank)
@@ -385,6 +471,7 @@ struct KafkaDaemon {
                             producer, topic: options.lateTopic, record, batch, partition: input.partition, reason: "late",
                             extra: [("cepd-event-time", String(event.timestamp)), ("cepd-patterns", names), ("cepd-watermarks", watermarks)])
                         counts.late += 1
+                        inputs[record.input].lateEvents += 1
                     }
                 }
                 positions[input.partition] = record.offset + 1
@@ -394,6 +481,8 @@ struct KafkaDaemon {
                 inputs[record.input].caughtUp = false
                 sideOutput(producer, topic: options.deadLetterTopic, record, batch, partition: input.partition, reason: reason, extra: [])
                 counts.deadLetters += 1
+                inputs[record.input].messages += 1
+                inputs[record.input].deadLetters += 1
                 positions[input.partition] = record.offset + 1
             case .finished(let input):
                 engine.finish(inputs[input].source, into: &outputs)
@@ -418,6 +507,36 @@ struct KafkaDaemon {
         }
     }
 
+    /// Warns about partial matches dropped over a cap since the last warning (called once a second at most).
+    private mutating func warnAboutDrops() {
+        if droppedLogged.isEmpty { droppedLogged = Array(repeating: 0, count: automaton.patterns.count) }
+        for (p, matcher) in engine.matchers.enumerated() where matcher.droppedPartialMatches > droppedLogged[p] {
+            let new = matcher.droppedPartialMatches - droppedLogged[p]
+            droppedLogged[p] = matcher.droppedPartialMatches
+            Log.warning(
+                "pattern \(automaton.patterns[p].name): \(new) partial matches dropped over the cap "
+                    + "(--max-partial-matches\(options.limits.perKey != nil ? "-per-key" : "")), the oldest first",
+                ["pattern": "\(automaton.patterns[p].name)", "dropped_total": "\(matcher.droppedPartialMatches)",
+                 "last_key": "\(matcher.lastDroppedKey.map { "\($0)" } ?? "")"])
+        }
+    }
+
+    /// Hands the engine thread's counters to the metrics (see `DaemonMetrics.publish`).
+    private func publish(_ metrics: DaemonMetrics, consumer: KafkaConsumer, producer: KafkaProducer) {
+        let partitions = inputs.map { input in
+            let source = engine.sources[input.source]
+            return DaemonMetrics.Snapshot.Partition(
+                topic: input.partition.topic, partition: input.partition.partition, messages: input.messages,
+                deadLetters: input.deadLetters, lateEvents: input.lateEvents, position: positions[input.partition],
+                highWatermark: input.open ? consumer.highWatermark(of: input.partition) : nil,
+                watermark: source.maxTimestamp == .min ? nil : source.watermark, assigned: input.open)
+        }
+        metrics.publish(
+            DaemonMetrics.Snapshot(
+                partitions: partitions, engine: engine, automaton: automaton, produceErrors: producer.failedCount,
+                alertsProduced: counts.alerts, checkpoint: lastCheckpoint, stateBytes: store?.approximateSize))
+    }
+
     /// How long a revoked partition keeps holding the watermark back, at least, in case it comes back.
     static let revokedGraceNanos: UInt64 = 30_000_000_000
 
@@ -427,6 +546,9 @@ struct KafkaDaemon {
         for output in outputs {
             guard let alert = formatter.alert(output) else { continue }
             counts.alerts += 1
+            if let metrics, case .match = output.kind, let last = output.last {
+                metrics.recordAlert(lastEventTime: last.event.timestamp)
+            }
             if ledger.alreadyWritten(OutputLedger.identity(matchID: alert.id)) { continue }
             send(producer, topic: alert.topic, key: Array(alert.key.utf8), value: Array(alert.json.utf8),
                  headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8))])
@@ -485,18 +607,5 @@ struct KafkaDaemon {
         } catch {
             Log.info("offset commit failed (\(error.message)); retrying at the next interval")
         }
-    }
-}
-
-/// One-line log records on stderr: `2026-11-25T17:40:00.123Z cepd: ...` (safe from any thread: one formatter and
-/// one write per line).
-enum Log {
-    static func info(_ text: String) { write("cepd: " + text) }
-    static func error(_ text: String) { write("cepd: error: " + text) }
-
-    private static func write(_ line: String) {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        PatternFiles.writeError(formatter.string(from: Date()) + " " + line + "\n")
     }
 }

@@ -53,6 +53,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("checkpoint-interval"), help: "With --state-dir: how often to checkpoint.")
     var checkpointInterval: String = "10s"
 
+    @OptionGroup var limitOptions: LimitOptions
+
     func run() throws {
         let compilation = try PatternFiles.compile(patterns)
         guard let automaton = compilation.automaton else {
@@ -61,8 +63,10 @@ struct RunCommand: ParsableCommand {
         }
         let inputs: [(topic: String, path: String)]
         let interval: Int64
+        let limits: PartialMatchLimits
         do throws(UsageError) {
             inputs = try parseInputs(automaton)
+            limits = try limitOptions.limits()
             interval = try ServeCommand.duration(checkpointInterval, "--checkpoint-interval")
             if stateDir != nil && output == nil {
                 throw UsageError(message: "--state-dir needs --output: alerts written to stdout cannot be taken back on resume")
@@ -73,7 +77,7 @@ struct RunCommand: ParsableCommand {
         }
         var replay = try FileReplay(
             automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters, stateDir: stateDir,
-            checkpointInterval: interval)
+            checkpointInterval: interval, limits: limits)
         let summary = replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
         if !quiet { PatternFiles.writeError(summary) }
     }

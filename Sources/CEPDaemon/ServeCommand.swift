@@ -84,7 +84,28 @@ struct ServeCommand: ParsableCommand {
         help: "How often to checkpoint (deliver pending alerts, write state and offsets, then commit offsets).")
     var checkpointInterval: String = "10s"
 
+    @Option(
+        name: .customLong("metrics-port"),
+        help: "Serve /metrics (Prometheus), /healthz and /readyz on this port (0: a free port, logged). Default: off.")
+    var metricsPort: Int?
+
+    @Option(
+        name: .customLong("metrics-host"),
+        help: "The address the admin port listens on (0.0.0.0 for all interfaces, e.g. in a container).")
+    var metricsHost: String = "127.0.0.1"
+
+    @Option(
+        name: .customLong("shutdown-timeout"),
+        help: "On SIGTERM/SIGINT: how long delivering, checkpointing and committing may take before cepd exits anyway (exit 1).")
+    var shutdownTimeout: String = "30s"
+
+    @OptionGroup var limitOptions: LimitOptions
+
+    @Option(name: .customLong("log-format"), help: "text (one line per record) or json (one JSON object per line).")
+    var logFormat: LogFormat = .text
+
     func run() throws {
+        Log.configure(format: logFormat)
         let compilation = try PatternFiles.compile(patterns)
         guard let automaton = compilation.automaton else {
             PatternFiles.writeError(DiagnosticRendering.render(compilation))
@@ -125,7 +146,15 @@ struct ServeCommand: ParsableCommand {
             connectTimeout: try Self.duration(connectTimeout, "--connect-timeout"), waitForTopics: waitForTopics,
             commitInterval: try Self.duration(commitInterval, "--commit-interval"),
             stateDir: stateDir == "none" ? nil : stateDir ?? "cepd-state/\(group)",
-            checkpointInterval: try Self.duration(checkpointInterval, "--checkpoint-interval"))
+            checkpointInterval: try Self.duration(checkpointInterval, "--checkpoint-interval"),
+            metricsAddress: try metricsPort.map { port throws(UsageError) in
+                guard (0...65535).contains(port) else {
+                    throw UsageError(message: "--metrics-port \(port): expected a port number from 0 to 65535")
+                }
+                return (metricsHost, port)
+            },
+            shutdownTimeout: try Self.duration(shutdownTimeout, "--shutdown-timeout"), fromDescription: from,
+            limits: try limitOptions.limits())
     }
 
     /// `KEY=VALUE` with a non-empty key.

@@ -114,6 +114,11 @@ public struct Engine {
         (topicRank[topic] ?? Int32(topicRank.count)) << 20 | (partition & 0xFFFFF)
     }
 
+    /// Caps every pattern's open partial matches (see `PatternMatcher.setLimits`); call after a restore too.
+    public mutating func setLimits(_ limits: PartialMatchLimits) {
+        for p in matchers.indices { matchers[p].setLimits(limits) }
+    }
+
     /// The watermark of a pattern: the minimum over its active partitions.
     public func watermark(ofPattern pattern: Int) -> Int64 { matchers[pattern].watermark }
 

@@ -51,12 +51,16 @@ public struct PatternMatcher {
     var changedSlots: [Int32] = []
     /// Keys released since the last checkpoint: their stored state is deleted.
     var releasedKeys: [Value] = []
+    /// The caps on open partial matches and their bookkeeping, when set (`setLimits`).
+    var limitState: LimitState?
 
     struct KeySlot {
         var key: Value
         var state: KeyState
         /// Listed in `changedSlots`.
         var changed = false
+        /// Bumped each time the slot is freed, so that a note about an earlier key of the slot can tell.
+        var generation: UInt32 = 0
     }
 
     /// Creates the matcher of `automaton.patterns[index]`.
@@ -71,6 +75,16 @@ public struct PatternMatcher {
     /// Number of partial matches that have bound at least one event, over all keys.
     public var openPartialMatches: Int {
         keyIndex.slots.reduce(0) { total, slot in total + slots[Int(slot)].state.partial.elements.count { $0.hasStarted } }
+    }
+
+    /// Open partial matches (those that have bound an event) by the NFA state they wait in, indexed like the
+    /// pattern's `states`: where the pattern's partial matches stand. Walks every key (for metrics, not per event).
+    public func partialMatchesByState() -> [Int] {
+        var counts = Array(repeating: 0, count: executor.nfa.states.count)
+        for slot in keyIndex.slots {
+            for match in slots[Int(slot)].state.partial.elements where match.hasStarted { counts[Int(match.state)] += 1 }
+        }
+        return counts
     }
 
     /// Number of events waiting for the watermark.
@@ -103,16 +117,22 @@ public struct PatternMatcher {
                 guard executor.canStart(with: event, scratch: &scratch) else { continue }
                 slot = newSlot(for: key, hash: hash)
             }
-            let (idle, next) = Self.feed(&slots[Int(slot)], event, executor: executor, scratch: &scratch, into: &outputs)
+            let before = limitState == nil ? 0 : slots[Int(slot)].state.startedCount
+            var (idle, next) = Self.feed(&slots[Int(slot)], event, executor: executor, scratch: &scratch, into: &outputs)
             if let next { slots[Int(slot)].state.queuedOrder = timers.push(time: next, slot: slot) }
+            if limitState != nil {
+                idle = enforceLimits(slot, before: before, startedBy: slots[Int(slot)].state.nextSequence - 1) || idle
+            }
             if tracksChanges { markChanged(slot) }
             if idle { release(slot) }
         }
         while let entry = timers.popIfDue(newWatermark) {
-            let (idle, next) = Self.expire(
+            let before = limitState == nil ? 0 : slots[Int(entry.slot)].state.startedCount
+            var (idle, next) = Self.expire(
                 &slots[Int(entry.slot)], entry: entry, watermark: newWatermark, executor: executor, scratch: &scratch,
                 into: &outputs)
             if let next { slots[Int(entry.slot)].state.queuedOrder = timers.push(time: next, slot: entry.slot) }
+            if limitState != nil { idle = enforceLimits(entry.slot, before: before, startedBy: nil) || idle }
             if tracksChanges { markChanged(entry.slot) }
             if idle { release(entry.slot) }
         }
@@ -134,7 +154,7 @@ public struct PatternMatcher {
 
     /// Notes that a key's state changed since the last checkpoint.
     @inline(__always)
-    private mutating func markChanged(_ slot: Int32) {
+    mutating func markChanged(_ slot: Int32) {
         guard !slots[Int(slot)].changed else { return }
         slots[Int(slot)].changed = true
         changedSlots.append(slot)
@@ -157,11 +177,12 @@ public struct PatternMatcher {
     }
 
     /// Nothing left for this key: free its slot, so that an idle key costs nothing.
-    private mutating func release(_ slot: Int32) {
+    mutating func release(_ slot: Int32) {
         if tracksChanges { releasedKeys.append(slots[Int(slot)].key) }
         keyIndex.remove(KeyIndex.hash(slots[Int(slot)].key), slot: slot)
         slots[Int(slot)].key = .null
         slots[Int(slot)].state.reset(start: executor.nfa.start)
+        slots[Int(slot)].generation &+= 1
         freeSlots.append(slot)
     }
 

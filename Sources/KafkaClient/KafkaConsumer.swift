@@ -267,6 +267,15 @@ public final class KafkaConsumer: @unchecked Sendable {
         _ = try? PartitionList(partitions).withList { rd_kafka_resume_partitions(handle, $0) }
     }
 
+    /// The partition's end (the offset the next produced message gets) as of the consumer's last fetch from it;
+    /// nil before the first. Answered from librdkafka's cache, without a request to the broker.
+    public func highWatermark(of partition: TopicPartition) -> Int64? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+    }
+
     /// Partition counts of `topics` as the cluster reports them; a topic the cluster does not know is absent.
     public func partitionCounts(of topics: [String], timeoutMs: Int32) throws(KafkaError) -> [String: Int] {
         try Metadata.partitionCounts(handle, topics, timeoutMs)

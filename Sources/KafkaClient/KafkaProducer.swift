@@ -70,6 +70,13 @@ public final class KafkaProducer: @unchecked Sendable {
         return deliveries.ends
     }
 
+    /// Messages librdkafka reported it could not deliver (after its own retries).
+    public var failedCount: Int {
+        deliveries.lock.lock()
+        defer { deliveries.lock.unlock() }
+        return deliveries.failed
+    }
+
     /// Messages sent and not yet reported delivered or failed.
     public var inFlight: Int {
         deliveries.lock.lock()

@@ -1,0 +1,168 @@
+import CEPRuntime
+import CoreMetrics
+import Foundation
+import KafkaClient
+import Prometheus
+
+/// The daemon's metrics, in Prometheus text format on the admin port (`/metrics`).
+///
+/// The metrics are swift-metrics objects made by a `PrometheusMetricsFactory` over this instance's own registry
+/// (not the process-wide `MetricsSystem`, so that tests can run several daemons in one process). The engine
+/// thread never touches them per event: it keeps plain counters, and `publish` copies them into the metrics
+/// every `DaemonMetrics.interval` (a scrape sees values at most that old). Names follow Prometheus conventions:
+/// `_total` counters, base units (seconds, bytes).
+final class DaemonMetrics: @unchecked Sendable {
+    // @unchecked: the registry and the metric objects are thread-safe; the dictionaries and `published*` below are
+    // touched only by the engine thread (in `publish` and `recordAlert`).
+
+    /// How often the engine thread publishes. Each publish also takes the partial-match census, a walk over every
+    /// key's partial matches.
+    static let interval: UInt64 = 1_000_000_000
+
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+
+    private var partitionCounters: [String: CoreMetrics.Counter] = [:]
+    private var gauges: [String: CoreMetrics.Gauge] = [:]
+    private var published: [String: Int] = [:]
+    private let alertLatency: CoreMetrics.Timer
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["cepd_alert_latency_seconds"] = [
+            .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
+        ]
+        self.factory = factory
+        alertLatency = CoreMetrics.Timer(label: "cepd_alert_latency_seconds", factory: factory)
+    }
+
+    /// The text `/metrics` serves.
+    func render() -> String { registry.emitToString() }
+
+    /// What the engine thread hands over at each publish.
+    struct Snapshot {
+        /// One consumed partition.
+        struct Partition {
+            var topic: String
+            var partition: Int32
+            var messages: Int
+            var deadLetters: Int
+            var lateEvents: Int
+            /// The offset after the last processed message.
+            var position: Int64?
+            /// The partition's end as the consumer last saw it.
+            var highWatermark: Int64?
+            /// Its event-time watermark (epoch ms); nil before its first event.
+            var watermark: Int64?
+            var assigned: Bool
+        }
+
+        var partitions: [Partition]
+        var engine: Engine
+        var automaton: Automaton
+        var produceErrors: Int
+        var alertsProduced: Int
+        var checkpoint: CheckpointFigures?
+        var stateBytes: Int?
+    }
+
+    /// The last checkpoint's figures.
+    struct CheckpointFigures {
+        var milliseconds: Double
+        var batchBytes: Int
+        /// Epoch ms when it was written.
+        var writtenAt: Int64
+        var number: UInt64
+    }
+
+    /// Copies the engine thread's counters and gauges into the metrics.
+    func publish(_ snapshot: Snapshot) {
+        let wallMs = Int64(Date().timeIntervalSince1970 * 1000)
+        for p in snapshot.partitions {
+            let labels = [("topic", p.topic), ("partition", String(p.partition))]
+            count("cepd_events_in_total", labels, p.messages)
+            count("cepd_decode_failures_total", labels, p.deadLetters)
+            count("cepd_late_events_total", labels, p.lateEvents)
+            set("cepd_partition_assigned", labels, p.assigned ? 1 : 0)
+            if let position = p.position, let high = p.highWatermark {
+                set("cepd_consumer_lag_messages", labels, Double(max(0, high - position)))
+            }
+            if let watermark = p.watermark, watermark > Int64.min, watermark < Int64.max {
+                set("cepd_partition_watermark_seconds", labels, Double(watermark) / 1000)
+                set("cepd_partition_watermark_lag_seconds", labels, Double(wallMs - watermark) / 1000)
+            }
+        }
+        let stats = snapshot.engine.stats
+        for (index, pattern) in snapshot.automaton.patterns.enumerated() {
+            let labels = [("pattern", pattern.name)]
+            count("cepd_matches_total", labels, stats.matches[index])
+            count("cepd_timeouts_total", labels, stats.timeouts[index])
+            let matcher = snapshot.engine.matchers[index]
+            count("cepd_partial_matches_dropped_total", labels, matcher.droppedPartialMatches)
+            set("cepd_buffered_events", labels, Double(matcher.bufferedEvents))
+            set("cepd_active_keys", labels, Double(matcher.activeKeys))
+            let watermark = matcher.watermark
+            if watermark > Int64.min, watermark < Int64.max {
+                set("cepd_watermark_seconds", labels, Double(watermark) / 1000)
+                set("cepd_watermark_lag_seconds", labels, Double(wallMs - watermark) / 1000)
+            }
+        }
+        for (index, pattern) in snapshot.automaton.patterns.enumerated() {
+            let byState = snapshot.engine.matchers[index].partialMatchesByState()
+            var byStep: [String: Int] = [:]
+            for (state, n) in byState.enumerated() { byStep[pattern.states[state].name, default: 0] += n }
+            set("cepd_partial_matches", [("pattern", pattern.name)], Double(byState.reduce(0, +)))
+            for (step, n) in byStep.sorted(by: { $0.key < $1.key }) {
+                set("cepd_partial_matches_by_step", [("pattern", pattern.name), ("step", step)], Double(n))
+            }
+        }
+        count("cepd_events_total", [], stats.events)
+        count("cepd_alerts_produced_total", [], snapshot.alertsProduced)
+        count("cepd_produce_errors_total", [], snapshot.produceErrors)
+        if let checkpoint = snapshot.checkpoint {
+            set("cepd_checkpoint_duration_seconds", [], checkpoint.milliseconds / 1000)
+            set("cepd_checkpoint_bytes", [], Double(checkpoint.batchBytes))
+            set("cepd_checkpoint_age_seconds", [], Double(wallMs - checkpoint.writtenAt) / 1000)
+            set("cepd_checkpoint_number", [], Double(checkpoint.number))
+        }
+        if let bytes = snapshot.stateBytes { set("cepd_state_bytes", [], Double(bytes)) }
+    }
+
+    /// Records an alert's latency: from its last event's event time to now (when it is handed to the producer).
+    func recordAlert(lastEventTime: Int64) {
+        let ms = Int64(Date().timeIntervalSince1970 * 1000) - lastEventTime
+        alertLatency.recordMilliseconds(max(0, ms))
+    }
+
+    /// Adds to counter `name{labels}` what `total` grew by since the last publish (counters only go up).
+    private func count(_ name: String, _ labels: [(String, String)], _ total: Int) {
+        let id = Self.identity(name, labels)
+        let counter: CoreMetrics.Counter
+        if let existing = partitionCounters[id] {
+            counter = existing
+        } else {
+            counter = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+            partitionCounters[id] = counter
+        }
+        let delta = total - (published[id] ?? 0)
+        if delta > 0 { counter.increment(by: delta) }
+        published[id] = max(total, published[id] ?? 0)
+    }
+
+    /// Sets gauge `name{labels}`.
+    private func set(_ name: String, _ labels: [(String, String)], _ value: Double) {
+        let id = Self.identity(name, labels)
+        if let existing = gauges[id] {
+            existing.record(value)
+        } else {
+            let gauge = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
+            gauges[id] = gauge
+            gauge.record(value)
+        }
+    }
+
+    private static func identity(_ name: String, _ labels: [(String, String)]) -> String {
+        labels.isEmpty ? name : name + "{" + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
