@@ -212,12 +212,16 @@ public struct EventDecoder: Sendable {
             let first = decoded.values.count
             let count = plan.spec.fields.count
             decoded.values.append(contentsOf: repeatElement(.null, count: count))
-            var problem: String?
+            // The first field that does not fit; its message is only written if the stream keeps the event (when
+            // streams share a topic, most lines lack most streams' fields: a message per line and stream cost
+            // more than the decoding).
+            var problem: (field: Int, slot: Int)?
             for (f, slot) in plan.slots.enumerated() {
-                guard let slot else { continue }
-                switch Self.convert(raw[slot], plan.spec.fields[f]) {
-                case .success(let value): decoded.values[first + f] = value
-                case .failure(let failure): if problem == nil { problem = failure.reason }
+                guard let slot else { continue }  // a field no pattern reads stays .null, unchecked
+                if let value = Self.value(raw[slot], plan.spec.fields[f]) {
+                    decoded.values[first + f] = value
+                } else if problem == nil {
+                    problem = (f, slot)
                 }
             }
             if let filter = plan.filter {
@@ -230,7 +234,10 @@ public struct EventDecoder: Sendable {
                     continue
                 }
             }
-            if let problem { return DecodeFailure(reason: Self.prefix(plan, streams.count) + problem) }
+            if let problem {
+                let failure = Self.failure(raw[problem.slot], plan.spec.fields[problem.field])
+                return DecodeFailure(reason: Self.prefix(plan, streams.count) + failure)
+            }
             let timestamp: Int64
             if let timeField = plan.spec.timeField {
                 guard case .time(let t) = decoded.values[first + timeField] else {
@@ -254,27 +261,36 @@ public struct EventDecoder: Sendable {
         count > 1 ? "stream '\(plan.spec.name)': " : ""
     }
 
-    /// Checks a scanned value against a declared field.
-    static func convert(_ raw: RawJSONValue?, _ field: FieldSpec) -> Result<Value, DecodeFailure> {
-        func fail(_ message: String) -> Result<Value, DecodeFailure> {
-            .failure(DecodeFailure(reason: "field '\(field.dotted)': \(message)"))
-        }
-        guard let raw else { return field.isOptional ? .success(.null) : fail("missing") }
+    /// A scanned value (nil: the member is absent) as a declared field's value; nil when it does not fit
+    /// (`failure` says why).
+    @inline(__always)
+    static func value(_ raw: RawJSONValue?, _ field: FieldSpec) -> Value? {
+        guard let raw else { return field.isOptional ? .null : nil }
         switch (field.type, raw) {
-        case (_, .null): return field.isOptional ? .success(.null) : fail("null, but the field is not optional")
-        case (.string, .string(let s)): return .success(.string(s))
-        case (.int, .integer(let i)): return .success(.int(i))
-        case (.float, .integer(let i)): return .success(.float(Double(i)))
-        case (.float, .number(let d)): return .success(.float(d))
-        case (.bool, .bool(let b)): return .success(.bool(b))
-        case (.time, .integer(let ms)): return .success(.time(ms))
-        case (.time, .string(let text)):
-            guard let ms = RFC3339.parse(text) else { return fail("'\(text)' is not an RFC 3339 time") }
-            return .success(.time(ms))
-        default:
-            let expected = field.type == .time ? "time (epoch milliseconds or RFC 3339)" : field.type.rawValue
-            return fail("expected \(expected), got \(describe(raw))")
+        case (_, .null): return field.isOptional ? .null : nil
+        case (.string, .string(let s)): return .string(s)
+        case (.int, .integer(let i)): return .int(i)
+        case (.float, .integer(let i)): return .float(Double(i))
+        case (.float, .number(let d)): return .float(d)
+        case (.bool, .bool(let b)): return .bool(b)
+        case (.time, .integer(let ms)): return .time(ms)
+        case (.time, .string(let text)): return RFC3339.parse(text).map { .time($0) }
+        default: return nil
         }
+    }
+
+    /// Why `value(raw, field)` is nil: `field 'amount': expected float, got string`.
+    static func failure(_ raw: RawJSONValue?, _ field: FieldSpec) -> String {
+        let message: String
+        switch raw {
+        case nil: message = "missing"
+        case .null: message = "null, but the field is not optional"
+        case .string(let text) where field.type == .time: message = "'\(text)' is not an RFC 3339 time"
+        case let raw?:
+            let expected = field.type == .time ? "time (epoch milliseconds or RFC 3339)" : field.type.rawValue
+            message = "expected \(expected), got \(describe(raw))"
+        }
+        return "field '\(field.dotted)': \(message)"
     }
 
     private static func describe(_ raw: RawJSONValue) -> String {
