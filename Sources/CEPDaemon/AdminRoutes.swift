@@ -19,6 +19,9 @@ final class DaemonStatus: @unchecked Sendable {
     /// A stop was asked for: not ready any more (a load balancer or orchestrator stops routing to it).
     func setStopping() { lock.withLock { stopping = true } }
 
+    /// Whether the engine loop runs (and so answers requests that need the engine).
+    var isConsuming: Bool { lock.withLock { consuming && !stopping } }
+
     /// Ready: restored, consuming, at least one partition assigned, not stopping. The JSON says which part is not.
     func readiness() -> (ready: Bool, json: String) {
         lock.withLock {
@@ -32,11 +35,37 @@ final class DaemonStatus: @unchecked Sendable {
     }
 }
 
+/// Requests that need the engine, queued by the admin server's thread and answered by the engine thread between
+/// batches (at least every 100 ms).
+final class EngineRequests: @unchecked Sendable {
+    // @unchecked: `queue` is behind `lock`.
+    /// One request: explain a key (the key as given in the URL).
+    struct Explain {
+        var key: String
+        var respond: @Sendable (AdminResponse) -> Void
+    }
+
+    private let lock = NSLock()
+    private var queue: [Explain] = []
+
+    func add(_ request: Explain) { lock.withLock { queue.append(request) } }
+
+    /// Takes every queued request.
+    func take() -> [Explain] {
+        lock.withLock {
+            defer { queue.removeAll() }
+            return queue
+        }
+    }
+}
+
 /// The admin port's routes: `GET /metrics` (Prometheus text), `GET /healthz` (the process answers),
-/// `GET /readyz` (200 when ready, 503 otherwise, with a JSON body saying why).
+/// `GET /readyz` (200 when ready, 503 otherwise, with a JSON body saying why), `GET /keys/KEY` (what every
+/// pattern holds for a key, answered by the engine thread).
 struct AdminRoutes: Sendable {
     let metrics: DaemonMetrics
     let status: DaemonStatus
+    let requests: EngineRequests
 
     /// Answers one request (on the admin server's thread).
     func handle(_ request: AdminRequest, respond: @escaping @Sendable (AdminResponse) -> Void) {
@@ -49,10 +78,16 @@ struct AdminRoutes: Sendable {
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
             let (ready, json) = status.readiness()
             respond(.json(json, status: ready ? 200 : 503))
+        case ("GET", let path) where path.hasPrefix("/keys/") && path.count > "/keys/".count:
+            guard status.isConsuming else {
+                respond(.json("{\"error\":\"cepd is not consuming yet (or is stopping): no engine to ask\"}", status: 503))
+                return
+            }
+            requests.add(EngineRequests.Explain(key: String(path.dropFirst("/keys/".count)), respond: respond))
         case (_, "/metrics"), (_, "/healthz"), (_, "/readyz"):
             respond(.text("method \(request.method) not allowed on \(request.path); use GET", status: 405))
         default:
-            respond(.text("no such path: \(request.path) (try /metrics, /healthz, /readyz)", status: 404))
+            respond(.text("no such path: \(request.path) (try /metrics, /healthz, /readyz, /keys/KEY)", status: 404))
         }
     }
 }

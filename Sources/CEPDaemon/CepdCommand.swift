@@ -7,7 +7,9 @@ public struct CepdCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cepd",
         abstract: "Complex event processing for Kafka: match .cep patterns over event streams in event time.",
-        subcommands: [ServeCommand.self, CheckCommand.self, ExplainCommand.self, RunCommand.self, TestCommand.self],
+        subcommands: [
+            ServeCommand.self, CheckCommand.self, ExplainCommand.self, RunCommand.self, TestCommand.self, InspectCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self)
 
     /// Creates the command (argument parser).

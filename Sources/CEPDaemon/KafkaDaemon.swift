@@ -110,6 +110,8 @@ struct KafkaDaemon {
     private var metrics: DaemonMetrics?
     /// Readiness, for the admin port.
     private let status = DaemonStatus()
+    /// Admin requests for the engine thread.
+    private let requests = EngineRequests()
     /// The last checkpoint written or restored.
     private var lastCheckpoint: DaemonMetrics.CheckpointFigures?
     /// Per pattern, the partial matches dropped over a cap when last logged.
@@ -145,7 +147,7 @@ struct KafkaDaemon {
         var admin: AdminServer?
         if let address = options.metricsAddress {
             let metrics = DaemonMetrics()
-            let routes = AdminRoutes(metrics: metrics, status: status)
+            let routes = AdminRoutes(metrics: metrics, status: status, requests: requests)
             do {
                 admin = try AdminServer(host: address.host, port: address.port) { routes.handle($0, respond: $1) }
             } catch {
@@ -215,6 +217,7 @@ struct KafkaDaemon {
             producer.poll()
             status.setAssigned(inputs.count { $0.open })
             if stop.isSet { status.setStopping() }
+            for request in requests.take() { request.respond(.json(KeyReport.json(key: request.key, engine: engine))) }
             if now - lastPublish >= DaemonMetrics.interval {
                 if let metrics { publish(metrics, consumer: consumer, producer: producer) }
                 if !options.limits.isEmpty { warnAboutDrops() }
@@ -235,6 +238,8 @@ struct KafkaDaemon {
                 lastCommit = now
             }
         }
+        status.setStopping()
+        for request in requests.take() { request.respond(.json("{\"error\":\"cepd is stopping\"}", status: 503)) }
         // Stopped: deliver what was produced, checkpoint, commit what it covers, leave the group.
         deliver(producer)
         if (stop.exitCode == 0 || stop.exitCode == 130) && checkpoint(producer) { commit(producer: producer, consumer: consumer) }

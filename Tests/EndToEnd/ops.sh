@@ -4,7 +4,8 @@
 #     consumes its assigned partitions and 200 then; /metrics, scraped and parsed while events flow, moves from
 #     nothing to exactly what the replay of the same per-partition sequences counts (events, malformed and late
 #     messages per partition, matches per pattern, alert latencies), with consumer lag 0 and a checkpoint at the
-#     end; unknown paths get 404, other methods 405.
+#     end; unknown paths get 404, other methods 405;
+#  3. /keys/KEY and `cepd inspect --key` for a key with a known partial match.
 #
 #   Tests/EndToEnd/ops.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
 e2e_name="ops e2e"
@@ -100,6 +101,39 @@ assert samples["cepd_state_bytes"][()] > 0, "no state size"
 assert samples["cepd_partial_matches"], "no partial-match census"
 PY
 echo "ops e2e: /readyz 200 once consuming; /metrics moved from nothing to the replay's counts ($lines messages, $dead malformed, $alerts alerts)"
+
+# 3. Explain a key: a login now for a new user opens account_takeover's partial match, waiting for a location
+# signal. (The watermark follows the wall clock here, --idle-wall-clock: the login is matched once 5 s, its
+# topic's lateness, have passed.)
+now=$(python3 -c 'import time; print(int(time.time() * 1000))')
+printf '{"user":"inspect-1","ip":"10.0.0.9","country":"DE","ts":%s}\n' "$now" > "$work/inspect.jsonl"
+tool produce --brokers "$KAFKA_BROKERS" --topic logins --partitions 3 --file "$work/inspect.jsonl" 2>/dev/null
+for i in $(seq 1 100); do
+    scrape /keys/inspect-1 | grep -q '"state":"g"' && break
+    sleep 0.2
+done
+answer=$(scrape /keys/inspect-1)
+python3 - "$answer" "$now" <<'PY' || fail "/keys/inspect-1: $answer"
+import json, sys
+status, body = sys.argv[1].split(" ", 1)
+assert status == "200", status
+now = int(sys.argv[2])
+doc = json.loads(body)
+takeover = next(p for p in doc["patterns"] if p["pattern"] == "account_takeover")
+[partial] = takeover["partial_matches"]
+assert partial["state"] == "g" and partial["waits_for"] == ["g (geo)"], partial
+[bound] = partial["bound"]
+assert bound["step"] == "l" and bound["topic"] == "logins" and bound["ts"] == now, bound
+assert partial["window_end"] == now + 600_000, partial          # within 10m
+assert 0 < partial["window_end_beyond_watermark_ms"] <= 600_000, partial
+assert takeover["watermark"] >= now, takeover
+PY
+"$cepd" inspect --key inspect-1 --admin-port "$admin_port" > "$work/inspect.txt" || fail "cepd inspect exited with $?"
+grep -q "#1 in state g, waits for g (geo)" "$work/inspect.txt" && grep -q "     l = logins/" "$work/inspect.txt" ||
+    { cat "$work/inspect.txt" >&2; fail "cepd inspect --key: unexpected report"; }
+[ "$(scrape /keys/nobody | cut -c1-3)" = 200 ] && scrape /keys/nobody | grep -q '"partial_matches":\[\]' ||
+    fail "/keys/nobody: $(scrape /keys/nobody)"
+echo "ops e2e: /keys/inspect-1 and cepd inspect show the open partial match: bound login, waits for g (geo), window end"
 
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd exited with $? after SIGTERM"
