@@ -45,10 +45,23 @@ final class EngineRequests: @unchecked Sendable {
         var respond: @Sendable (AdminResponse) -> Void
     }
 
+    /// One reload request: from POST /reload (with its answer), or from SIGHUP (none).
+    typealias Reload = (@Sendable (AdminResponse) -> Void)?
+
     private let lock = NSLock()
     private var queue: [Explain] = []
+    private var reloads: [Reload] = []
 
     func add(_ request: Explain) { lock.withLock { queue.append(request) } }
+    func addReload(_ respond: Reload) { lock.withLock { reloads.append(respond) } }
+
+    /// Takes every queued reload request.
+    func takeReloads() -> [Reload] {
+        lock.withLock {
+            defer { reloads.removeAll() }
+            return reloads
+        }
+    }
 
     /// Takes every queued request.
     func take() -> [Explain] {
@@ -61,7 +74,7 @@ final class EngineRequests: @unchecked Sendable {
 
 /// The admin port's routes: `GET /metrics` (Prometheus text), `GET /healthz` (the process answers),
 /// `GET /readyz` (200 when ready, 503 otherwise, with a JSON body saying why), `GET /keys/KEY` (what every
-/// pattern holds for a key, answered by the engine thread).
+/// pattern holds for a key) and `POST /reload` (reload the pattern files), both answered by the engine thread.
 struct AdminRoutes: Sendable {
     let metrics: DaemonMetrics
     let status: DaemonStatus
@@ -84,6 +97,12 @@ struct AdminRoutes: Sendable {
                 return
             }
             requests.add(EngineRequests.Explain(key: String(path.dropFirst("/keys/".count)), respond: respond))
+        case ("POST", "/reload"):
+            guard status.isConsuming else {
+                respond(.json("{\"error\":\"cepd is not consuming yet (or is stopping)\"}", status: 503))
+                return
+            }
+            requests.addReload(respond)
         case (_, "/metrics"), (_, "/healthz"), (_, "/readyz"):
             respond(.text("method \(request.method) not allowed on \(request.path); use GET", status: 405))
         default:

@@ -135,7 +135,8 @@ final class DaemonMetrics: @unchecked Sendable {
         alertLatency.recordMilliseconds(max(0, ms))
     }
 
-    /// Adds to counter `name{labels}` what `total` grew by since the last publish (counters only go up).
+    /// Adds to counter `name{labels}` what `total` grew by since the last publish. Counters only go up: a total
+    /// that went down (a pattern changed by a reload starts counting again from 0) is taken as the new base.
     private func count(_ name: String, _ labels: [(String, String)], _ total: Int) {
         let id = Self.identity(name, labels)
         let counter: CoreMetrics.Counter
@@ -147,7 +148,7 @@ final class DaemonMetrics: @unchecked Sendable {
         }
         let delta = total - (published[id] ?? 0)
         if delta > 0 { counter.increment(by: delta) }
-        published[id] = max(total, published[id] ?? 0)
+        published[id] = total
     }
 
     /// Sets gauge `name{labels}`.

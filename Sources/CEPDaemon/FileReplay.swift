@@ -173,7 +173,7 @@ struct FileReplay {
                     positions[record.input] = record.offset + 1
                 case .finished(let input):
                     engine.finish(sources[input].source, into: &outputs)
-                case .opened, .closed, .caughtUp, .notice:
+                case .opened, .closed, .caughtUp, .notice, .reloaded:  // a replay never reloads
                     break  // a replay's inputs are fixed and its files report nothing
                 }
             }

@@ -31,6 +31,9 @@ enum InputItem {
     case finished(input: Int)
     /// Something the client reported that an operator should see (a broker down, a retry).
     case notice(String)
+    /// The reader decodes with a reload's new decoders from here on: the items before were decoded for the old
+    /// patterns, the items after for the new ones (the engine switches here).
+    case reloaded
 }
 
 /// Items, their decoded events and the bytes of their messages (the late and dead-letter outputs carry a message

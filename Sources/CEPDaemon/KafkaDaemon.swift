@@ -1,4 +1,5 @@
 import AdminHTTP
+import CEPCompiler
 import CEPCore
 import CEPRuntime
 import Foundation
@@ -44,6 +45,8 @@ struct KafkaDaemon {
         var fromDescription = "latest"
         /// Caps on open partial matches.
         var limits = PartialMatchLimits()
+        /// The pattern files, read again on a reload.
+        var patternPaths: [String] = []
     }
 
     /// librdkafka settings whose values the log never shows.
@@ -88,10 +91,12 @@ struct KafkaDaemon {
         var lateEvents = 0
     }
 
-    private let automaton: Automaton
+    private var automaton: Automaton
     private let options: Options
     private var engine: Engine
-    private let formatter: AlertFormatter
+    private var formatter: AlertFormatter
+    /// A reload that waits for the reader to reach its switch point (`.reloaded`), and whom to answer.
+    private var pendingReload: (automaton: Automaton, respond: EngineRequests.Reload)?
     private var inputs: [Input] = []
     private var outputs: [MatchOutput] = []
     /// The offset after the last processed message of each partition: what a commit would store.
@@ -142,7 +147,7 @@ struct KafkaDaemon {
         }
         logConfiguration()
         let stop = StopFlag()
-        let signals = Self.installSignalHandlers(stop, shutdownTimeout: options.shutdownTimeout)
+        let signals = Self.installSignalHandlers(stop, shutdownTimeout: options.shutdownTimeout, requests: requests)
         defer { signals.forEach { $0.cancel() } }
         var admin: AdminServer?
         if let address = options.metricsAddress {
@@ -218,6 +223,7 @@ struct KafkaDaemon {
             status.setAssigned(inputs.count { $0.open })
             if stop.isSet { status.setStopping() }
             for request in requests.take() { request.respond(.json(KeyReport.json(key: request.key, engine: engine))) }
+            for respond in requests.takeReloads() { beginReload(respond, reader: reader) }
             if now - lastPublish >= DaemonMetrics.interval {
                 if let metrics { publish(metrics, consumer: consumer, producer: producer) }
                 if !options.limits.isEmpty { warnAboutDrops() }
@@ -240,6 +246,8 @@ struct KafkaDaemon {
         }
         status.setStopping()
         for request in requests.take() { request.respond(.json("{\"error\":\"cepd is stopping\"}", status: 503)) }
+        for respond in requests.takeReloads() { respond?(.json("{\"error\":\"cepd is stopping\"}", status: 503)) }
+        pendingReload?.respond?(.json("{\"error\":\"cepd stopped before the reload took effect\"}", status: 503))
         // Stopped: deliver what was produced, checkpoint, commit what it covers, leave the group.
         deliver(producer)
         if (stop.exitCode == 0 || stop.exitCode == 130) && checkpoint(producer) { commit(producer: producer, consumer: consumer) }
@@ -400,9 +408,16 @@ struct KafkaDaemon {
     private static let checkpointPauseMs = ProcessInfo.processInfo.environment["CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS"].flatMap { Int($0) }
 
     /// SIGINT and SIGTERM ask for a clean stop; a second one exits at once, and so does a stop that takes longer
-    /// than `shutdownTimeout` ms (exit 1: the next start resumes from the last checkpoint).
-    private static func installSignalHandlers(_ stop: StopFlag, shutdownTimeout: Int64) -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { number in
+    /// than `shutdownTimeout` ms (exit 1: the next start resumes from the last checkpoint). SIGHUP asks for a
+    /// reload of the pattern files.
+    private static func installSignalHandlers(
+        _ stop: StopFlag, shutdownTimeout: Int64, requests: EngineRequests
+    ) -> [any DispatchSourceSignal] {
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { requests.addReload(nil) }
+        hangup.resume()
+        return [hangup] + [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
@@ -493,6 +508,9 @@ struct KafkaDaemon {
                 engine.finish(inputs[input].source, into: &outputs)
             case .notice(let text):
                 Log.info(text)
+            case .reloaded:
+                deliver(producer)  // outputs of the old patterns go out with the old formatter
+                finishReload()
             }
             deliver(producer)
         }
@@ -510,6 +528,75 @@ struct KafkaDaemon {
                 engine.setIdle(inputs[i].source, true, into: &outputs)
             }
         }
+    }
+
+    // MARK: - Reload
+
+    /// Reads and compiles the pattern files again. With errors, or other input topics, the reload is refused (the
+    /// running patterns go on, the log and the answer say why); otherwise the reader is asked to switch decoders,
+    /// and the engine switches when it reaches that point (`finishReload`).
+    private mutating func beginReload(_ respond: EngineRequests.Reload, reader: KafkaReader) {
+        guard pendingReload == nil else {
+            respond?(.json("{\"error\":\"a reload is already under way\"}", status: 409))
+            return
+        }
+        let files = options.patternPaths.joined(separator: ", ")
+        let compilation: Compilation
+        do throws(UsageError) {
+            compilation = Compiler.compile(try PatternFiles.load(options.patternPaths))
+        } catch {
+            Log.error("reload refused: \(error.message); the running patterns go on")
+            respond?(.text("reload refused: \(error.message)", status: 422))
+            return
+        }
+        guard let automaton = compilation.automaton else {
+            let diagnostics = DiagnosticRendering.render(compilation, colors: false)
+            Log.error("reload refused: \(files) has errors; the running patterns go on\n" + diagnostics)
+            respond?(.text("reload refused: the pattern files have errors\n" + diagnostics, status: 422))
+            return
+        }
+        let fresh = Engine(automaton: automaton)
+        let sameTopics = fresh.inputTopics == engine.inputTopics
+            && fresh.inputTopics.allSatisfy { fresh.rank(topic: $0, partition: 0) == engine.rank(topic: $0, partition: 0) }
+        guard sameTopics else {
+            let message = "the patterns would read \(fresh.inputTopics.joined(separator: ", ")) instead of "
+                + "\(engine.inputTopics.joined(separator: ", ")) (in declaration order); restart cepd to change the topics it consumes"
+            Log.error("reload refused: \(message); the running patterns go on")
+            respond?(.text("reload refused: \(message)", status: 409))
+            return
+        }
+        var decoders: [String: EventDecoder] = [:]
+        for topic in fresh.inputTopics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic) }
+        pendingReload = (automaton, respond)
+        reader.reload(decoders: decoders)
+    }
+
+    /// Switches to the reloaded patterns at the reader's switch point: state carried over by `Engine.reloading`.
+    private mutating func finishReload() {
+        guard let (automaton, respond) = pendingReload else { return }
+        pendingReload = nil
+        let report: Engine.RestoreReport
+        do {
+            let reloaded = try engine.reloading(automaton)
+            engine = reloaded.engine
+            report = reloaded.report
+        } catch {
+            // The reader already decodes for the new patterns: the old engine cannot go on.
+            Log.error("reload failed while carrying the state over (\(error)); stopping without committing")
+            respond?(.json("{\"error\":\"reload failed; cepd stops\"}", status: 500))
+            exit(5)
+        }
+        self.automaton = automaton
+        formatter = AlertFormatter(automaton: automaton)
+        engine.setLimits(options.limits)
+        droppedLogged = []
+        let changed = report.started.filter { name in !Set(report.restored).contains(name) }
+        func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
+        Log.info(
+            "reloaded \(options.patternPaths.joined(separator: ", ")): kept (with their state): \(list(report.restored)); "
+                + "started empty (new or changed): \(list(changed)); dropped: \(list(report.dropped))")
+        func array(_ names: [String]) -> String { "[" + names.map(JSONWriter.quoted).joined(separator: ",") + "]" }
+        respond?(.json("{\"kept\":\(array(report.restored)),\"started\":\(array(changed)),\"dropped\":\(array(report.dropped))}"))
     }
 
     /// Warns about partial matches dropped over a cap since the last warning (called once a second at most).

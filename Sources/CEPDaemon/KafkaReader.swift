@@ -42,7 +42,10 @@ final class KafkaReader: @unchecked Sendable {
     }
 
     private let consumer: KafkaConsumer
-    private let decoders: [String: EventDecoder]
+    private var decoders: [String: EventDecoder]
+    /// A reload's decoders, handed over by the engine's thread (behind `reloadLock`).
+    private var pendingDecoders: [String: EventDecoder]?
+    private let reloadLock = NSLock()
     private let rank: (TopicPartition) -> Int32
     private let channel: BatchChannel<InputBatch>
     private let stop: StopFlag
@@ -74,6 +77,12 @@ final class KafkaReader: @unchecked Sendable {
     func run() {
         while !stop.isSet {
             let batch = currentBatch()
+            if let decoders = reloadLock.withLock({ () -> [String: EventDecoder]? in
+                defer { pendingDecoders = nil }
+                return pendingDecoders
+            }) {
+                switchDecoders(decoders, in: batch)
+            }
             // Nothing fetched is waiting: hand over what the batch has now rather than wait for more (at low rates
             // waiting only adds latency; under load the queue is rarely empty, and batches fill).
             var drained = false
@@ -92,6 +101,23 @@ final class KafkaReader: @unchecked Sendable {
         }
         if let batch { channel.send(batch) }
         channel.close()
+    }
+
+    /// Decodes with `decoders` from now on (a reload): the engine's thread calls this, and switches its engine when
+    /// it reaches the `.reloaded` item.
+    func reload(decoders: [String: EventDecoder]) {
+        reloadLock.withLock { pendingDecoders = decoders }
+    }
+
+    /// Swaps the decoders between two items of `batch`: the messages waiting to be merged are decoded again, and
+    /// `.reloaded` marks the point.
+    private func switchDecoders(_ new: [String: EventDecoder], in batch: InputBatch) {
+        decoders = new
+        for i in inputs.indices {
+            inputs[i].decoder = new[inputs[i].partition.topic]
+            inputs[i].queue.redecode(with: inputs[i].decoder)
+        }
+        batch.items.append(.reloaded)
     }
 
     /// The batch to add to. While the engine holds them all, waits for one to come back without polling: the

@@ -52,6 +52,26 @@ struct PartitionQueue {
         messages.append(Message(record: record, events: decoded.count - before, failure: failure))
     }
 
+    /// Decodes the waiting messages again with another decoder (a reload changed the streams).
+    mutating func redecode(with decoder: EventDecoder?) {
+        var fresh = DecodedEvents()
+        for i in head..<messages.count {
+            let before = fresh.count
+            var failure: String?
+            if let decoder {
+                let range = messages[i].record.value
+                let timestamp = messages[i].record.timestamp
+                failure = bytes.withUnsafeBufferPointer {
+                    decoder.decode(UnsafeBufferPointer(rebasing: $0[range]), messageTimestamp: timestamp, into: &fresh)
+                }?.reason
+            }
+            messages[i].events = fresh.count - before
+            messages[i].failure = failure
+        }
+        decoded = fresh
+        cursor = DecodedEvents.Cursor()
+    }
+
     /// Moves the first message into `batch`, as an events or dead-letter item.
     mutating func release(into batch: InputBatch) {
         let message = messages[head]

@@ -104,8 +104,8 @@ struct RunCommand: ParsableCommand {
 
 /// Renders a failed compilation's diagnostics as `cepd check` does.
 enum DiagnosticRendering {
-    static func render(_ compilation: Compilation) -> String {
-        let renderer = DiagnosticRenderer(sources: compilation.sources, colors: PatternFiles.stderrIsTerminal)
+    static func render(_ compilation: Compilation, colors: Bool = PatternFiles.stderrIsTerminal) -> String {
+        let renderer = DiagnosticRenderer(sources: compilation.sources, colors: colors)
         return renderer.render(compilation.diagnostics, truncatedFiles: compilation.truncatedFiles)
             + PatternFiles.summary(compilation.diagnostics) + "\n"
     }

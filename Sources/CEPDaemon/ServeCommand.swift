@@ -154,7 +154,7 @@ struct ServeCommand: ParsableCommand {
                 return (metricsHost, port)
             },
             shutdownTimeout: try Self.duration(shutdownTimeout, "--shutdown-timeout"), fromDescription: from,
-            limits: try limitOptions.limits())
+            limits: try limitOptions.limits(), patternPaths: patterns)
     }
 
     /// `KEY=VALUE` with a non-empty key.

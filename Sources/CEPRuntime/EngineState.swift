@@ -56,12 +56,20 @@ extension Engine {
         public var keysDeleted = 0
     }
 
-    /// A stable fingerprint of a pattern's compiled form and of the streams it reads.
+    /// A stable fingerprint of a pattern's compiled form and of the streams it reads: what its stored state
+    /// depends on. Not where it is written (moving a pattern in its file, or removing another above it, keeps its
+    /// state), nor which fields other patterns read (a field this pattern reads is read whatever the others do).
     public func fingerprint(ofPattern index: Int) -> String {
-        let pattern = automaton.patterns[index]
+        var pattern = automaton.patterns[index]
+        pattern.location = ""
         var hash = FNV128()
         hash.add(String(describing: pattern))
-        for key in pattern.keys { hash.add(String(describing: automaton.streams[key.stream])) }
+        for key in pattern.keys {
+            var stream = automaton.streams[key.stream]
+            stream.location = ""
+            for f in stream.fields.indices { stream.fields[f].isUsed = false }
+            hash.add(String(describing: stream))
+        }
         return hash.hex
     }
 
@@ -395,5 +403,41 @@ struct EventTable {
             nodes.append(MatchNode(event: event, binding: binding, sequence: sequence, previous: previous < 0 ? nil : nodes[previous]))
         }
         return (events, nodes)
+    }
+}
+
+extension Engine {
+    /// The engine a reload of the patterns continues with: this engine's state carried over to `automaton`'s
+    /// patterns by the rules of a restore — a pattern unchanged (same compiled form, same streams) keeps its
+    /// state, a new or changed one starts empty, a removed one's state is dropped — along with the input
+    /// partitions, their watermarks and the counters. With change tracking on, every carried key counts as changed
+    /// (the next checkpoint writes them all), and the stored state of changed and removed patterns is deleted
+    /// then.
+    public func reloading(_ automaton: Automaton) throws -> (engine: Engine, report: RestoreReport) {
+        var copy = self  // writing a checkpoint clears change notes: not this engine's
+        var memory = MemoryEngineState()
+        copy.writeCheckpoint(into: &memory, full: true)
+        var fresh = Engine(automaton: automaton)
+        let tracking = matchers.contains { $0.tracksChanges }
+        if tracking { fresh.trackChanges() }
+        guard let report = try fresh.restore(from: memory) else {
+            throw SnapshotError(message: "reload: the engine wrote no state record")
+        }
+        for name in obsoletePatternState where !fresh.obsoletePatternState.contains(name) {
+            fresh.obsoletePatternState.append(name)
+        }
+        if tracking {
+            for p in fresh.matchers.indices {
+                for slot in fresh.matchers[p].keyIndex.slots { fresh.matchers[p].markChanged(slot) }
+            }
+        }
+        let old = Dictionary(self.automaton.patterns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (p, pattern) in automaton.patterns.enumerated() where report.restored.contains(pattern.name) {
+            if let q = old[pattern.name] {
+                fresh.stats.matches[p] = stats.matches[q]
+                fresh.stats.timeouts[p] = stats.timeouts[q]
+            }
+        }
+        return (fresh, report)
     }
 }
