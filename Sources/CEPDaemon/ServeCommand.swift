@@ -18,11 +18,14 @@ struct ServeCommand: ParsableCommand {
             the original key and value and the reason, source topic, partition, offset and timestamp in headers.
 
             Offsets are committed to the group after the alerts of the events before them have been delivered. \
-            Stop with SIGINT or SIGTERM: cepd delivers what it has, commits, and leaves the group.
+            Stop with SIGINT or SIGTERM: cepd delivers what it has, checkpoints, commits, and leaves the group \
+            (within --shutdown-timeout). SIGHUP reloads the pattern files (a file with errors is refused; the \
+            running patterns go on). --metrics-port serves /metrics, /healthz, /readyz, /keys/KEY and POST /reload.
 
             Exit status: 0 after a clean stop, 1 pattern errors, 2 bad options or configuration, 3 Kafka \
             unreachable or an input topic missing at start, 4 Kafka failed while running (an alert could not be \
-            delivered, a fatal client error).
+            delivered, a fatal client error), 5 a checkpoint could not be written; 1 also when a stop takes longer \
+            than --shutdown-timeout.
             """)
 
     @Option(name: .customLong("pattern"), help: "A .cep file (repeat for several).")
