@@ -287,7 +287,13 @@ struct KafkaDaemon {
                 continue
             }
             let missing = topics.filter { counts[$0] == nil }
-            if missing.isEmpty { return nil }
+            if missing.isEmpty {
+                if let problem = Self.coPartitioningProblem(automaton, counts) {
+                    Log.error(problem)
+                    return 3
+                }
+                return nil
+            }
             let names = missing.map { "'\($0)'" }.joined(separator: ", ")
             guard options.waitForTopics else {
                 Log.error("input topic\(missing.count == 1 ? "" : "s") \(names) \(missing.count == 1 ? "does" : "do") not exist on \(options.brokers); create \(missing.count == 1 ? "it" : "them"), or start with --wait-for-topics")
@@ -300,6 +306,28 @@ struct KafkaDaemon {
             Thread.sleep(forTimeInterval: 2)
         }
         return stop.exitCode
+    }
+
+    /// Why the patterns' topics are not co-partitioned, if they are not: a pattern's keyed join needs partition i
+    /// of every topic it reads to hold the same keys (same partition count, keys partitioned by the same hash),
+    /// so that the process that owns partition i of one owns it of all (several processes in one group).
+    static func coPartitioningProblem(_ automaton: Automaton, _ counts: [String: Int]) -> String? {
+        for pattern in automaton.patterns {
+            var topics: [String] = []
+            for key in pattern.keys where !topics.contains(automaton.streams[key.stream].topic) {
+                topics.append(automaton.streams[key.stream].topic)
+            }
+            let sizes = topics.compactMap { counts[$0] }
+            guard let largest = sizes.max(), sizes.contains(where: { $0 != largest }) else { continue }
+            let list = topics.map { "\($0) \(counts[$0] ?? 0)" }.joined(separator: ", ")
+            let fewer = topics.filter { (counts[$0] ?? 0) < largest }
+            return "pattern \(pattern.name) joins topics with different partition counts (\(list)): its keyed join "
+                + "needs them co-partitioned — the same number of partitions, keys partitioned by the same hash (the "
+                + "default partitioner) — so that partition i of each holds the same keys; add partitions to "
+                + "\(fewer.joined(separator: ", ")) (e.g. kafka-topics.sh --alter --topic \(fewer[0]) --partitions \(largest)), "
+                + "then re-produce or repartition what they hold (existing messages do not move)"
+        }
+        return nil
     }
 
     // MARK: - Checkpoints

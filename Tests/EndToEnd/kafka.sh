@@ -210,9 +210,15 @@ expect_exit 3 "input topics 'device-events', 'deploys', 'service-errors' do not 
     --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 expect_exit 3 'cannot reach Kafka' --pattern patterns/fraud.cep --brokers "127.0.0.1:$port" --connect-timeout 2s
+# Topics a pattern joins must be co-partitioned (the same partition count).
+kafka_topic copart-a 2
+kafka_topic copart-b 3
+printf 'stream a from "copart-a" { key k time ts fields { k: string, ts: time } }\nstream b from "copart-b" { key k time ts fields { k: string, ts: time } }\npattern ab { match x: a -> y: b emit to "o" { k: x.k } }\n' > "$work/copart.cep"
+expect_exit 3 'pattern ab joins topics with different partition counts (copart-a 2, copart-b 3)' --pattern "$work/copart.cep" \
+    --brokers "$KAFKA_BROKERS"
 printf 'stream s from "t" { key k time ts fields { k: string, ts: time } }\npattern p { match a: s -> b: nope emit to "o" { k: a.k } }\n' > "$work/bad.cep"
 expect_exit 1 'bad.cep:2:' --pattern "$work/bad.cep" --brokers "$KAFKA_BROKERS"
-echo "kafka e2e: bad -X key, bad --config file, missing topics, unreachable broker and a broken pattern file give one clear error each"
+echo "kafka e2e: bad -X key, bad --config file, missing topics, topics not co-partitioned, unreachable broker and a broken pattern file give one clear error each"
 
 # --wait-for-topics: cepd waits for missing input topics, says so once, and starts when they exist.
 "$cepd" --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS" --group waiting --state-dir "$work/state-waiting" --wait-for-topics \
