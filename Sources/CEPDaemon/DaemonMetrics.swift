@@ -25,6 +25,11 @@ final class DaemonMetrics: @unchecked Sendable {
     private var partitionCounters: [String: CoreMetrics.Counter] = [:]
     private var gauges: [String: CoreMetrics.Gauge] = [:]
     private var published: [String: Int] = [:]
+    /// The series with a `pattern` label, and the ones set by the publish under way: after a reload, the series
+    /// of a removed pattern (or of a changed pattern's former steps) are dropped rather than left at their last
+    /// values.
+    private var patternSeries: Set<String> = []
+    private var touched: Set<String> = []
     private let alertLatency: CoreMetrics.Timer
 
     init() {
@@ -78,6 +83,8 @@ final class DaemonMetrics: @unchecked Sendable {
 
     /// Copies the engine thread's counters and gauges into the metrics.
     func publish(_ snapshot: Snapshot) {
+        touched.removeAll(keepingCapacity: true)
+        defer { dropStaleSeries() }
         let wallMs = Int64(Date().timeIntervalSince1970 * 1000)
         for p in snapshot.partitions {
             let labels = [("topic", p.topic), ("partition", String(p.partition))]
@@ -129,6 +136,18 @@ final class DaemonMetrics: @unchecked Sendable {
         if let bytes = snapshot.stateBytes { set("cepd_state_bytes", [], Double(bytes)) }
     }
 
+    /// Unregisters the pattern series this publish did not set: they belong to a pattern (or step) no longer
+    /// loaded. (Every pattern series is set on every publish: pattern counters, gauges and the step census are
+    /// written for each loaded pattern, and the watermark ones whenever the pattern has a watermark.)
+    private func dropStaleSeries() {
+        for id in patternSeries where !touched.contains(id) {
+            if let counter = partitionCounters.removeValue(forKey: id) { counter.destroy() }
+            if let gauge = gauges.removeValue(forKey: id) { gauge.destroy() }
+            published[id] = nil
+            patternSeries.remove(id)
+        }
+    }
+
     /// Records an alert's latency: from its last event's event time to now (when it is handed to the producer).
     func recordAlert(lastEventTime: Int64) {
         let ms = Int64(Date().timeIntervalSince1970 * 1000) - lastEventTime
@@ -139,6 +158,7 @@ final class DaemonMetrics: @unchecked Sendable {
     /// that went down (a pattern changed by a reload starts counting again from 0) is taken as the new base.
     private func count(_ name: String, _ labels: [(String, String)], _ total: Int) {
         let id = Self.identity(name, labels)
+        note(id, labels)
         let counter: CoreMetrics.Counter
         if let existing = partitionCounters[id] {
             counter = existing
@@ -154,6 +174,7 @@ final class DaemonMetrics: @unchecked Sendable {
     /// Sets gauge `name{labels}`.
     private func set(_ name: String, _ labels: [(String, String)], _ value: Double) {
         let id = Self.identity(name, labels)
+        note(id, labels)
         if let existing = gauges[id] {
             existing.record(value)
         } else {
@@ -161,6 +182,12 @@ final class DaemonMetrics: @unchecked Sendable {
             gauges[id] = gauge
             gauge.record(value)
         }
+    }
+
+    private func note(_ id: String, _ labels: [(String, String)]) {
+        guard labels.contains(where: { $0.0 == "pattern" }) else { return }
+        patternSeries.insert(id)
+        touched.insert(id)
     }
 
     private static func identity(_ name: String, _ labels: [(String, String)]) -> String {

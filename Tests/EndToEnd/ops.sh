@@ -172,6 +172,14 @@ case "$reloaded" in
 esac
 [ "$(scrape /reload POST)" = '200 {"kept":["account_takeover","card_testing","unconfirmed_large_payment","big_payment"],"started":[],"dropped":[]}' ] ||
     fail "POST /reload without a change: $(scrape /reload POST)"
+# The removed pattern's series leave /metrics at the next publish; the added pattern's appear.
+for i in $(seq 1 30); do
+    metrics "$work/m2.txt"
+    ! grep -q 'pattern="impossible_travel"' "$work/m2.txt" && grep -q 'cepd_partial_matches{pattern="big_payment"}' "$work/m2.txt" && break
+    sleep 0.2
+done
+! grep -q 'pattern="impossible_travel"' "$work/m2.txt" || fail "/metrics still has series of the removed pattern"
+grep -q 'cepd_partial_matches{pattern="big_payment"}' "$work/m2.txt" || fail "/metrics has no series of the added pattern"
 # The kept pattern kept its partial match, and both the kept and the added pattern match what comes next.
 scrape /keys/inspect-1 | grep -q '"pattern":"account_takeover".*"state":"g"' || fail "account_takeover lost its state in the reload"
 now=$(python3 -c 'import time; print(int(time.time() * 1000))')
