@@ -68,7 +68,7 @@ echo "== cepd --pattern patterns/fraud.cep --brokers $KAFKA_BROKERS --from earli
 # that ends). --idle-wall-clock: when the generated traffic stops, event time follows the wall clock, so the
 # last windows and timeouts fire without waiting for more events.
 "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group demo --from earliest --state-dir "$out/state" \
-    --idle-timeout 0s --idle-wall-clock -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 \
+    --idle-timeout 0s --idle-wall-clock -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 --metrics-port 0 \
     >"$out/cepd.out" 2>"$out/cepd.log" &
 echo "$! $TANSU_PID" > "$out/pids"
 "$KAFKA_PY" scripts/kafka-tool.py consume --brokers "$KAFKA_BROKERS" --topic fraud-alerts --out "$out/alerts.jsonl" --idle 15
@@ -98,6 +98,12 @@ else
     echo "DIFFERENT: $(wc -l < "$out/alerts.jsonl") through Kafka, $(wc -l < "$out/replay-fraud.sorted") replayed"
     exit 1
 fi
+echo
+port=$(sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$out/cepd.log" | head -n 1)
+echo "== cepd's metrics (http://127.0.0.1:$port/metrics; also /healthz, /readyz, /keys/KEY), a few of them"
+python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())" \
+    "http://127.0.0.1:$port/metrics" | grep -E '^cepd_(events_total|alerts_produced_total|checkpoint_number) |^cepd_matches_total[{]'
+echo "(why hasn't an alert fired for a user? cepd inspect --key u000123 --admin-port $port)"
 echo
 read -r cepd_pid broker_pid < "$out/pids"
 echo "cepd (pid $cepd_pid) and the broker at $KAFKA_BROKERS (pid $broker_pid) keep running; more events produced"
