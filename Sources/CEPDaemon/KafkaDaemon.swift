@@ -19,7 +19,13 @@ struct KafkaDaemon {
     /// the one that is behind: with the defaults, a backlog of 100,000 messages stalled all fetching for a second at
     /// a time (~25k events/s from a preloaded topic on Tansu, against ~140k with these). Memory stays bounded by
     /// queued.max.messages.kbytes per partition and the reader's own per-partition limit.
-    static let consumerDefaults: [(key: String, value: String)] = [("queued.min.messages", "1000000")]
+    ///
+    /// And the cooperative-sticky assignor: when a member joins or leaves the group, only the partitions that move
+    /// are revoked and assigned (the others keep being read, their state untouched), where the eager default
+    /// revokes every partition of every member first.
+    static let consumerDefaults: [(key: String, value: String)] = [
+        ("queued.min.messages", "1000000"), ("partition.assignment.strategy", "cooperative-sticky"),
+    ]
 
     /// What `cepd serve` was asked to do.
     struct Options {
