@@ -171,7 +171,7 @@ struct KafkaDaemon {
             Log.info("admin port: http://\(address.host):\(admin?.port ?? address.port)/metrics, /healthz, /readyz")
         }
         defer { admin?.stop() }
-        if let code = waitForTopics(topics, producer: producer, stop: stop) { return code }
+        if let code = waitForTopics(topics, producer: producer, stop: stop) { return code == 130 ? 0 : code }  // 130: a signal, a clean stop
         let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
         if let dir = options.stateDir,
             let code = restoreState(dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])

@@ -30,17 +30,23 @@ PY
 # metrics FILE: scrapes /metrics into FILE (the Prometheus text).
 metrics() { scrape /metrics | sed '1s/^200 //' > "$1"; }
 
-# 1. Start before the topics exist (--wait-for-topics), with the admin port on a port the system picks. (On a copy
-# of the example patterns, which step 4 edits.)
+# start_cepd LOG ARGS...: cepd on $work/fraud.cep with the admin port on a port the system picks (admin_port).
+start_cepd() {
+    local log=$1; shift
+    "$cepd" --pattern "$work/fraud.cep" --brokers "$KAFKA_BROKERS" --group ops --state-dir "$work/state-ops" --from earliest \
+        --idle-timeout 0s --idle-wall-clock --commit-interval 1s --checkpoint-interval 1s --metrics-port 0 \
+        "${fast[@]}" "$@" >/dev/null 2>"$log" &
+    serve_pid=$!
+    local i
+    for i in $(seq 1 100); do grep -q "admin port: http://127.0.0.1:" "$log" && break; sleep 0.1; done
+    admin_port=$(sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$log" | head -n 1)
+    [ -n "$admin_port" ] || { cat "$log" >&2; fail "cepd did not log its admin port"; }
+}
+
+# 1. Started before the topics exist (--wait-for-topics). (On a copy of the example patterns, which step 4 edits.)
 cp patterns/fraud.cep "$work/fraud.cep"
-"$cepd" --pattern "$work/fraud.cep" --brokers "$KAFKA_BROKERS" --group ops --state-dir "$work/state-ops" --from earliest \
-    --idle-timeout 0s --idle-wall-clock --commit-interval 1s --checkpoint-interval 1s --wait-for-topics --metrics-port 0 \
-    "${fast[@]}" >/dev/null 2>"$work/ops.log" &
-serve_pid=$!
-for i in $(seq 1 100); do grep -q "admin port: http://127.0.0.1:" "$work/ops.log" && break; sleep 0.1; done
-admin_port=$(sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$work/ops.log" | head -n 1)
-[ -n "$admin_port" ] || { cat "$work/ops.log" >&2; fail "cepd did not log its admin port"; }
-for i in $(seq 1 50); do grep -q "waiting for input topics" "$work/ops.log" && break; sleep 0.1; done
+start_cepd "$work/waiting.log" --wait-for-topics
+for i in $(seq 1 50); do grep -q "waiting for input topics" "$work/waiting.log" && break; sleep 0.1; done
 [ "$(scrape /healthz)" = "200 ok" ] || fail "/healthz while waiting for topics: $(scrape /healthz)"
 ready=$(scrape /readyz)
 case "$ready" in 503*'"consuming":false'*) ;; *) fail "/readyz while waiting for topics: $ready" ;; esac
@@ -48,10 +54,19 @@ metrics "$work/m0.txt"
 grep -q '^cepd_events_total ' "$work/m0.txt" && fail "events counted before any topic existed"
 [ "$(scrape /nope | cut -d' ' -f1)" = 404 ] || fail "/nope: $(scrape /nope)"
 [ "$(scrape /metrics POST | cut -d' ' -f1)" = 405 ] || fail "POST /metrics: $(scrape /metrics POST)"
-echo "ops e2e: /healthz 200 and /readyz 503 while waiting for topics; 404 and 405 where due"
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "cepd waiting for topics exited with $? after SIGTERM"
+serve_pid=""
+echo "ops e2e: /healthz 200 and /readyz 503 while waiting for topics; 404 and 405 where due; SIGTERM there exits 0"
 
-# 2. The topics appear and fill; the metrics follow.
+# 2. The topics fill (before cepd reads them: with --idle-timeout 0s, a partition read to its end while the
+# producer is still busy with another topic would let the watermark pass events still to come, and the late events
+# would differ from the replay's); cepd starts, and the metrics follow from nothing to the replay's counts.
 fraud_stream 20000 300 0.002 7 1
+start_cepd "$work/ops.log"
+metrics "$work/m0.txt"
+grep -q "^cepd_events_total $(($(cat "$work"/input/*.jsonl | wc -l) - $(wc -l < "$work/run-dead.jsonl")))\$" "$work/m0.txt" &&
+    fail "the first scrape already had every event: nothing seen moving"
 for i in $(seq 1 150); do [ "$(scrape /readyz | cut -d' ' -f1)" = 200 ] && break; sleep 0.2; done
 ready=$(scrape /readyz)
 case "$ready" in 200*'"ready":true'*) ;; *) cat "$work/ops.log" >&2; fail "/readyz never became ready: $ready" ;; esac
