@@ -22,7 +22,7 @@ final class DaemonMetrics: @unchecked Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
 
-    private var partitionCounters: [String: CoreMetrics.Counter] = [:]
+    private var counters: [String: CoreMetrics.Counter] = [:]
     private var gauges: [String: CoreMetrics.Gauge] = [:]
     private var published: [String: Int] = [:]
     /// The series with a `pattern` label, and the ones set by the publish under way: after a reload, the series
@@ -141,7 +141,7 @@ final class DaemonMetrics: @unchecked Sendable {
     /// written for each loaded pattern, and the watermark ones whenever the pattern has a watermark.)
     private func dropStaleSeries() {
         for id in patternSeries where !touched.contains(id) {
-            if let counter = partitionCounters.removeValue(forKey: id) { counter.destroy() }
+            if let counter = counters.removeValue(forKey: id) { counter.destroy() }
             if let gauge = gauges.removeValue(forKey: id) { gauge.destroy() }
             published[id] = nil
             patternSeries.remove(id)
@@ -160,11 +160,11 @@ final class DaemonMetrics: @unchecked Sendable {
         let id = Self.identity(name, labels)
         note(id, labels)
         let counter: CoreMetrics.Counter
-        if let existing = partitionCounters[id] {
+        if let existing = counters[id] {
             counter = existing
         } else {
             counter = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
-            partitionCounters[id] = counter
+            counters[id] = counter
         }
         let delta = total - (published[id] ?? 0)
         if delta > 0 { counter.increment(by: delta) }

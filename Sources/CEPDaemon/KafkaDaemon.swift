@@ -171,7 +171,7 @@ struct KafkaDaemon {
             Log.info("admin port: http://\(address.host):\(admin?.port ?? address.port)/metrics, /healthz, /readyz")
         }
         defer { admin?.stop() }
-        if let code = waitForTopics(topics, producer: producer, stop: stop) { return code == 130 ? 0 : code }  // 130: a signal, a clean stop
+        if let code = waitForTopics(topics, producer: producer, stop: stop) { return code }
         let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
         if let dir = options.stateDir,
             let code = restoreState(dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
@@ -256,13 +256,13 @@ struct KafkaDaemon {
         pendingReload?.respond?(.json("{\"error\":\"cepd stopped before the reload took effect\"}", status: 503))
         // Stopped: deliver what was produced, checkpoint, commit what it covers, leave the group.
         deliver(producer)
-        if (stop.exitCode == 0 || stop.exitCode == 130) && checkpoint(producer) { commit(producer: producer, consumer: consumer) }
+        if stop.isClean && checkpoint(producer) { commit(producer: producer, consumer: consumer) }
         consumer.close()
         let stats = engine.stats
         let skipped = ledger.skipped > 0 ? "; \(ledger.skipped) outputs already written before the restart not written again" : ""
         Log.info(
             "stopped: \(stats.events - restoredEvents) events, \(counts.alerts) alerts, \(counts.late) late, \(counts.deadLetters) dead letters\(skipped)")
-        return stop.exitCode == 130 ? 0 : stop.exitCode
+        return stop.processExitCode
     }
 
     // MARK: - Start
@@ -311,7 +311,7 @@ struct KafkaDaemon {
             }
             Thread.sleep(forTimeInterval: 2)
         }
-        return stop.exitCode
+        return stop.processExitCode  // stopped while waiting: by a signal, a clean stop
     }
 
     /// Why the patterns' topics are not co-partitioned, if they are not: a pattern's keyed join needs partition i
@@ -460,7 +460,7 @@ struct KafkaDaemon {
                     exit(130)
                 }
                 Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
-                stop.set(exitCode: 130)
+                stop.set(exitCode: StopFlag.bySignal)
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout))) {
                     Log.error(
                         "the stop took longer than --shutdown-timeout (\(shutdownTimeout) ms): exiting without finishing "

@@ -74,7 +74,7 @@ public struct PatternMatcher {
 
     /// Number of partial matches that have bound at least one event, over all keys.
     public var openPartialMatches: Int {
-        keyIndex.slots.reduce(0) { total, slot in total + slots[Int(slot)].state.partial.elements.count { $0.hasStarted } }
+        keyIndex.slots.reduce(0) { total, slot in total + slots[Int(slot)].state.startedCount }
     }
 
     /// Open partial matches (those that have bound an event) by the NFA state they wait in, indexed like the

@@ -15,8 +15,6 @@
 #   Tests/EndToEnd/kafka.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
 e2e_name="kafka e2e"
 . "$(dirname "$0")/broker-test.sh"
-# Quick group joins on Tansu (it answers the first join after session.timeout.ms / 2).
-fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
 
 echo "kafka e2e: broker $KAFKA_BROKERS"
 # The reference: `cepd run` on the same per-partition sequences.

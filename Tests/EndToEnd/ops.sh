@@ -13,23 +13,6 @@
 #   Tests/EndToEnd/ops.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
 e2e_name="ops e2e"
 . "$(dirname "$0")/broker-test.sh"
-fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
-
-# scrape PATH: the admin port's answer, "STATUS BODY" on stdout.
-scrape() {
-    python3 - "http://127.0.0.1:$admin_port$1" "${2:-GET}" <<'PY'
-import sys, urllib.request, urllib.error
-request = urllib.request.Request(sys.argv[1], method=sys.argv[2])
-try:
-    with urllib.request.urlopen(request, timeout=5) as response:
-        print(response.status, response.read().decode())
-except urllib.error.HTTPError as error:
-    print(error.code, error.read().decode())
-PY
-}
-# metrics FILE: scrapes /metrics into FILE (the Prometheus text).
-metrics() { scrape /metrics | sed '1s/^200 //' > "$1"; }
-
 # start_cepd LOG ARGS...: cepd on $work/fraud.cep with the admin port on a port the system picks (admin_port).
 start_cepd() {
     local log=$1; shift
@@ -37,9 +20,7 @@ start_cepd() {
         --idle-timeout 0s --idle-wall-clock --commit-interval 1s --checkpoint-interval 1s --metrics-port 0 \
         "${fast[@]}" "$@" >/dev/null 2>"$log" &
     serve_pid=$!
-    local i
-    for i in $(seq 1 100); do grep -q "admin port: http://127.0.0.1:" "$log" && break; sleep 0.1; done
-    admin_port=$(sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$log" | head -n 1)
+    admin_port=$(admin_port_of "$log")
     [ -n "$admin_port" ] || { cat "$log" >&2; fail "cepd did not log its admin port"; }
 }
 

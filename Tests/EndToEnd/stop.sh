@@ -11,23 +11,6 @@
 #   Tests/EndToEnd/stop.sh [CEPD_BINARY]     (default .build/debug/cepd; needs scripts/kafka-env.sh's setup)
 e2e_name="stop e2e"
 . "$(dirname "$0")/broker-test.sh"
-fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
-
-# metric NAME: the sum of NAME's samples on the admin port (empty when absent).
-metric() {
-    python3 - "http://127.0.0.1:$admin_port/metrics" "$1" <<'PY'
-import re, sys, urllib.request
-text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
-values = [float(m.group(1)) for m in re.finditer(rf'^{sys.argv[2]}(?:{{[^}}]*}})? (\S+)$', text, re.M)]
-print(int(sum(values)) if values else "")
-PY
-}
-# admin_port_of LOG: the port cepd logged for its admin server.
-admin_port_of() {
-    local i
-    for i in $(seq 1 100); do grep -q "admin port: http://127.0.0.1:" "$1" && break; sleep 0.1; done
-    sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$1" | head -n 1
-}
 serve() {  # serve LOG ARGS...: starts cepd serve on the example patterns in the background (serve_pid)
     local log=$1; shift
     "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group stop --state-dir "$work/state" --from earliest \
