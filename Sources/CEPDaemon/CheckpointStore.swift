@@ -12,23 +12,30 @@ protocol CheckpointRecord: Codable {
     var version: Int { get }
 }
 
-/// What `cepd serve` records beside the engine: where each input partition goes on, and where each output
+/// What `cepd serve` records with each task's state (under `t<task>/d`, and as the last record of each of the
+/// task's checkpoints in the changelog): where each of the task's input partitions goes on, and where each output
 /// partition ended when the checkpoint was taken (alerts and side outputs at or after those offsets may have been
 /// produced by a run that then crashed; recovery reads them to avoid writing them again).
 struct DaemonCheckpoint: CheckpointRecord {
     static let key = "d"
-    static let currentVersion = 1
+    /// 2: one record per task, the engine's state kept per task (`t<task>/…`).
+    static let currentVersion = 2
     var version = Self.currentVersion
-    /// Counts checkpoints in this state directory.
+    /// The task.
+    var task: Int
+    /// Counts the task's checkpoints (over every process that ran it).
     var number: UInt64
     /// Wall-clock time it was taken, epoch ms.
     var writtenAt: Int64
     /// The cluster the offsets belong to (nil if the broker does not say).
     var clusterID: String?
-    /// The next offset to process, per input partition.
+    /// The next offset to process, per input partition of the task.
     var inputs: [Position]
-    /// The end of each output partition: everything cepd wrote before this checkpoint lies below it.
+    /// The end of each output partition: everything the task wrote before this checkpoint lies at or above it.
     var outputs: [Position]
+    /// In the local store only: the changelog offset after this checkpoint's last record (where catching up from
+    /// the changelog goes on).
+    var changelogEnd: Int64?
 
     struct Position: Codable {
         var topic: String
@@ -52,10 +59,11 @@ struct CheckpointError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// The checkpoint store in `--state-dir`: a RocksDB database holding the engine's records (see `Engine`'s state
+/// The checkpoint store in `--state-dir` (used from the engine thread, and from the reader thread to bring a
+/// task's copy up to date while the engine does not run that task: RocksDB is thread-safe): a RocksDB database holding the engine's records (see `Engine`'s state
 /// layout) and the driver's record (`d` for `cepd serve`, `r` for `cepd run`), all written by one atomic, synced
 /// batch per checkpoint.
-final class CheckpointStore: EngineStateReader {
+final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     private let database: RocksDatabase
     let path: String
 
@@ -83,9 +91,14 @@ final class CheckpointStore: EngineStateReader {
         try database.scan(prefix: prefix, body)
     }
 
-    /// The driver's record of the last checkpoint, if there is one.
-    func record<Record: CheckpointRecord>(_ type: Record.Type) throws -> Record? {
-        guard let bytes = try database.get(Array(Record.key.utf8)) else { return nil }
+    /// The driver's record of the last checkpoint, if there is one (under `key`: the record's own by default).
+    func record<Record: CheckpointRecord>(_ type: Record.Type, at key: [UInt8]? = nil) throws -> Record? {
+        guard let bytes = try database.get(key ?? Array(Record.key.utf8)) else { return nil }
+        return try Self.decode(type, bytes)
+    }
+
+    /// A record from its bytes; another version of it is refused.
+    static func decode<Record: CheckpointRecord>(_ type: Record.Type, _ bytes: some Collection<UInt8>) throws -> Record {
         let record: Record
         do {
             record = try JSONDecoder().decode(Record.self, from: Data(bytes))
@@ -99,12 +112,116 @@ final class CheckpointStore: EngineStateReader {
         return record
     }
 
-    /// Writes the engine's changes and the driver's record in one synced batch.
-    func write<Record: CheckpointRecord>(_ engine: inout Engine, _ record: Record) throws -> Cost {
+    /// Whether the store holds a checkpoint of an earlier cepd, whose state was not kept per task.
+    var holdsEarlierLayout: Bool { (try? database.get(Array(DaemonCheckpoint.key.utf8))) != nil }
+
+    /// Task `task`'s checkpoint record, if the store holds one.
+    func taskRecord(_ task: Int) throws -> DaemonCheckpoint? {
+        try record(DaemonCheckpoint.self, at: TaskEngines.statePrefix(task) + Changelog.recordKey)
+    }
+
+    /// A value of task `task`'s state (a key as the engine names it).
+    func taskValue(_ task: Int, _ key: [UInt8]) throws -> [UInt8]? { try database.get(TaskEngines.statePrefix(task) + key) }
+
+    /// Calls `body` with each key of task `task`'s state under `prefix` (as the engine names it) and its value.
+    func scanTask(_ task: Int, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        let taskPrefix = TaskEngines.statePrefix(task)
+        try database.scan(prefix: taskPrefix + prefix) { key, value in try body(Array(key[taskPrefix.count...]), value) }
+    }
+
+    /// Applies one complete checkpoint read from the changelog to task `task`'s copy, in one synced batch (after
+    /// removing what the copy held, with `wipe`).
+    func apply(task: Int, _ changes: [Changelog.Change], record: DaemonCheckpoint, wipe: Bool) throws {
+        let prefix = TaskEngines.statePrefix(task)
+        var batch = WriteBatch()
+        if wipe { batch.deletePrefix(prefix) }
+        for change in changes {
+            switch change {
+            case .put(let key, let value): batch.put(prefix + key, value)
+            case .delete(let key): batch.delete(prefix + key)
+            case .deletePrefix(let keyPrefix): batch.deletePrefix(prefix + keyPrefix)
+            }
+        }
+        batch.put(prefix + Changelog.recordKey, Array(try JSONEncoder().encode(record)))
+        try database.write(batch, sync: true)
+    }
+
+    /// Writes a checkpoint of the given tasks: each task's changes (and, with a changelog, first the changes
+    /// `repair` lists for it, then its changes and its record, to its changelog partition; the changelog is
+    /// flushed), then everything with the tasks' records into the store in one synced batch.
+    func write(
+        _ engine: inout TaskEngines, records: [DaemonCheckpoint], changelog: (Changelog, KafkaProducer)?,
+        repair: [Int: [Changelog.Change]] = [:]
+    ) throws -> Cost {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let writer = BatchWriter()
+        var counts = Engine.CheckpointCounts()
+        var records = records
+        for record in records {
+            let written: Engine.CheckpointCounts
+            if let (log, producer) = changelog {
+                var tee = TeeWriter(
+                    local: writer, changelog: Changelog.Writer(producer: producer, topic: log.topic, partition: Int32(record.task)),
+                    taskPrefix: TaskEngines.statePrefix(record.task).count)
+                for change in repair[record.task] ?? [] { try rewrite(change, task: record.task, into: &tee.changelog) }
+                written = engine.writeCheckpoint(task: record.task, into: &tee)
+                if let pause = Self.changelogPauseMs, record.task == records[0].task {
+                    // A failpoint for the crash test: the task's changes are in the changelog, its record is not (an
+                    // unfinished checkpoint for the next owner to find).
+                    try producer.flush(timeoutMs: 30_000)
+                    Log.info("checkpoint: failpoint: task \(record.task)'s changes are in the changelog, not its record; pausing \(pause) ms")
+                    Thread.sleep(forTimeInterval: Double(pause) / 1000)
+                }
+                tee.changelog.send(Changelog.recordKey, [UInt8(ascii: "P")] + Array(try JSONEncoder().encode(record)))
+                if let error = tee.changelog.error { throw error }
+            } else {
+                var sink = writer
+                written = engine.writeCheckpoint(task: record.task, into: &sink)
+            }
+            counts.keysWritten += written.keysWritten
+            counts.keysDeleted += written.keysDeleted
+        }
+        if let (log, producer) = changelog {
+            try producer.flush(timeoutMs: 30_000)
+            let ends = producer.deliveredEnds
+            for i in records.indices { records[i].changelogEnd = ends[TopicPartition(topic: log.topic, partition: Int32(records[i].task))] }
+        }
+        for record in records {
+            writer.batch.put(TaskEngines.statePrefix(record.task) + Changelog.recordKey, Array(try JSONEncoder().encode(record)))
+        }
+        try database.write(writer.batch, sync: true)
+        return Cost(
+            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, batchBytes: writer.batch.payloadBytes,
+            keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
+    }
+
+    /// `CEPD_FAILPOINT_CHANGELOG_PAUSE_MS`: tests only (docs/operations.md, "Failpoints").
+    private static let changelogPauseMs = ProcessInfo.processInfo.environment["CEPD_FAILPOINT_CHANGELOG_PAUSE_MS"].flatMap { Int($0) }
+
+    /// Writes again, to the changelog, the local value of a key an incomplete checkpoint changed there.
+    private func rewrite(_ change: Changelog.Change, task: Int, into log: inout Changelog.Writer) throws {
+        switch change {
+        case .put(let key, _), .delete(let key):
+            log.send(key, try taskValue(task, key).map { [UInt8(ascii: "P")] + $0 })
+        case .deletePrefix(let prefix):
+            try scanTask(task, prefix: prefix) { key, value in
+                log.send(key, [UInt8(ascii: "P")] + value)
+                return true
+            }
+        }
+    }
+
+    /// Writes the changes of the given tasks and the driver's record in one synced batch.
+    func write<Record: CheckpointRecord>(_ engine: inout TaskEngines, tasks: [Int], _ record: Record) throws -> Cost {
         let start = DispatchTime.now().uptimeNanoseconds
         let writer = BatchWriter()
         var sink = writer
-        let counts = engine.writeCheckpoint(into: &sink)
+        var counts = Engine.CheckpointCounts()
+        for task in tasks {
+            let written = engine.writeCheckpoint(task: task, into: &sink)
+            counts.keysWritten += written.keysWritten
+            counts.keysDeleted += written.keysDeleted
+        }
         writer.batch.put(Array(Record.key.utf8), Array(try JSONEncoder().encode(record)))
         try database.write(writer.batch, sync: true)
         return Cost(
@@ -114,6 +231,26 @@ final class CheckpointStore: EngineStateReader {
 
     /// RocksDB's estimate of the state's size on disk.
     var approximateSize: Int { database.approximateSize }
+
+    /// Hands a task's changes to the store's batch (keys under the task's prefix) and to the task's changelog
+    /// partition (keys as the engine names them: the partition is the task).
+    private struct TeeWriter: EngineStateWriter {
+        var local: BatchWriter
+        var changelog: Changelog.Writer
+        let taskPrefix: Int
+        mutating func put(_ key: [UInt8], _ value: [UInt8]) {
+            local.put(key, value)
+            changelog.put(Array(key[taskPrefix...]), value)
+        }
+        mutating func delete(_ key: [UInt8]) {
+            local.delete(key)
+            changelog.delete(Array(key[taskPrefix...]))
+        }
+        mutating func deletePrefix(_ prefix: [UInt8]) {
+            local.deletePrefix(prefix)
+            changelog.deletePrefix(Array(prefix[taskPrefix...]))
+        }
+    }
 
     /// Collects the engine's puts and deletes into a RocksDB write batch.
     private final class BatchWriter: EngineStateWriter {

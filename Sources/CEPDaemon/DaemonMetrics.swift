@@ -64,7 +64,7 @@ final class DaemonMetrics: @unchecked Sendable {
         }
 
         var partitions: [Partition]
-        var engine: Engine
+        var engine: TaskEngines
         var automaton: Automaton
         var produceErrors: Int
         var alertsProduced: Int
@@ -105,18 +105,21 @@ final class DaemonMetrics: @unchecked Sendable {
             let labels = [("pattern", pattern.name)]
             count("cepd_matches_total", labels, stats.matches[index])
             count("cepd_timeouts_total", labels, stats.timeouts[index])
-            let matcher = snapshot.engine.matchers[index]
-            count("cepd_partial_matches_dropped_total", labels, matcher.droppedPartialMatches)
-            set("cepd_buffered_events", labels, Double(matcher.bufferedEvents))
-            set("cepd_active_keys", labels, Double(matcher.activeKeys))
-            let watermark = matcher.watermark
-            if watermark > Int64.min, watermark < Int64.max {
+            let matchers = snapshot.engine.matchers(ofPattern: index)
+            count("cepd_partial_matches_dropped_total", labels, matchers.reduce(0) { $0 + $1.droppedPartialMatches })
+            set("cepd_buffered_events", labels, Double(matchers.reduce(0) { $0 + $1.bufferedEvents }))
+            set("cepd_active_keys", labels, Double(matchers.reduce(0) { $0 + $1.activeKeys }))
+            // Over the tasks this process runs: the one furthest behind.
+            if let watermark = snapshot.engine.watermark(ofPattern: index), watermark > Int64.min, watermark < Int64.max {
                 set("cepd_watermark_seconds", labels, Double(watermark) / 1000)
                 set("cepd_watermark_lag_seconds", labels, Double(wallMs - watermark) / 1000)
             }
         }
         for (index, pattern) in snapshot.automaton.patterns.enumerated() {
-            let byState = snapshot.engine.matchers[index].partialMatchesByState()
+            var byState = Array(repeating: 0, count: pattern.states.count)
+            for matcher in snapshot.engine.matchers(ofPattern: index) {
+                for (state, n) in matcher.partialMatchesByState().enumerated() { byState[state] += n }
+            }
             var byStep: [String: Int] = [:]
             for (state, n) in byState.enumerated() { byStep[pattern.states[state].name, default: 0] += n }
             set("cepd_partial_matches", [("pattern", pattern.name)], Double(byState.reduce(0, +)))

@@ -12,9 +12,10 @@ import Glibc
 /// Two threads: a `ReplayReader` reads, decodes and merges the files on its own thread, and this type matches and
 /// writes on the calling one; batches of lines pass between them through a bounded `BatchChannel`.
 struct FileReplay {
-    private var engine: Engine
+    /// One task per partition number: file N of each topic is partition N, read by task N (as in `cepd serve`).
+    private var engine: TaskEngines
     /// The engine source, topic and partition of each input.
-    private var sources: [(source: Int, topic: String, partition: Int32, rank: Int32)] = []
+    private var sources: [(source: TaskEngines.SourceID, topic: String, partition: Int32, rank: Int32)] = []
     private var reader: ReplayReader?
     private let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
     private let formatter: AlertFormatter
@@ -40,7 +41,7 @@ struct FileReplay {
         deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000,
         limits: PartialMatchLimits = PartialMatchLimits()
     ) throws {
-        engine = Engine(automaton: automaton)
+        engine = TaskEngines(automaton: automaton)
         formatter = AlertFormatter(automaton: automaton)
         alerts = LineWriter(path: output)
         lateWriter = LineWriter(path: late)
@@ -51,13 +52,16 @@ struct FileReplay {
         var partitions: [String: Int32] = [:]
         var inputs: [ReplayReader.Input] = []
         do {
-            if let stateDir { try restore(stateDir) }
+            for spec in specs { partitions[spec.topic, default: 0] += 1 }
+            let tasks = 0..<max(1, Int(partitions.values.max() ?? 1))
+            partitions = [:]
+            if let stateDir { try restore(stateDir, tasks: tasks) }
             engine.setLimits(limits)
             for (i, spec) in specs.enumerated() {
                 let partition = partitions[spec.topic, default: 0]
                 partitions[spec.topic] = partition + 1
                 let source = engine.source(topic: spec.topic, partition: partition)
-                sources.append((source, spec.topic, partition, engine.sources[source].rank))
+                sources.append((source, spec.topic, partition, engine[source].rank))
                 let reader = try LineReader(path: spec.path)
                 guard reader.skip(positions[i]) else {
                     throw UsageError(message: "'\(spec.path)' has fewer than the \(positions[i]) lines the checkpoint processed: it changed")
@@ -66,14 +70,16 @@ struct FileReplay {
                     ReplayReader.Input(
                         reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic), offset: positions[i] - 1))
             }
-            // A topic with no file is an empty input: it ends at once, so that it does not hold back the watermark
-            // of the patterns that read it until the end of the replay.
-            let given = Set(specs.map(\.topic))
+            // A partition with no file is an empty input: it ends at once, so that it does not hold back the
+            // watermark of its task's patterns until the end of the replay (a topic with no file at all, or with
+            // fewer files than another).
             var ignore: [MatchOutput] = []
-            for topic in engine.inputTopics where !given.contains(topic) {
-                missingTopics.append(topic)
-                let source = engine.source(topic: topic, partition: 0)
-                if !engine.sources[source].isFinished { engine.finish(source, into: &ignore) }
+            for topic in engine.inputTopics {
+                if partitions[topic] == nil { missingTopics.append(topic) }
+                for task in tasks where task >= partitions[topic, default: 0] {
+                    let source = engine.source(topic: topic, partition: Int32(task))
+                    if !engine[source].isFinished { engine.finish(source, into: &ignore) }
+                }
             }
             try alerts.open()
         } catch let error as UsageError {
@@ -90,19 +96,27 @@ struct FileReplay {
 
     /// Opens the state directory; if it holds a checkpoint of this replay, restores the engine, the input
     /// positions and the output files (cut back to what they held at the checkpoint).
-    private mutating func restore(_ dir: String) throws {
+    private mutating func restore(_ dir: String, tasks: Range<Int>) throws {
         let store = try CheckpointStore(path: dir)
         engine.trackChanges()
         let record = try store.record(ReplayCheckpoint.self)
-        let report: Engine.RestoreReport?
+        var report: Engine.RestoreReport?
         do {
-            report = try engine.restore(from: store)
+            for task in tasks {
+                guard let restored = try engine.restore(task: task, from: store) else { continue }
+                if report == nil { report = restored } else { report!.keys += restored.keys }
+            }
         } catch {
             throw UsageError(message: "cannot restore the checkpoint in \(dir): \(error); remove it (or use another --state-dir) to start over")
         }
         self.store = store
         guard let record, let report else {
             if report != nil { throw UsageError(message: "the state in \(dir) is not a replay's (cepd serve's?); use another --state-dir") }
+            if record != nil {
+                throw UsageError(
+                    message: "the checkpoint in \(dir) was written by an earlier cepd (state not kept per task); remove it "
+                        + "(or use another --state-dir) to start over")
+            }
             return
         }
         let given = specs.map { "\($0.topic)=\($0.path)" }
@@ -134,7 +148,7 @@ struct FileReplay {
             inputs: specs.enumerated().map { ReplayCheckpoint.Input(topic: $1.topic, path: $1.path, next: positions[$0]) },
             outputs: [alerts, lateWriter, deadWriter].map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) })
         do {
-            _ = try store.write(&engine, record)
+            _ = try store.write(&engine, tasks: engine.tasks, record)
         } catch {
             PatternFiles.writeError("cepd: error: checkpoint to \(store.path) failed: \(error)\n")
             exit(5)
@@ -173,7 +187,7 @@ struct FileReplay {
                     positions[record.input] = record.offset + 1
                 case .finished(let input):
                     engine.finish(sources[input].source, into: &outputs)
-                case .opened, .closed, .caughtUp, .notice, .reloaded:  // a replay never reloads
+                case .opened, .closed, .caughtUp, .notice, .reloaded, .released:  // a replay never reloads or rebalances
                     break  // a replay's inputs are fixed and its files report nothing
                 }
             }
@@ -220,7 +234,7 @@ struct FileReplay {
         for p in patterns {
             json.beginObject()
             json.string("pattern", engine.automaton.patterns[p].name)
-            json.raw("watermark", String(engine.watermark(ofPattern: p)))
+            json.raw("watermark", String(engine.watermark(ofPattern: p, task: TaskEngines.task(ofPartition: event.origin.partition))))
             json.endObject()
         }
         json.endArray()
@@ -250,9 +264,10 @@ struct FileReplay {
         for (p, pattern) in engine.automaton.patterns.enumerated() {
             text += "  \(pattern.name): \(stats.matches[p]) match\(stats.matches[p] == 1 ? "" : "es")"
             if pattern.timeoutEmit != nil { text += ", \(stats.timeouts[p]) timed out" }
-            let dropped = engine.matchers[p].droppedPartialMatches
+            let matchers = engine.matchers(ofPattern: p)
+            let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
             if dropped > 0 {
-                let key = engine.matchers[p].lastDroppedKey.map { " (the last of key \($0))" } ?? ""
+                let key = matchers.last { $0.lastDroppedKey != nil }?.lastDroppedKey.map { " (the last of key \($0))" } ?? ""
                 text += ", \(dropped) partial match\(dropped == 1 ? "" : "es") dropped over the cap\(key)"
             }
             text += "\n"

@@ -1,3 +1,4 @@
+import Dispatch
 import CEPCore
 import CEPRuntime
 
@@ -34,6 +35,10 @@ enum InputItem {
     /// The reader decodes with a reload's new decoders from here on: the items before were decoded for the old
     /// patterns, the items after for the new ones (the engine switches here).
     case reloaded
+    /// Kafka with tasks (--state-dir): the partitions closed just before are being revoked (`lost`: already taken
+    /// away). The engine checkpoints their tasks (unless lost) and releases them, then signals `done`: the group
+    /// waits for that before it gives them to another process.
+    case released(lost: Bool, done: DispatchSemaphore)
 }
 
 /// Items, their decoded events and the bytes of their messages (the late and dead-letter outputs carry a message

@@ -81,7 +81,7 @@ struct KafkaDaemon {
     /// One consumed partition as the engine knows it.
     private struct Input {
         var partition: TopicPartition
-        var source: Int
+        var source: TaskEngines.SourceID
         var rank: Int32
         /// Uptime (ns) of its last message or end-of-partition.
         var lastSeen: UInt64
@@ -99,7 +99,8 @@ struct KafkaDaemon {
 
     private var automaton: Automaton
     private let options: Options
-    private var engine: Engine
+    /// The tasks this process runs (task i: partition i of every input topic).
+    private var engine: TaskEngines
     private var formatter: AlertFormatter
     /// A reload that waits for the reader to reach its switch point (`.reloaded`), and whom to answer.
     private var pendingReload: (automaton: Automaton, respond: EngineRequests.Reload)?
@@ -115,8 +116,28 @@ struct KafkaDaemon {
     private var clusterID: String?
     /// What the output partitions already hold, so that a recovered run does not write it twice.
     private var ledger = OutputLedger()
-    /// Events counted in the restored checkpoint (the stop summary counts this run's).
-    private var restoredEvents = 0
+    /// Events this run processed (for the stop summary).
+    private var processedEvents = 0
+    /// With --state-dir: the changelog the tasks' checkpoints also go to.
+    private var changelog: Changelog?
+    /// Tasks released here at a rebalance, kept in case the group gives them straight back, with the changelog
+    /// offset of their last checkpoint (if the changelog has moved on since, another process ran them).
+    private var parked: [Int: (engine: Engine, changelogEnd: Int64?)] = [:]
+    /// Changes of an unfinished checkpoint found in a task's changelog, written again at its next checkpoint.
+    private var repair: [Int: [Changelog.Change]] = [:]
+    /// Handed over from the reader's thread: the unfinished checkpoints found while catching up.
+    private let tails = TaskTails()
+    /// Why the last checkpoint failed, as an exit status: 4 when Kafka refused what it wrote (outputs or
+    /// changelog), 5 when the state directory did.
+    private var checkpointFailure: Int32 = 5
+    /// Each running task's checkpoint count.
+    private var taskNumbers: [Int: UInt64] = [:]
+    /// Tasks started empty whose first checkpoint is not written yet: it is, before they process anything.
+    private var unrecorded: [Int] = []
+    /// The partitions of the output topics.
+    private var outputPartitions: [TopicPartition] = []
+    /// The partition count of the input topics (the number of tasks).
+    private var inputPartitions = 1
     /// The metrics the admin port serves (with --metrics-port).
     private var metrics: DaemonMetrics?
     /// Readiness, for the admin port.
@@ -131,7 +152,7 @@ struct KafkaDaemon {
     init(automaton: Automaton, options: Options) {
         self.automaton = automaton
         self.options = options
-        self.engine = Engine(automaton: automaton)
+        self.engine = TaskEngines(automaton: automaton)
         self.formatter = AlertFormatter(automaton: automaton)
     }
 
@@ -174,17 +195,30 @@ struct KafkaDaemon {
         if let code = waitForTopics(topics, producer: producer, stop: stop) { return code }
         let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
         if let dir = options.stateDir,
-            let code = restoreState(dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
+            let code = openState(dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
         {
             return code
         }
 
         engine.setLimits(options.limits)
+        var defaults = Self.consumerDefaults
+        if store != nil && topics.count > 1 {
+            // Tasks move whole: partition i of every input topic to the same process. The range assignor gives each
+            // member the same range of every topic of equal partition count; cooperative-sticky balances partitions
+            // one by one and would split a task between processes (librdkafka takes no assignor of ours). With one
+            // input topic a partition is a task, and cooperative-sticky stays.
+            if let chosen = options.properties.last(where: { $0.key == "partition.assignment.strategy" })?.value, chosen != "range" {
+                Log.error(
+                    "-X partition.assignment.strategy=\(chosen) can split a task (partition i of every input topic) "
+                        + "between processes; with --state-dir cepd needs 'range' (leave the setting out)")
+                return 2
+            }
+            defaults = defaults.map { $0.key == "partition.assignment.strategy" ? ($0.key, "range") : $0 }
+        }
         let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(
-                properties: Self.consumerDefaults + options.properties, group: options.group, topics: topics,
-                start: options.start, positions: positions)
+                properties: defaults + options.properties, group: options.group, topics: topics, start: options.start)
         } catch {
             Log.error("\(error.message) (check -X and --config)")
             return 2
@@ -197,9 +231,15 @@ struct KafkaDaemon {
 
         let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
         let ranks = engine
+        var catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])?
+        if let store, let changelog {
+            let tails = tails
+            let timeoutMs = max(options.connectTimeout, 60_000)
+            catchUp = { Self.catchUp($0, store: store, changelog: changelog, tails: tails, timeoutMs: timeoutMs) }
+        }
         let reader = KafkaReader(
             consumer: consumer, decoders: decoders, rank: { ranks.rank(topic: $0.topic, partition: $0.partition) },
-            maxWaitMs: max(options.idleTimeout, 60_000), channel: channel, stop: stop)
+            maxWaitMs: max(options.idleTimeout, 60_000), channel: channel, stop: stop, catchUp: catchUp)
         let thread = Thread { reader.run() }
         thread.start()
 
@@ -210,7 +250,7 @@ struct KafkaDaemon {
         loop: while true {
             switch channel.receive(waitingMs: 100) {
             case .batch(let batch):
-                consume(batch, producer: producer)
+                consume(batch, producer: producer, stop: stop)
                 batch.removeAll()
                 channel.recycle(batch)
             case .timeout:
@@ -245,7 +285,7 @@ struct KafkaDaemon {
                 if checkpoint(producer) {
                     commit(producer: producer, consumer: consumer)
                 } else {
-                    stop.set(exitCode: 5)
+                    stop.set(exitCode: checkpointFailure)
                 }
                 lastCommit = now
             }
@@ -258,10 +298,9 @@ struct KafkaDaemon {
         deliver(producer)
         if stop.isClean && checkpoint(producer) { commit(producer: producer, consumer: consumer) }
         consumer.close()
-        let stats = engine.stats
         let skipped = ledger.skipped > 0 ? "; \(ledger.skipped) outputs already written before the restart not written again" : ""
         Log.info(
-            "stopped: \(stats.events - restoredEvents) events, \(counts.alerts) alerts, \(counts.late) late, \(counts.deadLetters) dead letters\(skipped)")
+            "stopped: \(processedEvents) events, \(counts.alerts) alerts, \(counts.late) late, \(counts.deadLetters) dead letters\(skipped)")
         return stop.processExitCode
     }
 
@@ -269,7 +308,7 @@ struct KafkaDaemon {
 
     /// Waits for the cluster within --connect-timeout, and for the input topics if asked to. Returns an exit
     /// status to stop with, or nil to go on.
-    private func waitForTopics(_ topics: [String], producer: KafkaProducer, stop: StopFlag) -> Int32? {
+    private mutating func waitForTopics(_ topics: [String], producer: KafkaProducer, stop: StopFlag) -> Int32? {
         let start = DispatchTime.now().uptimeNanoseconds
         var warnedConnect = false
         var warnedTopics = false
@@ -296,6 +335,15 @@ struct KafkaDaemon {
             if missing.isEmpty {
                 if let problem = Self.coPartitioningProblem(automaton, counts) {
                     Log.error(problem)
+                    return 3
+                }
+                inputPartitions = topics.compactMap { counts[$0] }.max() ?? 1
+                let sizes = topics.map { "\($0) \(counts[$0] ?? 0)" }.joined(separator: ", ")
+                if options.stateDir != nil && Set(topics.compactMap { counts[$0] }).count > 1 {
+                    Log.error(
+                        "with --state-dir every input topic needs the same partition count (\(sizes)): task i, the unit "
+                            + "whose state moves between processes, is partition i of every input topic; add partitions "
+                            + "to the smaller topics (existing messages do not move), or run one cepd per set of topics")
                     return 3
                 }
                 return nil
@@ -336,12 +384,12 @@ struct KafkaDaemon {
         return nil
     }
 
-    // MARK: - Checkpoints
+    // MARK: - Tasks and checkpoints
 
-    /// Opens the state directory and restores its checkpoint: the engine, the input positions, and what the
-    /// output partitions hold since (read from there to their end). Without a checkpoint, writes a first one
-    /// before anything is produced. Returns an exit status to stop with, or nil to go on.
-    private mutating func restoreState(_ dir: String, producer: KafkaProducer, outputTopics: [String]) -> Int32? {
+    /// Opens the state directory and the changelog (created if missing), and notes where the output partitions
+    /// end. No task is restored here: each is, when the group assigns its partitions (`catchUp` on the reader's
+    /// thread, then `startTask` here). Returns an exit status to stop with, or nil to go on.
+    private mutating func openState(_ dir: String, producer: KafkaProducer, outputTopics: [String]) -> Int32? {
         let store: CheckpointStore
         do {
             store = try CheckpointStore(path: dir)
@@ -349,91 +397,207 @@ struct KafkaDaemon {
             Log.error("cannot open the state directory \(dir): \(error) (is another cepd using it?)")
             return 2
         }
-        clusterID = producer.clusterID(timeoutMs: 5_000)
-        engine.trackChanges()
-        let record: DaemonCheckpoint?
-        let report: Engine.RestoreReport?
-        do {
-            record = try store.record(DaemonCheckpoint.self)
-            if let theirs = record?.clusterID, let ours = clusterID, theirs != ours {
-                Log.error(
-                    "the checkpoint in \(dir) belongs to Kafka cluster \(theirs), not to cluster \(ours) at \(options.brokers); "
-                        + "use another --state-dir for this cluster")
-                return 2
-            }
-            report = try engine.restore(from: store)
-        } catch {
-            Log.error("cannot restore the checkpoint in \(dir): \(error); move the directory away (or use another --state-dir) to start empty")
+        if store.holdsEarlierLayout {
+            Log.error(
+                "the checkpoint in \(dir) was written by an earlier cepd (state not kept per task); move the directory "
+                    + "away (or use another --state-dir): this cepd then starts from the group's committed offsets")
             return 2
         }
-        self.store = store
-        let counts = (try? producer.partitionCounts(of: outputTopics, timeoutMs: 10_000)) ?? [:]
-        let outputPartitions = counts.flatMap { topic, n in (0..<n).map { TopicPartition(topic: topic, partition: Int32($0)) } }
-        guard let record, let report else {
-            // A first start: the outputs so far are not cepd's concern. The checkpoint written now records their
-            // ends, so that a crash before the next one finds what this run wrote.
-            var ends: [TopicPartition: Int64] = [:]
-            for p in outputPartitions { ends[p] = (try? producer.endOffset(of: p, timeoutMs: 10_000)) ?? 0 }
-            ledger = OutputLedger(ends: ends)
-            Log.info("no checkpoint in \(dir): starting empty")
-            return checkpoint(producer) ? nil : 5
+        clusterID = producer.clusterID(timeoutMs: 5_000)
+        let log = Changelog(topic: Changelog.topicName(group: options.group, patternPaths: options.patternPaths), properties: options.properties)
+        do {
+            Log.info(try log.ensure(producer: producer, partitions: inputPartitions, timeoutMs: 10_000))
+        } catch {
+            Log.error("\(error.message); cepd keeps each task's state there so that it can move between processes")
+            return 3
         }
-        positions = DaemonCheckpoint.map(record.inputs)
-        checkpointNumber = record.number
-        lastCheckpoint = DaemonMetrics.CheckpointFigures(
-            milliseconds: 0, batchBytes: 0, writtenAt: record.writtenAt, number: record.number)
-        restoredEvents = engine.stats.events
+        engine.trackChanges()
+        self.store = store
+        self.changelog = log
+        let counts = (try? producer.partitionCounts(of: outputTopics, timeoutMs: 10_000)) ?? [:]
+        outputPartitions = counts.flatMap { topic, n in (0..<n).map { TopicPartition(topic: topic, partition: Int32($0)) } }
+        // A lower bound of where every output partition ends: a task that starts empty records these, so that a
+        // crash before its next checkpoint finds what it wrote.
+        var ends: [TopicPartition: Int64] = [:]
+        for p in outputPartitions { ends[p] = (try? producer.endOffset(of: p, timeoutMs: 10_000)) ?? 0 }
+        ledger = OutputLedger(ends: ends)
+        Log.info("state in \(dir); tasks are restored as the group assigns their partitions")
+        return nil
+    }
+
+    /// On the reader's thread, inside a rebalance: brings the local copies of the assigned partitions' tasks up to
+    /// the end of their changelog partitions and returns where those partitions go on. A task that cannot be
+    /// caught up stops cepd (exit 3): processing it from older state would write its alerts twice.
+    private static func catchUp(
+        _ partitions: [TopicPartition], store: CheckpointStore, changelog: Changelog, tails: TaskTails, timeoutMs: Int64
+    ) -> [TopicPartition: Int64] {
+        let tasks = Set(partitions.map { TaskEngines.task(ofPartition: $0.partition) }).sorted()
+        let started = DispatchTime.now().uptimeNanoseconds
+        let results: [Int: Changelog.CatchUp]
+        do {
+            results = try changelog.catchUp(tasks: tasks, store: store, timeoutMs: timeoutMs)
+        } catch {
+            Log.error("cannot restore tasks \(tasks.map(String.init).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)")
+            exit(3)
+        }
+        var positions: [TopicPartition: Int64] = [:]
+        var records = 0
+        var checkpoints = 0
+        for (task, result) in results {
+            tails.set(task, result.tail)
+            records += result.records
+            checkpoints += result.checkpoints
+            for input in result.record?.inputs ?? [] { positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset }
+        }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        Log.info(
+            "tasks \(tasks.map(String.init).joined(separator: ", ")) caught up with \(changelog.topic) in \(String(format: "%.0f", ms)) ms: "
+                + "\(records) records read, \(checkpoints) checkpoints of other processes applied")
+        return positions
+    }
+
+    /// Runs task `task` here (its first partition was assigned): the engine it left when it was last released here
+    /// if nothing happened to it since, else its state restored from the store (caught up with the changelog),
+    /// with what it wrote after its checkpoint noted so as not to write it again; a task without a checkpoint
+    /// starts empty and is checkpointed before it produces anything. Returns an exit status to stop with.
+    private mutating func startTask(_ task: Int, producer: KafkaProducer) -> Int32? {
+        guard let store else { return nil }
+        let started = DispatchTime.now().uptimeNanoseconds
+        func elapsed() -> String { String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6) }
+        let repair = tails.take(task)
+        let record: DaemonCheckpoint?
+        do {
+            record = try store.taskRecord(task)
+        } catch {
+            Log.error("cannot read task \(task)'s checkpoint in \(store.path): \(error); move the directory away to start over")
+            return 2
+        }
+        if let parked = parked.removeValue(forKey: task), let record, parked.changelogEnd == record.changelogEnd {
+            engine.adopt(task, parked.engine)
+            taskNumbers[task] = record.number
+            Log.info("task \(task) resumed: its state stayed here (checkpoint \(record.number))", ["task": "\(task)"])
+            return nil
+        }
+        if !repair.isEmpty { self.repair[task] = repair }
+        guard let record else {
+            engine.start(task)
+            taskNumbers[task] = 0
+            unrecorded.append(task)
+            Log.info("task \(task) starts empty (no checkpoint)", ["task": "\(task)"])
+            return nil
+        }
+        let report: Engine.RestoreReport
+        do {
+            guard let restored = try engine.restore(task: task, from: store) else {
+                throw CheckpointError(message: "task \(task) has a checkpoint record (\(record.number)) but no state")
+            }
+            report = restored
+        } catch {
+            Log.error("cannot restore task \(task) from \(store.path): \(error); move the directory away (or use another --state-dir) to start over")
+            return 2
+        }
+        taskNumbers[task] = record.number
+        for input in record.inputs { positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset }
         let recorded = DaemonCheckpoint.map(record.outputs)
         var from: [TopicPartition: Int64] = [:]
         for p in outputPartitions { from[p] = recorded[p] ?? 0 }
+        let found: OutputLedger
         do {
-            ledger = try OutputLedger.recover(properties: options.properties, from: from, timeoutMs: max(options.connectTimeout, 60_000))
+            found = try OutputLedger.recover(
+                properties: options.properties, from: from, task: task, timeoutMs: max(options.connectTimeout, 60_000))
+            ledger.add(found)
         } catch {
-            Log.error("\(error.message); not starting, as the alerts written since the checkpoint could be written twice")
+            Log.error("\(error.message); stopping, as the alerts task \(task) wrote since its checkpoint could be written twice")
             return 3
         }
         let age = Double(Int64(Date().timeIntervalSince1970 * 1000) - record.writtenAt) / 1000
         func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
         Log.info(
-            "restored checkpoint \(record.number) from \(dir), taken \(String(format: "%.1f", age)) s ago: \(report.keys) keys; "
-                + "patterns kept: \(list(report.restored)); started empty (new or changed): \(list(report.started)); "
-                + "dropped: \(list(report.dropped)); \(ledger.pending) outputs written after it will not be written again")
+            "task \(task) restored from checkpoint \(record.number) (taken \(String(format: "%.1f", age)) s ago) in \(elapsed()) ms: "
+                + "\(report.keys) keys; patterns kept: \(list(report.restored)); started empty (new or changed): "
+                + "\(list(report.started)); dropped: \(list(report.dropped)); \(found.pending) outputs written after "
+                + "it will not be written again",
+            ["task": "\(task)", "restore_ms": "\(elapsed())"])
+        if !repair.isEmpty { Log.info("task \(task): \(repair.count) changelog records of an unfinished checkpoint are written again") }
         return nil
     }
 
-    /// Takes a checkpoint: delivers everything produced so far, then writes the engine's changes, the input
-    /// positions and the output ends in one synced batch. Returns false if it could not (the caller stops).
-    /// Without a state directory, only delivers.
-    private mutating func checkpoint(_ producer: KafkaProducer) -> Bool {
+    /// Writes the first checkpoint of the tasks that started empty, all in one, before they produce anything: it
+    /// records where the output partitions end, so that a crash before their next checkpoint finds what they wrote.
+    private mutating func recordNewTasks(_ producer: KafkaProducer, stop: StopFlag) -> Bool {
+        let tasks = unrecorded.filter { engine.runs($0) }
+        unrecorded = []
+        guard tasks.isEmpty || checkpoint(producer, tasks: tasks) else {
+            stop.set(exitCode: checkpointFailure)
+            return false
+        }
+        return true
+    }
+
+    /// The group takes partitions away (`.released`): their tasks are checkpointed (unless the partitions are
+    /// already lost: another process may own them, and writing their changelog would interleave with its writes)
+    /// and released; an engine released here is kept aside in case the group gives the task straight back
+    /// (an eager rebalance revokes everything first).
+    private mutating func releaseTasks(lost: Bool, producer: KafkaProducer) -> Bool {
+        let open = Set(inputs.filter(\.open).map(\.source.task))
+        let leaving = engine.tasks.filter { !open.contains($0) }
+        guard !leaving.isEmpty else { return true }
+        var ok = true
+        if !lost { ok = checkpoint(producer, tasks: leaving) }
+        for task in leaving {
+            let end = (try? store?.taskRecord(task))??.changelogEnd
+            if let released = engine.take(task), ok && !lost { parked[task] = (released, end) }
+        }
+        Log.info(
+            "tasks \(leaving.map(String.init).joined(separator: ", ")) released\(lost ? " without a checkpoint (their partitions were lost)" : ok ? " after a checkpoint" : "")",
+            ["tasks": "\(leaving.map(String.init).joined(separator: ","))"])
+        return ok
+    }
+
+    /// Takes a checkpoint of `tasks` (all running ones by default): delivers everything produced so far, then
+    /// writes their state changes, input positions and output ends — to the changelog, then to the store in one
+    /// synced batch. Returns false if it could not (the caller stops). Without a state directory, only delivers.
+    private mutating func checkpoint(_ producer: KafkaProducer, tasks: [Int]? = nil) -> Bool {
         guard let store else { return true }
         do {
             try producer.flush(timeoutMs: 30_000)
         } catch {
             Log.error("\(error.message); no checkpoint")
+            checkpointFailure = 4
             return false
         }
         checkpointNumber += 1
+        let writtenAt = Int64(Date().timeIntervalSince1970 * 1000)
+        let outputs = DaemonCheckpoint.positions(ledger.checkpointPositions(delivered: producer.deliveredEnds))
+        var records: [DaemonCheckpoint] = []
+        for task in tasks ?? engine.tasks {
+            let inputs = positions.filter { TaskEngines.task(ofPartition: $0.key.partition) == task }
+            records.append(
+                DaemonCheckpoint(
+                    task: task, number: taskNumbers[task, default: 0] + 1, writtenAt: writtenAt, clusterID: clusterID,
+                    inputs: DaemonCheckpoint.positions(inputs), outputs: outputs))
+        }
         if let pause = Self.checkpointPauseMs {
             // A failpoint for the crash test: a window inside the checkpoint (outputs delivered, state not yet
             // written) long enough to kill cepd in.
-            Log.info("checkpoint \(checkpointNumber): failpoint: pausing \(pause) ms before the write")
+            let numbers = records.map { "\($0.task)@\($0.number)" }.joined(separator: ",")
+            Log.info("checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing \(pause) ms before the write")
             Thread.sleep(forTimeInterval: Double(pause) / 1000)
         }
-        let record = DaemonCheckpoint(
-            number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000), clusterID: clusterID,
-            inputs: DaemonCheckpoint.positions(positions),
-            outputs: DaemonCheckpoint.positions(ledger.checkpointPositions(delivered: producer.deliveredEnds)))
         do {
-            let cost = try store.write(&engine, record)
+            let cost = try store.write(&engine, records: records, changelog: changelog.map { ($0, producer) }, repair: repair)
+            repair = [:]
+            for record in records { taskNumbers[record.task] = record.number }
             lastCheckpoint = DaemonMetrics.CheckpointFigures(
-                milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: record.writtenAt,
-                number: checkpointNumber)
+                milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: writtenAt, number: checkpointNumber)
             Log.info(
-                "checkpoint \(checkpointNumber): \(cost.keysWritten) keys written, \(cost.keysDeleted) deleted, "
-                    + "\(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; state ≈ \(store.approximateSize / 1024) KiB")
+                "checkpoint \(checkpointNumber) (tasks \(records.map { String($0.task) }.joined(separator: ","))): \(cost.keysWritten) keys "
+                    + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; "
+                    + "state ≈ \(store.approximateSize / 1024) KiB")
             return true
         } catch {
             Log.error("checkpoint to \(store.path) failed: \(error); stopping (the next start resumes from the last checkpoint)")
+            checkpointFailure = error is KafkaError ? 4 : 5
             return false
         }
     }
@@ -475,27 +639,33 @@ struct KafkaDaemon {
 
     // MARK: - The engine loop
 
-    private mutating func consume(_ batch: InputBatch, producer: KafkaProducer) {
+    private mutating func consume(_ batch: InputBatch, producer: KafkaProducer, stop: StopFlag) {
         var cursor = DecodedEvents.Cursor()
         let now = DispatchTime.now().uptimeNanoseconds
         for item in batch.items {
             switch item {
             case .opened(let input, let topic, let partition):
+                let task = TaskEngines.task(ofPartition: partition)
+                if store != nil && !engine.runs(task), let code = startTask(task, producer: producer) {
+                    stop.set(exitCode: code)
+                    return
+                }
                 let source = engine.source(topic: topic, partition: partition)
                 if input < inputs.count {
                     // Assigned again (a rebalance, a rejoin after an outage): it goes on where it was, holding the
-                    // watermark as before.
+                    // watermark as before (its task restored or resumed, with --state-dir).
                     inputs[input].open = true
                     inputs[input].closedAt = nil
+                    inputs[input].source = source
                 } else {
                     inputs.append(
                         Input(
                             partition: TopicPartition(topic: topic, partition: partition), source: source,
-                            rank: engine.sources[source].rank, lastSeen: now))
+                            rank: engine[source].rank, lastSeen: now))
                     // A new partition assigned while others already run joins on its first message instead of
                     // holding everything back until then.
                     // (Not one restored from a checkpoint with events: it holds the watermark where it was.)
-                    if engine.stats.events > 0 && !engine.sources[source].isIdle && engine.sources[source].maxTimestamp == .min {
+                    if engine.engines[source.task]!.stats.events > 0 && !engine[source].isIdle && engine[source].maxTimestamp == .min {
                         engine.setIdle(source, true, into: &outputs)
                     }
                 }
@@ -510,17 +680,19 @@ struct KafkaDaemon {
                 inputs[input].open = false
                 inputs[input].closedAt = now
             case .events(let record, let count):
+                if !unrecorded.isEmpty && !recordNewTasks(producer, stop: stop) { return }
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
                 inputs[record.input].caughtUp = false
                 inputs[record.input].messages += 1
+                processedEvents += count
                 let origin = EventOrigin(topic: input.partition.topic, partition: input.partition.partition, offset: record.offset)
                 for _ in 0..<count {
                     let event = batch.decoded.next(&cursor, origin: origin, sourceRank: input.rank)
                     let late = engine.process(event, source: input.source, into: &outputs)
                     if !late.isEmpty {
                         let names = late.map { automaton.patterns[$0].name }.joined(separator: ",")
-                        let watermarks = late.map { String(engine.watermark(ofPattern: $0)) }.joined(separator: ",")
+                        let watermarks = late.map { String(engine.watermark(ofPattern: $0, task: input.source.task)) }.joined(separator: ",")
                         sideOutput(
                             producer, topic: options.lateTopic, record, batch, partition: input.partition, reason: "late",
                             extra: [("cepd-event-time", String(event.timestamp)), ("cepd-patterns", names), ("cepd-watermarks", watermarks)])
@@ -530,6 +702,7 @@ struct KafkaDaemon {
                 }
                 positions[input.partition] = record.offset + 1
             case .deadLetter(let record, let reason):
+                if !unrecorded.isEmpty && !recordNewTasks(producer, stop: stop) { return }
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
                 inputs[record.input].caughtUp = false
@@ -545,6 +718,10 @@ struct KafkaDaemon {
             case .reloaded:
                 deliver(producer)  // outputs of the old patterns go out with the old formatter
                 finishReload()
+            case .released(let lost, let done):
+                deliver(producer)
+                if !releaseTasks(lost: lost, producer: producer) { stop.set(exitCode: checkpointFailure) }
+                done.signal()
             }
             deliver(producer)
         }
@@ -555,7 +732,7 @@ struct KafkaDaemon {
     private mutating func markIdle(now: UInt64) {
         let timeout = UInt64(options.idleTimeout) * 1_000_000
         let revokedTimeout = max(timeout, Self.revokedGraceNanos)
-        for i in inputs.indices where !engine.sources[inputs[i].source].isIdle {
+        for i in inputs.indices where engine.runs(inputs[i].source.task) && !engine[inputs[i].source].isIdle {
             if inputs[i].open && inputs[i].caughtUp && now - inputs[i].lastSeen >= timeout {
                 engine.setIdle(inputs[i].source, true, into: &outputs)
             } else if let closedAt = inputs[i].closedAt, now - closedAt >= revokedTimeout {
@@ -589,7 +766,7 @@ struct KafkaDaemon {
             respond?(.text("reload refused: the pattern files have errors\n" + diagnostics, status: 422))
             return
         }
-        let fresh = Engine(automaton: automaton)
+        let fresh = TaskEngines(automaton: automaton)
         let sameTopics = fresh.inputTopics == engine.inputTopics
             && fresh.inputTopics.allSatisfy { fresh.rank(topic: $0, partition: 0) == engine.rank(topic: $0, partition: 0) }
         guard sameTopics else {
@@ -612,7 +789,7 @@ struct KafkaDaemon {
         let report: Engine.RestoreReport
         do {
             let reloaded = try engine.reloading(automaton)
-            engine = reloaded.engine
+            engine = reloaded.tasks
             report = reloaded.report
         } catch {
             // The reader already decodes for the new patterns: the old engine cannot go on.
@@ -636,21 +813,25 @@ struct KafkaDaemon {
     /// Warns about partial matches dropped over a cap since the last warning (called once a second at most).
     private mutating func warnAboutDrops() {
         if droppedLogged.isEmpty { droppedLogged = Array(repeating: 0, count: automaton.patterns.count) }
-        for (p, matcher) in engine.matchers.enumerated() where matcher.droppedPartialMatches > droppedLogged[p] {
-            let new = matcher.droppedPartialMatches - droppedLogged[p]
-            droppedLogged[p] = matcher.droppedPartialMatches
+        for p in automaton.patterns.indices {
+            let matchers = engine.matchers(ofPattern: p)
+            let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
+            guard dropped > droppedLogged[p] else { continue }
+            let new = dropped - droppedLogged[p]
+            droppedLogged[p] = dropped
+            let lastKey = matchers.compactMap(\.lastDroppedKey).last
             Log.warning(
                 "pattern \(automaton.patterns[p].name): \(new) partial matches dropped over the cap "
                     + "(--max-partial-matches\(options.limits.perKey != nil ? "-per-key" : "")), the oldest first",
-                ["pattern": "\(automaton.patterns[p].name)", "dropped_total": "\(matcher.droppedPartialMatches)",
-                 "last_key": "\(matcher.lastDroppedKey.map { "\($0)" } ?? "")"])
+                ["pattern": "\(automaton.patterns[p].name)", "dropped_total": "\(dropped)",
+                 "last_key": "\(lastKey.map { "\($0)" } ?? "")"])
         }
     }
 
     /// Hands the engine thread's counters to the metrics (see `DaemonMetrics.publish`).
     private func publish(_ metrics: DaemonMetrics, consumer: KafkaConsumer, producer: KafkaProducer) {
-        let partitions = inputs.map { input in
-            let source = engine.sources[input.source]
+        let partitions = inputs.filter { engine.runs($0.source.task) }.map { input in
+            let source = engine[input.source]
             return DaemonMetrics.Snapshot.Partition(
                 topic: input.partition.topic, partition: input.partition.partition, messages: input.messages,
                 deadLetters: input.deadLetters, lateEvents: input.lateEvents, position: positions[input.partition],
@@ -676,8 +857,11 @@ struct KafkaDaemon {
                 metrics.recordAlert(lastEventTime: last.event.timestamp)
             }
             if ledger.alreadyWritten(OutputLedger.identity(matchID: alert.id)) { continue }
+            // The task that wrote it: a task restored elsewhere skips only its own outputs (`OutputLedger`).
+            let task = output.last.map { String(TaskEngines.task(ofPartition: $0.event.origin.partition)) } ?? ""
             send(producer, topic: alert.topic, key: Array(alert.key.utf8), value: Array(alert.json.utf8),
-                 headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8))])
+                 headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8)),
+                           ("cepd-task", Array(task.utf8))])
         }
         outputs.removeAll(keepingCapacity: true)
     }
@@ -734,4 +918,15 @@ struct KafkaDaemon {
             Log.info("offset commit failed (\(error.message)); retrying at the next interval")
         }
     }
+}
+
+/// The unfinished checkpoints the reader's thread found in the changelog while catching tasks up, for the engine's
+/// thread to repair at the tasks' next checkpoints.
+final class TaskTails: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tails: [Int: [Changelog.Change]] = [:]
+
+    func set(_ task: Int, _ tail: [Changelog.Change]) { lock.withLock { tails[task] = tail.isEmpty ? nil : tail } }
+
+    func take(_ task: Int) -> [Changelog.Change] { lock.withLock { tails.removeValue(forKey: task) ?? [] } }
 }

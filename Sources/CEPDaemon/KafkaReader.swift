@@ -58,10 +58,16 @@ final class KafkaReader: @unchecked Sendable {
     /// Uptime (ns) of the last message from any partition.
     private var lastMessage: UInt64 = 0
     private var batchStarted = DispatchTime.now()
+    /// Whether tasks move with their partitions (--state-dir): a revoked partition is released at once (its task
+    /// checkpointed by the engine before the group goes on) instead of held for a grace period.
+    private let movesTasks: Bool
 
+    /// `catchUp`, with --state-dir: brings the state of the tasks of partitions being assigned up to date (inside
+    /// the rebalance, on this thread) and returns where those partitions start.
     init(
         consumer: KafkaConsumer, decoders: [String: EventDecoder], rank: @escaping (TopicPartition) -> Int32,
-        maxWaitMs: Int64, channel: BatchChannel<InputBatch>, stop: StopFlag
+        maxWaitMs: Int64, channel: BatchChannel<InputBatch>, stop: StopFlag,
+        catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])? = nil
     ) {
         self.consumer = consumer
         self.decoders = decoders
@@ -69,6 +75,40 @@ final class KafkaReader: @unchecked Sendable {
         self.maxWaitNanos = UInt64(max(0, maxWaitMs)) * 1_000_000
         self.channel = channel
         self.stop = stop
+        self.movesTasks = catchUp != nil
+        if let catchUp {
+            consumer.setRebalanceHooks(assign: catchUp) { [unowned self] partitions, lost in release(partitions, lost: lost) }
+        }
+    }
+
+    /// Inside a rebalance, before the partitions go: drops what is waiting of them, closes them, and hands the
+    /// engine the batch so far with a `.released` item; returns when the engine has checkpointed and released their
+    /// tasks (or cepd is stopping), so that the next owner restores what this one processed.
+    private func release(_ partitions: [TopicPartition], lost: Bool) {
+        // Stopping (or leaving the group at close, after the reader's last batch): the engine takes its final
+        // checkpoint itself, and nothing reads the channel any more.
+        guard !stop.isSet else { return }
+        let batch = currentBatch()
+        for p in partitions {
+            guard let input = inputNumbers[p], inputs[input].open else { continue }
+            inputs[input].open = false
+            inputs[input].closedAt = nil  // not waited for: its task leaves with it
+            inputs[input].queue = PartitionQueue()
+            inputs[input].caughtUp = false
+            inputs[input].caughtUpSent = false
+            if inputs[input].pausedForQueue {
+                consumer.resume([p])
+                inputs[input].pausedForQueue = false
+            }
+            batch.items.append(.closed(input: input))
+        }
+        let done = DispatchSemaphore(value: 0)
+        batch.items.append(.released(lost: lost, done: done))
+        channel.send(batch)
+        self.batch = nil
+        while done.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
+            if stop.isSet { return }
+        }
     }
 
     /// Polls until asked to stop, then hands over what it has and closes the channel (the consumer stays open:
@@ -76,22 +116,23 @@ final class KafkaReader: @unchecked Sendable {
     /// they are read again after a restart.
     func run() {
         while !stop.isSet {
-            let batch = currentBatch()
             if let decoders = reloadLock.withLock({ () -> [String: EventDecoder]? in
                 defer { pendingDecoders = nil }
                 return pendingDecoders
             }) {
-                switchDecoders(decoders, in: batch)
+                switchDecoders(decoders, in: currentBatch())
             }
             // Nothing fetched is waiting: hand over what the batch has now rather than wait for more (at low rates
             // waiting only adds latency; under load the queue is rarely empty, and batches fill).
+            // (The batch is looked up after each poll: a rebalance inside it may have handed the batch over.)
             var drained = false
             if let event = consumer.poll(timeoutMs: 0) {
-                handle(event, into: batch)
+                handle(event, into: currentBatch())
             } else {
                 drained = true
-                if batch.items.isEmpty, let event = consumer.poll(timeoutMs: 20) { handle(event, into: batch) }
+                if currentBatch().items.isEmpty, let event = consumer.poll(timeoutMs: 20) { handle(event, into: currentBatch()) }
             }
+            let batch = currentBatch()
             merge(into: batch)
             let age = DispatchTime.now().uptimeNanoseconds - batchStarted.uptimeNanoseconds
             if batch.isFull || (!batch.items.isEmpty && (drained || age >= maxDelayNanos)) {
@@ -165,7 +206,7 @@ final class KafkaReader: @unchecked Sendable {
         case .revoked(let partitions):
             batch.items.append(.notice("revoked \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"))
             for p in partitions {
-                guard let input = inputNumbers[p] else { continue }
+                guard let input = inputNumbers[p], inputs[input].open else { continue }  // (or released already)
                 inputs[input].open = false
                 inputs[input].closedAt = DispatchTime.now().uptimeNanoseconds
                 inputs[input].pausedForQueue = false

@@ -4,16 +4,21 @@ import CEPRuntime
 /// The answer to `GET /keys/KEY` and `cepd inspect --key`: every pattern's `KeyExplanation` for the key, as JSON.
 enum KeyReport {
     /// The JSON document for `key` as given in the URL (a number for patterns keyed by an int field).
-    static func json(key: String, engine: Engine) -> String {
+    static func json(key: String, engine: TaskEngines) -> String {
         var json = JSONWriter()
         json.beginObject()
         json.string("key", key)
         json.beginArray("patterns")
         for (p, pattern) in engine.automaton.patterns.enumerated() {
             let value = keyValue(key, pattern: pattern, automaton: engine.automaton)
-            let explanation = engine.matchers[p].explain(key: value, automaton: engine.automaton)
+            // A key lives in one task (co-partitioned topics): the one that holds something of it, if any does.
+            let explanations = engine.tasks.map { task in
+                (task, engine.engines[task]!.matchers[p].explain(key: value, automaton: engine.automaton))
+            }
+            guard let (task, explanation) = explanations.first(where: { !$0.1.isEmpty }) ?? explanations.first else { continue }
             json.beginObject()
             json.string("pattern", explanation.pattern)
+            json.int("task", task)
             time(&json, "watermark", explanation.watermark)
             json.int("buffered_events", explanation.bufferedEvents)
             json.int("held_matches", explanation.heldMatches)

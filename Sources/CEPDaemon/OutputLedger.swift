@@ -1,3 +1,4 @@
+import CEPRuntime
 import Foundation
 import KafkaClient
 
@@ -32,8 +33,11 @@ struct OutputLedger {
 
     /// Reads `partitions` from their offsets to their ends and notes every cepd output found. Throws when the
     /// partitions cannot be read to their end within `timeoutMs`: going on would risk writing duplicates.
+    /// With `task`, notes only what that task wrote (an alert's `cepd-task` header; a side output's source
+    /// partition): the other tasks' outputs are not this recovery's to skip.
     static func recover(
-        properties: [(key: String, value: String)], from partitions: [TopicPartition: Int64], timeoutMs: Int64
+        properties: [(key: String, value: String)], from partitions: [TopicPartition: Int64], task: Int? = nil,
+        timeoutMs: Int64
     ) throws(KafkaError) -> OutputLedger {
         var ledger = OutputLedger(ends: partitions)
         guard !partitions.isEmpty else { return ledger }
@@ -49,7 +53,7 @@ struct OutputLedger {
             switch consumer.poll(timeoutMs: 200) {
             case .message(let m):
                 ledger.ends[m.partition] = max(ledger.ends[m.partition] ?? 0, m.offset + 1)
-                if let identity = identity(of: m) { ledger.written[identity] = (m.partition, m.offset) }
+                if let identity = identity(of: m, task: task) { ledger.written[identity] = (m.partition, m.offset) }
             case .endOfPartition(let partition, let offset):
                 ledger.ends[partition] = max(ledger.ends[partition] ?? 0, offset)
                 open.remove(partition)
@@ -62,14 +66,24 @@ struct OutputLedger {
         return ledger
     }
 
-    private static func identity(of message: KafkaMessage) -> String? {
+    private static func identity(of message: KafkaMessage, task: Int?) -> String? {
         func header(_ name: String) -> String? { message.header(name).map { String(decoding: $0, as: UTF8.self) } }
-        if let id = header("cepd-match-id") { return identity(matchID: id) }
+        if let id = header("cepd-match-id") {
+            if let task, header("cepd-task").flatMap({ Int($0) }) != task { return nil }
+            return identity(matchID: id)
+        }
         guard let reason = header("cepd-reason"), let topic = header("cepd-source-topic"),
             let partition = header("cepd-source-partition").flatMap({ Int32($0) }),
             let offset = header("cepd-source-offset").flatMap({ Int64($0) })
         else { return nil }
+        if let task, TaskEngines.task(ofPartition: partition) != task { return nil }
         return identity(late: reason == "late", topic: topic, partition: partition, offset: offset)
+    }
+
+    /// Adds what another recovery found (a task restored here).
+    mutating func add(_ other: OutputLedger) {
+        ends.merge(other.ends, uniquingKeysWith: max)
+        written.merge(other.written) { $1 }
     }
 
     /// Whether an output with this identity was already written (then it is not to be produced, and is

@@ -72,7 +72,8 @@ struct CaseRunner {
 
     /// Problems, one line each; empty when the case passes.
     func run(_ testCase: PatternCases.Case) -> [String] {
-        var engine = Engine(automaton: automaton)
+        // Tasks as in `cepd run` and Kafka mode: partition P of every topic is task P, with its own watermark.
+        var engine = TaskEngines(automaton: automaton)
         var outputs: [MatchOutput] = []
         var problems: [String] = []
         var offsets: [String: Int64] = [:]
@@ -104,7 +105,7 @@ struct CaseRunner {
                 let origin = EventOrigin(topic: topic, partition: partition, offset: offset)
                 var bytes = Array(json.utf8)
                 let outcome = bytes.withUnsafeMutableBufferPointer {
-                    decoder.decode(UnsafeBufferPointer($0), origin: origin, sourceRank: engine.sources[source].rank)
+                    decoder.decode(UnsafeBufferPointer($0), origin: origin, sourceRank: engine[source].rank)
                 }
                 if case .failure(let failure) = outcome { deadLetters.append("line \(line): \(failure.reason)") }
                 for event in outcome.decoded ?? [] where !engine.process(event, source: source, into: &outputs).isEmpty {

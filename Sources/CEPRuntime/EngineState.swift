@@ -46,6 +46,9 @@ extension Engine {
         public var dropped: [String] = []
         /// Keys restored, over all patterns.
         public var keys = 0
+
+        /// Nothing restored.
+        public init() {}
     }
 
     /// What one checkpoint wrote.
@@ -54,6 +57,9 @@ extension Engine {
         public var keysWritten = 0
         /// Key records deleted (keys whose state emptied).
         public var keysDeleted = 0
+
+        /// Nothing written.
+        public init() {}
     }
 
     /// A stable fingerprint of a pattern's compiled form and of the streams it reads: what its stored state

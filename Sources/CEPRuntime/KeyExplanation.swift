@@ -40,6 +40,9 @@ public struct KeyExplanation: Sendable {
     public var heldMatches: Int
     /// Events of the key waiting for the watermark.
     public var bufferedEvents: Int
+
+    /// Whether the pattern holds nothing of the key.
+    public var isEmpty: Bool { partial.isEmpty && heldMatches == 0 && bufferedEvents == 0 }
 }
 
 extension PatternMatcher {

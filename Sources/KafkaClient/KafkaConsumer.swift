@@ -42,6 +42,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         var positions: [TopicPartition: Int64] = [:]
         /// Where to start partitions this consumer has not read yet, whatever the group committed (a checkpoint).
         var restoredPositions: [TopicPartition: Int64] = [:]
+        /// The owner's rebalance hooks (see `setRebalanceHooks`).
+        var assignHook: (([TopicPartition]) -> [TopicPartition: Int64])?
+        var revokeHook: (([TopicPartition], Bool) -> Void)?
         init(start: Start) { self.start = start }
     }
 
@@ -126,6 +129,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             if case .time(let ms) = state.start { positionByTime(rk, partitions, ms) }
             resumeOwnPositions(rk, partitions, state)
             setOffsets(partitions) { state.positions[$0] == nil ? state.restoredPositions[$0] : nil }
+            if let hook = state.assignHook {
+                let positions = hook(list)
+                setOffsets(partitions) { positions[$0] }
+            }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(rk, partitions) { _ = KafkaError(taking: error) }
             } else {
@@ -133,6 +140,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             }
             state.events.append(.assigned(list))
         } else {
+            state.revokeHook?(list, rd_kafka_assignment_lost(rk) != 0)
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(rk, partitions) { _ = KafkaError(taking: error) }
             } else {
@@ -186,6 +194,21 @@ public final class KafkaConsumer: @unchecked Sendable {
             found[e.partition] = e.offset  // -1: no message that late yet, which librdkafka reads as the end
         }
         setOffsets(partitions) { found[$0].map { $0 < 0 ? Int64(RD_KAFKA_OFFSET_END) : $0 } }
+    }
+
+    /// Lets the owner act inside a rebalance, on the polling thread, before it takes effect. `assign` gets the
+    /// partitions being assigned and returns where to start any of them (overriding the group's committed offsets
+    /// and this consumer's own positions: a task restored from its checkpoint); `revoke` gets the partitions being
+    /// taken away, and whether they are already lost (the membership expired: another member may own them now),
+    /// and returns once the owner is done with them — for a revocation the group waits, so no other member reads
+    /// them before (a task checkpointed and released before its next owner restores it). Call before the first
+    /// `poll`.
+    public func setRebalanceHooks(
+        assign: @escaping ([TopicPartition]) -> [TopicPartition: Int64],
+        revoke: @escaping (_ partitions: [TopicPartition], _ lost: Bool) -> Void
+    ) {
+        state.assignHook = assign
+        state.revokeHook = revoke
     }
 
     /// Waits up to `timeoutMs` for the next message or event; nil when there is none yet.

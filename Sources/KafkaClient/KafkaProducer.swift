@@ -84,11 +84,11 @@ public final class KafkaProducer: @unchecked Sendable {
         return sent - deliveries.delivered - deliveries.failed
     }
 
-    /// Queues a message. `partition` nil lets the key choose it (librdkafka's default partitioner). When the
+    /// Queues a message (`value` nil: a tombstone). `partition` nil lets the key choose it (librdkafka's default partitioner). When the
     /// local queue is full this serves delivery reports and waits; it throws when the message cannot be queued
     /// at all (unknown topic when auto-creation is off, message too large).
     public func send(
-        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [(name: String, value: [UInt8]?)] = [],
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = [],
         timestamp: Int64? = nil
     ) throws(KafkaError) {
         // One buffer holds every C string and byte range the call refers to, so that one pointer scope covers all.
@@ -101,7 +101,7 @@ public final class KafkaProducer: @unchecked Sendable {
         }
         let topicAt = add(Array(topic.utf8), terminate: true)
         let keyAt = key.map { add($0) }
-        let valueAt = add(value)
+        let valueAt = value.map { add($0) }
         let headerAt = headers.map { (name: add(Array($0.name.utf8), terminate: true), value: $0.value.map { add($0) }) }
         while true {
             let error: OpaquePointer? = arena.withUnsafeMutableBytes { raw in
@@ -118,7 +118,9 @@ public final class KafkaProducer: @unchecked Sendable {
                 if let key, let keyAt {
                     vu(RD_KAFKA_VTYPE_KEY) { $0.u.mem.ptr = base.advanced(by: keyAt); $0.u.mem.size = key.count }
                 }
-                vu(RD_KAFKA_VTYPE_VALUE) { $0.u.mem.ptr = base.advanced(by: valueAt); $0.u.mem.size = value.count }
+                if let value, let valueAt {
+                    vu(RD_KAFKA_VTYPE_VALUE) { $0.u.mem.ptr = base.advanced(by: valueAt); $0.u.mem.size = value.count }
+                }  // none: a null value, a tombstone in a compacted topic
                 vu(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
                 if let timestamp { vu(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestamp } }
                 for (i, header) in headers.enumerated() {
@@ -172,6 +174,50 @@ public final class KafkaProducer: @unchecked Sendable {
         let err = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMs)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
         return high
+    }
+
+    /// Creates `topic` with `partitions` partitions (the brokers' default replication) and `config` (topic-level
+    /// settings such as `cleanup.policy`), wrapping `rd_kafka_CreateTopics`. A topic that exists already is not
+    /// an error: returns false then, true when it was created.
+    @discardableResult
+    public func createTopic(
+        _ topic: String, partitions: Int, config: [(key: String, value: String)] = [], timeoutMs: Int32
+    ) throws(KafkaError) -> Bool {
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard let newTopic = rd_kafka_NewTopic_new(topic, Int32(partitions), -1, &errstr, errstr.count) else {
+            throw KafkaError(message: "cannot create topic '\(topic)': \(String(cString: errstr))")
+        }
+        defer { rd_kafka_NewTopic_destroy(newTopic) }
+        for (key, value) in config {
+            let err = rd_kafka_NewTopic_set_config(newTopic, key, value)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "topic setting \(key)=\(value)") }
+        }
+        let queue = rd_kafka_queue_new(handle)
+        defer { rd_kafka_queue_destroy(queue) }
+        let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+        defer { rd_kafka_AdminOptions_destroy(options) }
+        _ = rd_kafka_AdminOptions_set_operation_timeout(options, timeoutMs, &errstr, errstr.count)
+        var topics: [OpaquePointer?] = [newTopic]
+        rd_kafka_CreateTopics(handle, &topics, 1, options, queue)
+        guard let event = rd_kafka_queue_poll(queue, timeoutMs + 1_000) else {
+            throw KafkaError(message: "creating topic '\(topic)' got no answer within \(timeoutMs) ms")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let err = rd_kafka_event_error(event)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, "creating topic '\(topic)': \(String(cString: rd_kafka_event_error_string(event)))")
+        }
+        var count = 0
+        guard let result = rd_kafka_event_CreateTopics_result(event),
+            let results = rd_kafka_CreateTopics_result_topics(result, &count), count == 1, let first = results[0]
+        else { throw KafkaError(message: "creating topic '\(topic)': no result") }
+        let topicErr = rd_kafka_topic_result_error(first)
+        if topicErr == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS { return false }
+        guard topicErr == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let text = rd_kafka_topic_result_error_string(first).map { String(cString: $0) } ?? ""
+            throw KafkaError(topicErr, "creating topic '\(topic)': \(text)")
+        }
+        return true
     }
 
     /// The id of the cluster the producer is connected to (nil if the broker does not say).

@@ -19,7 +19,7 @@ import Testing
     @Test func aMillionOpenKeysCheckpointAndRestore() throws {
         let keys = 1_000_000
         let automaton = try #require(Compiler.compile(text: Self.source).automaton)
-        var engine = Engine(automaton: automaton)
+        var engine = TaskEngines(automaton: automaton)
         engine.trackChanges()
         let a = engine.source(topic: "a", partition: 0)
         let b = engine.source(topic: "b", partition: 0)
@@ -29,42 +29,43 @@ import Testing
         for i in 0..<keys {
             let event = Event(
                 stream: 0, timestamp: base + Int64(i), fields: [.string("k\(i)"), .time(base + Int64(i))],
-                origin: EventOrigin(topic: "a", partition: 0, offset: Int64(i)), sourceRank: engine.sources[a].rank)
+                origin: EventOrigin(topic: "a", partition: 0, offset: Int64(i)), sourceRank: engine[a].rank)
             engine.process(event, source: a, into: &outputs)
         }
         // All but the last event (at the watermark's edge) have started a partial match of their key.
-        let open = engine.matchers[0].activeKeys
+        let open = engine.engines[0]!.matchers[0].activeKeys
         #expect(open == keys - 1)
         #expect(outputs.isEmpty)
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-size-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let record = DaemonCheckpoint(number: 1, writtenAt: 0, clusterID: nil, inputs: [], outputs: [])
+        let record = DaemonCheckpoint(task: 0, number: 1, writtenAt: 0, clusterID: nil, inputs: [], outputs: [])
         let cost: CheckpointStore.Cost
         let size: Int
         do {
             let store = try CheckpointStore(path: dir.path)
-            cost = try store.write(&engine, record)
+            cost = try store.write(&engine, records: [record], changelog: nil)
             size = store.approximateSize
         }
         #expect(cost.keysWritten == open)
 
         let restoreStart = DispatchTime.now().uptimeNanoseconds
         let store = try CheckpointStore(path: dir.path)
-        var restored = Engine(automaton: automaton)
-        let report = try #require(try restored.restore(from: store))
+        var tasks = TaskEngines(automaton: automaton)
+        let report = try #require(try tasks.restore(task: 0, from: store))
+        var restored = try #require(tasks.engines[0])
         let restoreSeconds = Double(DispatchTime.now().uptimeNanoseconds - restoreStart) / 1e9
         #expect(report.keys == open)
         #expect(restored.matchers[0].activeKeys == open)
-        #expect(restored.matchers[0].openPartialMatches == engine.matchers[0].openPartialMatches)
-        #expect(restored.matchers[0].bufferedEvents == engine.matchers[0].bufferedEvents)
+        #expect(restored.matchers[0].openPartialMatches == engine.engines[0]!.matchers[0].openPartialMatches)
+        #expect(restored.matchers[0].bufferedEvents == engine.engines[0]!.matchers[0].bufferedEvents)
 
         // The restored partial matches are live: a `b` completes one.
         let last = base + Int64(keys)
         let complete = Event(
             stream: 1, timestamp: last, fields: [.string("k123456"), .time(last)],
-            origin: EventOrigin(topic: "b", partition: 0, offset: 0), sourceRank: restored.sources[b].rank)
-        restored.process(complete, source: b, into: &outputs)
+            origin: EventOrigin(topic: "b", partition: 0, offset: 0), sourceRank: restored.sources[b.source].rank)
+        restored.process(complete, source: b.source, into: &outputs)
         restored.finishAll(into: &outputs)
         #expect(outputs.filter { $0.kind == .match && $0.key == .string("k123456") }.count == 1)
 

@@ -1,7 +1,8 @@
 # Shared start of the end-to-end tests through Tansu; sourced with `e2e_name` set and the cepd binary as "$1".
-# Starts a broker, makes a work directory (kept with KEEP_WORK=1), and on exit kills the cepd in `serve_pid` and
-# stops the broker. Defines fail, tool (scripts/kafka-tool.py), `fast` (quick group joins) and, for a cepd with an
-# admin port, admin_port_of, scrape, metrics and metric.
+# Starts a broker, makes a work directory (kept with KEEP_WORK=1), and on exit kills the cepd in `serve_pid` (and
+# those in `cepd_pids`) and stops the broker. Defines fail, tool (scripts/kafka-tool.py), `fast` (quick group
+# joins), fraud_stream, read_outputs and outputs_match_replay (the example stream and its reference) and, for a cepd
+# with an admin port, admin_port_of, scrape, metrics and metric.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -11,8 +12,11 @@ kafka_setup
 kafka_start
 work="$(mktemp -d)"
 serve_pid=""
+cepd_pids=()  # more cepd processes to kill on exit (several members of a group)
 cleanup() {
     [ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null || true
+    local pid
+    for pid in "${cepd_pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     kafka_stop
     [ -n "${KEEP_WORK:-}" ] && echo "$e2e_name: kept $work" >&2 || rm -rf "$work"
 }
@@ -52,23 +56,66 @@ values = [float(m.group(1)) for m in re.finditer(rf"^{sys.argv[1]}(?:{{[^}}]*}})
 print(int(sum(values)) if values else "")' "$1"
 }
 
-# fraud_stream EVENTS USERS RATE SEED OUTPUT_PARTITIONS: generates the example stream (RATE of malformed and of
-# late events) into the four input topics of three partitions, creates the output topics, and runs `cepd run` on
-# the same per-partition sequences (partition N = the topic's Nth --input): $work/run-alerts.jsonl,
-# run-late.jsonl and run-dead.jsonl are the reference.
+# fraud_stream EVENTS USERS RATE SEED OUTPUT_PARTITIONS [INPUT_PARTITIONS]: generates the example stream (RATE of
+# malformed and of late events) into the four input topics of INPUT_PARTITIONS (default 3) partitions, creates the
+# output topics, and runs `cepd run` on the same per-partition sequences (partition N = the topic's Nth --input):
+# $work/run-alerts.jsonl, run-late.jsonl and run-dead.jsonl are the reference.
 fraud_stream() {
+    local parts=${6:-3}
     python3 examples/fraud/generate.py --events "$1" --users "$2" --malformed "$3" --late "$3" --seed "$4" \
         --out "$work/input" >/dev/null
     mkdir -p "$work/split"
     local t p
-    for t in "${inputs[@]}"; do kafka_topic "$t" 3; done
+    for t in "${inputs[@]}"; do kafka_topic "$t" "$parts"; done
     for t in fraud-alerts payment-alerts cepd-late cepd-dead-letters; do kafka_topic "$t" "$5"; done
     for t in "${inputs[@]}"; do
-        tool produce --brokers "$KAFKA_BROKERS" --topic "$t" --partitions 3 --file "$work/input/$t.jsonl" \
+        tool produce --brokers "$KAFKA_BROKERS" --topic "$t" --partitions "$parts" --file "$work/input/$t.jsonl" \
             --split "$work/split" 2>/dev/null
     done
     local replay=()
-    for t in "${inputs[@]}"; do for p in 0 1 2; do replay+=(--input "$t=$work/split/$t.p$p.jsonl"); done; done
+    for t in "${inputs[@]}"; do for p in $(seq 0 $((parts - 1))); do replay+=(--input "$t=$work/split/$t.p$p.jsonl"); done; done
     "$cepd" run --pattern patterns/fraud.cep "${replay[@]}" --output "$work/run-alerts.jsonl" \
         --late "$work/run-late.jsonl" --dead-letters "$work/run-dead.jsonl" --quiet
+}
+
+# read_outputs: waits for the alert topics to hold as many alerts as `cepd run` found (then a little longer: a
+# duplicate would show), and reads them and the dead-letter and late topics into $work/{fraud,payment,dead,late}.jsonl.
+read_outputs() {
+    local fraud payment
+    fraud=$(grep -c '"topic":"fraud-alerts"' "$work/run-alerts.jsonl" || true)
+    payment=$(grep -c '"topic":"payment-alerts"' "$work/run-alerts.jsonl" || true)
+    tool consume --brokers "$KAFKA_BROKERS" --topic fraud-alerts --out "$work/fraud.jsonl" --expect "$fraud" --idle 90 2>/dev/null
+    tool consume --brokers "$KAFKA_BROKERS" --topic payment-alerts --out "$work/payment.jsonl" --expect "$payment" --idle 30 2>/dev/null
+    sleep 3  # anything beyond the expected alerts would be a duplicate: give it time to show
+    tool consume --brokers "$KAFKA_BROKERS" --topic fraud-alerts --out "$work/fraud.jsonl" --idle 5 2>/dev/null
+    tool consume --brokers "$KAFKA_BROKERS" --topic payment-alerts --out "$work/payment.jsonl" --idle 5 2>/dev/null
+    tool consume --brokers "$KAFKA_BROKERS" --topic cepd-dead-letters --out "$work/dead.jsonl" --idle 5 --headers 2>/dev/null
+    tool consume --brokers "$KAFKA_BROKERS" --topic cepd-late --out "$work/late.jsonl" --idle 5 --headers 2>/dev/null
+}
+
+# outputs_match_replay: whether what read_outputs read is exactly `cepd run`'s alerts (match ids), dead letters and
+# late events (source positions) — none missing, none twice; prints the counts.
+outputs_match_replay() {
+    "$KAFKA_PY" - "$work" "$e2e_name" <<'PY'
+import collections, json, sys
+work, name = sys.argv[1], sys.argv[2]
+def ids(path):
+    return [json.loads(l)["_match"]["id"] for l in open(path) if l.strip()]
+expected = collections.Counter(ids(f"{work}/run-alerts.jsonl"))
+got = collections.Counter(ids(f"{work}/fraud.jsonl") + ids(f"{work}/payment.jsonl"))
+missing = expected - got
+twice = {i: n for i, n in got.items() if n > 1}
+unexpected = set(got) - set(expected)
+print(f"{name}: {sum(got.values())} alerts in the topics, {sum(expected.values())} from cepd run: "
+      f"{sum(missing.values())} missing, {len(twice)} twice, {len(unexpected)} unexpected", file=sys.stderr)
+ok = not missing and not twice and not unexpected
+for what, path, replay in (("dead letters", "dead.jsonl", "run-dead.jsonl"), ("late events", "late.jsonl", "run-late.jsonl")):
+    got = collections.Counter((m["headers"]["cepd-source-topic"], int(m["headers"]["cepd-source-partition"]),
+                               int(m["headers"]["cepd-source-offset"])) for m in map(json.loads, open(f"{work}/{path}")))
+    want = collections.Counter((r["topic"], r["partition"], r["offset"]) for r in map(json.loads, open(f"{work}/{replay}")))
+    print(f"{name}: {sum(got.values())} {what} in the topic, {sum(want.values())} from cepd run, "
+          f"{sum(1 for n in got.values() if n > 1)} twice", file=sys.stderr)
+    ok = ok and got == want
+sys.exit(0 if ok else 1)
+PY
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Crash recovery through a real Kafka-compatible broker (Tansu), with the cepd binary as a separate process:
-# cepd is killed with SIGKILL seven times in the middle of a stream — at random moments (between checkpoints,
-# after alerts were produced), right after a checkpoint was written, and inside a checkpoint (between the producer
-# flush and the state write, where a failpoint holds it) — and restarted with
-# the same group and state directory. At the end the alert topics must hold exactly the match ids `cepd run`
+# cepd is killed with SIGKILL nine times in the middle of a stream — at random moments (between checkpoints,
+# after alerts were produced), right after a checkpoint was written, inside a checkpoint (between the producer
+# flush and the state write, where a failpoint holds it), and in the middle of a checkpoint's changelog records
+# (then, twice, with the state directory deleted: restored from the changelog alone) — and restarted with
+# the same group. At the end the alert topics must hold exactly the match ids `cepd run`
 # finds in the same per-partition sequences (none missing, none twice), and the dead-letter and late topics
 # exactly the replay's, once each.
 #
@@ -17,10 +18,12 @@ RANDOM=$seed
 fraud_stream 100000 1000 0.001 21 2
 
 start_cepd() {
-    # Round 7 pauses inside each checkpoint (CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS), to be killed there.
-    local pause=""
+    # Round 7 pauses inside each checkpoint (CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS), to be killed there; round 8 in
+    # the middle of its changelog records (CEPD_FAILPOINT_CHANGELOG_PAUSE_MS).
+    local pause="" changelog_pause=""
     [ "${round:-0}" != 7 ] || pause=1000
-    CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=$pause "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group crash --from earliest --idle-timeout 0s \
+    [ "${round:-0}" != 8 ] || changelog_pause=1500
+    CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=$pause CEPD_FAILPOINT_CHANGELOG_PAUSE_MS=$changelog_pause "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group crash --from earliest --idle-timeout 0s \
         --idle-wall-clock --state-dir "$work/state" --checkpoint-interval 300ms \
         -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 >/dev/null 2>>"$work/serve.log" &
     serve_pid=$!
@@ -45,7 +48,7 @@ kill_cepd() {
 busy_checkpoints() { tail -n +"$1" "$work/serve.log" | grep "cepd: checkpoint " | grep -vc ": 0 keys written, 0 deleted" || true; }
 : > "$work/serve.log"
 kills=0
-for round in 1 2 3 4 5 6 7; do
+for round in 1 2 3 4 5 6 7 8 9; do
     from=$(( $(wc -l < "$work/serve.log") + 1 ))
     start_cepd
     wait_for_log "$from" "cepd: assigned"
@@ -56,13 +59,30 @@ for round in 1 2 3 4 5 6 7; do
         kill -0 "$serve_pid" 2>/dev/null || fail "cepd exited: $(tail -n 5 "$work/serve.log")"
         sleep 0.05
     done
-    if [ "$round" = 7 ]; then
+    if [ "$round" = 8 ]; then
+        # In the middle of a checkpoint's changelog records (task 0's changes written, its record not), and the
+        # state directory lost with the process: the restart restores from the changelog alone, must not apply
+        # the unfinished checkpoint, and must write its keys again (round 9 restores from the changelog again,
+        # past that point, and would apply them otherwise).
+        n=$(grep -c "failpoint: task" "$work/serve.log" || true)
+        for _ in $(seq 1 600); do [ "$(grep -c "failpoint: task" "$work/serve.log" || true)" -gt "$n" ] && break; sleep 0.01; done
+        sleep 0.2
+        kill_cepd "inside a checkpoint's changelog records, state directory deleted"
+        rm -rf "$work/state"
+        repaired_from=$(( $(wc -l < "$work/serve.log") + 1 ))
+    elif [ "$round" = 9 ]; then
+        sleep "0.$(( RANDOM % 10 ))"
+        kill_cepd "at a random moment, after $want busy checkpoints, state directory deleted"
+        rm -rf "$work/state"
+    elif [ "$round" = 7 ]; then
         # Inside a checkpoint: outputs delivered, state not yet written (a failpoint pauses cepd there).
         n=$(grep -c "failpoint: pausing" "$work/serve.log" || true)
         for _ in $(seq 1 600); do [ "$(grep -c "failpoint: pausing" "$work/serve.log" || true)" -gt "$n" ] && break; sleep 0.01; done
         sleep 0.2
         kill_cepd "inside a checkpoint, after the flush and before the write"
-        paused=$(grep "failpoint: pausing" "$work/serve.log" | tail -n 1 | sed 's/.*checkpoint \([0-9]*\): failpoint.*/\1/')
+        # The tasks and checkpoint numbers it was writing: "0@12,1@12,2@11".
+        paused=$(grep "failpoint: pausing" "$work/serve.log" | tail -n 1 | sed 's/.*(tasks \([0-9@,]*\)): failpoint.*/\1/')
+        paused_from=$(( $(wc -l < "$work/serve.log") + 1 ))
     elif [ $((round % 3)) = 0 ]; then
         # Right after a checkpoint was written (before its offsets are committed).
         n=$(grep -c "cepd: checkpoint " "$work/serve.log" || true)
@@ -76,59 +96,30 @@ for round in 1 2 3 4 5 6 7; do
     kills=$((kills + 1))
 done
 [ "$kills" -ge 5 ] || fail "only $kills kills"
+# After round 8 the unfinished checkpoint was found and its keys written again.
+tail -n +"$repaired_from" "$work/serve.log" | grep -q "task 0: [1-9][0-9]* changelog records of an unfinished checkpoint are written again" ||
+    fail "the restart after the kill inside the changelog records did not repair the unfinished checkpoint"
 
 # The last run goes to the end (no failpoint).
 round=0
 from=$(( $(wc -l < "$work/serve.log") + 1 ))
 start_cepd
 wait_for_log "$from" "cepd: assigned"
-expected=$(wc -l < "$work/run-alerts.jsonl")
-fraud=$(grep -c '"topic":"fraud-alerts"' "$work/run-alerts.jsonl" || true)
-payment=$(grep -c '"topic":"payment-alerts"' "$work/run-alerts.jsonl" || true)
-tool consume --brokers "$KAFKA_BROKERS" --topic fraud-alerts --out "$work/fraud.jsonl" --expect "$fraud" --idle 60 2>/dev/null
-tool consume --brokers "$KAFKA_BROKERS" --topic payment-alerts --out "$work/payment.jsonl" --expect "$payment" --idle 30 2>/dev/null
-sleep 3  # anything beyond the expected alerts would be a duplicate: give it time to show
-tool consume --brokers "$KAFKA_BROKERS" --topic fraud-alerts --out "$work/fraud.jsonl" --idle 5 2>/dev/null
-tool consume --brokers "$KAFKA_BROKERS" --topic payment-alerts --out "$work/payment.jsonl" --idle 5 2>/dev/null
-tool consume --brokers "$KAFKA_BROKERS" --topic cepd-dead-letters --out "$work/dead.jsonl" --idle 5 --headers 2>/dev/null
-tool consume --brokers "$KAFKA_BROKERS" --topic cepd-late --out "$work/late.jsonl" --idle 5 --headers 2>/dev/null
+read_outputs
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "the last cepd exited with $?"
 serve_pid=""
-
-"$KAFKA_PY" - "$work" <<'PY' || { tail -n 40 "$work/serve.log" >&2; fail "the topics do not hold exactly the replay's outputs"; }
-import collections, json, sys
-work = sys.argv[1]
-def ids(path):
-    return [json.loads(l)["_match"]["id"] for l in open(path) if l.strip()]
-expected = collections.Counter(ids(f"{work}/run-alerts.jsonl"))
-got = collections.Counter(ids(f"{work}/fraud.jsonl") + ids(f"{work}/payment.jsonl"))
-missing = expected - got
-twice = {i: n for i, n in got.items() if n > 1}
-unexpected = set(got) - set(expected)
-print(f"crash e2e: {sum(got.values())} alerts in the topics, {sum(expected.values())} from cepd run: "
-      f"{sum(missing.values())} missing, {len(twice)} twice, {len(unexpected)} unexpected", file=sys.stderr)
-ok = not missing and not twice and not unexpected
-def side(path, replay):
-    got = collections.Counter((m["headers"]["cepd-source-topic"], int(m["headers"]["cepd-source-partition"]),
-                               int(m["headers"]["cepd-source-offset"])) for m in map(json.loads, open(path)))
-    want = collections.Counter((r["topic"], r["partition"], r["offset"]) for r in map(json.loads, open(replay)))
-    return got, want
-for name, path, replay in (("dead letters", "dead.jsonl", "run-dead.jsonl"), ("late events", "late.jsonl", "run-late.jsonl")):
-    got, want = side(f"{work}/{path}", f"{work}/{replay}")
-    twice = sum(1 for n in got.values() if n > 1)
-    print(f"crash e2e: {sum(got.values())} {name} in the topic, {sum(want.values())} from cepd run, {twice} twice",
-          file=sys.stderr)
-    ok = ok and got == want
-sys.exit(0 if ok else 1)
-PY
-# The checkpoint that was killed inside never happened: the next start restored the one before it.
-grep -q "cepd: restored checkpoint $((paused - 1)) " "$work/serve.log" ||
-    fail "after the kill inside checkpoint $paused, cepd did not restore checkpoint $((paused - 1))"
-restores=$(grep -c "cepd: restored checkpoint" "$work/serve.log" || true)
+outputs_match_replay || { tail -n 40 "$work/serve.log" >&2; fail "the topics do not hold exactly the replay's outputs"; }
+# The checkpoint that was killed inside never happened: the next start restored, for each task, the one before.
+for entry in ${paused//,/ }; do
+    task=${entry%@*} number=${entry#*@}
+    tail -n +"$paused_from" "$work/serve.log" | grep -q "cepd: task $task restored from checkpoint $((number - 1)) " ||
+        fail "after the kill inside task $task's checkpoint $number, cepd did not restore its checkpoint $((number - 1))"
+done
+restores=$(grep -c "cepd: task [0-9]* restored from checkpoint" "$work/serve.log" || true)
 skipped=$(grep -o "[0-9]* outputs written after it" "$work/serve.log" | awk '{s += $1} END {print s + 0}')
-[ "$restores" -ge "$kills" ] || fail "only $restores restores for $kills kills"
+[ "$restores" -ge "$kills" ] || fail "only $restores task restores for $kills kills"
 # The kills must have hit between alerts and their checkpoint, or the duplicate check tested nothing.
 [ "$skipped" -gt 0 ] || fail "no restart found outputs already written: the kills never tested duplicates"
-echo "crash e2e: $kills kills, $restores restores from checkpoints, $skipped outputs found already written at restarts"
+echo "crash e2e: $kills kills, $restores task restores from checkpoints, $skipped outputs found already written at restarts"
 echo "crash e2e: passed"

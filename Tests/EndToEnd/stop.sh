@@ -38,7 +38,7 @@ stop_ms=$((($(date +%s%N) - started) / 1000000))
 stopped=$(sed -n 's/.*stopped: \([0-9]*\) events.*/\1/p' "$work/first.log")
 [ -n "$stopped" ] && [ "$stopped" -gt 0 ] && [ "$stopped" -lt "$total" ] ||
     { cat "$work/first.log" >&2; fail "the stop was not mid-stream: $stopped of $total events"; }
-grep -q "checkpoint [0-9]*: " "$work/first.log" || fail "no final checkpoint"
+grep -q "checkpoint [0-9]* (tasks [0-9,]*): " "$work/first.log" || fail "no final checkpoint"
 echo "stop e2e: SIGTERM after $stopped of $total events: exit 0 in $stop_ms ms (delivered, checkpointed, committed)"
 serve "$work/second.log"
 fraud=$(grep -c '"topic":"fraud-alerts"' "$work/run-alerts.jsonl" || true)

@@ -1,0 +1,160 @@
+import CEPRuntime
+import Foundation
+import KafkaClient
+import RocksStore
+
+/// The task state of a group in Kafka, so that a task can move to another process: one compacted topic per group
+/// and pattern set, partition *i* holding task *i*'s checkpoints.
+///
+/// A checkpoint of task *i* appends to partition *i* the state records it changed — key the engine's state key,
+/// value `P` + the record; a deleted key a tombstone (null value); a deleted key range a record keyed `0x00` +
+/// the range's prefix — and then the task's checkpoint record (key `d`: input positions, output ends), which
+/// marks the checkpoint complete. A process that gets the task reads the partition from where its own copy in
+/// `--state-dir` ends (the start, if it has none) and applies each complete checkpoint to that copy; records
+/// after the last `d` belong to a checkpoint that never completed (its writer died) and are not applied — the
+/// next checkpoint first writes those keys again with the restored values (`repair`), so that a later reader
+/// never applies them either.
+///
+/// Correctness does not depend on compaction (Tansu does not compact): compaction only drops records a later
+/// one supersedes. `min.compaction.lag.ms` keeps a dead writer's incomplete tail from superseding the values it
+/// would replace until the next owner has repaired it.
+final class Changelog: @unchecked Sendable {
+    /// The topic.
+    let topic: String
+    private let properties: [(key: String, value: String)]
+
+    /// Topic settings the changelog is created with.
+    static let topicConfig: [(key: String, value: String)] = [
+        ("cleanup.policy", "compact"), ("min.compaction.lag.ms", "86400000"),
+    ]
+
+    /// The key of a task's checkpoint record, in the changelog and (under the task's prefix) in the local store.
+    static let recordKey: [UInt8] = Array("d".utf8)
+
+    init(topic: String, properties: [(key: String, value: String)]) {
+        self.topic = topic
+        self.properties = properties
+    }
+
+    /// `cepd-<group>-<pattern files>-changelog`: one per group and set of pattern files, as Kafka Streams names
+    /// its changelogs after the application id. Characters Kafka does not allow in topic names become `_`.
+    static func topicName(group: String, patternPaths: [String]) -> String {
+        let files = patternPaths.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }.joined(separator: "+")
+        let raw = "cepd-\(group)-\(files)-changelog"
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        return String(raw.map { allowed.contains($0) ? $0 : "_" }.prefix(249))
+    }
+
+    /// Creates the topic with `partitions` partitions if it does not exist; throws (with what to do) when it
+    /// exists with fewer. Returns what it did, for the log.
+    func ensure(producer: KafkaProducer, partitions: Int, timeoutMs: Int32) throws(KafkaError) -> String {
+        if let existing = try producer.partitionCounts(of: [topic], timeoutMs: timeoutMs)[topic] {
+            guard existing >= partitions else {
+                throw KafkaError(
+                    message: "the changelog topic \(topic) has \(existing) partitions, but the input topics have "
+                        + "\(partitions): add partitions to it (kafka-topics.sh --alter --topic \(topic) --partitions "
+                        + "\(partitions)) or delete it together with every --state-dir of the group")
+            }
+            return "changelog topic \(topic) (\(existing) partitions)"
+        }
+        let created = try producer.createTopic(topic, partitions: partitions, config: Self.topicConfig, timeoutMs: timeoutMs)
+        return "changelog topic \(topic) \(created ? "created" : "found") (\(partitions) partitions, cleanup.policy=compact)"
+    }
+
+    // MARK: - Writing (the engine thread, inside a checkpoint)
+
+    /// Appends one task's state changes to its partition.
+    struct Writer: EngineStateWriter {
+        let producer: KafkaProducer
+        let topic: String
+        let partition: Int32
+        /// The first produce that could not be queued.
+        var error: KafkaError?
+
+        mutating func put(_ key: [UInt8], _ value: [UInt8]) { send(key, [UInt8(ascii: "P")] + value) }
+        mutating func delete(_ key: [UInt8]) { send(key, nil) }
+        mutating func deletePrefix(_ prefix: [UInt8]) { send([0] + prefix, [UInt8(ascii: "X")]) }
+
+        mutating func send(_ key: [UInt8], _ value: [UInt8]?) {
+            guard error == nil else { return }
+            do {
+                try producer.send(topic: topic, partition: partition, key: key, value: value)
+            } catch {
+                self.error = error
+            }
+        }
+    }
+
+    // MARK: - Reading (the reader thread, inside a rebalance)
+
+    /// One change read from the changelog.
+    enum Change {
+        case put([UInt8], [UInt8])
+        case delete([UInt8])
+        case deletePrefix([UInt8])
+    }
+
+    /// What bringing a task's local copy up to date did.
+    struct CatchUp {
+        /// Changelog records read.
+        var records = 0
+        /// Complete checkpoints applied to the local copy.
+        var checkpoints = 0
+        /// Changes after the last complete checkpoint: never applied; the next checkpoint writes them again.
+        var tail: [Change] = []
+        /// The task's checkpoint record after catching up (nil: the task has none, it starts empty).
+        var record: DaemonCheckpoint?
+    }
+
+    /// Brings the local copies of `tasks` in `store` up to the end of their changelog partitions: reads each from
+    /// the offset after the last checkpoint the copy holds and applies every complete checkpoint found. Throws
+    /// when a partition cannot be read to its end within `timeoutMs` (going on would process with old state).
+    func catchUp(tasks: [Int], store: CheckpointStore, timeoutMs: Int64) throws -> [Int: CatchUp] {
+        var result: [Int: CatchUp] = [:]
+        var from: [TopicPartition: Int64] = [:]
+        for task in tasks {
+            let record = try store.taskRecord(task)
+            result[task] = CatchUp(record: record)
+            from[TopicPartition(topic: topic, partition: Int32(task))] = record?.changelogEnd ?? 0
+        }
+        guard !from.isEmpty else { return result }
+        let consumer = try KafkaConsumer(properties: properties, reading: from.map { PartitionOffset($0.key, offset: $0.value) })
+        var open = Set(from.keys)
+        var pending: [Int: [Change]] = [:]
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
+        while !open.isEmpty {
+            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+                let names = open.map(\.description).sorted().joined(separator: ", ")
+                throw KafkaError(message: "could not read the changelog partitions \(names) to their end within \(timeoutMs / 1000) s")
+            }
+            switch consumer.poll(timeoutMs: 200) {
+            case .message(let m):
+                let task = Int(m.partition.partition)
+                result[task]!.records += 1
+                guard let key = m.key else { continue }
+                if key == Self.recordKey {
+                    var record = try CheckpointStore.decode(DaemonCheckpoint.self, m.value.dropFirst())
+                    record.changelogEnd = m.offset + 1
+                    try store.apply(task: task, pending[task] ?? [], record: record, wipe: result[task]!.record == nil)
+                    pending[task] = []
+                    result[task]!.checkpoints += 1
+                    result[task]!.record = record
+                } else if key.first == 0 {
+                    pending[task, default: []].append(.deletePrefix(Array(key.dropFirst())))
+                } else if m.value.isEmpty {
+                    pending[task, default: []].append(.delete(key))
+                } else {
+                    pending[task, default: []].append(.put(key, Array(m.value.dropFirst())))
+                }
+            case .endOfPartition(let partition, _):
+                open.remove(partition)
+            case .error(let error, let fatal):
+                if fatal { throw error }
+            case .assigned, .revoked, nil:
+                continue
+            }
+        }
+        for (task, tail) in pending { result[task]!.tail = tail }
+        return result
+    }
+}

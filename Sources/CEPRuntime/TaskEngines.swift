@@ -1,0 +1,229 @@
+public import CEPCore
+
+/// The engines of the tasks a process runs: task *i* owns partition *i* of every input topic, with its own
+/// watermark, timers and state — the unit that moves between processes when several share the work.
+///
+/// Why tasks: a pattern's keyed join needs partition *i* of each topic it reads to hold the same keys
+/// (co-partitioned topics), so partition *i* of every topic is all a key's events. A task's watermark is the
+/// minimum over *its* partitions only, so a process that owns some partitions never waits for partitions another
+/// process owns, and a task's state can be checkpointed, released and restored elsewhere on its own.
+/// With one partition per topic there is one task and this is exactly one `Engine`.
+public struct TaskEngines {
+    /// The compiled patterns and streams.
+    public private(set) var automaton: Automaton
+    /// The engine of each task, indexed by task number (= partition number); nil for tasks not run here.
+    public private(set) var engines: [Engine?] = []
+    /// An engine without sources, for what every task shares (topic ranks and order).
+    private var template: Engine
+    private var limits = PartialMatchLimits()
+    private var tracksChanges = false
+
+    /// One input partition: its task and its source in that task's engine.
+    public struct SourceID: Hashable, Sendable {
+        /// The task (= the partition number).
+        public var task: Int
+        /// The source in the task's engine.
+        public var source: Int
+    }
+
+    /// Runs no task yet.
+    public init(automaton: Automaton) {
+        self.automaton = automaton
+        self.template = Engine(automaton: automaton)
+    }
+
+    /// The task that owns `partition` of any topic.
+    public static func task(ofPartition partition: Int32) -> Int { Int(partition) }
+
+    /// The task numbers run here, ascending.
+    public var tasks: [Int] { engines.indices.filter { engines[$0] != nil } }
+
+    /// The topics some pattern reads, in declaration order.
+    public var inputTopics: [String] { template.inputTopics }
+
+    /// The rank equal event times are ordered by (see `Engine.rank`).
+    public func rank(topic: String, partition: Int32) -> Int32 { template.rank(topic: topic, partition: partition) }
+
+    /// Whether task `task` runs here.
+    public func runs(_ task: Int) -> Bool { task < engines.count && engines[task] != nil }
+
+    /// Starts task `task` empty if it does not run yet.
+    public mutating func start(_ task: Int) {
+        if task >= engines.count { engines.append(contentsOf: repeatElement(nil, count: task + 1 - engines.count)) }
+        guard engines[task] == nil else { return }
+        var engine = Engine(automaton: automaton)
+        engine.setLimits(limits)
+        if tracksChanges { engine.trackChanges() }
+        engines[task] = engine
+    }
+
+    /// Stops running task `task` and forgets its state (it has been checkpointed, or moves elsewhere).
+    public mutating func release(_ task: Int) {
+        guard runs(task) else { return }
+        engines[task] = nil
+    }
+
+    /// Stops running task `task` and hands over its engine (to keep aside, or to drop).
+    public mutating func take(_ task: Int) -> Engine? {
+        guard runs(task) else { return nil }
+        defer { engines[task] = nil }
+        return engines[task]
+    }
+
+    /// Runs task `task` with `engine` again (one `take` returned).
+    public mutating func adopt(_ task: Int, _ engine: Engine) {
+        start(task)
+        engines[task] = engine
+    }
+
+    /// Registers (or finds) an input partition, starting its task if needed.
+    public mutating func source(topic: String, partition: Int32) -> SourceID {
+        let task = Self.task(ofPartition: partition)
+        start(task)
+        return SourceID(task: task, source: engines[task]!.source(topic: topic, partition: partition))
+    }
+
+    /// An input partition's event-time state.
+    public subscript(source: SourceID) -> Engine.Source { engines[source.task]!.sources[source.source] }
+
+    /// Feeds one event to its partition's task; returns the patterns for which it was late (see `Engine.process`).
+    @discardableResult
+    public mutating func process(_ event: Event, source: SourceID, into outputs: inout [MatchOutput]) -> [Int] {
+        engines[source.task]!.process(event, source: source.source, into: &outputs)
+    }
+
+    /// Marks a partition idle or active again (see `Engine.setIdle`).
+    public mutating func setIdle(_ source: SourceID, _ idle: Bool, into outputs: inout [MatchOutput]) {
+        engines[source.task]!.setIdle(source.source, idle, into: &outputs)
+    }
+
+    /// Ends a partition (see `Engine.finish`).
+    public mutating func finish(_ source: SourceID, into outputs: inout [MatchOutput]) {
+        engines[source.task]!.finish(source.source, into: &outputs)
+    }
+
+    /// Ends the input of every task, in task order (see `Engine.finishAll`).
+    public mutating func finishAll(into outputs: inout [MatchOutput]) {
+        for task in tasks { engines[task]!.finishAll(into: &outputs) }
+    }
+
+    /// Lets event time follow the wall clock where every partition is idle (see `Engine.advanceIdlePatterns`).
+    public mutating func advanceIdlePatterns(toWallClock now: Int64, into outputs: inout [MatchOutput]) {
+        for task in tasks { engines[task]!.advanceIdlePatterns(toWallClock: now, into: &outputs) }
+    }
+
+    /// Moves a pattern's watermark to `time` in every task (test cases with explicit watermarks).
+    public mutating func advance(pattern: Int, to time: Int64, into outputs: inout [MatchOutput]) {
+        for task in tasks { engines[task]!.advance(pattern: pattern, to: time, into: &outputs) }
+    }
+
+    /// A pattern's watermark in `task`.
+    public func watermark(ofPattern pattern: Int, task: Int) -> Int64 { engines[task]!.watermark(ofPattern: pattern) }
+
+    /// A pattern's watermark over the tasks run here: the smallest (nil when none runs).
+    public func watermark(ofPattern pattern: Int) -> Int64? {
+        tasks.map { engines[$0]!.watermark(ofPattern: pattern) }.min()
+    }
+
+    /// The counters of every task run here, added up.
+    public var stats: EngineStats {
+        var total = EngineStats(patterns: automaton.patterns.count)
+        for task in tasks {
+            let stats = engines[task]!.stats
+            total.events += stats.events
+            total.lateEvents += stats.lateEvents
+            for p in total.matches.indices {
+                total.matches[p] += stats.matches[p]
+                total.timeouts[p] += stats.timeouts[p]
+            }
+        }
+        return total
+    }
+
+    /// Each task's matcher of pattern `pattern`.
+    public func matchers(ofPattern pattern: Int) -> [PatternMatcher] { tasks.map { engines[$0]!.matchers[pattern] } }
+
+    /// Caps every pattern's open partial matches in each task (see `PatternMatcher.setLimits`).
+    public mutating func setLimits(_ limits: PartialMatchLimits) {
+        self.limits = limits
+        for task in tasks { engines[task]!.setLimits(limits) }
+    }
+
+    /// Notes changed keys from now on in every task, present and future (see `Engine.trackChanges`).
+    public mutating func trackChanges() {
+        tracksChanges = true
+        for task in tasks { engines[task]!.trackChanges() }
+    }
+
+    // MARK: - State
+
+    /// The prefix of task `task`'s keys in a store that holds several tasks: `t<task>/`.
+    public static func statePrefix(_ task: Int) -> [UInt8] { Array("t\(task)/".utf8) }
+
+    /// Writes task `task`'s state under its prefix (see `Engine.writeCheckpoint`).
+    @discardableResult
+    public mutating func writeCheckpoint(task: Int, into writer: inout some EngineStateWriter, full: Bool = false)
+        -> Engine.CheckpointCounts
+    {
+        var prefixed = PrefixedStateWriter(base: writer, prefix: Self.statePrefix(task))
+        let counts = engines[task]!.writeCheckpoint(into: &prefixed, full: full)
+        writer = prefixed.base
+        return counts
+    }
+
+    /// Starts task `task` from its state under its prefix in `reader`; returns nil (and starts it empty) when the
+    /// store holds none. The task must not run yet.
+    public mutating func restore(task: Int, from reader: some EngineStateReader) throws -> Engine.RestoreReport? {
+        precondition(!runs(task), "task \(task) restored while it runs")
+        start(task)
+        do {
+            return try engines[task]!.restore(from: PrefixedStateReader(base: reader, prefix: Self.statePrefix(task)))
+        } catch {
+            release(task)
+            throw error
+        }
+    }
+
+    /// The tasks this state continues with after a reload of the patterns (see `Engine.reloading`).
+    public func reloading(_ automaton: Automaton) throws -> (tasks: TaskEngines, report: Engine.RestoreReport) {
+        var next = TaskEngines(automaton: automaton)
+        next.limits = limits
+        next.tracksChanges = tracksChanges
+        var report: Engine.RestoreReport?
+        for task in tasks {
+            let reloaded = try engines[task]!.reloading(automaton)
+            next.start(task)
+            next.engines[task] = reloaded.engine
+            if report == nil {
+                report = reloaded.report
+            } else {
+                report!.keys += reloaded.report.keys
+            }
+        }
+        // With no task yet, what a reload would do is decided by the patterns alone: none has state to keep.
+        if let report { return (next, report) }
+        var none = Engine.RestoreReport()
+        none.started = automaton.patterns.map(\.name)
+        return (next, none)
+    }
+}
+
+/// Writes an engine's state under a prefix (one task's keys in a store of several).
+struct PrefixedStateWriter<Base: EngineStateWriter>: EngineStateWriter {
+    var base: Base
+    let prefix: [UInt8]
+    mutating func put(_ key: [UInt8], _ value: [UInt8]) { base.put(prefix + key, value) }
+    mutating func delete(_ key: [UInt8]) { base.delete(prefix + key) }
+    mutating func deletePrefix(_ keyPrefix: [UInt8]) { base.deletePrefix(prefix + keyPrefix) }
+}
+
+/// Reads an engine's state from under a prefix, handing the engine its keys without it.
+struct PrefixedStateReader<Base: EngineStateReader>: EngineStateReader {
+    let base: Base
+    let prefix: [UInt8]
+    func get(_ key: [UInt8]) throws -> [UInt8]? { try base.get(prefix + key) }
+    func scan(prefix keyPrefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        let count = prefix.count
+        try base.scan(prefix: prefix + keyPrefix) { key, value in try body(Array(key[count...]), value) }
+    }
+}
