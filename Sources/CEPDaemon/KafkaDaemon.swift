@@ -132,6 +132,9 @@ struct KafkaDaemon {
     private var checkpointFailure: Int32 = 5
     /// Each running task's checkpoint count.
     private var taskNumbers: [Int: UInt64] = [:]
+    /// Tasks restored or resumed whose outputs since their checkpoint are not looked up yet, with the offsets to
+    /// look from (`prepareTasks`).
+    private var unrecovered: [Int: [TopicPartition: Int64]] = [:]
     /// Tasks started empty whose first checkpoint is not written yet: it is, before they process anything.
     private var unrecorded: [Int] = []
     /// The partitions of the output topics.
@@ -457,13 +460,12 @@ struct KafkaDaemon {
     }
 
     /// Runs task `task` here (its first partition was assigned): the engine it left when it was last released here
-    /// if nothing happened to it since, else its state restored from the store (caught up with the changelog),
-    /// with what it wrote after its checkpoint noted so as not to write it again; a task without a checkpoint
-    /// starts empty and is checkpointed before it produces anything. Returns an exit status to stop with.
-    private mutating func startTask(_ task: Int, producer: KafkaProducer) -> Int32? {
+    /// if nothing happened to it since, else its state restored from the store (caught up with the changelog). A
+    /// task without a checkpoint starts empty. Either way it is then prepared (`prepareTasks`) before it can produce
+    /// anything. Returns an exit status to stop with.
+    private mutating func startTask(_ task: Int) -> Int32? {
         guard let store else { return nil }
         let started = DispatchTime.now().uptimeNanoseconds
-        func elapsed() -> String { String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6) }
         let repair = tails.take(task)
         let record: DaemonCheckpoint?
         do {
@@ -472,13 +474,6 @@ struct KafkaDaemon {
             Log.error("cannot read task \(task)'s checkpoint in \(store.path): \(error); move the directory away to start over")
             return 2
         }
-        if let parked = parked.removeValue(forKey: task), let record, parked.changelogEnd == record.changelogEnd {
-            engine.adopt(task, parked.engine)
-            taskNumbers[task] = record.number
-            Log.info("task \(task) resumed: its state stayed here (checkpoint \(record.number))", ["task": "\(task)"])
-            return nil
-        }
-        if !repair.isEmpty { self.repair[task] = repair }
         guard let record else {
             engine.start(task)
             taskNumbers[task] = 0
@@ -486,6 +481,18 @@ struct KafkaDaemon {
             Log.info("task \(task) starts empty (no checkpoint)", ["task": "\(task)"])
             return nil
         }
+        // What the task wrote after its checkpoint (here, or by an owner that died without a checkpoint since) is
+        // looked up in the outputs before it runs, whether restored or resumed.
+        let recorded = DaemonCheckpoint.map(record.outputs)
+        unrecovered[task] = Dictionary(uniqueKeysWithValues: outputPartitions.map { ($0, recorded[$0] ?? 0) })
+        taskNumbers[task] = record.number
+        for input in record.inputs { positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset }
+        if let parked = parked.removeValue(forKey: task), parked.changelogEnd == record.changelogEnd {
+            engine.adopt(task, parked.engine)
+            Log.info("task \(task) resumed: its state stayed here (checkpoint \(record.number))", ["task": "\(task)"])
+            return nil
+        }
+        if !repair.isEmpty { self.repair[task] = repair }
         let report: Engine.RestoreReport
         do {
             guard let restored = try engine.restore(task: task, from: store) else {
@@ -496,38 +503,47 @@ struct KafkaDaemon {
             Log.error("cannot restore task \(task) from \(store.path): \(error); move the directory away (or use another --state-dir) to start over")
             return 2
         }
-        taskNumbers[task] = record.number
-        for input in record.inputs { positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset }
-        let recorded = DaemonCheckpoint.map(record.outputs)
-        var from: [TopicPartition: Int64] = [:]
-        for p in outputPartitions { from[p] = recorded[p] ?? 0 }
-        let found: OutputLedger
-        do {
-            found = try OutputLedger.recover(
-                properties: options.properties, from: from, task: task, timeoutMs: max(options.connectTimeout, 60_000))
-            ledger.add(found)
-        } catch {
-            Log.error("\(error.message); stopping, as the alerts task \(task) wrote since its checkpoint could be written twice")
-            return 3
-        }
+        let ms = String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
         let age = Double(Int64(Date().timeIntervalSince1970 * 1000) - record.writtenAt) / 1000
         func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
         Log.info(
-            "task \(task) restored from checkpoint \(record.number) (taken \(String(format: "%.1f", age)) s ago) in \(elapsed()) ms: "
+            "task \(task) restored from checkpoint \(record.number) (taken \(String(format: "%.1f", age)) s ago) in \(ms) ms: "
                 + "\(report.keys) keys; patterns kept: \(list(report.restored)); started empty (new or changed): "
-                + "\(list(report.started)); dropped: \(list(report.dropped)); \(found.pending) outputs written after "
-                + "it will not be written again",
-            ["task": "\(task)", "restore_ms": "\(elapsed())"])
+                + "\(list(report.started)); dropped: \(list(report.dropped))",
+            ["task": "\(task)", "restore_ms": "\(ms)"])
         if !repair.isEmpty { Log.info("task \(task): \(repair.count) changelog records of an unfinished checkpoint are written again") }
         return nil
     }
 
-    /// Writes the first checkpoint of the tasks that started empty, all in one, before they produce anything: it
-    /// records where the output partitions end, so that a crash before their next checkpoint finds what they wrote.
-    private mutating func recordNewTasks(_ producer: KafkaProducer, stop: StopFlag) -> Bool {
-        let tasks = unrecorded.filter { engine.runs($0) }
+    /// Before the tasks just started produce anything: reads the output partitions once, from each restored or
+    /// resumed task's recorded output ends, noting what those tasks wrote after their checkpoints (not to be
+    /// written again); then writes the first checkpoint of the tasks that started empty, all in one — it records
+    /// where the output partitions end, so that a crash before their next checkpoint finds what they wrote.
+    private mutating func prepareTasks(_ producer: KafkaProducer, stop: StopFlag) -> Bool {
+        if !unrecovered.isEmpty {
+            let tasks = unrecovered.filter { engine.runs($0.key) }
+            unrecovered = [:]
+            let started = DispatchTime.now().uptimeNanoseconds
+            var from: [TopicPartition: Int64] = [:]
+            for ends in tasks.values { from.merge(ends, uniquingKeysWith: min) }
+            do {
+                let found = try OutputLedger.recover(
+                    properties: options.properties, from: from, tasks: tasks, timeoutMs: max(options.connectTimeout, 60_000))
+                ledger.add(found)
+                let ms = String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+                let each = tasks.keys.sorted().map { "task \($0): \(found.found[$0] ?? 0)" }.joined(separator: ", ")
+                Log.info(
+                    "outputs read from the checkpoints' ends in \(ms) ms: \(found.found.values.reduce(0, +)) outputs written "
+                        + "after them will not be written again (\(each))")
+            } catch {
+                Log.error("\(error.message); stopping, as the alerts written since the tasks' checkpoints could be written twice")
+                stop.set(exitCode: 3)
+                return false
+            }
+        }
+        let fresh = unrecorded.filter { engine.runs($0) }
         unrecorded = []
-        guard tasks.isEmpty || checkpoint(producer, tasks: tasks) else {
+        guard fresh.isEmpty || checkpoint(producer, tasks: fresh) else {
             stop.set(exitCode: checkpointFailure)
             return false
         }
@@ -545,6 +561,7 @@ struct KafkaDaemon {
         var ok = true
         if !lost { ok = checkpoint(producer, tasks: leaving) }
         for task in leaving {
+            ledger.forget(task: task)
             let end = (try? store?.taskRecord(task))??.changelogEnd
             if let released = engine.take(task), ok && !lost { parked[task] = (released, end) }
         }
@@ -568,14 +585,15 @@ struct KafkaDaemon {
         }
         checkpointNumber += 1
         let writtenAt = Int64(Date().timeIntervalSince1970 * 1000)
-        let outputs = DaemonCheckpoint.positions(ledger.checkpointPositions(delivered: producer.deliveredEnds))
+        let delivered = producer.deliveredEnds
         var records: [DaemonCheckpoint] = []
         for task in tasks ?? engine.tasks {
             let inputs = positions.filter { TaskEngines.task(ofPartition: $0.key.partition) == task }
+            let outputs = ledger.checkpointPositions(delivered: delivered, task: task)
             records.append(
                 DaemonCheckpoint(
                     task: task, number: taskNumbers[task, default: 0] + 1, writtenAt: writtenAt, clusterID: clusterID,
-                    inputs: DaemonCheckpoint.positions(inputs), outputs: outputs))
+                    inputs: DaemonCheckpoint.positions(inputs), outputs: DaemonCheckpoint.positions(outputs)))
         }
         if let pause = Self.checkpointPauseMs {
             // A failpoint for the crash test: a window inside the checkpoint (outputs delivered, state not yet
@@ -583,6 +601,10 @@ struct KafkaDaemon {
             let numbers = records.map { "\($0.task)@\($0.number)" }.joined(separator: ",")
             Log.info("checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing \(pause) ms before the write")
             Thread.sleep(forTimeInterval: Double(pause) / 1000)
+        }
+        guard !records.isEmpty else {
+            checkpointNumber -= 1  // no task runs here (between assignments): nothing to record
+            return true
         }
         do {
             let cost = try store.write(&engine, records: records, changelog: changelog.map { ($0, producer) }, repair: repair)
@@ -643,10 +665,17 @@ struct KafkaDaemon {
         var cursor = DecodedEvents.Cursor()
         let now = DispatchTime.now().uptimeNanoseconds
         for item in batch.items {
+            // Tasks just started are prepared before anything can make them produce (an event, a watermark move).
+            if !unrecovered.isEmpty || !unrecorded.isEmpty {
+                switch item {
+                case .opened, .notice: break
+                default: if !prepareTasks(producer, stop: stop) { return }
+                }
+            }
             switch item {
             case .opened(let input, let topic, let partition):
                 let task = TaskEngines.task(ofPartition: partition)
-                if store != nil && !engine.runs(task), let code = startTask(task, producer: producer) {
+                if store != nil && !engine.runs(task), let code = startTask(task) {
                     stop.set(exitCode: code)
                     return
                 }
@@ -680,7 +709,6 @@ struct KafkaDaemon {
                 inputs[input].open = false
                 inputs[input].closedAt = now
             case .events(let record, let count):
-                if !unrecorded.isEmpty && !recordNewTasks(producer, stop: stop) { return }
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
                 inputs[record.input].caughtUp = false
@@ -702,7 +730,6 @@ struct KafkaDaemon {
                 }
                 positions[input.partition] = record.offset + 1
             case .deadLetter(let record, let reason):
-                if !unrecorded.isEmpty && !recordNewTasks(producer, stop: stop) { return }
                 let input = inputs[record.input]
                 inputs[record.input].lastSeen = now
                 inputs[record.input].caughtUp = false
@@ -725,6 +752,7 @@ struct KafkaDaemon {
             }
             deliver(producer)
         }
+        if (!unrecovered.isEmpty || !unrecorded.isEmpty) && !prepareTasks(producer, stop: stop) { return }
     }
 
     /// A partition read to its end and without messages for --idle-timeout stops holding back the watermark (its

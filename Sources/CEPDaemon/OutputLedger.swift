@@ -14,9 +14,11 @@ struct OutputLedger {
     /// Per output partition, an offset at or before which everything cepd wrote before now lies.
     private(set) var ends: [TopicPartition: Int64] = [:]
     /// Identities found after the checkpoint and not yet met again, with the offset they were found at.
-    private var written: [String: (partition: TopicPartition, offset: Int64)] = [:]
+    private var written: [String: (partition: TopicPartition, offset: Int64, task: Int?)] = [:]
     /// Outputs not produced because they already were.
     private(set) var skipped = 0
+    /// After a recovery for some tasks: the identities it noted, per task.
+    private(set) var found: [Int: Int] = [:]
 
     /// Identities still expected to come up again.
     var pending: Int { written.count }
@@ -33,11 +35,12 @@ struct OutputLedger {
 
     /// Reads `partitions` from their offsets to their ends and notes every cepd output found. Throws when the
     /// partitions cannot be read to their end within `timeoutMs`: going on would risk writing duplicates.
-    /// With `task`, notes only what that task wrote (an alert's `cepd-task` header; a side output's source
-    /// partition): the other tasks' outputs are not this recovery's to skip.
+    /// With `tasks` (each task's own offsets to read from), notes only what those tasks wrote there (an alert's
+    /// `cepd-task` header; a side output's source partition): the other tasks' outputs, and what a task wrote before
+    /// its checkpoint, are not this recovery's to skip. `found` then counts what it noted per task.
     static func recover(
-        properties: [(key: String, value: String)], from partitions: [TopicPartition: Int64], task: Int? = nil,
-        timeoutMs: Int64
+        properties: [(key: String, value: String)], from partitions: [TopicPartition: Int64],
+        tasks: [Int: [TopicPartition: Int64]]? = nil, timeoutMs: Int64
     ) throws(KafkaError) -> OutputLedger {
         var ledger = OutputLedger(ends: partitions)
         guard !partitions.isEmpty else { return ledger }
@@ -53,7 +56,12 @@ struct OutputLedger {
             switch consumer.poll(timeoutMs: 200) {
             case .message(let m):
                 ledger.ends[m.partition] = max(ledger.ends[m.partition] ?? 0, m.offset + 1)
-                if let identity = identity(of: m, task: task) { ledger.written[identity] = (m.partition, m.offset) }
+                guard let (identity, task) = identity(of: m) else { continue }
+                if let tasks {
+                    guard let task, let from = tasks[task], m.offset >= from[m.partition] ?? 0 else { continue }
+                    ledger.found[task, default: 0] += 1
+                }
+                ledger.written[identity] = (m.partition, m.offset, task)
             case .endOfPartition(let partition, let offset):
                 ledger.ends[partition] = max(ledger.ends[partition] ?? 0, offset)
                 open.remove(partition)
@@ -66,18 +74,15 @@ struct OutputLedger {
         return ledger
     }
 
-    private static func identity(of message: KafkaMessage, task: Int?) -> String? {
+    /// A cepd output's identity, and the task that wrote it (nil for an alert of a build before tasks).
+    private static func identity(of message: KafkaMessage) -> (String, task: Int?)? {
         func header(_ name: String) -> String? { message.header(name).map { String(decoding: $0, as: UTF8.self) } }
-        if let id = header("cepd-match-id") {
-            if let task, header("cepd-task").flatMap({ Int($0) }) != task { return nil }
-            return identity(matchID: id)
-        }
+        if let id = header("cepd-match-id") { return (identity(matchID: id), header("cepd-task").flatMap { Int($0) }) }
         guard let reason = header("cepd-reason"), let topic = header("cepd-source-topic"),
             let partition = header("cepd-source-partition").flatMap({ Int32($0) }),
             let offset = header("cepd-source-offset").flatMap({ Int64($0) })
         else { return nil }
-        if let task, TaskEngines.task(ofPartition: partition) != task { return nil }
-        return identity(late: reason == "late", topic: topic, partition: partition, offset: offset)
+        return (identity(late: reason == "late", topic: topic, partition: partition, offset: offset), TaskEngines.task(ofPartition: partition))
     }
 
     /// Adds what another recovery found (a task restored here).
@@ -97,9 +102,17 @@ struct OutputLedger {
     /// The output positions a checkpoint taken now records: the known ends and what the producer delivered since
     /// (after a flush), but never past an output found at recovery and not yet met again — a crash after this
     /// checkpoint must still find it.
-    func checkpointPositions(delivered: [TopicPartition: Int64]) -> [TopicPartition: Int64] {
+    /// With `task`, only that task's outputs count: what other tasks still expect is not this task's to find.
+    func checkpointPositions(delivered: [TopicPartition: Int64], task: Int? = nil) -> [TopicPartition: Int64] {
         var positions = ends.merging(delivered, uniquingKeysWith: max)
-        for (_, place) in written { positions[place.partition] = min(positions[place.partition] ?? 0, place.offset) }
+        for (_, place) in written where task == nil || place.task == task {
+            positions[place.partition] = min(positions[place.partition] ?? 0, place.offset)
+        }
         return positions
+    }
+
+    /// Forgets what `task` still expected to meet (it left this process: its next owner looks it up itself).
+    mutating func forget(task: Int) {
+        written = written.filter { $0.value.task != task }
     }
 }

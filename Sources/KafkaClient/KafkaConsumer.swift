@@ -95,7 +95,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Creates a consumer outside any group that reads exactly `partitions`, each from its offset (wraps
     /// `rd_kafka_assign`); it reports `.endOfPartition` when it reaches a partition's end.
     public init(properties: [(key: String, value: String)], reading partitions: [PartitionOffset]) throws(KafkaError) {
-        var settings = properties
+        // Read to the end and stop: the end shows as an empty fetch, which the broker otherwise holds for
+        // fetch.wait.max.ms (500 ms) — the whole cost of reading a short partition (-X still overrides it).
+        var settings = [(key: "fetch.wait.max.ms", value: "10")] + properties
         settings.append(("group.id", "cepd-reader"))  // required by librdkafka, unused: nothing joins or commits
         settings.append(("enable.auto.commit", "false"))
         settings.append(("enable.partition.eof", "true"))

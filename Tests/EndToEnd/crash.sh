@@ -117,7 +117,7 @@ for entry in ${paused//,/ }; do
         fail "after the kill inside task $task's checkpoint $number, cepd did not restore its checkpoint $((number - 1))"
 done
 restores=$(grep -c "cepd: task [0-9]* restored from checkpoint" "$work/serve.log" || true)
-skipped=$(grep -o "[0-9]* outputs written after it" "$work/serve.log" | awk '{s += $1} END {print s + 0}')
+skipped=$(grep -o "[0-9]* outputs written after them" "$work/serve.log" | awk '{s += $1} END {print s + 0}')
 [ "$restores" -ge "$kills" ] || fail "only $restores task restores for $kills kills"
 # The kills must have hit between alerts and their checkpoint, or the duplicate check tested nothing.
 [ "$skipped" -gt 0 ] || fail "no restart found outputs already written: the kills never tested duplicates"
