@@ -6,10 +6,10 @@
 #
 # Defaults: 1,000,000 events of the fraud stream (Benchmarks/flink/fraud.cep: logins, geo, payments keyed by
 # user), 6 partitions per topic, 2 rounds of (1 process, 2 processes) interleaved. Each run is a fresh group with
-# fresh state directories (checkpoints and the changelog on, as in production), reading from the earliest offset;
-# its rate is the group's committed offsets over time after the first commit (joining the group does not count;
-# `loadgen.py lag`), and CPU is the processes' utime+stime over the same run (/proc). The release binary is built
-# if missing. Prints one line per run and a summary.
+# fresh state directories (checkpoints every second and the changelog on, as in production), reading from the
+# earliest offset; its rate is the group's committed offsets over time after the first commit (joining the group
+# does not count; `loadgen.py lag`), and CPU is the processes' utime+stime over the same run (/proc). The release
+# binary is built if missing. Prints one line per run and a summary.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -61,7 +61,7 @@ run() {  # PROCESSES NAME
     broker_before=$(cpu "$TANSU_PID")
     for i in $(seq 1 "$n"); do
         "$cepd" serve --pattern "$pattern" --brokers "$KAFKA_BROKERS" --group "$group" --from earliest \
-            --state-dir "$work/state-$group-$i" --checkpoint-interval 5s \
+            --state-dir "$work/state-$group-$i" --checkpoint-interval 1s \
             -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 2>"$work/$group-$i.log" >/dev/null &
         pids+=($!)
     done

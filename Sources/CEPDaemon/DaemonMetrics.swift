@@ -137,6 +137,7 @@ final class DaemonMetrics: @unchecked Sendable {
             set("cepd_checkpoint_number", [], Double(checkpoint.number))
         }
         if let bytes = snapshot.stateBytes { set("cepd_state_bytes", [], Double(bytes)) }
+        set("cepd_tasks", [], Double(snapshot.engine.tasks.count))
     }
 
     /// Unregisters the pattern series this publish did not set: they belong to a pattern (or step) no longer

@@ -176,6 +176,19 @@ struct KafkaDaemon {
             return 2
         }
         logConfiguration()
+        // Tasks move whole: partition i of every input topic to the same process. The range assignor gives each
+        // member the same range of every topic of equal partition count; cooperative-sticky balances partitions
+        // one by one and would split a task between processes (librdkafka takes no assignor of ours). With one
+        // input topic a partition is a task, and cooperative-sticky stays.
+        let needsRange = options.stateDir != nil && topics.count > 1
+        if needsRange, let chosen = options.properties.last(where: { $0.key == "partition.assignment.strategy" })?.value,
+            chosen != "range"
+        {
+            Log.error(
+                "-X partition.assignment.strategy=\(chosen) can split a task (partition i of every input topic) "
+                    + "between processes; with --state-dir cepd needs 'range' (leave the setting out)")
+            return 2
+        }
         let stop = StopFlag()
         let signals = Self.installSignalHandlers(stop, shutdownTimeout: options.shutdownTimeout, requests: requests)
         defer { signals.forEach { $0.cancel() } }
@@ -205,17 +218,7 @@ struct KafkaDaemon {
 
         engine.setLimits(options.limits)
         var defaults = Self.consumerDefaults
-        if store != nil && topics.count > 1 {
-            // Tasks move whole: partition i of every input topic to the same process. The range assignor gives each
-            // member the same range of every topic of equal partition count; cooperative-sticky balances partitions
-            // one by one and would split a task between processes (librdkafka takes no assignor of ours). With one
-            // input topic a partition is a task, and cooperative-sticky stays.
-            if let chosen = options.properties.last(where: { $0.key == "partition.assignment.strategy" })?.value, chosen != "range" {
-                Log.error(
-                    "-X partition.assignment.strategy=\(chosen) can split a task (partition i of every input topic) "
-                        + "between processes; with --state-dir cepd needs 'range' (leave the setting out)")
-                return 2
-            }
+        if needsRange {
             defaults = defaults.map { $0.key == "partition.assignment.strategy" ? ($0.key, "range") : $0 }
         }
         let consumer: KafkaConsumer
@@ -480,6 +483,12 @@ struct KafkaDaemon {
             unrecorded.append(task)
             Log.info("task \(task) starts empty (no checkpoint)", ["task": "\(task)"])
             return nil
+        }
+        if let theirs = record.clusterID, let ours = clusterID, theirs != ours {
+            Log.error(
+                "task \(task)'s checkpoint in \(store.path) belongs to Kafka cluster \(theirs), not to cluster \(ours) at "
+                    + "\(options.brokers); use another --state-dir for this cluster")
+            return 2
         }
         // What the task wrote after its checkpoint (here, or by an owner that died without a checkpoint since) is
         // looked up in the outputs before it runs, whether restored or resumed.

@@ -58,12 +58,11 @@ final class KafkaReader: @unchecked Sendable {
     /// Uptime (ns) of the last message from any partition.
     private var lastMessage: UInt64 = 0
     private var batchStarted = DispatchTime.now()
-    /// Whether tasks move with their partitions (--state-dir): a revoked partition is released at once (its task
-    /// checkpointed by the engine before the group goes on) instead of held for a grace period.
-    private let movesTasks: Bool
 
     /// `catchUp`, with --state-dir: brings the state of the tasks of partitions being assigned up to date (inside
-    /// the rebalance, on this thread) and returns where those partitions start.
+    /// the rebalance, on this thread) and returns where those partitions start. With it, a revoked partition is
+    /// released at once (`release`: its task checkpointed by the engine before the group goes on) instead of held
+    /// for a grace period.
     init(
         consumer: KafkaConsumer, decoders: [String: EventDecoder], rank: @escaping (TopicPartition) -> Int32,
         maxWaitMs: Int64, channel: BatchChannel<InputBatch>, stop: StopFlag,
@@ -75,7 +74,6 @@ final class KafkaReader: @unchecked Sendable {
         self.maxWaitNanos = UInt64(max(0, maxWaitMs)) * 1_000_000
         self.channel = channel
         self.stop = stop
-        self.movesTasks = catchUp != nil
         if let catchUp {
             consumer.setRebalanceHooks(assign: catchUp) { [unowned self] partitions, lost in release(partitions, lost: lost) }
         }

@@ -214,9 +214,16 @@ kafka_topic copart-b 3
 printf 'stream a from "copart-a" { key k time ts fields { k: string, ts: time } }\nstream b from "copart-b" { key k time ts fields { k: string, ts: time } }\npattern ab { match x: a -> y: b emit to "o" { k: x.k } }\n' > "$work/copart.cep"
 expect_exit 3 'pattern ab joins topics with different partition counts (copart-a 2, copart-b 3)' --pattern "$work/copart.cep" \
     --brokers "$KAFKA_BROKERS"
+# With a state directory every input topic needs one partition count (a task's state has one home), even for
+# patterns that join nothing, and an assignor that could split a task is refused.
+printf 'stream a from "copart-a" { key k time ts fields { k: string, ts: time } }\nstream b from "copart-b" { key k time ts fields { k: string, ts: time } }\npattern aa { match x: a -> y: a emit to "o" { k: x.k } }\npattern bb { match x: b -> y: b emit to "o" { k: x.k } }\n' > "$work/apart.cep"
+expect_exit 3 'with --state-dir every input topic needs the same partition count (copart-a 2, copart-b 3)' \
+    --pattern "$work/apart.cep" --brokers "$KAFKA_BROKERS" --state-dir "$work/state-apart"
+expect_exit 2 'partition.assignment.strategy=roundrobin can split a task' --pattern patterns/fraud.cep \
+    --brokers "$KAFKA_BROKERS" --state-dir "$work/state-rr" -X partition.assignment.strategy=roundrobin
 printf 'stream s from "t" { key k time ts fields { k: string, ts: time } }\npattern p { match a: s -> b: nope emit to "o" { k: a.k } }\n' > "$work/bad.cep"
 expect_exit 1 'bad.cep:2:' --pattern "$work/bad.cep" --brokers "$KAFKA_BROKERS"
-echo "kafka e2e: bad -X key, bad --config file, missing topics, topics not co-partitioned, unreachable broker and a broken pattern file give one clear error each"
+echo "kafka e2e: bad -X key, bad --config file, missing topics, topics not co-partitioned, input topics of different partition counts with a state directory, an assignor that splits tasks, unreachable broker and a broken pattern file give one clear error each"
 
 # --wait-for-topics: cepd waits for missing input topics, says so once, and starts when they exist.
 "$cepd" --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS" --group waiting --state-dir "$work/state-waiting" --wait-for-topics \

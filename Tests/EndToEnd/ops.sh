@@ -84,6 +84,7 @@ checks = {
                                  sum(1 for a in alerts if "_match" in a)),
     "consumer lag": (total("cepd_consumer_lag_messages"), 0),
     "partitions assigned": (total("cepd_partition_assigned"), 12),
+    "tasks (partition i of the four topics)": (total("cepd_tasks"), 3),
     "partition watermarks": (len(samples["cepd_partition_watermark_seconds"]), 12),
     "produce errors": (total("cepd_produce_errors_total"), 0),
 }
