@@ -838,6 +838,9 @@ struct KafkaDaemon {
         formatter = AlertFormatter(automaton: automaton)
         engine.setLimits(options.limits)
         droppedLogged = []
+        // Engines kept aside for released tasks run the old patterns: such a task, given back, is restored from its
+        // checkpoint under the new ones instead.
+        parked = [:]
         let changed = report.started.filter { name in !Set(report.restored).contains(name) }
         func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
         Log.info(
