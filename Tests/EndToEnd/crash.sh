@@ -21,7 +21,7 @@ start_cepd() {
     # Round 7 pauses inside each checkpoint (CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS), to be killed there; round 8 in
     # the middle of its changelog records (CEPD_FAILPOINT_CHANGELOG_PAUSE_MS).
     local pause="" changelog_pause=""
-    [ "${round:-0}" != 7 ] || pause=1000
+    [ "${round:-0}" != 7 ] || pause=2000
     [ "${round:-0}" != 8 ] || changelog_pause=1500
     CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=$pause CEPD_FAILPOINT_CHANGELOG_PAUSE_MS=$changelog_pause "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group crash --from earliest --idle-timeout 0s \
         --idle-wall-clock --state-dir "$work/state" --checkpoint-interval 300ms \
@@ -45,7 +45,9 @@ kill_cepd() {
 }
 
 # Checkpoints of this run (from log line $1 on) that wrote keys: the run is in the middle of the stream.
-busy_checkpoints() { tail -n +"$1" "$work/serve.log" | grep "cepd: checkpoint " | grep -vc ": 0 keys written, 0 deleted" || true; }
+busy_checkpoints() {
+    tail -n +"$1" "$work/serve.log" | grep "cepd: checkpoint " | grep -v "failpoint" | grep -vc ": 0 keys written, 0 deleted" || true
+}
 : > "$work/serve.log"
 kills=0
 for round in 1 2 3 4 5 6 7 8 9; do
@@ -75,13 +77,20 @@ for round in 1 2 3 4 5 6 7 8 9; do
         kill_cepd "at a random moment, after $want busy checkpoints, state directory deleted"
         rm -rf "$work/state"
     elif [ "$round" = 7 ]; then
-        # Inside a checkpoint: outputs delivered, state not yet written (a failpoint pauses cepd there).
-        n=$(grep -c "failpoint: pausing" "$work/serve.log" || true)
-        for _ in $(seq 1 600); do [ "$(grep -c "failpoint: pausing" "$work/serve.log" || true)" -gt "$n" ] && break; sleep 0.01; done
-        sleep 0.2
+        # Inside a checkpoint of the tasks: outputs delivered, state not yet written (a failpoint pauses cepd there
+        # for 2 s; checkpoints while no task runs pause too, and are not the ones aimed at).
+        aimed="failpoint: pausing"
+        n=$(grep "$aimed" "$work/serve.log" | grep -c "(tasks [0-9]" || true)
+        for _ in $(seq 1 3000); do [ "$(grep "$aimed" "$work/serve.log" | grep -c "(tasks [0-9]" || true)" -gt "$n" ] && break; sleep 0.01; done
+        sleep 0.1
         kill_cepd "inside a checkpoint, after the flush and before the write"
-        # The tasks and checkpoint numbers it was writing: "0@12,1@12,2@11".
-        paused=$(grep "failpoint: pausing" "$work/serve.log" | tail -n 1 | sed 's/.*(tasks \([0-9@,]*\)): failpoint.*/\1/')
+        # The checkpoint it was in, and the tasks and numbers it was writing: "0@12,1@12,2@11".
+        line=$(grep -n "$aimed" "$work/serve.log" | grep "(tasks [0-9]" | tail -n 1)
+        [ -n "$line" ] || fail "no checkpoint of the tasks reached the failpoint"
+        number=$(sed 's/.*cepd: checkpoint \([0-9]*\) (tasks.*/\1/' <<<"$line")
+        written=$(tail -n +"${line%%:*}" "$work/serve.log" | grep -c "cepd: checkpoint $number (tasks [0-9,]*): [0-9]* keys written" || true)
+        [ "$written" = 0 ] || fail "the kill missed the failpoint's pause: checkpoint $number was written"
+        paused=$(sed 's/.*(tasks \([0-9@,]*\)): failpoint.*/\1/' <<<"$line")
         paused_from=$(( $(wc -l < "$work/serve.log") + 1 ))
     elif [ $((round % 3)) = 0 ]; then
         # Right after a checkpoint was written (before its offsets are committed).
