@@ -533,11 +533,9 @@ struct KafkaDaemon {
             let tasks = unrecovered.filter { engine.runs($0.key) }
             unrecovered = [:]
             let started = DispatchTime.now().uptimeNanoseconds
-            var from: [TopicPartition: Int64] = [:]
-            for ends in tasks.values { from.merge(ends, uniquingKeysWith: min) }
             do {
                 let found = try OutputLedger.recover(
-                    properties: options.properties, from: from, tasks: tasks, timeoutMs: max(options.connectTimeout, 60_000))
+                    properties: options.properties, tasks: tasks, timeoutMs: max(options.connectTimeout, 60_000))
                 ledger.add(found)
                 let ms = String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
                 let each = tasks.keys.sorted().map { "task \($0): \(found.found[$0] ?? 0)" }.joined(separator: ", ")

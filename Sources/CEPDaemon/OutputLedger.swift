@@ -14,7 +14,7 @@ struct OutputLedger {
     /// Per output partition, an offset at or before which everything cepd wrote before now lies.
     private(set) var ends: [TopicPartition: Int64] = [:]
     /// Identities found after the checkpoint and not yet met again, with the offset they were found at.
-    private var written: [String: (partition: TopicPartition, offset: Int64, task: Int?)] = [:]
+    private var written: [String: (partition: TopicPartition, offset: Int64, task: Int)] = [:]
     /// Outputs not produced because they already were.
     private(set) var skipped = 0
     /// After a recovery for some tasks: the identities it noted, per task.
@@ -33,15 +33,16 @@ struct OutputLedger {
 
     init(ends: [TopicPartition: Int64] = [:]) { self.ends = ends }
 
-    /// Reads `partitions` from their offsets to their ends and notes every cepd output found. Throws when the
-    /// partitions cannot be read to their end within `timeoutMs`: going on would risk writing duplicates.
-    /// With `tasks` (each task's own offsets to read from), notes only what those tasks wrote there (an alert's
-    /// `cepd-task` header; a side output's source partition): the other tasks' outputs, and what a task wrote before
-    /// its checkpoint, are not this recovery's to skip. `found` then counts what it noted per task.
+    /// Reads the output partitions from each task's recorded ends (`tasks`: per task, per partition) to their
+    /// current ends, and notes what those tasks wrote there (an alert's `cepd-task` header; a side output's source
+    /// partition): the other tasks' outputs, and what a task wrote before its checkpoint, are not this recovery's to
+    /// skip. `found` counts what it noted per task. Throws when the partitions cannot be read to their end within
+    /// `timeoutMs`: going on would risk writing duplicates.
     static func recover(
-        properties: [(key: String, value: String)], from partitions: [TopicPartition: Int64],
-        tasks: [Int: [TopicPartition: Int64]]? = nil, timeoutMs: Int64
+        properties: [(key: String, value: String)], tasks: [Int: [TopicPartition: Int64]], timeoutMs: Int64
     ) throws(KafkaError) -> OutputLedger {
+        var partitions: [TopicPartition: Int64] = [:]
+        for ends in tasks.values { partitions.merge(ends, uniquingKeysWith: min) }
         var ledger = OutputLedger(ends: partitions)
         guard !partitions.isEmpty else { return ledger }
         let consumer = try KafkaConsumer(
@@ -56,11 +57,10 @@ struct OutputLedger {
             switch consumer.poll(timeoutMs: 200) {
             case .message(let m):
                 ledger.ends[m.partition] = max(ledger.ends[m.partition] ?? 0, m.offset + 1)
-                guard let (identity, task) = identity(of: m) else { continue }
-                if let tasks {
-                    guard let task, let from = tasks[task], m.offset >= from[m.partition] ?? 0 else { continue }
-                    ledger.found[task, default: 0] += 1
-                }
+                guard let (identity, task) = identity(of: m), let task, let from = tasks[task],
+                    m.offset >= from[m.partition] ?? 0
+                else { continue }
+                ledger.found[task, default: 0] += 1
                 ledger.written[identity] = (m.partition, m.offset, task)
             case .endOfPartition(let partition, let offset):
                 ledger.ends[partition] = max(ledger.ends[partition] ?? 0, offset)

@@ -40,8 +40,6 @@ public final class KafkaConsumer: @unchecked Sendable {
         var events: [Event] = []
         /// The offset after the last message `poll` returned, per partition (touched only by the polling thread).
         var positions: [TopicPartition: Int64] = [:]
-        /// Where to start partitions this consumer has not read yet, whatever the group committed (a checkpoint).
-        var restoredPositions: [TopicPartition: Int64] = [:]
         /// The owner's rebalance hooks (see `setRebalanceHooks`).
         var assignHook: (([TopicPartition]) -> [TopicPartition: Int64])?
         var revokeHook: (([TopicPartition], Bool) -> Void)?
@@ -53,11 +51,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var closed = false
 
     /// Creates a consumer of `topics` in `group`. `properties` are librdkafka settings (`-X` keys); the ones this
-    /// type relies on (no automatic commits or offset stores) override them. A partition in `positions` starts
-    /// there when first assigned (a restored checkpoint), not at the group's committed offset.
+    /// type relies on (no automatic commits or offset stores) override them. Where a restored checkpoint says a
+    /// partition starts is the owner's to say, in a rebalance (`setRebalanceHooks`).
     public init(
-        properties: [(key: String, value: String)], group: String, topics: [String], start: Start = .earliest,
-        positions: [TopicPartition: Int64] = [:]
+        properties: [(key: String, value: String)], group: String, topics: [String], start: Start = .earliest
     ) throws(KafkaError) {
         var settings = properties
         settings.append(("group.id", group))
@@ -67,7 +64,6 @@ public final class KafkaConsumer: @unchecked Sendable {
         settings.append(("enable.partition.eof", "true"))
         let conf = try Configuration.make(settings)
         let state = CallbackState(start: start)
-        state.restoredPositions = positions
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
             guard let rk, let partitions, let opaque else { return }
@@ -127,10 +123,10 @@ public final class KafkaConsumer: @unchecked Sendable {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
         let list = PartitionList.elements(partitions).map(\.partition)
         if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-            // (In this order: the time lookup fills in committed offsets, which our own positions then override.)
+            // (In this order: the time lookup fills in committed offsets, our own positions override them, and the
+            // owner's checkpointed positions override those.)
             if case .time(let ms) = state.start { positionByTime(rk, partitions, ms) }
             resumeOwnPositions(rk, partitions, state)
-            setOffsets(partitions) { state.positions[$0] == nil ? state.restoredPositions[$0] : nil }
             if let hook = state.assignHook {
                 let positions = hook(list)
                 setOffsets(partitions) { positions[$0] }
