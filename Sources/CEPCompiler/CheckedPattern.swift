@@ -12,6 +12,8 @@ struct CheckedStep {
     var hasQuantifier: Bool
     var minCount: Int
     var maxCount: Int?
+    /// `?`, `*`, `{0,m}` or `optional`: the step may bind no event (Flink's optional()).
+    var isOptional: Bool
     var isGreedy: Bool
     /// Contiguity between the repeated events of a quantified step.
     var inner: Contiguity
@@ -21,8 +23,6 @@ struct CheckedStep {
 
     /// `+`, `*` or `{n,}`.
     var isLooping: Bool { hasQuantifier && maxCount == nil }
-    /// `?`, `*` or `{0,m}`.
-    var isOptional: Bool { minCount == 0 }
     /// A `not` step after `->`: Flink's notFollowedBy.
     var isNotFollowedBy: Bool { isNegated && contiguity != .strict }
 }

@@ -52,7 +52,8 @@ extension Checker {
             if step.isNegated {
                 kind = .negated
             } else if let q = step.quantifier {
-                kind = q.max == 1 ? (q.min == 0 ? .optional : .single) : .multiple
+                let optional = q.min == 0 || step.modifiers.contains { $0.value == .optional }
+                kind = q.max == 1 ? (optional ? .optional : .single) : .multiple
             } else {
                 kind = .single
             }
@@ -86,12 +87,16 @@ extension Checker {
             }
             if let within = step.within, within.value <= 0 { diagnostics.report(.invalidWithin(), at: within.range) }
             let modifiers = Set(step.modifiers.map(\.value))
+            // `{0,m}` and `*` are Flink's times(1, m).optional() and oneOrMore().optional().
+            let minCount = step.quantifier.map { Swift.max($0.min, 1) } ?? 1
             steps.append(
                 CheckedStep(
                     name: step.binding.name, binding: index, stream: bindings[index].stream ?? 0,
                     contiguity: step.contiguity?.value ?? .relaxed, isNegated: step.isNegated,
-                    hasQuantifier: step.quantifier != nil, minCount: step.quantifier?.min ?? 1,
-                    maxCount: step.quantifier.map(\.max) ?? 1, isGreedy: modifiers.contains(.greedy),
+                    hasQuantifier: step.quantifier != nil, minCount: minCount,
+                    maxCount: step.quantifier.map(\.max) ?? 1,
+                    isOptional: step.quantifier?.min == 0 || modifiers.contains(.optional),
+                    isGreedy: modifiers.contains(.greedy),
                     inner: modifiers.contains(.consecutive) ? .strict : modifiers.contains(.any) ? .any : .relaxed,
                     predicate: predicate, until: until, within: step.within?.value))
         }
@@ -144,6 +149,12 @@ extension Checker {
         if let until = step.until, step.quantifier?.max != nil || step.quantifier == nil {
             diagnostics.report(.untilWithoutLoop(step.binding.name), at: until.range)
         }
+        if let q = step.quantifier, let optional = step.modifiers.first(where: { $0.value == .optional }), q.min == 0 {
+            diagnostics.report(
+                .redundantOptional(q.spelling), at: optional.range,
+                help: "drop 'optional'")
+        }
+        checkGreedy(step, index: index, of: decl)
         guard let not = step.not else { return }
         let notRange = not.union(step.binding.range)
         if index == 0 {
@@ -164,6 +175,45 @@ extension Checker {
                 .absenceWithoutWithin(step.binding.name), at: notRange,
                 help: "add 'within 15m' after the step: the match fires when that much event time passes without it")
         }
+    }
+
+    /// Where Flink CEP 2.3 refuses `greedy()` (or fails on it at run time), cepd refuses it at check time.
+    private mutating func checkGreedy(_ step: Step, index: Int, of decl: PatternDecl) {
+        guard let greedy = step.modifiers.first(where: { $0.value == .greedy }), let q = step.quantifier else { return }
+        if q.max == 1 {
+            // Flink: "Option not applicable to singleton quantifier".
+            diagnostics.report(
+                .invalidGreedy("'greedy' needs a quantifier that repeats; '\(step.binding.name)' takes at most one event"),
+                at: greedy.range, help: "drop 'greedy', or let the step repeat, e.g. '*' or '{0,3}'")
+        }
+        if step.contiguity?.value == .any, let contiguity = step.contiguity {
+            // Flink: "Option not applicable to FollowedByAny pattern".
+            diagnostics.report(
+                .invalidGreedy("a greedy step cannot follow '->>': it takes every combination, not the most events"),
+                at: contiguity.range, help: "use '->' before a greedy step")
+        }
+        let optional = q.min == 0 || step.modifiers.contains { $0.value == .optional }
+        if optional, step.until != nil, notFollowedByBefore(index, in: decl) {
+            // Flink's compiler leaves the PROCEED edge for the `until` event without a target here, and its NFA
+            // fails with a NullPointerException when the event comes.
+            diagnostics.report(
+                .invalidGreedy(
+                    "an optional greedy step with 'until' cannot come after a '-> not' step (Flink CEP 2.3 fails on it at run time)"),
+                at: greedy.range, help: "drop 'greedy', or make the step required ('+' instead of '*')")
+        }
+    }
+
+    /// Whether a `-> not` step still applies at step `index` (right before it, or before optional steps before it).
+    private func notFollowedByBefore(_ index: Int, in decl: PatternDecl) -> Bool {
+        var previous = index - 1
+        while previous >= 0 {
+            let step = decl.steps[previous]
+            if step.isNegated { if step.contiguity?.value != .strict { return true } else { return false } }
+            let optional = step.quantifier?.min == 0 || step.modifiers.contains { $0.value == .optional }
+            if !optional { return false }
+            previous -= 1
+        }
+        return false
     }
 
     /// The key field of every stream the pattern reads, with the types they join on.

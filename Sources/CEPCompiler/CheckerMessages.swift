@@ -47,6 +47,9 @@ extension DiagnosticMessage {
     static func incompatibleComparison(_ lhs: String, _ op: String, _ rhs: String) -> Self {
         .init(id: "incompatible-comparison", "cannot compare '\(lhs)' \(op) '\(rhs)'")
     }
+    static func invalidGreedy(_ reason: String) -> Self {
+        .init(id: "invalid-greedy", reason)
+    }
     static func invalidKeyType(_ name: String, _ type: String) -> Self {
         .init(id: "invalid-key-type", "key field '\(name)' must be 'string' or 'int', not '\(type)'")
     }
@@ -98,6 +101,11 @@ extension DiagnosticMessage {
     }
     static func quantifiedBindingNeedsAggregate(_ name: String) -> Self {
         .init(id: "quantified-needs-aggregate", "'\(name)' binds several events; read it through an aggregate")
+    }
+    static func redundantOptional(_ quantifier: String) -> Self {
+        .init(
+            id: "redundant-optional", "'\(quantifier) optional': the quantifier allows no event already",
+            severity: .warning)
     }
     static func reservedOutputField(_ name: String) -> Self {
         .init(id: "reserved-output-field", "output field '\(name)' is reserved: names starting with '_' belong to cepd")

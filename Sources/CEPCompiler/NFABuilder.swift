@@ -10,7 +10,9 @@ import CEPSyntax
 ///   unconditional IGNORE (skip till any match); strict steps none.
 /// - Quantifiers expand to a chain of states (`{n,m}`: n mandatory, m-n optional) and, without an upper bound,
 ///   a looping state with a TAKE edge to itself. `until` is folded into the loop's TAKE and IGNORE guards.
-/// - `greedy` guards the PROCEED edge so that the loop moves on only when it cannot take the event.
+/// - `greedy` (Flink 2.3's rule) guards every edge of the state the loop proceeds to with "not the loop's
+///   condition", even when the loop is full: an event the loop could take is never taken or skipped past by the
+///   next step. With `until`, an event that ends the loop proceeds to an unguarded copy of that state instead.
 /// - `-> not x` between steps becomes PROCEED edges to a STOP state on the following states; `, not x` a state
 ///   of its own; `-> not x` at the end a PENDING state that completes when the window closes.
 struct NFABuilder {
@@ -18,8 +20,9 @@ struct NFABuilder {
     private var states: [NFAState] = []
     private var stopStates: [Int: Int] = [:]
     private var names: [String: Int] = [:]
-    /// The TAKE guard of the steps after the current one, for greedy PROCEED guards (Flink's followingTakeCondition).
-    private var followingTake: Condition?
+    /// For a state a greedy step guarded, the copy taken before the guard (Flink's originalStateMap): where an
+    /// event that satisfies the loop's `until` proceeds.
+    private var unguarded: [Int: Int] = [:]
     /// The step being lowered: states created now belong to it.
     private var current = 0
 
@@ -153,15 +156,40 @@ struct NFABuilder {
         return until(index).map { Self.and(.not($0), base) } ?? base
     }
 
-    private func greedyProceed(take: Condition, ignore: Condition?) -> Condition {
-        var greedy: Condition = .not(take)
-        if let followingTake { greedy = Self.and(greedy, followingTake) }
-        let neither: Condition = .not(ignore.map { Self.or(take, $0) } ?? take)
-        return Self.or(greedy, neither)
+    // MARK: - Greedy steps
+
+    /// Flink's updateWithGreedyCondition: every edge out of `state` (the first state after a greedy step) also
+    /// needs "not the greedy step's condition", so the step after a greedy one never sees an event it could take.
+    private mutating func guardGreedily(_ state: Int, against take: Condition) {
+        for edge in states[state].transitions.indices {
+            states[state].transitions[edge].condition = Self.and(states[state].transitions[edge].condition, .not(take))
+        }
     }
 
-    private mutating func noteFollowingTake(_ take: Condition, optional: Bool) {
-        followingTake = optional && followingTake != nil ? Self.or(take, followingTake!) : take
+    /// A PROCEED out of a state of a greedy step. With `until`, an event that ends the loop goes to the unguarded
+    /// copy of the target (the guard would refuse it there), any other event to the guarded target.
+    private mutating func addGreedyProceed(from state: Int, to target: Int, _ index: Int) {
+        guard let until = until(index) else {
+            add(.proceed, from: state, to: target, when: .always)
+            return
+        }
+        // The checker refuses the one shape where the copy does not exist (see Checker.checkGreedy).
+        guard let copy = unguarded[target] else { preconditionFailure("greedy until without an unguarded copy") }
+        add(.proceed, from: state, to: copy, when: until)
+        add(.proceed, from: state, to: target, when: .not(until))
+    }
+
+    /// Flink's `copy`: the same edges (a loop onto itself onto the copy), under a new name. Like Flink's, the copy
+    /// carries no step window (Flink looks windows up by state name).
+    private mutating func shallowCopy(_ state: Int) -> Int {
+        let original = states[state]
+        let copy = addState(original.name, kind: original.kind, binding: original.binding)
+        states[copy].window = nil
+        states[copy].isGreedy = original.isGreedy
+        for edge in original.transitions {
+            add(edge.action, from: copy, to: edge.target == state ? copy : edge.target, when: edge.condition)
+        }
+        return copy
     }
 
     // MARK: - Negations
@@ -246,6 +274,11 @@ struct NFABuilder {
         var last = sink
         let take = loopTake(index)
         let inner = innerIgnore(index)
+        if steps[index].isGreedy && from != to {
+            // (Flink also keeps an unguarded copy here for `until`, which only a loop has; a loop's chain has
+            // from == to.)
+            guardGreedily(sink, against: take)
+        }
         if to > from {
             for _ in from..<to {
                 last = createSingle(index, sink: last, proceedTo: proceedTo, take: take, ignore: inner, optional: true)
@@ -269,10 +302,12 @@ struct NFABuilder {
         let state = addState(step.name, kind: .normal, binding: step.binding)
         let target = withoutPendingNegations(sink)
         add(.take, from: state, to: target, when: take)
-        var proceed: Condition = .always
         if optional, let proceedTo {
-            if step.isGreedy { proceed = greedyProceed(take: take, ignore: ignore) }
-            add(.proceed, from: state, to: proceedTo, when: proceed)
+            if step.isGreedy {
+                addGreedyProceed(from: state, to: proceedTo, index)
+            } else {
+                add(.proceed, from: state, to: proceedTo, when: .always)
+            }
         }
         if let ignore {
             let ignoreState: Int
@@ -282,13 +317,11 @@ struct NFABuilder {
                 add(.take, from: ignoreState, to: target, when: take)
                 add(.ignore, from: ignoreState, to: ignoreState, when: ignore)
                 addStopEdges(ignoreState)
-                if step.isGreedy, let proceedTo { add(.proceed, from: ignoreState, to: proceedTo, when: proceed) }
             } else {
                 ignoreState = state
             }
             add(.ignore, from: state, to: ignoreState, when: ignore)
         }
-        noteFollowingTake(take, optional: optional)
         return state
     }
 
@@ -296,9 +329,15 @@ struct NFABuilder {
         let step = steps[index]
         let take = loopTake(index)
         let ignore = innerIgnore(index)
-        let proceed = step.isGreedy ? greedyProceed(take: take, ignore: ignore) : .always
         let loop = addState(step.name, kind: .normal, binding: step.binding)
-        add(.proceed, from: loop, to: sink, when: proceed)
+        if step.isGreedy {
+            if until(index) != nil { unguarded[sink] = shallowCopy(sink) }
+            addGreedyProceed(from: loop, to: sink, index)
+            // The plain condition, without `until` folded in (as Flink's createLooping).
+            guardGreedily(sink, against: self.take(index))
+        } else {
+            add(.proceed, from: loop, to: sink, when: .always)
+        }
         add(.take, from: loop, to: loop, when: take)
         addStopEdgeToLoop(loop)
         if let ignore {
@@ -306,10 +345,8 @@ struct NFABuilder {
             add(.take, from: ignoreState, to: loop, when: take)
             add(.ignore, from: ignoreState, to: ignoreState, when: ignore)
             add(.ignore, from: loop, to: ignoreState, when: ignore)
-            if step.isGreedy { add(.proceed, from: ignoreState, to: sink, when: proceed) }
             addStopEdgeToLoop(ignoreState)
         }
-        noteFollowingTake(take, optional: true)
         return loop
     }
 }

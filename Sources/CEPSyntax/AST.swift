@@ -175,7 +175,7 @@ public struct Step: Sendable, Hashable {
     public var stream: Identifier
     /// `+ * ? {n} {n,} {n,m}`.
     public var quantifier: Quantifier?
-    /// `greedy`, `consecutive`, `any` after the quantifier.
+    /// `greedy`, `consecutive`, `any`, `optional` after the quantifier.
     public var modifiers: [Located<QuantifierModifier>]
     /// The step's condition.
     public var condition: Expr?
@@ -248,6 +248,9 @@ public enum QuantifierModifier: String, Sendable, Hashable {
     case consecutive
     /// Any combination of qualifying events, not only the next ones (Flink's allowCombinations()).
     case any
+    /// The whole repetition may be absent: `{2,4} optional` is no event or two to four (Flink's
+    /// `times(2, 4).optional()`); `*` is `+ optional` and `{0,m}` is `{1,m} optional`.
+    case optional
 }
 
 /// `skip none | skip to next | skip past last | skip to first NAME | skip to last NAME`.

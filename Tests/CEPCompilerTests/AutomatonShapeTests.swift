@@ -72,12 +72,34 @@ import Testing
         #expect(inner.allSatisfy { s in !s.transitions.contains { $0.action == .ignore } })
     }
 
-    @Test func greedyGuardsTheProceedEdge() throws {
-        let p = try compile("pattern p { match xs: a+ greedy -> y: b within 1m emit to \"o\" { n: count(xs) } }")
-        let proceeds = p.states.flatMap(\.transitions).filter { $0.action == .proceed }
-        #expect(!proceeds.isEmpty)
-        #expect(proceeds.allSatisfy { $0.condition != .always })
+    /// Flink 2.3's NFACompiler (updateWithGreedyCondition): the loop proceeds unconditionally, and every edge of
+    /// the next step's state is guarded with "not the loop's condition"; no IGNORE twin proceeds.
+    @Test func greedyGuardsTheNextStepsEdges() throws {
+        let p = try compile("pattern p { match xs: a+ greedy where xs.x > 1 -> y: b within 1m emit to \"o\" { n: count(xs) } }")
+        let loopTake = try #require(p.states.first { $0.binding == 0 }?.transitions.first { $0.action == .take }?.condition)
+        let y = try #require(p.states.first { $0.name == "y" })
+        #expect(!y.transitions.isEmpty)
+        #expect(y.transitions.allSatisfy { t in
+            if case .and(let parts) = t.condition { return parts.last == .not(loopTake) }
+            return false
+        })
+        let proceeds = p.states.filter { $0.binding == 0 }.flatMap(\.transitions).filter { $0.action == .proceed }
+        #expect(proceeds.count == 1)
+        #expect(proceeds.allSatisfy { $0.condition == .always })
         #expect(p.states.contains { $0.isGreedy })
+    }
+
+    /// With `until`, the event that ends a greedy loop proceeds to an unguarded copy of the next step's state.
+    @Test func greedyUntilProceedsToAnUnguardedCopy() throws {
+        let p = try compile(
+            "pattern p { match xs: a+ greedy until xs.x > 5 -> y: b within 1m emit to \"o\" { n: count(xs) } }")
+        let ys = p.states.indices.filter { p.states[$0].name.hasPrefix("y") }
+        #expect(ys.count == 2)
+        let loop = try #require(p.states.first { s in s.binding == 0 && s.transitions.contains { $0.action == .proceed } })
+        let targets = loop.transitions.filter { $0.action == .proceed }.map(\.target)
+        #expect(Set(targets) == Set(ys))
+        let guarded = ys.filter { y in p.states[y].transitions.allSatisfy { if case .and = $0.condition { true } else { false } } }
+        #expect(guarded.count == 1)
     }
 
     @Test func untilIsFoldedIntoTheLoopsTakeGuard() throws {
