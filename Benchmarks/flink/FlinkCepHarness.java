@@ -1,7 +1,7 @@
 // Runs the patterns of patterns.cep with Flink CEP 2.3 (event time, parallelism 1) on cepd's replay files and
 // writes one line per match: "<pattern> <step>=<topic>:<offset> ...", steps in pattern order, events in order.
 //
-// Usage: java FlinkCepHarness PATTERN OUT_FILE TOPIC=FILE...   (PATTERN: fraud | strict | probes | noskip | stepwindow)
+// Usage: java FlinkCepHarness PATTERN OUT_FILE TOPIC=FILE...   (PATTERN: fraud | strict | probes | noskip | stepwindow | greedy)
 // A single input named "events" holds all kinds, each line with "type": "login", "geo" or "payment".
 // Each input file is one FileSource (so each topic has its own watermark, as each cepd partition does); its lines
 // are first copied with their offset prepended, because a file source does not know line numbers.
@@ -92,6 +92,11 @@ public class FlinkCepHarness {
                     .followedBy("g").where(topic("geo")).within(Duration.ofSeconds(30), WithinType.PREVIOUS_AND_CURRENT)
                     .followedBy("p").where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount > 500))
                     .within(tenMinutes);
+            case "greedy":
+                return Pattern.<Ev>begin("small", AfterMatchSkipStrategy.noSkip())
+                    .where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount < 20)).timesOrMore(2).greedy()
+                    .followedBy("big").where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount < 50))
+                    .within(Duration.ofMinutes(5));
             case "noskip":
                 return Pattern.<Ev>begin("l", AfterMatchSkipStrategy.noSkip()).where(topic("logins"))
                     .followedBy("p").where(SimpleCondition.of(e -> e.topic.equals("payments") && e.amount > 1000))
@@ -104,7 +109,7 @@ public class FlinkCepHarness {
     static final Map<String, String[]> STEPS = Map.of(
         "fraud", new String[] {"l", "g", "p"}, "strict", new String[] {"l", "g", "p"},
         "probes", new String[] {"small", "big"}, "noskip", new String[] {"l", "p"},
-        "stepwindow", new String[] {"l", "g", "p"});
+        "stepwindow", new String[] {"l", "g", "p"}, "greedy", new String[] {"small", "big"});
 
     public static void main(String[] args) throws Exception {
         String name = args[0];

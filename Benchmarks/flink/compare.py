@@ -53,7 +53,7 @@ def main():
     ap.add_argument("--flink-lib", required=True)
     ap.add_argument("--classes", required=True)
     ap.add_argument("--input", action="append", required=True)
-    ap.add_argument("--patterns", default="fraud,strict,probes,noskip,stepwindow")
+    ap.add_argument("--patterns", default="fraud,strict,probes,noskip,stepwindow,greedy")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="cepd-vs-flink-")
     sys.stdout.reconfigure(line_buffering=True)

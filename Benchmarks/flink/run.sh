@@ -21,13 +21,8 @@ while [ $# -gt 0 ]; do
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
-if [ -z "$cepd" ]; then
-    cepd="$root/.build/release/cepd"
-    [ -x "$cepd" ] || cepd="$root/.build/debug/cepd"
-fi
-[ -x "$cepd" ] || { echo "run.sh: build cepd first (swift build)" >&2; exit 2; }
-
 . "$here/prepare.sh"
+find_cepd
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -38,7 +33,7 @@ if [ -n "$ties" ]; then
 else
     python3 "$root/examples/fraud/generate.py" --events "$events" --users "$users" --seed "$seed" --out "$work"
     inputs=(--input "logins=$work/logins.jsonl" --input "geo=$work/geo.jsonl" --input "payments=$work/payments.jsonl")
-    patterns=fraud,strict,probes,noskip,stepwindow
+    patterns=fraud,strict,probes,noskip,stepwindow,greedy
 fi
 python3 "$here/compare.py" --cepd "$cepd" --flink-lib "$lib" --classes "$classes" --patterns "$patterns" "${inputs[@]}" \
     2> >(grep -v -e '^SLF4J' -e 'log4j' -e '^WARN' >&2)

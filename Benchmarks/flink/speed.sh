@@ -6,7 +6,7 @@
 #
 #   Benchmarks/flink/speed.sh INPUT_DIR [PATTERN ...]   (a directory made by examples/fraud/generate.py, or one
 #                                                        with a single events.jsonl whose lines carry "type";
-#                                                        patterns: fraud (default), strict, probes, noskip, stepwindow)
+#                                                        patterns: fraud (default), strict, probes, noskip, stepwindow, greedy)
 #
 # Builds cepd in release mode if needed; fetches the Flink jars and compiles the harness once (prepare.sh).
 set -euo pipefail

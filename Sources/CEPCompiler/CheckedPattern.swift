@@ -14,6 +14,9 @@ struct CheckedStep {
     var maxCount: Int?
     /// `?`, `*`, `{0,m}` or `optional`: the step may bind no event (Flink's optional()).
     var isOptional: Bool
+    /// A quantifier other than `?` (Flink's times or looping quantifiers): its `within` is the window of Flink's
+    /// `times(n, m, window)`.
+    var isTimes: Bool
     var isGreedy: Bool
     /// Contiguity between the repeated events of a quantified step.
     var inner: Contiguity

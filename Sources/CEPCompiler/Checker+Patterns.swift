@@ -96,6 +96,7 @@ extension Checker {
                     hasQuantifier: step.quantifier != nil, minCount: minCount,
                     maxCount: step.quantifier.map(\.max) ?? 1,
                     isOptional: step.quantifier?.min == 0 || modifiers.contains(.optional),
+                    isTimes: step.quantifier.map { !($0.min == 0 && $0.max == 1) } ?? false,
                     isGreedy: modifiers.contains(.greedy),
                     inner: modifiers.contains(.consecutive) ? .strict : modifiers.contains(.any) ? .any : .relaxed,
                     predicate: predicate, until: until, within: step.within?.value))
@@ -170,6 +171,16 @@ extension Checker {
                 .invalidNegation("'->>' cannot precede 'not'; use '->' (not followed by) or ',' (not next)"),
                 at: c.range)
         }
+        if index > 0 {
+            let previous = decl.steps[index - 1]
+            if previous.quantifier?.min == 0 || previous.modifiers.contains(where: { $0.value == .optional }) {
+                // Flink CEP 2.3 refuses it too ("an optional path to NOT condition is not supported yet").
+                diagnostics.report(
+                    .invalidNegation("a 'not' step cannot follow an optional step ('\(previous.binding.name)')"),
+                    at: notRange,
+                    help: "write two patterns, one with '\(previous.binding.name)' required and one without it")
+            }
+        }
         if last && step.contiguity?.value != .strict && decl.within == nil && step.within == nil {
             diagnostics.report(
                 .absenceWithoutWithin(step.binding.name), at: notRange,
@@ -179,6 +190,16 @@ extension Checker {
 
     /// Where Flink CEP 2.3 refuses `greedy()` (or fails on it at run time), cepd refuses it at check time.
     private mutating func checkGreedy(_ step: Step, index: Int, of decl: PatternDecl) {
+        let optional = step.quantifier?.min == 0 || step.modifiers.contains { $0.value == .optional }
+        if optional, index > 0, let previous = decl.steps[index - 1].modifiers.first(where: { $0.value == .greedy }) {
+            // Flink: "Optional pattern cannot be preceded by greedy pattern" (the greedy step would need to know
+            // where the optional one ends).
+            diagnostics.report(
+                .invalidGreedy("an optional step cannot follow a greedy step"),
+                at: step.quantifier?.range ?? step.binding.range,
+                notes: [DiagnosticNote("the greedy step", at: previous.range)],
+                help: "drop 'greedy' from the step before, or make '\(step.binding.name)' required")
+        }
         guard let greedy = step.modifiers.first(where: { $0.value == .greedy }), let q = step.quantifier else { return }
         if q.max == 1 {
             // Flink: "Option not applicable to singleton quantifier".
@@ -186,13 +207,12 @@ extension Checker {
                 .invalidGreedy("'greedy' needs a quantifier that repeats; '\(step.binding.name)' takes at most one event"),
                 at: greedy.range, help: "drop 'greedy', or let the step repeat, e.g. '*' or '{0,3}'")
         }
-        if step.contiguity?.value == .any, let contiguity = step.contiguity {
-            // Flink: "Option not applicable to FollowedByAny pattern".
+        if let any = step.modifiers.first(where: { $0.value == .any }) {
+            // Flink (allowCombinations().greedy()): "Option not applicable to FollowedByAny pattern".
             diagnostics.report(
-                .invalidGreedy("a greedy step cannot follow '->>': it takes every combination, not the most events"),
-                at: contiguity.range, help: "use '->' before a greedy step")
+                .invalidGreedy("'greedy' and 'any' cannot both apply: 'any' takes every combination, not the most events"),
+                at: any.range, help: "drop 'any' or 'greedy'")
         }
-        let optional = q.min == 0 || step.modifiers.contains { $0.value == .optional }
         if optional, step.until != nil, notFollowedByBefore(index, in: decl) {
             // Flink's compiler leaves the PROCEED edge for the `until` event without a target here, and its NFA
             // fails with a NullPointerException when the event comes.
@@ -309,15 +329,9 @@ extension Checker {
             if bindings[index].kind == .negated {
                 diagnostics.report(.invalidSkip("cannot skip to '\(name.name)': a 'not' step binds no event"), at: name.range)
             }
-            if case .toFirst = skip.kind {
-                if index == 0 {
-                    // Flink throws at run time here: the next match would start at the same event, forever.
-                    diagnostics.report(
-                        .invalidSkip("'skip to first \(name.name)' would restart every match at its own first event"),
-                        at: skip.range, help: "use 'skip to next' to start the next match one event later")
-                }
-                return .toFirst(index)
-            }
+            // `skip to first` the start step is allowed, as in Flink 2.3: it prunes only partial matches that
+            // started before the match's first event.
+            if case .toFirst = skip.kind { return .toFirst(index) }
             return .toLast(index)
         }
     }

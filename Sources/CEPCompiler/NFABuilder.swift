@@ -24,7 +24,11 @@ struct NFABuilder {
     /// event that satisfies the loop's `until` proceeds.
     private var unguarded: [Int: Int] = [:]
     /// The step being lowered: states created now belong to it.
-    private var current = 0
+    private var current = 0 {
+        didSet { if current != oldValue { takingStatesOfCurrentStep = 0 } }
+    }
+    /// How many states that take the current step's events exist so far (for where its window goes).
+    private var takingStatesOfCurrentStep = 0
 
     init(_ pattern: CheckedPattern) {
         self.pattern = pattern
@@ -49,7 +53,7 @@ struct NFABuilder {
             if step.isNotFollowedBy {
                 if states[sink].kind == .final {
                     // Absence at the end: wait in a pending state; the window's end completes the match.
-                    let pending = addState(step.name, kind: .pending, binding: nil)
+                    let pending = addState(step.name, kind: .pending, binding: nil, takes: true)
                     let notTake = take(index)
                     add(.proceed, from: pending, to: stopState(for: index), when: notTake)
                     add(.ignore, from: pending, to: pending, when: .not(notTake))
@@ -57,7 +61,7 @@ struct NFABuilder {
                 }
                 // Between steps: lowered into STOP edges of the following states (addStopEdges).
             } else if step.isNegated {
-                let notNext = addState(step.name, kind: .normal, binding: nil)
+                let notNext = addState(step.name, kind: .normal, binding: nil, takes: true)
                 let notTake = take(index)
                 // Next to the final state an IGNORE edge, so that the PROCEED into the final state is not fired
                 // before the next event has been seen.
@@ -75,12 +79,21 @@ struct NFABuilder {
 
     // MARK: - States and edges
 
-    private mutating func addState(_ name: String, kind: NFAState.Kind, binding: Int?) -> Int {
+    /// Adds a state. Only a state that takes the step's events (`takes`; Flink's `createState(type, true)`) gets
+    /// the step's window, the way Flink records windows by state name: a step without a repeating quantifier
+    /// (`within` is Flink's WithinType.PREVIOUS_AND_CURRENT) puts it on each such state; a repeating one (`within`
+    /// is the window of Flink's `times(n, m, window)`) on each but the first created, whose name Flink leaves
+    /// without the ":" its window lookup needs. IGNORE twins, STOP, final states and copies get none.
+    private mutating func addState(_ name: String, kind: NFAState.Kind, binding: Int?, takes: Bool = false) -> Int {
         let count = names[name, default: 0]
         names[name] = count + 1
         let unique = count == 0 ? name : "\(name):\(count)"
         let step = steps.indices.contains(current) ? steps[current] : nil
-        let window = kind == .final || kind == .stop ? nil : step?.within
+        var window: Int64?
+        if takes, let step, let within = step.within {
+            if !step.isTimes || takingStatesOfCurrentStep > 0 { window = within }
+            takingStatesOfCurrentStep += 1
+        }
         states.append(
             NFAState(
                 name: unique, kind: kind, binding: binding, transitions: [], window: window,
@@ -179,12 +192,11 @@ struct NFABuilder {
         add(.proceed, from: state, to: target, when: .not(until))
     }
 
-    /// Flink's `copy`: the same edges (a loop onto itself onto the copy), under a new name. Like Flink's, the copy
-    /// carries no step window (Flink looks windows up by state name).
+    /// Flink's `copy`: the same edges (a loop onto itself onto the copy), under a new name (so, as in Flink, without
+    /// a step window).
     private mutating func shallowCopy(_ state: Int) -> Int {
         let original = states[state]
         let copy = addState(original.name, kind: original.kind, binding: original.binding)
-        states[copy].window = nil
         states[copy].isGreedy = original.isGreedy
         for edge in original.transitions {
             add(edge.action, from: copy, to: edge.target == state ? copy : edge.target, when: edge.condition)
@@ -230,8 +242,8 @@ struct NFABuilder {
 
     private mutating func copy(_ state: Int, dropping stops: Set<Int>) -> Int {
         let original = states[state]
+        // Like Flink's copyWithoutTransitiveNots, the copy has a new name and so no step window.
         let copy = addState(original.name, kind: original.kind, binding: original.binding)
-        states[copy].window = original.window
         states[copy].isGreedy = original.isGreedy
         for transition in original.transitions {
             if transition.action == .proceed {
@@ -299,7 +311,7 @@ struct NFABuilder {
         _ index: Int, sink: Int, proceedTo: Int?, take: Condition, ignore: Condition?, optional: Bool
     ) -> Int {
         let step = steps[index]
-        let state = addState(step.name, kind: .normal, binding: step.binding)
+        let state = addState(step.name, kind: .normal, binding: step.binding, takes: true)
         let target = withoutPendingNegations(sink)
         add(.take, from: state, to: target, when: take)
         if optional, let proceedTo {
@@ -329,7 +341,7 @@ struct NFABuilder {
         let step = steps[index]
         let take = loopTake(index)
         let ignore = innerIgnore(index)
-        let loop = addState(step.name, kind: .normal, binding: step.binding)
+        let loop = addState(step.name, kind: .normal, binding: step.binding, takes: true)
         if step.isGreedy {
             if until(index) != nil { unguarded[sink] = shallowCopy(sink) }
             addGreedyProceed(from: loop, to: sink, index)

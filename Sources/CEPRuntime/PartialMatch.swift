@@ -29,6 +29,11 @@ struct KeyState {
     var completed = StartOrderedQueue<PartialMatch>()
     /// Sequence number of the next event this key processes.
     var nextSequence: UInt64 = 0
+    /// The time of the key's newest event. Like Flink's `onEventTime`, which lets time pass once per timestamp
+    /// before all of its events, windows end only before the first event of a timestamp: a partial match that an
+    /// event moves into a window already over may still take the other events of that timestamp. (Not in
+    /// checkpoints: every on-time event of a timestamp is matched in the same watermark advance.)
+    var eventTime: Int64 = .min
     /// The earliest end of one of the key's windows, if any.
     var timer: Int64?
     /// The earliest time this key has an entry for in the pattern's timer queue. A later deadline is only queued
@@ -53,6 +58,7 @@ struct KeyState {
         partial.add(PartialMatch.start(start))
         completed.removeAll()
         nextSequence = 0
+        eventTime = .min
         timer = nil
         queuedTimer = nil
     }

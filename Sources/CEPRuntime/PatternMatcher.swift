@@ -192,7 +192,10 @@ public struct PatternMatcher {
         _ slot: inout KeySlot, _ event: Event, executor: NFAExecutor, scratch: inout NFAExecutor.Scratch,
         into outputs: inout [MatchOutput]
     ) -> (idle: Bool, next: Int64?) {
-        executor.advanceTime(&slot.state, to: event.timestamp, key: slot.key, into: &outputs)
+        if event.timestamp > slot.state.eventTime {
+            executor.advanceTime(&slot.state, to: event.timestamp, key: slot.key, into: &outputs)
+            slot.state.eventTime = event.timestamp
+        }
         executor.process(&slot.state, event, key: slot.key, scratch: &scratch, into: &outputs)
         return reschedule(&slot.state, executor: executor)
     }
