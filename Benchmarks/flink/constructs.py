@@ -110,8 +110,8 @@ def random_case(rng, index):
         prev_ok = previous is not None and not previous.get("negated") and not quantifier_parts(previous.get("q"))[2]
         q = None if i == 0 and rng.random() < 0.5 else rng.choice(QUANTIFIERS)
         lo, hi, optional = quantifier_parts(q)
-        # The first step is required; an optional step cannot follow a greedy one (both engines refuse it).
-        if optional and (i == 0 or (previous is not None and previous.get("greedy"))):
+        # An optional step cannot follow a greedy one (both engines refuse it).
+        if optional and previous is not None and previous.get("greedy"):
             q, lo, hi, optional = "+", 1, None, False
         step["q"] = q
         step["cond"] = condition(rng, prev_ok)
@@ -274,6 +274,7 @@ def main():
             coverage["loop"] += quantifier_parts(step.get("q"))[1] is None and bool(step.get("q"))
             coverage["not"] += bool(step.get("negated"))
             coverage["step window"] += bool(step.get("within"))
+        coverage["all steps optional"] += all(quantifier_parts(s.get("q"))[2] or s.get("negated") for s in case["steps"])
         coverage["skip " + case["skip"]] += 1
     print("constructs: steps with " + ", ".join(f"{k} {v}" for k, v in sorted(coverage.items())))
     differing = [c for c in cases if ours.get(c["id"], collections.Counter()) != theirs.get(c["id"], collections.Counter())]

@@ -103,7 +103,9 @@ extension Checker {
         }
         if let within = decl.within, within.value <= 0 { diagnostics.report(.invalidWithin(), at: within.range) }
         if steps.allSatisfy({ $0.isNegated || $0.isOptional }) {
-            diagnostics.report(.emptyMatch(decl.name.name), at: matchRange)
+            diagnostics.report(
+                .allStepsOptional(decl.name.name), at: matchRange,
+                help: "make the first step required ('+' instead of '*') if that is what you mean")
         }
         checkUnboundedState(decl, steps)
 

@@ -8,6 +8,12 @@ extension DiagnosticMessage {
     static func aggregateOnSingleBinding(_ function: String, _ name: String) -> Self {
         .init(id: "aggregate-on-single-binding", "'\(function)' needs a quantified step, but '\(name)' binds one event")
     }
+    static func allStepsOptional(_ name: String) -> Self {
+        .init(
+            id: "all-steps-optional",
+            "every step of pattern '\(name)' is optional; as in Flink CEP, a match still needs an event (no empty match)",
+            severity: .warning)
+    }
     static func bindingNotAValue(_ name: String) -> Self {
         .init(id: "binding-not-a-value", "'\(name)' is a step, not a value")
     }
@@ -34,9 +40,6 @@ extension DiagnosticMessage {
     }
     static func duplicateStream(_ name: String) -> Self {
         .init(id: "duplicate-stream", "stream '\(name)' is declared twice")
-    }
-    static func emptyMatch(_ name: String) -> Self {
-        .init(id: "empty-match", "every step of pattern '\(name)' is optional or negated, so it could match no event")
     }
     static func emptyTopic() -> Self {
         .init(id: "empty-topic", "a topic name cannot be empty")
