@@ -6,11 +6,14 @@ import TestSupport
 /// Randomized comparison with a brute-force reference written from the semantics, not from the engine: it
 /// enumerates assignments of events to steps directly (relaxed = the first qualifying event, strict = the key's
 /// next event among the pattern's streams, any = every qualifying event; a negation kills a partial match when its
-/// event comes first, or comes with a step's event before the last; the window is exclusive; `{2}` is two events
-/// each meeting the step's condition, the second relaxed or — with `consecutive` — strict), and follows
+/// event comes first (after a quantified step: from the step's first event on), or comes with a step's event before
+/// the last; the window is exclusive; `{2}` is two events each meeting the step's condition, the second relaxed or —
+/// with `consecutive` — strict), and follows
 /// skip-past-last and skip-to-next run by run: the earliest-starting match is emitted, runs starting at or before
 /// its last (or first) event are dropped, and a run still waiting at the end (no window) holds back every later
-/// match.
+/// match. A repeating step (`+`, `{1,2}`, `{2,}`, with `skip none`) is every count of events it can take, each
+/// count enumerated like `{n}`; a greedy one (Flink 2.3's rule) only where no event from its last one up to the
+/// next step's first one satisfies its condition.
 @Suite struct OracleTests {
     enum Contiguity: CaseIterable { case relaxed, strict, any }
 
@@ -45,6 +48,12 @@ import TestSupport
         /// `{2}` when 2 (with `consecutive` when strict): two events, each meeting the condition.
         var times = 1
         var consecutive = false
+        /// A repeating step: `+` (1, nil), `{1,2}` or `{2,}`; `times` is then unused.
+        var repeats: (min: Int, max: Int?)?
+        var greedy = false
+
+        /// Whether later steps read this step through `last(...)`.
+        var isQuantified: Bool { times > 1 || repeats != nil }
     }
 
     enum Skip: String { case none = "skip none", pastLast = "", toNext = "skip to next" }
@@ -67,7 +76,7 @@ import TestSupport
             """
         for (i, step) in c.steps.enumerated() {
             let name = "s\(i)"
-            let previous = i == 0 ? nil : c.steps[i - 1].times > 1 ? "last(s\(i - 1).x)" : "s\(i - 1).x"
+            let previous = i == 0 ? nil : c.steps[i - 1].isQuantified ? "last(s\(i - 1).x)" : "s\(i - 1).x"
             if i > 0 {
                 if let negation = step.negation {
                     text += " -> not n\(i): \(Self.streamNames[negation.stream])"
@@ -76,13 +85,18 @@ import TestSupport
                 text += [.relaxed: " -> ", .strict: " , ", .any: " ->> "][step.contiguity]!
             }
             text += "\(name): \(Self.streamNames[step.stream])"
-            if step.times > 1 { text += "{\(step.times)}" + (step.consecutive ? " consecutive" : "") }
+            if let repeats = step.repeats {
+                text += repeats == (1, nil) ? "+" : "{\(repeats.min),\(repeats.max.map(String.init) ?? "")}"
+                text += (step.consecutive ? " consecutive" : "") + (step.greedy ? " greedy" : "")
+            } else if step.times > 1 {
+                text += "{\(step.times)}" + (step.consecutive ? " consecutive" : "")
+            }
             if let condition = step.condition.text(name, previous) { text += " where \(condition)" }
         }
         text += "\n"
         if let window = c.window { text += " within \(window)ms\n" }
         text += " \(c.skip.rawValue)\n"
-        text += c.steps[0].times > 1 ? " emit to \"o\" { k: last(s0.k) } }\n" : " emit to \"o\" { k: s0.k } }\n"
+        text += c.steps[0].isQuantified ? " emit to \"o\" { k: last(s0.k) } }\n" : " emit to \"o\" { k: s0.k } }\n"
         return text
     }
 
@@ -97,14 +111,15 @@ import TestSupport
         var reference: Int?
     }
 
-    func units(_ c: Case) -> [Unit] {
+    /// The units when each step takes `counts[i]` events.
+    func units(_ c: Case, counts: [Int]) -> [Unit] {
         var units: [Unit] = []
         var previousLast: Int?
         for (i, step) in c.steps.enumerated() {
             units.append(
                 Unit(step: i, stream: step.stream, contiguity: step.contiguity, condition: step.condition,
                      negation: step.negation, reference: previousLast))
-            for _ in 1..<step.times {
+            for _ in 1..<counts[i] {
                 units.append(
                     Unit(step: i, stream: step.stream, contiguity: step.consecutive ? .strict : .relaxed,
                          condition: step.condition, negation: nil, reference: previousLast))
@@ -114,9 +129,22 @@ import TestSupport
         return units
     }
 
-    /// The reference: every match as "p: s0=topic:offset ...", per key, by brute force.
+    /// The reference: every match as "p: s0=topic:offset ...", per key, by brute force — for each count of events
+    /// the repeating steps can take.
     func reference(_ c: Case) -> [String] {
-        let units = units(c)
+        var countChoices: [[Int]] = [[]]
+        for step in c.steps {
+            let choices = step.repeats.map { Array($0.min...($0.max ?? c.events.count)) } ?? [step.times]
+            countChoices = countChoices.flatMap { prefix in choices.map { prefix + [$0] } }
+        }
+        if c.steps.contains(where: { $0.repeats != nil }) {
+            precondition(c.skip == .none, "the reference follows repeating steps with skip none only")
+        }
+        return countChoices.flatMap { reference(c, counts: $0) }.sorted()
+    }
+
+    func reference(_ c: Case, counts: [Int]) -> [String] {
+        let units = units(c, counts: counts)
         let read = Set(c.steps.map(\.stream) + c.steps.compactMap { $0.negation?.stream })
         var offsets = [Int](repeating: 0, count: 3)
         var refs: [String] = []
@@ -140,11 +168,15 @@ import TestSupport
                 let unit = units[i]
                 let previous = bound.last!
                 let first = c.events[mine[bound[0]]].ts
+                // A negation after a quantified step watches from the step's first event on (Flink puts its STOP
+                // edges on the states between the step's events too); `n.x == last(s.x)` compares with the step's
+                // newest event at that moment.
+                let stepEvents = units.indices.filter { $0 < i && units[$0].step == units[i - 1].step }.map { bound[$0] }
                 func killed(through end: Int) -> Bool {
-                    guard let negation = unit.negation, end > previous else { return false }
-                    let px = c.events[mine[previous]].x
-                    return (previous + 1...end).contains { m in
+                    guard let negation = unit.negation, end > stepEvents[0] else { return false }
+                    return (stepEvents[0] + 1...end).contains { m in
                         let e = c.events[mine[m]]
+                        let px = c.events[mine[stepEvents.last { $0 < m }!]].x
                         return e.stream == negation.stream && (!negation.sameX || e.x == px)
                     }
                 }
@@ -171,8 +203,23 @@ import TestSupport
                 if kept.isEmpty && unit.contiguity != .any { return .dead }
                 return .take(kept)
             }
+            /// Flink 2.3's greedy rule: the step after a greedy one takes nothing, and skips nothing, that the
+            /// greedy step's condition accepts — from its last event up to the next step's first.
+            func greedyAllows(_ bound: [Int]) -> Bool {
+                for (i, step) in c.steps.enumerated() where step.greedy && i + 1 < c.steps.count {
+                    let first = units.firstIndex { $0.step == i }!
+                    let last = units.lastIndex { $0.step == i }!
+                    if (bound[last] + 1...bound[last + 1]).contains(where: { qualifies(units[first], $0, bound) }) {
+                        return false
+                    }
+                }
+                return true
+            }
             func extend(_ bound: [Int]) {
-                if bound.count == units.count { matches.append(bound); return }
+                if bound.count == units.count {
+                    if greedyAllows(bound) { matches.append(bound) }
+                    return
+                }
                 if case .take(let js) = next(bound) { for j in js { extend(bound + [j]) } }
             }
             let starts = mine.indices.filter { qualifies(units[0], $0, []) }
@@ -201,7 +248,7 @@ import TestSupport
                 all.append((["p:"] + match.enumerated().map { "s\(units[$0.offset].step)=\(refs[mine[$0.element]])" }).joined(separator: " "))
             }
         }
-        return all.sorted()
+        return all
     }
 
     func randomCase(_ rng: inout some RandomNumberGenerator) -> Case {
@@ -219,6 +266,11 @@ import TestSupport
             } else if Int.random(in: 0..<4, using: &rng) == 0 {
                 step.times = 2
                 step.consecutive = Bool.random(using: &rng)
+            } else if Int.random(in: 0..<4, using: &rng) == 0 {
+                step.repeats = [(1, nil), (1, 2), (2, nil)].randomElement(using: &rng)!
+                step.consecutive = Bool.random(using: &rng)
+                // Flink refuses greedy after '->>' only inside the repetition ('any'), which is not generated.
+                step.greedy = Int.random(in: 0..<3, using: &rng) > 0
             }
             hasAny = hasAny || step.contiguity == .any
             steps.append(step)
@@ -232,7 +284,8 @@ import TestSupport
         // Matching order: time, then topic rank (declaration order), then arrival.
         events = events.enumerated().sorted { ($0.element.ts, $0.element.stream, $0.offset) < ($1.element.ts, $1.element.stream, $1.offset) }.map(\.element)
         let window: Int64? = Bool.random(using: &rng) ? Int64.random(in: 2...10, using: &rng) : nil
-        let skip: Skip = hasAny ? .none : [.none, .pastLast, .toNext].randomElement(using: &rng)!
+        let repeating = steps.contains { $0.repeats != nil }
+        let skip: Skip = hasAny || repeating ? .none : [.none, .pastLast, .toNext].randomElement(using: &rng)!
         return Case(steps: steps, window: window, skip: skip, events: events)
     }
 
