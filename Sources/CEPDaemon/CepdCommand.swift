@@ -20,6 +20,9 @@ public struct CepdCommand: ParsableCommand {
     /// Synchronous on purpose: the commands block (the daemon waits on its reader thread, on Kafka, on a
     /// signal), which must not happen on a Swift concurrency pool thread; they run on the main thread.
     public static func runAndExit() -> Never {
+        // A write past the file-size limit (ulimit -f) then fails with EFBIG, which cepd reports and stops on,
+        // instead of killing the process without a word.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -82,6 +82,10 @@ struct FileReplay {
                 }
             }
             try alerts.open()
+            if resumed == nil {
+                lateWriter.removeLeftover()
+                deadWriter.removeLeftover()
+            }
         } catch let error as UsageError {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
             throw ExitCode(2)
@@ -138,10 +142,33 @@ struct FileReplay {
         resumed = "resumed from checkpoint \(record.number) in \(dir) (\(report.keys) keys, \(positions.reduce(0, +)) lines already processed)"
     }
 
-    /// Writes the outputs to disk, then the engine's changes, input positions and output sizes in one batch.
-    private mutating func checkpoint() {
+    /// An output file that could not be written: the replay stops (status 5) rather than claim its lines.
+    struct OutputFailure: Error {
+        var message: String
+    }
+
+    private var writers: [LineWriter] { [alerts, lateWriter, deadWriter] }
+
+    /// The first write failure of an output, as the error the replay stops with.
+    private func outputFailure() -> OutputFailure? {
+        guard let failed = writers.first(where: { $0.failure != nil }), let reason = failed.failure else { return nil }
+        var message = reason + "; the outputs are incomplete (up to \(alerts.lines) alerts, \(lateWriter.lines) late "
+            + "events and \(deadWriter.lines) dead letters were written before it)"
+        if store != nil {
+            message += checkpointNumber > 0
+                ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be written"
+                : "; no checkpoint was written"
+        }
+        return OutputFailure(message: message)
+    }
+
+    /// Writes the outputs to disk, then the engine's changes, input positions and output sizes in one batch. A
+    /// checkpoint is never written over outputs that did not reach the disk.
+    private mutating func checkpoint() throws(OutputFailure) {
         guard let store else { return }
-        for writer in [alerts, lateWriter, deadWriter] { writer.sync() }
+        for writer in writers where !writer.sync() {
+            throw outputFailure()!
+        }
         checkpointNumber += 1
         let record = ReplayCheckpoint(
             number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000),
@@ -155,8 +182,8 @@ struct FileReplay {
         }
     }
 
-    /// Replays everything; returns the summary for stderr.
-    mutating func run(progress: Bool) -> String {
+    /// Replays everything; returns the summary for stderr. Throws if an output could not be written.
+    mutating func run(progress: Bool) throws(OutputFailure) -> String {
         let start = DispatchTime.now()
         guard let reader else { return "" }
         self.reader = nil
@@ -194,18 +221,18 @@ struct FileReplay {
             flushOutputs()
             batch.removeAll()
             channel.recycle(batch)
+            if let failure = outputFailure() { throw failure }
             if store != nil && DispatchTime.now().uptimeNanoseconds - lastCheckpoint >= checkpointInterval {
-                checkpoint()
+                try checkpoint()
                 lastCheckpoint = DispatchTime.now().uptimeNanoseconds
             }
         }
         engine.finishAll(into: &outputs)
         flushOutputs()
         // The finished state too: running the same command again then changes nothing.
-        checkpoint()
-        alerts.close()
-        lateWriter.close()
-        deadWriter.close()
+        try checkpoint()
+        for writer in writers { writer.close() }
+        if let failure = outputFailure() { throw failure }
         if progress && lines >= 1_000_000 { PatternFiles.writeError("\r") }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return summary(seconds: seconds)

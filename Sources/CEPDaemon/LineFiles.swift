@@ -59,6 +59,9 @@ final class LineReader {
 }
 
 /// A buffered output file (or standard output), created on the first write so that empty outputs leave no file.
+///
+/// Every write is checked: the first failure (a file that cannot be created, a full disk, a closed standard output)
+/// is kept in `failure`, later writes are dropped, and the caller stops with an error instead of claiming the lines.
 final class LineWriter {
     let path: String?
     private var file: UnsafeMutablePointer<FILE>?
@@ -67,11 +70,32 @@ final class LineWriter {
     private(set) var bytes: Int64 = 0
     /// The mode the file is created in: "w", or "a" once a resumed replay has cut it back to its checkpoint.
     private var mode = "w"
+    /// The first write error, as a message naming the file; nothing is written after it.
+    private(set) var failure: String?
 
     /// `nil` writes to standard output.
     init(path: String?) {
         self.path = path
-        if path == nil { file = fdopen(STDOUT_FILENO, "w") }
+        if path == nil {
+            file = fdopen(STDOUT_FILENO, "w")
+            if file == nil { fail() }
+        }
+    }
+
+    /// Where the lines go, for messages.
+    var name: String { path.map { "'\($0)'" } ?? "standard output" }
+
+    private func fail() {
+        guard failure == nil else { return }
+        failure = "cannot write \(name): \(String(cString: strerror(errno)))"
+    }
+
+    /// Removes the file an earlier run left at `path`, if any: a file written only when there is something to
+    /// write must not show an earlier run's lines as this run's.
+    func removeLeftover() {
+        guard let path, file == nil else { return }
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { unlink(path) }
     }
 
     /// Creates the file now (so that a bad path fails before the replay starts).
@@ -84,14 +108,16 @@ final class LineWriter {
     }
 
     func write(_ line: String) {
-        if file == nil, let path { file = fopen(path, mode) }
+        guard failure == nil else { return }
+        if file == nil, let path {
+            file = fopen(path, mode)
+            if file == nil { return fail() }
+        }
         guard let file else { return }
         var text = line  // shares the storage; `withUTF8` needs a variable
-        text.withUTF8 {
-            _ = fwrite($0.baseAddress, 1, $0.count, file)
-            bytes += Int64($0.count) + 1
-        }
-        fputc(0x0A, file)
+        let written = text.withUTF8 { fwrite($0.baseAddress, 1, $0.count, file) == $0.count }
+        guard written, fputc(0x0A, file) != EOF else { return fail() }
+        bytes += Int64(text.utf8.count) + 1
         lines += 1
     }
 
@@ -119,16 +145,32 @@ final class LineWriter {
         }
     }
 
-    /// Pushes buffered lines to the file and the file to the disk, so that a checkpoint can count on them.
-    func sync() {
-        guard let file, path != nil else { return }
-        fflush(file)
-        fsync(fileno(file))
+    /// Pushes buffered lines to the file, and a file to the disk, so that a checkpoint can count on them. Returns
+    /// false (and keeps the reason in `failure`) if they did not get there.
+    @discardableResult
+    func sync() -> Bool {
+        guard failure == nil else { return false }
+        guard let file else { return true }
+        guard fflush(file) == 0 else {
+            fail()
+            return false
+        }
+        // Devices and pipes cannot be synced (EINVAL, EROFS): what they took is all there is to check.
+        if path != nil, fsync(fileno(file)) != 0, errno != EINVAL, errno != EROFS {
+            fail()
+            return false
+        }
+        return true
     }
 
-    func close() {
-        guard let file else { return }
-        fclose(file)
+    /// Flushes and closes; returns false (with `failure` set) if the last lines could not be written.
+    @discardableResult
+    func close() -> Bool {
+        guard let file else { return failure == nil }
         self.file = nil
+        if fflush(file) != 0 { fail() }
+        // Standard output stays open for whatever else writes to it; files are closed (which can fail too).
+        if path != nil, fclose(file) != 0 { fail() }
+        return failure == nil
     }
 }

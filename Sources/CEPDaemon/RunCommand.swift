@@ -20,7 +20,9 @@ struct RunCommand: ParsableCommand {
 
             Alerts go to stdout (or --output), one JSON object per line. Late events go to --late (default \
             late.jsonl) and malformed lines to --dead-letters (default dead-letters.jsonl); those files are created \
-            only when there is something to write. A summary goes to stderr.
+            only when there is something to write (one an earlier run left is removed). No output may be an input \
+            or a pattern file. A summary goes to stderr; if an output cannot be written (its directory is missing, \
+            the disk is full, stdout is closed) cepd stops with status 5 and says what was written.
 
             With --state-dir (and --output), the replay checkpoints as it goes and can be interrupted at any \
             moment (Ctrl-C, kill -9): the same command resumes from the last checkpoint, and the output files end \
@@ -71,6 +73,11 @@ struct RunCommand: ParsableCommand {
             if stateDir != nil && output == nil {
                 throw UsageError(message: "--state-dir needs --output: alerts written to stdout cannot be taken back on resume")
             }
+            let written = (output.map { [OutputPaths.Named(option: "--output", path: $0)] } ?? [])
+                + [.init(option: "--late", path: late), .init(option: "--dead-letters", path: deadLetters)]
+            let read = inputs.map { OutputPaths.Named(option: "--input", path: $0.path) }
+                + patterns.map { OutputPaths.Named(option: "--pattern", path: $0) }
+            try OutputPaths.check(outputs: written, reads: read)
         } catch {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
             throw ExitCode(2)
@@ -78,8 +85,13 @@ struct RunCommand: ParsableCommand {
         var replay = try FileReplay(
             automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters, stateDir: stateDir,
             checkpointInterval: interval, limits: limits)
-        let summary = replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
-        if !quiet { PatternFiles.writeError(summary) }
+        do {
+            let summary = try replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
+            if !quiet { PatternFiles.writeError(summary) }
+        } catch {
+            PatternFiles.writeError("cepd: error: \(error.message)\n")
+            throw ExitCode(5)
+        }
     }
 
     private func parseInputs(_ automaton: Automaton) throws(UsageError) -> [(topic: String, path: String)] {

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Hostile inputs and conditions, table-driven: each case runs the cepd binary in a fresh directory holding the
+fixtures below, and checks its exit status, a phrase of its stderr and what it left in the files.
+
+usage: robustness.py CEPD [NAME_SUBSTRING]
+
+A case is a dict: `args` (the cepd arguments; "{cepd}" in a `shell` string is the binary), or `shell` (a bash
+command line, for closed descriptors and limits), optional `setup` (a function of the directory), `status`, `stderr`
+(a phrase that must appear), `files` (name -> expected content, or None for "must not exist", or a function that
+returns an error message or None). Exit 1 if a case fails, with what it expected and what it got.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SIMPLE = """stream a from "a" { key k  time ts  lateness 1s  fields { k: string, v: int, ts: time } }
+pattern p { match x: a -> y: a where y.v > x.v  within 10s  emit to "out" { k: x.k, d: y.v - x.v } }
+"""
+EVENTS = '{"k":"u1","v":1,"ts":1000}\n{"k":"u1","v":5,"ts":2000}\nnot json\n'
+# Events that make about 40 KB of alerts: enough to fill a small limit.
+MANY = "".join('{"k":"u%d","v":%d,"ts":%d}\n' % (i % 50, i, 1000 + i) for i in range(20000))
+
+RUN = ["run", "--pattern", "simple.cep", "--input", "a=ev.jsonl"]
+
+
+def unchanged(name, text):
+    def check(directory):
+        with open(os.path.join(directory, name)) as f:
+            return None if f.read() == text else f"{name} was changed"
+    return check
+
+
+def lines(name, count):
+    def check(directory):
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            return f"{name} is missing"
+        with open(path) as f:
+            n = sum(1 for _ in f)
+        return None if n == count else f"{name} has {n} lines, expected {count}"
+    return check
+
+
+def write(name, text):
+    def setup(directory):
+        path = os.path.join(directory, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return setup
+
+
+def link(target, name, hard=False):
+    def setup(directory):
+        (os.link if hard else os.symlink)(os.path.join(directory, target), os.path.join(directory, name))
+    return setup
+
+
+CASES = [
+    # A baseline: what the others are measured against.
+    dict(name="replay writes alerts, dead letters, no late file", args=RUN + ["--output", "out.jsonl"], status=0,
+         stderr="dead letters: 1", files={"out.jsonl": lines("out.jsonl", 1), "dead-letters.jsonl": lines("dead-letters.jsonl", 1),
+                                          "late.jsonl": None}),
+    # Outputs that cannot be written are refused before anything runs (they were dropped without a word).
+    dict(name="dead letters into a missing directory", args=RUN + ["--output", "out.jsonl", "--dead-letters", "nodir/dl.jsonl"],
+         status=2, stderr="directory 'nodir' does not exist", files={"out.jsonl": None}),
+    dict(name="late events into a missing directory", args=RUN + ["--late", "nodir/late.jsonl"], status=2,
+         stderr="directory 'nodir' does not exist"),
+    dict(name="output into a missing directory", args=RUN + ["--output", "a/b/out.jsonl"], status=2,
+         stderr="directory 'a/b' does not exist"),
+    dict(name="late events under a file, not a directory", setup=write("plain", "x"),
+         args=RUN + ["--late", "plain/late.jsonl"], status=2, stderr="'plain' is not a directory"),
+    dict(name="output is a directory", setup=lambda d: os.mkdir(os.path.join(d, "outdir")),
+         args=RUN + ["--output", "outdir"], status=2, stderr="is a directory"),
+    dict(name="dead letters is a directory", setup=lambda d: os.mkdir(os.path.join(d, "dl")),
+         args=RUN + ["--dead-letters", "dl"], status=2, stderr="is a directory"),
+    # An output never overwrites an input (it emptied the input and processed nothing).
+    dict(name="output is the input", args=RUN + ["--output", "ev.jsonl"], status=2, stderr="is also --input",
+         files={"ev.jsonl": unchanged("ev.jsonl", EVENTS)}),
+    dict(name="output is the pattern file", args=RUN + ["--output", "simple.cep"], status=2, stderr="is also --pattern",
+         files={"simple.cep": unchanged("simple.cep", SIMPLE)}),
+    dict(name="late events into the input", args=RUN + ["--late", "ev.jsonl"], status=2, stderr="is also --input",
+         files={"ev.jsonl": unchanged("ev.jsonl", EVENTS)}),
+    dict(name="dead letters into the pattern file", args=RUN + ["--dead-letters", "simple.cep"], status=2,
+         stderr="is also --pattern", files={"simple.cep": unchanged("simple.cep", SIMPLE)}),
+    dict(name="output is the input through a symlink", setup=link("ev.jsonl", "alias.jsonl"),
+         args=RUN + ["--output", "alias.jsonl"], status=2, stderr="is also --input",
+         files={"ev.jsonl": unchanged("ev.jsonl", EVENTS)}),
+    dict(name="output is the input through a hard link", setup=link("ev.jsonl", "hard.jsonl", hard=True),
+         args=RUN + ["--output", "hard.jsonl"], status=2, stderr="is also --input",
+         files={"ev.jsonl": unchanged("ev.jsonl", EVENTS)}),
+    dict(name="output is the input through ./", args=RUN + ["--output", "./ev.jsonl"], status=2, stderr="is also --input"),
+    dict(name="two outputs name one file", args=RUN + ["--output", "x.jsonl", "--late", "x.jsonl"], status=2,
+         stderr="both name 'x.jsonl'"),
+    dict(name="late and dead letters name one new file", args=RUN + ["--late", "x.jsonl", "--dead-letters", "./x.jsonl"],
+         status=2, stderr="both name"),
+    dict(name="late and dead letters to /dev/null", args=RUN + ["--late", "/dev/null", "--dead-letters", "/dev/null",
+                                                                "--output", "out.jsonl"],
+         status=0, files={"out.jsonl": lines("out.jsonl", 1)}),
+    # Write errors stop the replay with status 5 (they were ignored: exit 0 and a summary claiming every alert).
+    dict(name="output to a full device", args=RUN + ["--output", "/dev/full"], status=5, stderr="No space left on device"),
+    dict(name="dead letters to a full device", args=RUN + ["--dead-letters", "/dev/full", "--output", "out.jsonl"],
+         status=5, stderr="No space left on device"),
+    dict(name="alerts to a closed stdout", shell="{cepd} run --pattern simple.cep --input a=ev.jsonl >&-", status=5,
+         stderr="cannot write standard output"),
+    dict(name="output past the file-size limit", setup=write("ev.jsonl", MANY),
+         shell="ulimit -f 8; {cepd} run --pattern simple.cep --input a=ev.jsonl --output big.jsonl", status=5,
+         stderr="File too large"),
+    dict(name="checkpointed replay to a full device writes no checkpoint", setup=write("ev.jsonl", MANY),
+         args=RUN + ["--output", "/dev/full", "--state-dir", "state", "--checkpoint-interval", "1ms"], status=5,
+         stderr="no checkpoint was written"),
+    # An earlier run's late events or dead letters do not stay as this run's.
+    dict(name="an earlier run's dead letters are removed", setup=lambda d: (write("ev.jsonl", EVENTS.replace("not json\n", ""))(d),
+                                                                             write("dead-letters.jsonl", "old\n")(d)),
+         args=RUN + ["--output", "out.jsonl"], status=0, stderr="dead letters: 0", files={"dead-letters.jsonl": None}),
+    dict(name="an earlier run's late events are removed", setup=write("late.jsonl", "old\n"),
+         args=RUN + ["--output", "out.jsonl"], status=0, files={"late.jsonl": None}),
+]
+
+
+def run_case(cepd, case):
+    directory = tempfile.mkdtemp(prefix="cepd-robust-")
+    try:
+        write("simple.cep", SIMPLE)(directory)
+        write("ev.jsonl", EVENTS)(directory)
+        if "setup" in case:
+            case["setup"](directory)
+        if "shell" in case:
+            command = ["bash", "-c", case["shell"].replace("{cepd}", cepd)]
+        else:
+            command = [cepd] + case["args"]
+        try:
+            done = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            return "no exit within 120 s"
+        problems = []
+        if done.returncode != case["status"]:
+            problems.append(f"exit status {done.returncode}, expected {case['status']}")
+        if "stderr" in case and case["stderr"] not in done.stderr:
+            problems.append(f"stderr lacks {case['stderr']!r}")
+        for name, expected in case.get("files", {}).items():
+            path = os.path.join(directory, name)
+            if expected is None:
+                if os.path.exists(path):
+                    problems.append(f"{name} exists")
+            elif callable(expected):
+                message = expected(directory)
+                if message:
+                    problems.append(message)
+        if problems:
+            return "; ".join(problems) + "\n    stderr: " + done.stderr.strip().replace("\n", "\n            ")
+        return None
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main():
+    cepd = os.path.abspath(sys.argv[1])
+    only = sys.argv[2] if len(sys.argv) > 2 else ""
+    failed = 0
+    cases = [c for c in CASES if only in c["name"]]
+    for case in cases:
+        problem = run_case(cepd, case)
+        print(("✘ " if problem else "✔ ") + case["name"] + (f"\n    {problem}" if problem else ""))
+        failed += bool(problem)
+    print(f"robustness: {len(cases) - failed} of {len(cases)} cases hold")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
