@@ -190,6 +190,16 @@ extension Checker {
         }
     }
 
+    /// A topic name Kafka would refuse is an error here, not at the first produce (where it would stop cepd on
+    /// every restart).
+    mutating func checkTopic(_ topic: Located<String>) {
+        if topic.value.isEmpty {
+            diagnostics.report(.emptyTopic(), at: topic.range)
+        } else if let problem = TopicName.problem(topic.value) {
+            diagnostics.report(.invalidTopic(problem), at: topic.range, help: "e.g. \"fraud-alerts\"")
+        }
+    }
+
     /// Where Flink CEP 2.3 refuses `greedy()` (or fails on it at run time), cepd refuses it at check time.
     private mutating func checkGreedy(_ step: Step, index: Int, of decl: PatternDecl) {
         let optional = step.quantifier?.min == 0 || step.modifiers.contains { $0.value == .optional }
@@ -341,7 +351,7 @@ extension Checker {
     private mutating func checkOutput(_ clause: EmitClause, _ bindings: [BindingInfo], mayBeUnbound: Set<Int>)
         -> OutputSpec
     {
-        if clause.topic.value.isEmpty { diagnostics.report(.emptyTopic(), at: clause.topic.range) }
+        checkTopic(clause.topic)
         var names: [String: SourceRange] = [:]
         var fields: [OutputField] = []
         for field in clause.fields {

@@ -69,7 +69,7 @@ struct Checker {
 
     private mutating func checkStream(_ index: Int) {
         let decl = streams[index].decl
-        if decl.topic.value.isEmpty { diagnostics.report(.emptyTopic(), at: decl.topic.range) }
+        checkTopic(decl.topic)
         var fields: [FieldSpec] = []
         var fieldIndex: [String: Int] = [:]
         var fieldDecls: [FieldDecl] = []

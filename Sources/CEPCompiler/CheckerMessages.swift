@@ -65,6 +65,9 @@ extension DiagnosticMessage {
     static func invalidSkip(_ reason: String) -> Self {
         .init(id: "invalid-skip", reason)
     }
+    static func invalidTopic(_ reason: String) -> Self {
+        .init(id: "invalid-topic", reason)
+    }
     static func invalidTimeType(_ name: String, _ type: String) -> Self {
         .init(id: "invalid-time-type", "time field '\(name)' must have type 'time', not '\(type)'")
     }

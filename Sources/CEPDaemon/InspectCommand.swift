@@ -27,6 +27,10 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        guard (1...65535).contains(adminPort) else {
+            PatternFiles.writeError("cepd: error: --admin-port \(adminPort): expected a port number from 1 to 65535\n")
+            throw ExitCode(2)
+        }
         var allowed = CharacterSet.urlPathAllowed
         allowed.remove("/")
         let path = "/keys/" + (key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key)

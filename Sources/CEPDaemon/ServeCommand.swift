@@ -94,8 +94,13 @@ struct ServeCommand: ParsableCommand {
 
     @Option(
         name: .customLong("metrics-host"),
-        help: "The address the admin port listens on (0.0.0.0 for all interfaces, e.g. in a container).")
+        help: "The address the admin port listens on; beyond loopback (0.0.0.0: all interfaces) only with --admin-insecure.")
     var metricsHost: String = "127.0.0.1"
+
+    @Flag(
+        name: .customLong("admin-insecure"),
+        help: "Allow --metrics-host to be an address other than loopback although the admin port has no authentication.")
+    var adminInsecure = false
 
     @Option(
         name: .customLong("shutdown-timeout"),
@@ -127,6 +132,18 @@ struct ServeCommand: ParsableCommand {
     }
 
     private func makeOptions() throws(UsageError) -> KafkaDaemon.Options {
+        if group.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw UsageError(message: "--group cannot be empty: name the consumer group, e.g. --group fraud")
+        }
+        for (option, topic) in [("--late-topic", lateTopic), ("--dead-letter-topic", deadLetterTopic)] {
+            if let problem = TopicName.problem(topic) { throw UsageError(message: "\(option) '\(topic)': \(problem)") }
+        }
+        if metricsPort != nil && !adminInsecure && !Self.isLoopback(metricsHost) {
+            throw UsageError(
+                message: "--metrics-host \(metricsHost) would open the admin port beyond this machine, and it has no "
+                    + "authentication (/keys shows users' events, POST /reload changes what runs): keep 127.0.0.1 and "
+                    + "put a proxy with authentication in front, or add --admin-insecure if the network is private")
+        }
         var properties: [(key: String, value: String)] = []
         let servers = brokers ?? ProcessInfo.processInfo.environment["CEPD_BROKERS"] ?? "localhost:9092"
         properties.append(("bootstrap.servers", servers))
@@ -158,6 +175,11 @@ struct ServeCommand: ParsableCommand {
             },
             shutdownTimeout: try Self.duration(shutdownTimeout, "--shutdown-timeout"), fromDescription: from,
             limits: try limitOptions.limits(), patternPaths: patterns)
+    }
+
+    /// Whether `host` is a loopback address (127.0.0.0/8, ::1 or localhost): reachable from this machine only.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// `KEY=VALUE` with a non-empty key.

@@ -120,6 +120,40 @@ CASES = [
 ]
 
 
+LONG_TOPIC = "t" * 250
+SERVE = ["--pattern", "simple.cep", "--brokers", "127.0.0.1:1", "--state-dir", "none"]
+
+CASES += [
+    # Names Kafka would refuse are refused up front (a bad emit topic stopped `serve` at every restart's first alert).
+    dict(name="emit to a topic with a space", setup=write("simple.cep", SIMPLE.replace('"out"', '"bad topic!"')),
+         args=["check", "simple.cep"], status=1, stderr="[invalid-topic]"),
+    dict(name="emit to a 250-character topic", setup=write("simple.cep", SIMPLE.replace('"out"', '"%s"' % LONG_TOPIC)),
+         args=["check", "simple.cep"], status=1, stderr="at most 249 characters"),
+    dict(name="stream from the topic '..'", setup=write("simple.cep", SIMPLE.replace('from "a"', 'from ".."')),
+         args=["check", "simple.cep"], status=1, stderr="[invalid-topic]"),
+    dict(name="stream from a topic with a control character",
+         setup=write("simple.cep", SIMPLE.replace('from "a"', 'from "a\tb"')),
+         args=["check", "simple.cep"], status=1, stderr="control character U+0009"),
+    dict(name="a bad --late-topic", args=SERVE + ["--late-topic", "late events"], status=2, stderr="--late-topic 'late events'"),
+    dict(name="a too long --dead-letter-topic", args=SERVE + ["--dead-letter-topic", LONG_TOPIC], status=2,
+         stderr="at most 249 characters"),
+    dict(name="an empty --group", args=SERVE + ["--group", ""], status=2, stderr="--group cannot be empty"),
+    dict(name="a blank --group", args=SERVE + ["--group", "  "], status=2, stderr="--group cannot be empty"),
+    # The admin port has no authentication: not beyond loopback unless told.
+    dict(name="admin port on all interfaces", args=SERVE + ["--metrics-port", "0", "--metrics-host", "0.0.0.0"],
+         status=2, stderr="--admin-insecure"),
+    dict(name="admin port on a LAN address", args=SERVE + ["--metrics-port", "9464", "--metrics-host", "10.1.2.3"],
+         status=2, stderr="no authentication"),
+    # A port out of range is a usage error (it crashed with SIGILL).
+    dict(name="inspect with a port above 65535", args=["inspect", "--key", "u1", "--admin-port", "70000"], status=2,
+         stderr="expected a port number from 1 to 65535"),
+    dict(name="inspect with port 0", args=["inspect", "--key", "u1", "--admin-port", "0"], status=2,
+         stderr="expected a port number"),
+    dict(name="inspect with a negative port", args=["inspect", "--key", "u1", "--admin-port=-5"], status=2,
+         stderr="expected a port number"),
+]
+
+
 def run_case(cepd, case):
     directory = tempfile.mkdtemp(prefix="cepd-robust-")
     try:
