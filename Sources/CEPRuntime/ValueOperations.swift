@@ -12,9 +12,9 @@ enum ValueOperations {
     static func unary(_ op: UnaryOp, _ value: Value) -> Value {
         switch (op, value) {
         case (.not, .bool(let b)): return .bool(!b)
-        case (.negate, .int(let i)): return .int(0 &- i)
+        case (.negate, .int(let i)): return checked(Int64(0).subtractingReportingOverflow(i), Value.int)
         case (.negate, .float(let d)): return .float(-d)
-        case (.negate, .duration(let d)): return .duration(0 &- d)
+        case (.negate, .duration(let d)): return checked(Int64(0).subtractingReportingOverflow(d), Value.duration)
         default: return .null
         }
     }
@@ -67,13 +67,20 @@ enum ValueOperations {
         }
     }
 
+    /// Integer, time and duration arithmetic that overflows 64 bits has no value: null, as a division by zero —
+    /// one rule for every operator (never a wrapped-around number).
+    @inline(__always)
+    private static func checked(_ result: (partialValue: Int64, overflow: Bool), _ make: (Int64) -> Value) -> Value {
+        result.overflow ? .null : make(result.partialValue)
+    }
+
     static func arithmetic(_ op: BinaryOp, _ l: Value, _ r: Value) -> Value {
         switch (l, r) {
         case (.int(let a), .int(let b)):
             switch op {
-            case .add: return .int(a &+ b)
-            case .subtract: return .int(a &- b)
-            case .multiply: return .int(a &* b)
+            case .add: return checked(a.addingReportingOverflow(b), Value.int)
+            case .subtract: return checked(a.subtractingReportingOverflow(b), Value.int)
+            case .multiply: return checked(a.multipliedReportingOverflow(by: b), Value.int)
             // Integer division by zero has no value: null, like SQL.
             case .divide: return b == 0 || (a == .min && b == -1) ? .null : .int(a / b)
             case .remainder: return b == 0 || (a == .min && b == -1) ? .null : .int(a % b)
@@ -81,20 +88,20 @@ enum ValueOperations {
             }
         case (.string(let a), .string(let b)) where op == .add: return .string(a + b)
         case (.time(let t), .duration(let d)), (.duration(let d), .time(let t)):
-            if op == .add { return .time(t &+ d) }
-            if op == .subtract, case .time = l { return .time(t &- d) }
+            if op == .add { return checked(t.addingReportingOverflow(d), Value.time) }
+            if op == .subtract, case .time = l { return checked(t.subtractingReportingOverflow(d), Value.time) }
             return .null
-        case (.time(let a), .time(let b)) where op == .subtract: return .duration(a &- b)
+        case (.time(let a), .time(let b)) where op == .subtract: return checked(a.subtractingReportingOverflow(b), Value.duration)
         case (.duration(let a), .duration(let b)):
             switch op {
-            case .add: return .duration(a &+ b)
-            case .subtract: return .duration(a &- b)
+            case .add: return checked(a.addingReportingOverflow(b), Value.duration)
+            case .subtract: return checked(a.subtractingReportingOverflow(b), Value.duration)
             case .divide: return .float(Double(a) / Double(b))
             default: return .null
             }
         case (.duration(let d), .int(let i)), (.int(let i), .duration(let d)):
-            if op == .multiply { return .duration(d &* i) }
-            if op == .divide, case .duration = l { return i == 0 ? .null : .duration(d / i) }
+            if op == .multiply { return checked(d.multipliedReportingOverflow(by: i), Value.duration) }
+            if op == .divide, case .duration = l { return i == 0 || (d == .min && i == -1) ? .null : .duration(d / i) }
             return .null
         default:
             guard let a = number(l), let b = number(r) else { return .null }

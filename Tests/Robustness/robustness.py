@@ -43,6 +43,16 @@ def lines(name, count):
     return check
 
 
+def contains(name, text):
+    def check(directory):
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            return f"{name} is missing"
+        with open(path) as f:
+            return None if text in f.read() else f"{name} lacks {text!r}"
+    return check
+
+
 def write(name, text):
     def setup(directory):
         path = os.path.join(directory, name)
@@ -120,10 +130,26 @@ CASES = [
 ]
 
 
+OVERFLOW = """stream a from "a" { key k  time ts  lateness 1s  fields { k: string, v: int, ts: time } }
+pattern p { match x: a -> y: a within 10s
+  emit to "out" { big: y.v + 9223372036854775807, diff: x.v - y.v, ab: abs(x.v), neg: -x.v, ok: y.v + 1 } }
+pattern s { match xs: a{2} within 10s emit to "sums" { total: sum(xs.v) } }
+"""
+MIN_THEN_5 = '{"k":"u1","v":-9223372036854775808,"ts":1000}\n{"k":"u1","v":5,"ts":2000}\n'
+
 LONG_TOPIC = "t" * 250
 SERVE = ["--pattern", "simple.cep", "--brokers", "127.0.0.1:1", "--state-dir", "none"]
 
 CASES += [
+    # One rule for integer overflow: null (it wrapped: a negative sum of positives, MAX - MIN = -1).
+    dict(name="integer overflow is null, never wrapped",
+         setup=lambda d: (write("simple.cep", OVERFLOW)(d), write("ev.jsonl", MIN_THEN_5)(d)),
+         args=RUN + ["--output", "out.jsonl"], status=0,
+         files={"out.jsonl": contains("out.jsonl", '"big":null,"diff":null,"ab":null,"neg":null,"ok":6')}),
+    dict(name="a sum that overflows is null",
+         setup=lambda d: (write("simple.cep", OVERFLOW)(d),
+                          write("ev.jsonl", '{"k":"u1","v":9223372036854775807,"ts":1000}\n{"k":"u1","v":1,"ts":2000}\n')(d)),
+         args=RUN + ["--output", "out.jsonl"], status=0, files={"out.jsonl": contains("out.jsonl", '"total":null')}),
     # Names Kafka would refuse are refused up front (a bad emit topic stopped `serve` at every restart's first alert).
     dict(name="emit to a topic with a space", setup=write("simple.cep", SIMPLE.replace('"out"', '"bad topic!"')),
          args=["check", "simple.cep"], status=1, stderr="[invalid-topic]"),
