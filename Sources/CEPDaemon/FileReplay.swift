@@ -39,7 +39,7 @@ struct FileReplay {
     init(
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
         deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000,
-        limits: PartialMatchLimits = PartialMatchLimits()
+        limits: PartialMatchLimits = PartialMatchLimits(), maxLineBytes: Int = LineReader.defaultMaxLineBytes
     ) throws {
         engine = TaskEngines(automaton: automaton)
         formatter = AlertFormatter(automaton: automaton)
@@ -62,7 +62,7 @@ struct FileReplay {
                 partitions[spec.topic] = partition + 1
                 let source = engine.source(topic: spec.topic, partition: partition)
                 sources.append((source, spec.topic, partition, engine[source].rank))
-                let reader = try LineReader(path: spec.path)
+                let reader = try LineReader(path: spec.path, maxLineBytes: maxLineBytes)
                 guard reader.skip(positions[i]) else {
                     throw UsageError(message: "'\(spec.path)' has fewer than the \(positions[i]) lines the checkpoint processed: it changed")
                 }

@@ -4,37 +4,58 @@ import Foundation
 import Glibc
 #endif
 
-/// Reads a file line by line with `getline`, reusing one buffer: replay inputs can be gigabytes.
+/// Reads a file line by line through one buffer: replay inputs can be gigabytes, and a line can be endless (a file
+/// without line breaks, `/dev/zero`). A line longer than `maxLineBytes` is not kept whole: it is skipped to its end
+/// and reported (`overlongLength`, with its first bytes in `current`), so memory stays bounded.
 final class LineReader {
-    private let file: UnsafeMutablePointer<FILE>
-    private var buffer: UnsafeMutablePointer<CChar>?
-    private var capacity = 0
-    private var length = 0
+    /// The default limit on a line's length: 1 MiB, Kafka's default message size.
+    static let defaultMaxLineBytes = 1 << 20
+    /// How much of a line that is too long `current` keeps (for the dead letter).
+    static let overlongPrefix = 1024
 
-    /// Opens `path`; a missing or unreadable file is a usage error.
-    init(path: String) throws(UsageError) {
+    private let file: UnsafeMutablePointer<FILE>
+    /// The longest line kept whole, in bytes.
+    let maxLineBytes: Int
+    private var storage: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    /// The bytes read but not yet consumed: `storage[start..<end]`.
+    private var start = 0
+    private var end = 0
+    private var lineStart = 0
+    private var length = 0
+    private var atEnd = false
+    /// When the last line was longer than the limit: its length in bytes (without the line break).
+    private(set) var overlongLength: Int?
+    /// The first bytes of a line that was too long.
+    private let prefix = UnsafeMutablePointer<UInt8>.allocate(capacity: LineReader.overlongPrefix)
+    private var prefixCount = 0
+
+    /// Opens `path`; a missing, unreadable or directory path is a usage error.
+    init(path: String, maxLineBytes: Int = LineReader.defaultMaxLineBytes) throws(UsageError) {
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            throw UsageError(message: "cannot read '\(path)': it is a directory; give a file of JSON lines")
+        }
         guard let file = fopen(path, "r") else {
             throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
         }
         self.file = file
+        self.maxLineBytes = max(1, maxLineBytes)
+        capacity = min(1 << 16, self.maxLineBytes + 1)
+        storage = .allocate(capacity: capacity)
     }
 
     deinit {
-        free(buffer)
+        storage.deallocate()
+        prefix.deallocate()
         fclose(file)
     }
 
-    /// Calls `body` with the next line (without its line break); returns false at the end of the file.
+    /// Calls `body` with the next line (without its line break); returns false at the end of the file. A line
+    /// over the limit is skipped without calling `body`: `overlongLength` says so.
     func next(_ body: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool {
-        let read = getline(&buffer, &capacity, file)
-        guard read >= 0, let buffer else {
-            length = 0
-            return false
-        }
-        var count = read
-        while count > 0 && (buffer[count - 1] == 0x0A || buffer[count - 1] == 0x0D) { count -= 1 }
-        length = count
-        body(current)
+        guard advance() else { return false }
+        if overlongLength == nil { body(current) }
         return true
     }
 
@@ -43,18 +64,89 @@ final class LineReader {
     func skip(_ count: Int64) -> Bool {
         var skipped: Int64 = 0
         while skipped < count {
-            guard getline(&buffer, &capacity, file) >= 0 else { return false }
+            guard advance() else { return false }
             skipped += 1
         }
         return true
     }
 
-    /// The line the last `next` read; valid until the next call.
+    /// The line the last `next` read (the first bytes of one that was too long); valid until the next call.
     var current: UnsafeBufferPointer<UInt8> {
-        guard let buffer else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeRawPointer(buffer).withMemoryRebound(to: UInt8.self, capacity: length) {
-            UnsafeBufferPointer(start: $0, count: length)
+        if overlongLength != nil { return UnsafeBufferPointer(start: prefix, count: prefixCount) }
+        return UnsafeBufferPointer(start: storage + lineStart, count: length)
+    }
+
+    /// Moves to the next line; false at the end of the file.
+    private func advance() -> Bool {
+        overlongLength = nil
+        while true {
+            if let newline = memchr(storage + start, 0x0A, end - start) {
+                let at = storage.distance(to: newline.assumingMemoryBound(to: UInt8.self))
+                take(from: start, to: at)
+                start = at + 1
+                return true
+            }
+            if end - start > maxLineBytes {
+                skipOverlongLine()
+                return true
+            }
+            if atEnd {
+                guard start < end else { return false }
+                take(from: start, to: end)  // a last line without a line break
+                start = end
+                return true
+            }
+            fill()
         }
+    }
+
+    private func take(from first: Int, to last: Int) {
+        var count = last - first
+        while count > 0 && storage[first + count - 1] == 0x0D { count -= 1 }
+        lineStart = first
+        length = count
+    }
+
+    /// Reads more into the buffer, first moving what is left to its front (and growing it up to the limit).
+    private func fill() {
+        if start > 0 {
+            memmove(storage, storage + start, end - start)
+            end -= start
+            start = 0
+        }
+        if end == capacity {
+            let larger = min(capacity * 2, maxLineBytes + 1)
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: larger)
+            grown.update(from: storage, count: end)
+            storage.deallocate()
+            storage = grown
+            capacity = larger
+        }
+        let read = fread(storage + end, 1, capacity - end, file)
+        if read == 0 { atEnd = true }
+        end += read
+    }
+
+    /// The buffer holds more than the limit without a line break: keep the first bytes, drop the rest of the
+    /// line as it is read, and note its length.
+    private func skipOverlongLine() {
+        prefixCount = min(Self.overlongPrefix, end - start)
+        prefix.update(from: storage + start, count: prefixCount)
+        var total = end - start
+        start = 0
+        end = 0
+        while !atEnd {
+            fill()
+            if let newline = memchr(storage, 0x0A, end) {
+                let at = storage.distance(to: newline.assumingMemoryBound(to: UInt8.self))
+                total += at
+                start = at + 1
+                break
+            }
+            total += end
+            end = 0
+        }
+        overlongLength = total
     }
 }
 

@@ -79,7 +79,13 @@ final class ReplayReader: @unchecked Sendable {
                 return
             }
             inputs[index].offset += 1
-            let current = inputs[index].reader.current
+            let reader = inputs[index].reader
+            let current = reader.current
+            if let overlong = reader.overlongLength {
+                failure = DecodeFailure(
+                    reason: "line longer than \(reader.maxLineBytes) bytes (\(overlong) bytes; the value holds its first "
+                        + "\(current.count))")
+            }
             if let failure {
                 let line = batch.keep(current)
                 emit(.deadLetter(InputRecord(input: index, offset: inputs[index].offset, value: line), reason: failure.reason))

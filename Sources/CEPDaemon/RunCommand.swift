@@ -44,6 +44,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("dead-letters"), help: "Write malformed lines here, with the reason.")
     var deadLetters: String = "dead-letters.jsonl"
 
+    @Option(
+        name: .customLong("max-line-bytes"),
+        help: "A longer input line is a dead letter (\"line longer than N bytes\"), skipped without being held.")
+    var maxLineBytes: Int = LineReader.defaultMaxLineBytes
+
     @Flag(help: "Print no summary on stderr.")
     var quiet = false
 
@@ -70,6 +75,7 @@ struct RunCommand: ParsableCommand {
             inputs = try parseInputs(automaton)
             limits = try limitOptions.limits()
             interval = try ServeCommand.duration(checkpointInterval, "--checkpoint-interval")
+            if maxLineBytes < 1 { throw UsageError(message: "--max-line-bytes \(maxLineBytes): expected a positive number") }
             if stateDir != nil && output == nil {
                 throw UsageError(message: "--state-dir needs --output: alerts written to stdout cannot be taken back on resume")
             }
@@ -84,7 +90,7 @@ struct RunCommand: ParsableCommand {
         }
         var replay = try FileReplay(
             automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters, stateDir: stateDir,
-            checkpointInterval: interval, limits: limits)
+            checkpointInterval: interval, limits: limits, maxLineBytes: maxLineBytes)
         do {
             let summary = try replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
             if !quiet { PatternFiles.writeError(summary) }

@@ -4,6 +4,11 @@ public import CEPCore
 public struct DecodeFailure: Error, Sendable, Hashable {
     /// One line for humans, e.g. `field 'amount': expected float, got string`.
     public var reason: String
+
+    /// A failure with its reason.
+    public init(reason: String) {
+        self.reason = reason
+    }
 }
 
 /// Decoded events not yet built into `Event` objects: their stream, time and field values, in flat arrays that

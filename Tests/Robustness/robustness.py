@@ -57,8 +57,8 @@ def write(name, text):
     def setup(directory):
         path = os.path.join(directory, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
+        with open(path, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode())
     return setup
 
 
@@ -141,6 +141,42 @@ LONG_TOPIC = "t" * 250
 SERVE = ["--pattern", "simple.cep", "--brokers", "127.0.0.1:1", "--state-dir", "none"]
 
 CASES += [
+    # Lines have a length limit (an endless line grew without bound: 1.5 GB in 1.2 s, or ended the replay early).
+    dict(name="a line over --max-line-bytes is a dead letter",
+         setup=write("ev.jsonl", "x" * 150 + "\n" + EVENTS.replace("not json\n", "")),
+         args=RUN + ["--output", "out.jsonl", "--max-line-bytes", "100"], status=0,
+         files={"dead-letters.jsonl": contains("dead-letters.jsonl", "line longer than 100 bytes (150 bytes"),
+                "out.jsonl": lines("out.jsonl", 1)}),
+    dict(name="a 3 MB line is a dead letter by default",
+         setup=write("ev.jsonl", "y" * 3_000_000 + "\n" + EVENTS.replace("not json\n", "")),
+         args=RUN + ["--output", "out.jsonl"], status=0,
+         files={"dead-letters.jsonl": contains("dead-letters.jsonl", "line longer than 1048576 bytes (3000000 bytes"),
+                "out.jsonl": lines("out.jsonl", 1)}),
+    dict(name="a last line over the limit without a line break",
+         setup=write("ev.jsonl", EVENTS.replace("not json\n", "") + "z" * 300),
+         args=RUN + ["--output", "out.jsonl", "--max-line-bytes", "200"], status=0,
+         files={"dead-letters.jsonl": contains("dead-letters.jsonl", "(300 bytes"), "out.jsonl": lines("out.jsonl", 1)}),
+    dict(name="/dev/zero as input runs in bounded memory",
+         shell="ulimit -v 3000000; timeout 3 {cepd} run --pattern simple.cep --input a=/dev/zero --output out.jsonl",
+         status=124),
+    dict(name="a directory as input", setup=lambda d: os.mkdir(os.path.join(d, "evdir")),
+         args=["run", "--pattern", "simple.cep", "--input", "a=evdir"], status=2, stderr="is a directory"),
+    dict(name="--max-line-bytes 0", args=RUN + ["--max-line-bytes", "0"], status=2, stderr="--max-line-bytes 0"),
+    # Invalid UTF-8 and lone surrogates are dead letters, not U+FFFD (which merged "u\xff" and "u\xfe" into one key and
+    # correlated two users' events into a false alert).
+    dict(name="keys that differ only in invalid UTF-8 bytes do not correlate",
+         setup=write("ev.jsonl", b'{"k":"u\xff","v":1,"ts":1000}\n{"k":"u\xfe","v":5,"ts":2000}\n'),
+         args=RUN + ["--output", "out.jsonl"], status=0, stderr="dead letters: 2",
+         files={"out.jsonl": lines("out.jsonl", 0),
+                "dead-letters.jsonl": contains("dead-letters.jsonl", "invalid UTF-8 in a string")}),
+    dict(name="a lone surrogate escape is a dead letter",
+         setup=write("ev.jsonl", '{"k":"\\ud800","v":1,"ts":1000}\n{"k":"\\udc00","v":5,"ts":2000}\n'),
+         args=RUN + ["--output", "out.jsonl"], status=0, stderr="dead letters: 2",
+         files={"out.jsonl": lines("out.jsonl", 0), "dead-letters.jsonl": contains("dead-letters.jsonl", "lone surrogate")}),
+    dict(name="a surrogate pair is one character",
+         setup=write("ev.jsonl", '{"k":"\\ud83d\\ude00","v":1,"ts":1000}\n{"k":"\\ud83d\\ude00","v":5,"ts":2000}\n'),
+         args=RUN + ["--output", "out.jsonl"], status=0, stderr="dead letters: 0",
+         files={"out.jsonl": contains("out.jsonl", '"k":"\U0001F600"')}),
     # One rule for integer overflow: null (it wrapped: a negative sum of positives, MAX - MIN = -1).
     dict(name="integer overflow is null, never wrapped",
          setup=lambda d: (write("simple.cep", OVERFLOW)(d), write("ev.jsonl", MIN_THEN_5)(d)),
