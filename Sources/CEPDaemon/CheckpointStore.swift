@@ -112,6 +112,41 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         return record
     }
 
+    /// Which command a state directory belongs to: a replay's state and a daemon's cannot be mixed (`cepd serve`
+    /// on a replay's directory wrote into it, and the replay resumed afterwards was wrong).
+    enum Owner: String {
+        case replay = "cepd run"
+        case daemon = "cepd serve"
+    }
+
+    private static let ownerKey = Array("o".utf8)
+
+    /// Claims the store for `owner`: an empty one is marked as its, one that another command wrote is refused. (A
+    /// store of an earlier cepd, without the mark, is told by its records: a replay's has `r`.)
+    func claim(_ owner: Owner) throws {
+        let found: Owner?
+        if let mark = try database.get(Self.ownerKey) {
+            found = Owner(rawValue: String(decoding: mark, as: UTF8.self))
+            guard found != nil else { throw CheckpointError(message: "the state in \(path) names an unknown owner") }
+        } else if try database.get(Array(ReplayCheckpoint.key.utf8)) != nil {
+            found = .replay
+        } else {
+            var anything = false
+            try database.scan(prefix: []) { _, _ in
+                anything = true
+                return false
+            }
+            found = anything ? .daemon : nil
+        }
+        if let found, found != owner {
+            throw CheckpointError(
+                message: "the state in \(path) is \(found.rawValue)'s; \(owner.rawValue) cannot use it: give another "
+                    + "--state-dir (each kind of run keeps its own)")
+        }
+        let marked = try database.get(Self.ownerKey) != nil
+        if !marked { try database.put(Self.ownerKey, Array(owner.rawValue.utf8)) }
+    }
+
     /// Whether the store holds a checkpoint of an earlier cepd, whose state was not kept per task.
     var holdsEarlierLayout: Bool { (try? database.get(Array(DaemonCheckpoint.key.utf8))) != nil }
 

@@ -35,6 +35,9 @@ struct FileReplay {
     private var checkpointNumber: UInt64 = 0
     /// What the summary says about a resumed replay.
     private var resumed: String?
+    /// What a checkpoint records the state was computed from.
+    private let fingerprints: [ReplayCheckpoint.PatternFingerprint]
+    private var inputFiles: [FileIdentity] = []
 
     init(
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
@@ -48,10 +51,15 @@ struct FileReplay {
         deadWriter = LineWriter(path: deadLetters)
         self.specs = specs
         self.checkpointInterval = UInt64(max(checkpointInterval, 1)) * 1_000_000
+        let probe = Engine(automaton: automaton)
+        fingerprints = automaton.patterns.indices.map {
+            ReplayCheckpoint.PatternFingerprint(name: automaton.patterns[$0].name, fingerprint: probe.fingerprint(ofPattern: $0))
+        }
         positions = Array(repeating: 0, count: specs.count)
         var partitions: [String: Int32] = [:]
         var inputs: [ReplayReader.Input] = []
         do {
+            inputFiles = try specs.map { spec throws(UsageError) in try FileIdentity(path: spec.path) }
             for spec in specs { partitions[spec.topic, default: 0] += 1 }
             let tasks = 0..<max(1, Int(partitions.values.max() ?? 1))
             partitions = [:]
@@ -102,8 +110,14 @@ struct FileReplay {
     /// positions and the output files (cut back to what they held at the checkpoint).
     private mutating func restore(_ dir: String, tasks: Range<Int>) throws {
         let store = try CheckpointStore(path: dir)
+        try store.claim(.replay)
         engine.trackChanges()
-        let record = try store.record(ReplayCheckpoint.self)
+        let record: ReplayCheckpoint?
+        do {
+            record = try store.record(ReplayCheckpoint.self)
+        } catch {
+            throw UsageError(message: "cannot resume from \(dir): \(error); remove it (or use another --state-dir) to start over")
+        }
         var report: Engine.RestoreReport?
         do {
             for task in tasks {
@@ -129,6 +143,27 @@ struct FileReplay {
             throw UsageError(
                 message: "the checkpoint in \(dir) is of a replay of other inputs (\(recorded.joined(separator: " "))); "
                     + "give the same --input options, or use another --state-dir")
+        }
+        if record.patterns != fingerprints {
+            let before = Dictionary(record.patterns.map { ($0.name, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
+            let now = Dictionary(fingerprints.map { ($0.name, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
+            var what: [String] = []
+            let changed = now.keys.filter { before[$0] != nil && before[$0] != now[$0] }.sorted()
+            if !changed.isEmpty { what.append("changed: " + changed.joined(separator: ", ")) }
+            let added = now.keys.filter { before[$0] == nil }.sorted()
+            if !added.isEmpty { what.append("new: " + added.joined(separator: ", ")) }
+            let removed = before.keys.filter { now[$0] == nil }.sorted()
+            if !removed.isEmpty { what.append("gone: " + removed.joined(separator: ", ")) }
+            throw UsageError(
+                message: "the checkpoint in \(dir) was computed with other patterns (\(what.joined(separator: "; "))); a "
+                    + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over")
+        }
+        for (i, input) in record.inputs.enumerated() {
+            if let change = inputFiles[i].change(from: input.file) {
+                throw UsageError(
+                    message: "input '\(input.path)' changed since checkpoint \(record.number) in \(dir) (\(change)); a "
+                        + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over")
+            }
         }
         let writers = [alerts, lateWriter, deadWriter]
         guard record.outputs.map(\.path) == writers.map({ $0.path ?? "" }) else {
@@ -172,8 +207,11 @@ struct FileReplay {
         checkpointNumber += 1
         let record = ReplayCheckpoint(
             number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000),
-            inputs: specs.enumerated().map { ReplayCheckpoint.Input(topic: $1.topic, path: $1.path, next: positions[$0]) },
-            outputs: [alerts, lateWriter, deadWriter].map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) })
+            inputs: specs.enumerated().map {
+                ReplayCheckpoint.Input(topic: $1.topic, path: $1.path, next: positions[$0], file: inputFiles[$0])
+            },
+            outputs: [alerts, lateWriter, deadWriter].map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) },
+            patterns: fingerprints)
         do {
             _ = try store.write(&engine, tasks: engine.tasks, record)
         } catch {
@@ -314,24 +352,64 @@ struct FileReplay {
 /// output files' sizes (a resumed replay cuts them back to these and appends).
 struct ReplayCheckpoint: CheckpointRecord {
     static let key = "r"
-    static let currentVersion = 1
+    /// 2: what the state was computed from (pattern fingerprints, each input file's identity).
+    static let currentVersion = 2
     var version = Self.currentVersion
     var number: UInt64
     var writtenAt: Int64
     var inputs: [Input]
     /// Alerts, late events, dead letters, in that order.
     var outputs: [Output]
+    /// Each pattern's name and compiled-form fingerprint: a replay resumed under other patterns would mix two
+    /// computations in one output.
+    var patterns: [PatternFingerprint]
 
     struct Input: Codable {
         var topic: String
         var path: String
         /// The line (offset) to go on from.
         var next: Int64
+        /// The file as it was read: a resumed replay must read the same bytes.
+        var file: FileIdentity
+    }
+
+    struct PatternFingerprint: Codable, Equatable {
+        var name: String
+        var fingerprint: String
     }
 
     struct Output: Codable {
         var path: String
         var bytes: Int64
         var lines: Int
+    }
+}
+
+/// A file's identity for a resumed replay: device and inode, size and modification time. A file grown, rewritten
+/// (even to the same number of lines) or replaced differs in one of them.
+struct FileIdentity: Codable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    /// Modification time, nanoseconds since the epoch.
+    var modified: Int64
+
+    init(path: String) throws(UsageError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+        }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+
+    /// How `self` (now) differs from `recorded`, for a message.
+    func change(from recorded: FileIdentity) -> String? {
+        if device != recorded.device || inode != recorded.inode { return "it is another file now" }
+        if size != recorded.size { return "its size went from \(recorded.size) to \(size) bytes" }
+        if modified != recorded.modified { return "it was modified" }
+        return nil
     }
 }

@@ -403,6 +403,12 @@ struct KafkaDaemon {
             Log.error("cannot open the state directory \(dir): \(error) (is another cepd using it?)")
             return 2
         }
+        do {
+            try store.claim(.daemon)
+        } catch {
+            Log.error("\(error)")
+            return 2
+        }
         if store.holdsEarlierLayout {
             Log.error(
                 "the checkpoint in \(dir) was written by an earlier cepd (state not kept per task); move the directory "
