@@ -68,6 +68,16 @@ def link(target, name, hard=False):
     return setup
 
 
+def resumed(name, between, status, stderr=None, then=None):
+    """A checkpointed replay of MANY, the shell command `between`, then the same replay again (and `then`)."""
+    replay = "{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st --quiet"
+    case = dict(name=name, setup=write("ev.jsonl", MANY), status=status,
+                shell=" && ".join([replay, between, replay] + ([then] if then else [])))
+    if stderr:
+        case["stderr"] = stderr
+    return case
+
+
 CASES = [
     # A baseline: what the others are measured against.
     dict(name="replay writes alerts, dead letters, no late file", args=RUN + ["--output", "out.jsonl"], status=0,
@@ -179,35 +189,20 @@ CASES += [
          files={"out.jsonl": contains("out.jsonl", '"k":"\U0001F600"')}),
     # A checkpointed replay records what it was computed from (another pattern or a changed input resumed into mixed
     # output: 6,677 alerts where either file alone gives 57,000).
-    dict(name="a finished replay rerun with the same files changes nothing", setup=write("ev.jsonl", MANY),
-         shell="{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st --quiet && "
-               "cp out.jsonl first.jsonl && {cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl "
-               "--state-dir st --quiet && cmp out.jsonl first.jsonl", status=0),
-    dict(name="a replay resumed under an edited pattern", setup=write("ev.jsonl", MANY),
-         shell="{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st --quiet && "
-               "sed -i 's/y.v > x.v/y.v >= x.v/' simple.cep && "
-               "{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st", status=2,
-         stderr="was computed with other patterns (changed: p)"),
-    dict(name="a replay resumed with a pattern added", setup=write("ev.jsonl", MANY),
-         shell="{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st --quiet && "
-               "printf 'pattern q { match x: a -> y: a within 1s emit to \\\"o\\\" { k: x.k } }\\n' >> simple.cep && "
-               "{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st", status=2,
-         stderr="new: q"),
-    dict(name="a replay resumed after its input grew", setup=write("ev.jsonl", MANY),
-         shell="{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st --quiet && "
-               "echo '{\"k\":\"u1\",\"v\":1,\"ts\":99999999}' >> ev.jsonl && "
-               "{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st", status=2,
-         stderr="its size went from"),
-    dict(name="a replay resumed after its input was rewritten to the same size", setup=write("ev.jsonl", MANY),
-         shell="{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st --quiet && "
-               "printf 7 | dd of=ev.jsonl bs=1 seek=14 conv=notrunc status=none && touch -d '2001-01-01' ev.jsonl && "
-               "{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st", status=2,
-         stderr="it was modified"),
-    dict(name="a replay resumed with another file at the input's path", setup=write("ev.jsonl", MANY),
-         shell="{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st --quiet && "
-               "cp -p ev.jsonl copy.jsonl && mv copy.jsonl ev.jsonl && "
-               "{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir st", status=2,
-         stderr="it is another file now"),
+    resumed("a finished replay rerun with the same files changes nothing", "cp out.jsonl first.jsonl", 0,
+            then="cmp out.jsonl first.jsonl"),
+    resumed("a replay resumed under an edited pattern", "sed -i 's/y.v > x.v/y.v >= x.v/' simple.cep", 2,
+            stderr="was computed with other patterns (changed: p)"),
+    resumed("a replay resumed with a pattern added",
+            "printf 'pattern q { match x: a -> y: a within 1s emit to \\\"o\\\" { k: x.k } }\\n' >> simple.cep", 2,
+            stderr="new: q"),
+    resumed("a replay resumed after its input grew", "echo '{\"k\":\"u1\",\"v\":1,\"ts\":99999999}' >> ev.jsonl", 2,
+            stderr="its size went from"),
+    resumed("a replay resumed after its input was rewritten to the same size",
+            "printf 7 | dd of=ev.jsonl bs=1 seek=14 conv=notrunc status=none && touch -d '2001-01-01' ev.jsonl", 2,
+            stderr="it was modified"),
+    resumed("a replay resumed with another file at the input's path", "cp -p ev.jsonl copy.jsonl && mv copy.jsonl ev.jsonl",
+            2, stderr="it is another file now"),
     # One rule for integer overflow: null (it wrapped: a negative sum of positives, MAX - MIN = -1).
     dict(name="integer overflow is null, never wrapped",
          setup=lambda d: (write("simple.cep", OVERFLOW)(d), write("ev.jsonl", MIN_THEN_5)(d)),
