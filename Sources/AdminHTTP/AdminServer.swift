@@ -123,9 +123,15 @@ private final class RequestHandler: ChannelInboundHandler {
             }
             let target = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
             let path = String(target.first ?? "")
+            guard let decoded = path.removingPercentEncoding else {
+                // Looked up literally, a malformed escape would name another key than the one meant.
+                body = []
+                write(.text("malformed %-escape in \(path) (escape bytes as %XX, e.g. %20)", status: 400), context: context,
+                      keepAlive: keepAlive)
+                return
+            }
             let request = AdminRequest(
-                method: head.method.rawValue, path: path.removingPercentEncoding ?? path,
-                query: target.count > 1 ? String(target[1]) : nil, body: body)
+                method: head.method.rawValue, path: decoded, query: target.count > 1 ? String(target[1]) : nil, body: body)
             body = []
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)

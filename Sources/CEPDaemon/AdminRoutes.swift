@@ -105,6 +105,10 @@ struct AdminRoutes: Sendable {
             requests.addReload(respond)
         case (_, "/metrics"), (_, "/healthz"), (_, "/readyz"):
             respond(.text("method \(request.method) not allowed on \(request.path); use GET", status: 405))
+        case (_, "/reload"):
+            respond(.text("method \(request.method) not allowed on /reload; use POST", status: 405))
+        case (_, let path) where path.hasPrefix("/keys/"):
+            respond(.text("method \(request.method) not allowed on \(path); use GET", status: 405))
         default:
             respond(.text("no such path: \(request.path) (try /metrics, /healthz, /readyz, /keys/KEY)", status: 404))
         }

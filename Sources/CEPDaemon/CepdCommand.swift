@@ -23,6 +23,17 @@ public struct CepdCommand: ParsableCommand {
         // A write past the file-size limit (ulimit -f) then fails with EFBIG, which cepd reports and stops on,
         // instead of killing the process without a word.
         signal(SIGXFSZ, SIG_IGN)
+        // With a default subcommand, `cepd bogus` would be read as serve's arguments and answer "Missing expected
+        // argument '--pattern'": say what is wrong instead.
+        let arguments = CommandLine.arguments.dropFirst()
+        if let first = arguments.first, !first.hasPrefix("-") {
+            let names = configuration.subcommands.compactMap { $0.configuration.commandName }
+            if !names.contains(first) && first != "help" {
+                FileHandle.standardError.write(
+                    Data("cepd: error: unknown command '\(first)'; the commands are \(names.joined(separator: ", ")) (cepd --help)\n".utf8))
+                Foundation.exit(2)
+            }
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -24,6 +24,8 @@ final class LineReader {
     private var lineStart = 0
     private var length = 0
     private var atEnd = false
+    /// Before the first line: a UTF-8 byte order mark there is skipped (it is not part of the first event).
+    private var atStart = true
     /// When the last line was longer than the limit: its length in bytes (without the line break).
     private(set) var overlongLength: Int?
     /// The first bytes of a line that was too long.
@@ -79,6 +81,13 @@ final class LineReader {
     /// Moves to the next line; false at the end of the file.
     private func advance() -> Bool {
         overlongLength = nil
+        if atStart {
+            atStart = false
+            while end - start < 3 && !atEnd { fill() }
+            if end - start >= 3 && storage[start] == 0xEF && storage[start + 1] == 0xBB && storage[start + 2] == 0xBF {
+                start += 3
+            }
+        }
         while true {
             if let newline = memchr(storage + start, 0x0A, end - start) {
                 let at = storage.distance(to: newline.assumingMemoryBound(to: UInt8.self))

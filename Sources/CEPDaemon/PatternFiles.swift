@@ -9,16 +9,35 @@ enum PatternFiles {
     static func load(_ paths: [String]) throws(UsageError) -> [SourceFile] {
         var files: [SourceFile] = []
         for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw UsageError(message: "cannot read '\(path)': no such file")
-            }
-            guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
-                throw UsageError(message: "cannot read '\(path)': " + (isDirectory.boolValue ? "it is a directory" : "permission denied"))
-            }
-            files.append(SourceFile(path: path, bytes: [UInt8](data)))
+            var bytes = try readAll(path)
+            // A UTF-8 byte order mark (some editors write one) is not part of the text.
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+            files.append(SourceFile(path: path, bytes: bytes))
         }
         return files
+    }
+
+    /// The whole file, read with plain `read(2)`: so a FIFO, `/dev/stdin` or `<(…)` works too, and an error says
+    /// what the system said.
+    static func readAll(_ path: String) throws(UsageError) -> [UInt8] {
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            throw UsageError(message: "cannot read '\(path)': it is a directory")
+        }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
     }
 
     /// Reads and compiles the files; an unreadable file prints one line and exits 2 (a usage error).

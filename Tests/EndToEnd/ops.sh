@@ -35,10 +35,13 @@ metrics "$work/m0.txt"
 grep -q '^cepd_events_total ' "$work/m0.txt" && fail "events counted before any topic existed"
 [ "$(scrape /nope | cut -d' ' -f1)" = 404 ] || fail "/nope: $(scrape /nope)"
 [ "$(scrape /metrics POST | cut -d' ' -f1)" = 405 ] || fail "POST /metrics: $(scrape /metrics POST)"
+[ "$(scrape /reload | cut -d' ' -f1)" = 405 ] || fail "GET /reload: $(scrape /reload)"
+[ "$(scrape /keys/u1 DELETE | cut -d' ' -f1)" = 405 ] || fail "DELETE /keys/u1: $(scrape /keys/u1 DELETE)"
+[ "$(scrape /keys/u%zz1 | cut -d' ' -f1)" = 400 ] || fail "a malformed %-escape: $(scrape /keys/u%zz1)"
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd waiting for topics exited with $? after SIGTERM"
 serve_pid=""
-echo "ops e2e: /healthz 200 and /readyz 503 while waiting for topics; 404 and 405 where due; SIGTERM there exits 0"
+echo "ops e2e: /healthz 200 and /readyz 503 while waiting for topics; 404, 405 and 400 (a malformed %-escape) where due; SIGTERM there exits 0"
 
 # 2. The topics fill (before cepd reads them: with --idle-timeout 0s, a partition read to its end while the
 # producer is still busy with another topic would let the watermark pass events still to come, and the late events

@@ -203,6 +203,15 @@ CASES += [
             stderr="it was modified"),
     resumed("a replay resumed with another file at the input's path", "cp -p ev.jsonl copy.jsonl && mv copy.jsonl ev.jsonl",
             2, stderr="it is another file now"),
+    # Files as people have them: a byte order mark, a pipe, /dev/null.
+    dict(name="a pattern file with a UTF-8 byte order mark", setup=write("simple.cep", b"\xef\xbb\xbf" + SIMPLE.encode()),
+         args=["check", "simple.cep"], status=0, stderr="ok: 1 pattern"),
+    dict(name="events with a UTF-8 byte order mark", setup=write("ev.jsonl", b"\xef\xbb\xbf" + EVENTS.encode()),
+         args=RUN + ["--output", "out.jsonl"], status=0, stderr="dead letters: 1", files={"out.jsonl": lines("out.jsonl", 1)}),
+    dict(name="a pattern file from a pipe", shell="{cepd} check <(cat simple.cep)", status=0, stderr="ok: 1 pattern"),
+    dict(name="a pattern file from a FIFO", shell="mkfifo p.cep && (cat simple.cep > p.cep &) && {cepd} check p.cep",
+         status=0, stderr="ok: 1 pattern"),
+    dict(name="an unknown command", args=["bogus"], status=2, stderr="unknown command 'bogus'"),
     # One rule for integer overflow: null (it wrapped: a negative sum of positives, MAX - MIN = -1).
     dict(name="integer overflow is null, never wrapped",
          setup=lambda d: (write("simple.cep", OVERFLOW)(d), write("ev.jsonl", MIN_THEN_5)(d)),
