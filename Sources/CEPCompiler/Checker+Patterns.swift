@@ -308,6 +308,14 @@ extension Checker {
     }
 
     private mutating func checkUnboundedState(_ decl: PatternDecl, _ steps: [CheckedStep]) {
+        for (index, step) in steps.enumerated() where step.hasQuantifier && step.inner == .any {
+            let any = decl.steps[index].modifiers.first { $0.value == .any }
+            diagnostics.report(
+                .combinations(step.name), at: any?.range ?? decl.steps[index].range,
+                help: "40 events of one key make 2^40; cepd caps such a pattern at "
+                    + "\(PartialMatchLimits.defaultBranchingPerKey) per key (--max-partial-matches-per-key), dropping the "
+                    + "oldest; drop 'any' to take the events in order")
+        }
         guard decl.within == nil else { return }
         var warned = false
         for (index, step) in steps.enumerated() where step.isLooping && step.until == nil && step.within == nil {

@@ -20,6 +20,12 @@ extension DiagnosticMessage {
     static func bindingUsedBeforeBound(_ name: String) -> Self {
         .init(id: "binding-used-before-bound", "'\(name)' is used before its step binds it")
     }
+    static func combinations(_ name: String) -> Self {
+        .init(
+            id: "combinations",
+            "'\(name)' takes every combination of its events ('any'): a key's partial matches can double with each one",
+            severity: .warning)
+    }
     static func conditionNotBool(_ clause: String, _ type: String) -> Self {
         .init(id: "condition-not-bool", "'\(clause)' condition must be 'bool', not '\(type)'")
     }

@@ -12,7 +12,11 @@ struct LimitOptions: ParsableArguments {
 
     @Option(
         name: .customLong("max-partial-matches-per-key"),
-        help: ArgumentHelp("Cap on each pattern's open partial matches per key; over it, the key's oldest are dropped.", valueName: "n"))
+        help: ArgumentHelp(
+            "Cap on each pattern's open partial matches per key; over it, the key's oldest are dropped. Default: none, "
+                + "except \(PartialMatchLimits.defaultBranchingPerKey) for patterns with '->>' or 'any' (their partial "
+                + "matches can double with every event of a key).",
+            valueName: "n"))
     var perKey: Int?
 
     /// The caps, or a usage error for a cap below 1.
@@ -20,6 +24,6 @@ struct LimitOptions: ParsableArguments {
         for (value, flag) in [(total, "--max-partial-matches"), (perKey, "--max-partial-matches-per-key")] {
             if let value, value < 1 { throw UsageError(message: "\(flag) \(value): expected a number of partial matches, 1 or more") }
         }
-        return PartialMatchLimits(perKey: perKey, total: total)
+        return PartialMatchLimits(perKey: perKey, total: total, branchingPerKey: PartialMatchLimits.defaultBranchingPerKey)
     }
 }

@@ -7,15 +7,27 @@ public struct PartialMatchLimits: Sendable, Hashable {
     public var perKey: Int?
     /// At most this many open partial matches over all keys of the pattern.
     public var total: Int?
+    /// Where `perKey` is not given: the per-key cap of a pattern that branches on every event (`->>` or `any`,
+    /// whose partial matches can double with each event of a key: 40 events of one key took 3 GB).
+    public var branchingPerKey: Int?
+
+    /// The per-key cap applied to a branching pattern when no other is given.
+    public static let defaultBranchingPerKey = 100_000
 
     /// Creates limits; nil means no cap.
-    public init(perKey: Int? = nil, total: Int? = nil) {
+    public init(perKey: Int? = nil, total: Int? = nil, branchingPerKey: Int? = nil) {
         self.perKey = perKey
         self.total = total
+        self.branchingPerKey = branchingPerKey
     }
 
     /// Whether any cap is set.
-    public var isEmpty: Bool { perKey == nil && total == nil }
+    public var isEmpty: Bool { perKey == nil && total == nil && branchingPerKey == nil }
+
+    /// The caps for one pattern: `branchingPerKey` becomes its per-key cap if it branches and has none.
+    func applied(branching: Bool) -> PartialMatchLimits {
+        PartialMatchLimits(perKey: perKey ?? (branching ? branchingPerKey : nil), total: total)
+    }
 }
 
 /// The bookkeeping the caps need, kept only while a cap is set (so that an uncapped matcher pays nothing).
@@ -51,7 +63,8 @@ extension PatternMatcher {
     /// ones, across keys, in the order they started. Dropped partial matches are counted
     /// (`droppedPartialMatches`); matches they would have completed are lost — the price of bounded memory, as in
     /// Flink's state TTL. Recounts the current state, so it may be called after a restore.
-    public mutating func setLimits(_ limits: PartialMatchLimits) {
+    public mutating func setLimits(_ given: PartialMatchLimits) {
+        let limits = given.applied(branching: branches)
         guard !limits.isEmpty else {
             limitState = nil
             return

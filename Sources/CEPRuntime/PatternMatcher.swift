@@ -67,6 +67,20 @@ public struct PatternMatcher {
     public init(_ automaton: Automaton, index: Int) {
         self.index = index
         self.executor = NFAExecutor(automaton.patterns[index], index: index)
+        branches = Self.branches(automaton.patterns[index])
+    }
+
+    /// Whether the pattern branches every partial match on every event (an IGNORE that takes anything: `->>` or
+    /// `any`), so that a key's partial matches can multiply with its events (see `PartialMatchLimits`).
+    let branches: Bool
+
+    private static func branches(_ pattern: PatternAutomaton) -> Bool {
+        for (state, nfaState) in pattern.states.enumerated() where state != pattern.start {
+            for edge in nfaState.transitions where edge.action == .ignore {
+                if case .always = edge.condition { return true }
+            }
+        }
+        return false
     }
 
     /// Number of keys that hold state.
