@@ -225,6 +225,15 @@ CASES += [
          stderr="partial matches dropped over the cap"),
     dict(name="cepd check warns about every combination", setup=write("simple.cep", ANY_COMBINATION),
          args=["check", "simple.cep"], status=0, stderr="[combinations]"),
+    # Messages that say what is wrong ("not a duration", "got float" said something else).
+    dict(name="a duration too large for 64 bits", setup=write("simple.cep", SIMPLE.replace("within 10s", "within 999999999999999d")),
+         args=["check", "simple.cep"], status=1, stderr="is too large"),
+    dict(name="an integer beyond 64 bits in an event", setup=write("ev.jsonl", '{"k":"u1","v":99999999999999999999,"ts":1000}\n'),
+         args=RUN + ["--output", "out.jsonl"], status=0,
+         files={"dead-letters.jsonl": contains("dead-letters.jsonl", "the integer is out of the 64-bit range")}),
+    dict(name="a time beyond 64 bits in an event", setup=write("ev.jsonl", '{"k":"u1","v":1,"ts":-99999999999999999999}\n'),
+         args=RUN + ["--output", "out.jsonl"], status=0,
+         files={"dead-letters.jsonl": contains("dead-letters.jsonl", "field 'ts': the integer is out of the 64-bit range")}),
     # One rule for integer overflow: null (it wrapped: a negative sum of positives, MAX - MIN = -1).
     dict(name="integer overflow is null, never wrapped",
          setup=lambda d: (write("simple.cep", OVERFLOW)(d), write("ev.jsonl", MIN_THEN_5)(d)),
