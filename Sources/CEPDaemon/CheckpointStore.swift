@@ -147,6 +147,22 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         if !marked { try database.put(Self.ownerKey, Array(owner.rawValue.utf8)) }
     }
 
+    /// Refuses a write the disk has no room for. RocksDB 7.8 (Debian's build keeps its assertions) aborts the
+    /// process when a synced write fails for lack of space (`sync_without_flush_called_`), instead of returning the
+    /// error, so the space is checked first: a batch needs about its size in the log and as much again when the
+    /// memtable is flushed, plus room for RocksDB's own files.
+    private func ensureSpace(for bytes: Int) throws {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return }
+        let free = UInt64(info.f_bavail) * UInt64(info.f_frsize)
+        let needed = UInt64(bytes) * 2 + (1 << 20)
+        guard free >= needed else {
+            throw CheckpointError(
+                message: "only \(free / 1024) KiB are free under \(path) and a checkpoint needs about \(needed / 1024) KiB: "
+                    + "make room (the last complete checkpoint stays, and the next start resumes from it)")
+        }
+    }
+
     /// Whether the store holds a checkpoint of an earlier cepd, whose state was not kept per task.
     var holdsEarlierLayout: Bool { (try? database.get(Array(DaemonCheckpoint.key.utf8))) != nil }
 
@@ -178,6 +194,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             }
         }
         batch.put(prefix + Changelog.recordKey, Array(try JSONEncoder().encode(record)))
+        try ensureSpace(for: batch.payloadBytes)
         try database.write(batch, sync: true)
     }
 
@@ -224,6 +241,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         for record in records {
             writer.batch.put(TaskEngines.statePrefix(record.task) + Changelog.recordKey, Array(try JSONEncoder().encode(record)))
         }
+        try ensureSpace(for: writer.batch.payloadBytes)
         try database.write(writer.batch, sync: true)
         return Cost(
             milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, batchBytes: writer.batch.payloadBytes,
@@ -258,6 +276,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             counts.keysDeleted += written.keysDeleted
         }
         writer.batch.put(Array(Record.key.utf8), Array(try JSONEncoder().encode(record)))
+        try ensureSpace(for: writer.batch.payloadBytes)
         try database.write(writer.batch, sync: true)
         return Cost(
             milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, batchBytes: writer.batch.payloadBytes,

@@ -152,6 +152,13 @@ stream b from "b" { key k  time ts  lateness 1s  fields { k: string, ts: time } 
 pattern p { match xs: a+ any -> y: b within 1h skip none emit to "out" { k: y.k } }
 """
 
+HOLD = """stream a from "a" { key k  time ts  lateness 1s  fields { k: string, v: int, ts: time } }
+pattern p { match x: a -> y: a where y.v > x.v within 1d emit to "out" { k: x.k } }
+"""
+# 30,000 keys, each holding a partial match until its second event, 30,000 events later: megabytes of state, and
+# 30,000 alerts a resumed replay must write exactly once.
+HOLDING_KEYS = "".join('{"k":"key%06d","v":%d,"ts":%d}\n' % (i % 30000, i, 1000 + i) for i in range(60000))
+
 LONG_TOPIC = "t" * 250
 SERVE = ["--pattern", "simple.cep", "--brokers", "127.0.0.1:1", "--state-dir", "none"]
 
@@ -208,6 +215,17 @@ CASES += [
             stderr="it was modified"),
     resumed("a replay resumed with another file at the input's path", "cp -p ev.jsonl copy.jsonl && mv copy.jsonl ev.jsonl",
             2, stderr="it is another file now"),
+    # A full disk under --state-dir: status 5 and a resumable state (RocksDB aborted the process: exit 134). Needs
+    # root for the small tmpfs, as .ci/run has (it installs packages); without it the case fails, saying so.
+    dict(name="a state directory on a full disk", setup=write("ev.jsonl", HOLDING_KEYS),
+         shell="mkdir small && mount -t tmpfs -o size=2m tmpfs small || { echo 'cannot mount a tmpfs (root?)' >&2; exit 99; }; "
+               "{cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl --state-dir small/st "
+               "--checkpoint-interval 1ms --quiet; status=$?; "
+               "mount -o remount,size=64m small && {cepd} run --pattern simple.cep --input a=ev.jsonl --output out.jsonl "
+               "--state-dir small/st --quiet && {cepd} run --pattern simple.cep --input a=ev.jsonl --output whole.jsonl --quiet "
+               "&& cmp out.jsonl whole.jsonl && [ $(wc -l < out.jsonl) = 30000 ] || "
+               "{ echo 'the resumed replay differs from an uninterrupted one' >&2; status=98; }; umount small; exit $status",
+         setup_pattern=HOLD, status=5, stderr="are free under small/st"),
     # Files as people have them: a byte order mark, a pipe, /dev/null.
     dict(name="a pattern file with a UTF-8 byte order mark", setup=write("simple.cep", b"\xef\xbb\xbf" + SIMPLE.encode()),
          args=["check", "simple.cep"], status=0, stderr="ok: 1 pattern"),
@@ -280,6 +298,8 @@ def run_case(cepd, case):
         write("ev.jsonl", EVENTS)(directory)
         if "setup" in case:
             case["setup"](directory)
+        if "setup_pattern" in case:
+            write("simple.cep", case["setup_pattern"])(directory)
         if "shell" in case:
             command = ["bash", "-c", case["shell"].replace("{cepd}", cepd)]
         else:
