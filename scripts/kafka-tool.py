@@ -30,7 +30,10 @@ def partition_of(line, number, partitions):
 
 
 def produce(args):
-    producer = Producer({"bootstrap.servers": args.brokers, "enable.idempotence": True, "linger.ms": 5})
+    settings = {"bootstrap.servers": args.brokers, "enable.idempotence": True, "linger.ms": 5}
+    if args.max_bytes:
+        settings["message.max.bytes"] = args.max_bytes
+    producer = Producer(settings)
     failures = []
     split = {}
     if args.split:
@@ -115,6 +118,7 @@ def main():
     p.add_argument("--split")
     p.add_argument("--timestamps")
     p.add_argument("--rate", type=float)
+    p.add_argument("--max-bytes", type=int, help="the producer's message.max.bytes (for oversized test messages)")
     c = sub.add_parser("consume")
     c.add_argument("--brokers", required=True)
     c.add_argument("--topic", required=True)

@@ -925,7 +925,21 @@ struct KafkaDaemon {
         ]
         if let timestamp = record.timestamp { headers.append(("cepd-source-timestamp", Array(String(timestamp).utf8))) }
         for (name, value) in extra { headers.append((name, Array(value.utf8))) }
-        send(producer, topic: topic, key: record.key.map { batch.copy($0) }, value: batch.copy(record.value), headers: headers)
+        let key = record.key.map { batch.copy($0) }
+        var value = batch.copy(record.value)
+        // A message the broker took can be too large to produce again with the headers (a 10 MB poison pill
+        // stopped cepd with status 4 on every restart): its first bytes go, with their original length.
+        let room = max(1024, maxMessageBytes - 16 * 1024 - (key?.count ?? 0))
+        if value.count > room {
+            headers.append(("cepd-value-truncated", Array(String(value.count).utf8)))
+            value.removeSubrange(room...)
+        }
+        send(producer, topic: topic, key: key, value: value, headers: headers)
+    }
+
+    /// The producer's `message.max.bytes` (librdkafka's default, 1,000,000, unless -X or --config sets it).
+    private var maxMessageBytes: Int {
+        options.properties.last { $0.key == "message.max.bytes" }.flatMap { Int($0.value) } ?? 1_000_000
     }
 
     private func send(

@@ -4,7 +4,8 @@
 #  2. `cepd serve` consumes them and produces alerts, dead letters and late events;
 #  3. the alerts (every id and field) and dead letters must equal `cepd run` over files holding the same
 #     per-partition sequences;
-#  4. events an hour behind the watermark arrive in the late topic with their headers and original bytes;
+#  4. events an hour behind the watermark arrive in the late topic with their headers and original bytes; a 3 MB
+#     poison pill is dead-lettered truncated, and cepd goes on;
 #  5. bad configuration gives one clear line and the documented exit status;
 #  6. a restarted cepd in the same group continues from the committed position (reads nothing again);
 #  7. --wait-for-topics waits for missing input topics and starts once they exist;
@@ -100,14 +101,30 @@ for m in got:
 PY
 echo "kafka e2e: late events in cepd-late with reason, patterns, watermarks and the original key and value"
 
+# A poison pill: a 3 MB non-JSON message the broker takes but that cannot be produced again whole (it stopped cepd
+# with status 4 on every restart). Its dead letter holds its first bytes and says how long it was; cepd goes on.
+python3 -c 'print("x" * 3000000)' > "$work/pill.jsonl"
+tool produce --brokers "$KAFKA_BROKERS" --topic logins --partitions 3 --file "$work/pill.jsonl" --max-bytes 5000000 2>/dev/null
+tool consume --brokers "$KAFKA_BROKERS" --topic cepd-dead-letters --out "$work/dead-2.jsonl" --expect $((dead + 1)) --idle 30 \
+    --headers 2>/dev/null
+"$KAFKA_PY" - "$work/dead-2.jsonl" <<'PY' || fail "the poison pill's dead letter"
+import json, sys
+pills = [m for m in map(json.loads, open(sys.argv[1])) if m["headers"].get("cepd-value-truncated")]
+assert len(pills) == 1, f"{len(pills)} truncated dead letters"
+assert pills[0]["headers"]["cepd-value-truncated"] == "3000000", pills[0]["headers"]
+assert 0 < len(pills[0]["value"]) < 1_000_000 and set(pills[0]["value"]) == {"x"}, len(pills[0]["value"])
+PY
+kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; fail "cepd stopped on the poison pill"; }
+echo "kafka e2e: a 3 MB poison pill is dead-lettered truncated (with its length) and cepd goes on"
+
 # A clean stop commits; a restart in the same group reads nothing again.
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd serve exited with $? after SIGTERM"
 serve_pid=""
 lines=$(cat "$work"/input/*.jsonl | wc -l)
 events=$((lines - dead + 2))
-grep -q "stopped: $events events, $alerts alerts, $((late + 2)) late, $dead dead letters" "$work/serve.log" ||
-    { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, $((late + 2)) late, $dead dead letters"; }
+grep -q "stopped: $events events, $alerts alerts, $((late + 2)) late, $((dead + 1)) dead letters" "$work/serve.log" ||
+    { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, $((late + 2)) late, $((dead + 1)) dead letters"; }
 "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --state-dir "$work/state-e2e" --from earliest --idle-timeout 0s \
     "${fast[@]}" >/dev/null 2>"$work/restart.log" &
 serve_pid=$!
