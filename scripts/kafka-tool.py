@@ -73,6 +73,13 @@ def produce(args):
     print(f"{count} messages to {args.topic}", file=sys.stderr)
 
 
+def tombstone(args):
+    producer = Producer({"bootstrap.servers": args.brokers})
+    producer.produce(args.topic, value=None, key=args.key.encode())
+    if producer.flush(30):
+        sys.exit(f"kafka-tool: the tombstone to {args.topic} was not delivered")
+
+
 def consume(args):
     consumer = Consumer({
         "bootstrap.servers": args.brokers, "group.id": f"kafka-tool-{time.time_ns()}",
@@ -98,7 +105,7 @@ def consume(args):
             headers = {k: (v.decode(errors="replace") if v is not None else None) for k, v in (message.headers() or [])}
             key = message.key().decode(errors="replace") if message.key() is not None else None
             out.write(json.dumps({"partition": message.partition(), "offset": message.offset(), "key": key,
-                                  "headers": headers, "value": value}) + "\n")
+                                  "headers": headers, "value": value, "null": message.value() is None}) + "\n")
         else:
             out.write(value + "\n")
         count += 1
@@ -119,6 +126,10 @@ def main():
     p.add_argument("--timestamps")
     p.add_argument("--rate", type=float)
     p.add_argument("--max-bytes", type=int, help="the producer's message.max.bytes (for oversized test messages)")
+    t = sub.add_parser("tombstone", help="produce one message with a null value")
+    t.add_argument("--brokers", required=True)
+    t.add_argument("--topic", required=True)
+    t.add_argument("--key", required=True)
     c = sub.add_parser("consume")
     c.add_argument("--brokers", required=True)
     c.add_argument("--topic", required=True)
@@ -127,7 +138,7 @@ def main():
     c.add_argument("--expect", type=int)
     c.add_argument("--headers", action="store_true")
     args = ap.parse_args()
-    produce(args) if args.command == "produce" else consume(args)
+    {"produce": produce, "consume": consume, "tombstone": tombstone}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ struct InputRecord {
     var key: Range<Int>? = nil
     /// The Kafka message timestamp, if it had one.
     var timestamp: Int64? = nil
+    /// The Kafka message value was null (a tombstone), not empty.
+    var isNull = false
 }
 
 /// One unit of work for the engine's thread, in the order the reading thread produced them.

@@ -934,7 +934,7 @@ struct KafkaDaemon {
             headers.append(("cepd-value-truncated", Array(String(value.count).utf8)))
             value.removeSubrange(room...)
         }
-        send(producer, topic: topic, key: key, value: value, headers: headers)
+        send(producer, topic: topic, key: key, value: record.isNull ? nil : value, headers: headers)
     }
 
     /// The producer's `message.max.bytes` (librdkafka's default, 1,000,000, unless -X or --config sets it).
@@ -943,7 +943,7 @@ struct KafkaDaemon {
     }
 
     private func send(
-        _ producer: KafkaProducer, topic: String, key: [UInt8]?, value: [UInt8], headers: [(name: String, value: [UInt8]?)]
+        _ producer: KafkaProducer, topic: String, key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]
     ) {
         do {
             try producer.send(topic: topic, key: key, value: value, headers: headers)

@@ -42,9 +42,12 @@ struct PartitionQueue {
             bytes.append(contentsOf: key)
             record.key = keyStart..<bytes.count
         }
+        record.isNull = message.isNull
         let before = decoded.count
         var failure: String?
-        if let decoder {
+        if message.isNull {
+            failure = PartitionQueue.tombstone
+        } else if let decoder {
             failure = message.value.withUnsafeBufferPointer {
                 decoder.decode($0, messageTimestamp: message.timestamp, into: &decoded)
             }?.reason
@@ -52,13 +55,18 @@ struct PartitionQueue {
         messages.append(Message(record: record, events: decoded.count - before, failure: failure))
     }
 
+    /// The dead-letter reason of a message with a null value (its dead letter keeps the null).
+    static let tombstone = "null value (a tombstone: a delete marker, not an event)"
+
     /// Decodes the waiting messages again with another decoder (a reload changed the streams).
     mutating func redecode(with decoder: EventDecoder?) {
         var fresh = DecodedEvents()
         for i in head..<messages.count {
             let before = fresh.count
             var failure: String?
-            if let decoder {
+            if messages[i].record.isNull {
+                failure = PartitionQueue.tombstone
+            } else if let decoder {
                 let range = messages[i].record.value
                 let timestamp = messages[i].record.timestamp
                 failure = bytes.withUnsafeBufferPointer {

@@ -253,9 +253,11 @@ public final class KafkaConsumer: @unchecked Sendable {
                 index += 1
             }
         }
-        return KafkaMessage(
+        var copied = KafkaMessage(
             partition: TopicPartition(topic: topic, partition: m.partition), offset: m.offset,
             timestamp: ts >= 0 ? ts : nil, key: key, value: value, headers: headers)
+        copied.isNull = m.payload == nil
+        return copied
     }
 
     /// Commits positions (the offset of the next message to read) to the group, synchronously.

@@ -10,6 +10,8 @@ public struct KafkaMessage: Sendable {
     public var key: [UInt8]?
     /// The value bytes (empty for a null value).
     public var value: [UInt8]
+    /// Whether the value was null (a tombstone: a delete marker of a compacted topic), not merely empty.
+    public var isNull = false
     /// The headers in order; a header may have a null value.
     public var headers: [(name: String, value: [UInt8]?)]
 

@@ -5,7 +5,7 @@
 #  3. the alerts (every id and field) and dead letters must equal `cepd run` over files holding the same
 #     per-partition sequences;
 #  4. events an hour behind the watermark arrive in the late topic with their headers and original bytes; a 3 MB
-#     poison pill is dead-lettered truncated, and cepd goes on;
+#     poison pill is dead-lettered truncated, and cepd goes on; a tombstone is dead-lettered as one;
 #  5. bad configuration gives one clear line and the documented exit status;
 #  6. a restarted cepd in the same group continues from the committed position (reads nothing again);
 #  7. --wait-for-topics waits for missing input topics and starts once they exist;
@@ -117,14 +117,27 @@ PY
 kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; fail "cepd stopped on the poison pill"; }
 echo "kafka e2e: a 3 MB poison pill is dead-lettered truncated (with its length) and cepd goes on"
 
+# A tombstone (null value) is not an event: its dead letter says so and keeps the null (it said "empty line" and
+# its null became empty bytes).
+tool tombstone --brokers "$KAFKA_BROKERS" --topic logins --key u-deleted 2>/dev/null
+tool consume --brokers "$KAFKA_BROKERS" --topic cepd-dead-letters --out "$work/dead-3.jsonl" --expect $((dead + 2)) --idle 30 \
+    --headers 2>/dev/null
+"$KAFKA_PY" - "$work/dead-3.jsonl" <<'PY' || fail "the tombstone's dead letter"
+import json, sys
+found = [m for m in map(json.loads, open(sys.argv[1])) if m["key"] == "u-deleted"]
+assert len(found) == 1, f"{len(found)} dead letters for the tombstone"
+assert found[0]["null"] and "tombstone" in found[0]["headers"]["cepd-reason"], found[0]
+PY
+echo "kafka e2e: a tombstone is dead-lettered as one, its null value kept"
+
 # A clean stop commits; a restart in the same group reads nothing again.
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd serve exited with $? after SIGTERM"
 serve_pid=""
 lines=$(cat "$work"/input/*.jsonl | wc -l)
 events=$((lines - dead + 2))
-grep -q "stopped: $events events, $alerts alerts, $((late + 2)) late, $((dead + 1)) dead letters" "$work/serve.log" ||
-    { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, $((late + 2)) late, $((dead + 1)) dead letters"; }
+grep -q "stopped: $events events, $alerts alerts, $((late + 2)) late, $((dead + 2)) dead letters" "$work/serve.log" ||
+    { cat "$work/serve.log" >&2; fail "stop summary: expected $events events, $alerts alerts, $((late + 2)) late, $((dead + 2)) dead letters"; }
 "$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group e2e --state-dir "$work/state-e2e" --from earliest --idle-timeout 0s \
     "${fast[@]}" >/dev/null 2>"$work/restart.log" &
 serve_pid=$!
