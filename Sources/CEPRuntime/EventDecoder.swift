@@ -291,8 +291,8 @@ public struct EventDecoder: Sendable {
         case nil: message = "missing"
         case .null: message = "null, but the field is not optional"
         case .string(let text) where field.type == .time: message = "'\(text)' is not an RFC 3339 time"
-        case .number(let number) where (field.type == .int || field.type == .time) && number.rounded() == number
-            && Swift.abs(number) >= 9.2e18:
+        case .number(let number) where (field.type == .int || field.type == .time) && number.isFinite
+            && number.rounded() == number && Swift.abs(number) >= 9.2e18:
             message = "the integer is out of the 64-bit range (\(number))"
         case let raw?:
             let expected = field.type == .time ? "time (epoch milliseconds or RFC 3339)" : field.type.rawValue

@@ -291,6 +291,95 @@ CASES += [
 ]
 
 
+# Malformed event lines: each is a dead letter with a reason that names the problem, and the replay goes on (the
+# valid pair after it still matches).
+DEEP = '{"k":"u1","v":1,"ts":1000,"deep":' + "[" * 70 + "1" + "]" * 70 + "}"
+MALFORMED = [
+    ("an unfinished object", "{", "expected a member name in quotes"),
+    ("an array", "[]", "an event must be a JSON object"),
+    ("a string", '"str"', "an event must be a JSON object"),
+    ("a number", "42", "an event must be a JSON object"),
+    ("null", "null", "an event must be a JSON object"),
+    ("no time field", '{"k":"u1","v":1}', "field 'ts': missing"),
+    ("no key field", '{"v":1,"ts":1000}', "field 'k': missing"),
+    ("a string for an int", '{"k":"u1","v":"one","ts":1000}', "field 'v': expected int, got string"),
+    ("a bool for a time", '{"k":"u1","v":1,"ts":true}', "field 'ts': expected time"),
+    ("a fraction for an int", '{"k":"u1","v":1.5,"ts":1000}', "field 'v': expected int, got float"),
+    ("text after the object", '{"k":"u1","v":1,"ts":1000} trailing', "unexpected text after the JSON object"),
+    ("a trailing comma", '{"k":"u1","v":1,"ts":1000,}', "expected a member name in quotes"),
+    ("NaN", '{"k":"u1","v":NaN,"ts":1000}', "unexpected character"),
+    ("a float overflow for an int", '{"k":"u1","v":1e400,"ts":1000}', "field 'v': expected int, got float"),
+    ("a control character in a string", '{"k":"u\x01","v":1,"ts":1000}', "control character in a string"),
+    ("an unterminated key string", '{"k":"u1,"v":1,"ts":1000}', "expected ',' or '}' in an object"),
+    ("an empty line", "", "empty line"),
+    ("a blank line", "   ", "empty line"),
+    ("a null key", '{"k":null,"v":1,"ts":1000}', "field 'k': null, but the field is not optional"),
+    ("a time that is not RFC 3339", '{"k":"u1","v":1,"ts":"yesterday"}', "'yesterday' is not an RFC 3339 time"),
+    ("an array for a string", '{"k":["u1"],"v":1,"ts":1000}', "field 'k': expected string, got object or array"),
+    ("two objects on a line", '{"k":"u1","v":1,"ts":1000}{"k":"u2"}', "unexpected text after the JSON object"),
+    ("nesting deeper than 64 in an unread member", DEEP, "JSON nested too deeply"),
+    ("a leading zero", '{"k":"u1","v":01,"ts":1000}', "expected ',' or '}' in an object"),
+    ("a lone minus", '{"k":"u1","v":-,"ts":1000}', "invalid number"),
+    ("single quotes", "{'k':'u1'}", "expected a member name in quotes"),
+]
+for what, line, reason in MALFORMED:
+    CASES.append(dict(
+        name=f"a malformed event: {what}", setup=write("ev.jsonl", line + "\n" + EVENTS.replace("not json\n", "")),
+        args=RUN + ["--output", "out.jsonl"], status=0, stderr="dead letters: 1",
+        files={"dead-letters.jsonl": contains("dead-letters.jsonl", reason), "out.jsonl": lines("out.jsonl", 1)}))
+
+# Bad options: one line that says what to give, status 2, before anything runs.
+BAD_OPTIONS = [
+    (["run", "--pattern", "simple.cep", "--input", "a"], "must be TOPIC=FILE"),
+    (["run", "--pattern", "simple.cep", "--input", "=ev.jsonl"], "must be TOPIC=FILE"),
+    (["run", "--pattern", "simple.cep", "--input", "b=ev.jsonl"], "no stream reads topic 'b' (topics: a)"),
+    (["run", "--pattern", "simple.cep", "--input", "a=missing.jsonl"], "cannot read 'missing.jsonl'"),
+    (["run", "--pattern", "missing.cep", "--input", "a=ev.jsonl"], "cannot read 'missing.cep'"),
+    (RUN + ["--checkpoint-interval", "5x"], "expected a duration"),
+    (RUN + ["--max-partial-matches", "0"], "1 or more"),
+    (RUN + ["--max-partial-matches-per-key", "0"], "1 or more"),
+    (RUN + ["--state-dir", "st"], "--state-dir needs --output"),
+    (["check"], "Missing expected argument"),
+    (["check", "missing.cep"], "cannot read 'missing.cep'"),
+    (["explain", "missing.cep"], "cannot read 'missing.cep'"),
+    (["test", "missing.cep"], "cannot read 'missing.cep'"),
+    (SERVE + ["--from", "yesterday"], "expected earliest, latest or an RFC 3339 time"),
+    (SERVE + ["--idle-timeout", "forever"], "expected a duration"),
+    (SERVE + ["--metrics-port", "70000"], "expected a port number"),
+    (SERVE + ["--config", "missing.conf"], "cannot read the file"),
+    (SERVE + ["--shutdown-timeout", "0x"], "expected a duration"),
+    (SERVE + ["--log-format", "xml"], "Please provide one of 'text' and 'json'"),
+]
+for args, phrase in BAD_OPTIONS:
+    CASES.append(dict(name="bad options: cepd " + " ".join(args), args=args, status=2, stderr=phrase))
+
+
+# Hostile pattern files: a diagnostic with its id and status 1, never a crash or a hang.
+A_STREAM = b'stream a from "a" { key k time ts fields { k: string, ts: time } }\n'
+HOSTILE_CEP = [
+    ("binary garbage", bytes(range(256)) * 4, "[invalid-character]"),
+    ("100,000 nested parentheses", b'pattern p { match x: a where ' + b"(" * 100000 + b"1" + b")" * 100000
+     + b' emit to "o" { } }\n', "[nesting-too-deep]"),
+    ("a NUL byte", A_STREAM.rstrip(b"\n") + b"\x00\n", "[invalid-character]"),
+    ("an unterminated string", b'stream a from "a { key k time ts fields { k: string, ts: time } }\n', "[unterminated-string]"),
+    ("an unclosed brace", b'stream a from "a" { key k time ts fields { k: string, ts: time }\n', "[expected-token]"),
+    ("an empty topic", b'stream a from "" { key k time ts fields { k: string, ts: time } }\n', "[empty-topic]"),
+    ("a stream without a key", b'stream a from "a" { time ts fields { k: string, ts: time } }\n'
+     b'pattern p { match x: a -> y: a within 1m emit to "o" { k: x.k } }\n', "[missing-key]"),
+    ("a step read before it binds", A_STREAM + b'pattern p { match x: a where x.k == y.k -> y: a within 1m emit to "o" { k: x.k } }\n',
+     "[binding-used-before-bound]"),
+    ("one step name twice", A_STREAM + b'pattern p { match x: a -> x: a within 1m emit to "o" { k: x.k } }\n',
+     "[duplicate-binding]"),
+    ("a quantifier {3,2}", A_STREAM + b'pattern p { match x: a{3,2} -> y: a within 1m emit to "o" { k: y.k } }\n',
+     "[invalid-quantifier]"),
+    ("a quantifier beyond any count", A_STREAM
+     + b'pattern p { match x: a{99999999999} -> y: a within 1m emit to "o" { k: y.k } }\n', "[invalid-quantifier]"),
+]
+for what, text, phrase in HOSTILE_CEP:
+    CASES.append(dict(name=f"a hostile pattern file: {what}", setup=write("bad.cep", text), args=["check", "bad.cep"],
+                      status=1, stderr=phrase))
+
+
 def run_case(cepd, case):
     directory = tempfile.mkdtemp(prefix="cepd-robust-")
     try:
@@ -305,7 +394,7 @@ def run_case(cepd, case):
         else:
             command = [cepd] + case["args"]
         try:
-            done = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=120)
+            done = subprocess.run(command, cwd=directory, capture_output=True, text=True, errors="replace", timeout=120)
         except subprocess.TimeoutExpired:
             return "no exit within 120 s"
         problems = []
