@@ -61,9 +61,8 @@ struct CheckpointError: Error, CustomStringConvertible {
 
 /// The checkpoint store in `--state-dir` (used from the engine thread, and from the reader thread to bring a
 /// task's copy up to date while the engine does not run that task: RocksDB is thread-safe): a RocksDB database holding the engine's records (see `Engine`'s state
-/// layout), the owner's mark (`o`: which command the directory belongs to) and the driver's record (`d` for `cepd
-/// serve`, `r` for `cepd run`), all written by one atomic, synced
-/// batch per checkpoint.
+/// layout) and the driver's record (`d` for `cepd serve`, `r` for `cepd run`), all written by one atomic, synced
+/// batch per checkpoint — and, written once, the owner's mark (`o`: which command the directory belongs to).
 final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     private let database: RocksDatabase
     let path: String
