@@ -52,8 +52,7 @@ extension Checker {
             if step.isNegated {
                 kind = .negated
             } else if let q = step.quantifier {
-                let optional = q.min == 0 || step.modifiers.contains { $0.value == .optional }
-                kind = q.max == 1 ? (optional ? .optional : .single) : .multiple
+                kind = q.max == 1 ? (step.isOptional ? .optional : .single) : .multiple
             } else {
                 kind = .single
             }
@@ -95,7 +94,7 @@ extension Checker {
                     contiguity: step.contiguity?.value ?? .relaxed, isNegated: step.isNegated,
                     hasQuantifier: step.quantifier != nil, minCount: minCount,
                     maxCount: step.quantifier.map(\.max) ?? 1,
-                    isOptional: step.quantifier?.min == 0 || modifiers.contains(.optional),
+                    isOptional: step.isOptional,
                     isTimes: step.quantifier.map { !($0.min == 0 && $0.max == 1) } ?? false,
                     isGreedy: modifiers.contains(.greedy),
                     inner: modifiers.contains(.consecutive) ? .strict : modifiers.contains(.any) ? .any : .relaxed,
@@ -175,7 +174,7 @@ extension Checker {
         }
         if index > 0 {
             let previous = decl.steps[index - 1]
-            if previous.quantifier?.min == 0 || previous.modifiers.contains(where: { $0.value == .optional }) {
+            if previous.isOptional {
                 // Flink CEP 2.3 refuses it too ("an optional path to NOT condition is not supported yet").
                 diagnostics.report(
                     .invalidNegation("a 'not' step cannot follow an optional step ('\(previous.binding.name)')"),
@@ -202,8 +201,7 @@ extension Checker {
 
     /// Where Flink CEP 2.3 refuses `greedy()` (or fails on it at run time), cepd refuses it at check time.
     private mutating func checkGreedy(_ step: Step, index: Int, of decl: PatternDecl) {
-        let optional = step.quantifier?.min == 0 || step.modifiers.contains { $0.value == .optional }
-        if optional, index > 0, let previous = decl.steps[index - 1].modifiers.first(where: { $0.value == .greedy }) {
+        if step.isOptional, index > 0, let previous = decl.steps[index - 1].modifiers.first(where: { $0.value == .greedy }) {
             // Flink: "Optional pattern cannot be preceded by greedy pattern" (the greedy step would need to know
             // where the optional one ends).
             diagnostics.report(
@@ -225,7 +223,7 @@ extension Checker {
                 .invalidGreedy("'greedy' and 'any' cannot both apply: 'any' takes every combination, not the most events"),
                 at: any.range, help: "drop 'any' or 'greedy'")
         }
-        if optional, step.until != nil, notFollowedByBefore(index, in: decl) {
+        if step.isOptional, step.until != nil, notFollowedByBefore(index, in: decl) {
             // Flink's compiler leaves the PROCEED edge for the `until` event without a target here, and its NFA
             // fails with a NullPointerException when the event comes.
             diagnostics.report(
@@ -235,17 +233,12 @@ extension Checker {
         }
     }
 
-    /// Whether a `-> not` step still applies at step `index` (right before it, or before optional steps before it).
+    /// Whether a `-> not` step still applies at step `index`: right before it, or before optional steps before it
+    /// (the steps NFABuilder.pendingNegations lowers into STOP edges).
     private func notFollowedByBefore(_ index: Int, in decl: PatternDecl) -> Bool {
-        var previous = index - 1
-        while previous >= 0 {
-            let step = decl.steps[previous]
-            if step.isNegated { if step.contiguity?.value != .strict { return true } else { return false } }
-            let optional = step.quantifier?.min == 0 || step.modifiers.contains { $0.value == .optional }
-            if !optional { return false }
-            previous -= 1
-        }
-        return false
+        let before = decl.steps[..<index].reversed().drop { $0.isOptional && !$0.isNegated }
+        guard let step = before.first else { return false }
+        return step.isNegated && step.contiguity?.value != .strict
     }
 
     /// The key field of every stream the pattern reads, with the types they join on.

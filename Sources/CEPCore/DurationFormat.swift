@@ -5,24 +5,43 @@ public enum DurationFormat {
         ("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000),
     ]
 
+    /// What a literal is: a duration in milliseconds, well formed but beyond 64-bit milliseconds, or not one.
+    public enum Reading: Sendable, Hashable {
+        case milliseconds(Int64)
+        case tooLarge
+        case invalid
+    }
+
     /// Parses a literal made of one or more `<digits><unit>` parts; `nil` when it is not one, or overflows.
     public static func parse(_ text: Substring) -> Int64? {
+        if case .milliseconds(let ms) = read(text) { return ms }
+        return nil
+    }
+
+    /// Reads a literal made of one or more `<digits><unit>` parts, telling a malformed one from one too large.
+    public static func read(_ text: Substring) -> Reading {
         var total: Int64 = 0
+        var overflow = false
         var rest = text[...]
-        guard !rest.isEmpty else { return nil }
+        guard !rest.isEmpty else { return .invalid }
         while !rest.isEmpty {
             let digits = rest.prefix(while: { $0.isASCII && ($0.isNumber || $0 == "_") })
-            guard !digits.isEmpty, let amount = Int64(digits.filter { $0 != "_" }) else { return nil }
+            let figures = digits.filter { $0 != "_" }
+            guard !figures.isEmpty else { return .invalid }
             rest = rest.dropFirst(digits.count)
             let unitText = rest.prefix(while: { $0.isASCII && $0.isLetter })
-            guard let unit = units.first(where: { $0.name == unitText }) else { return nil }
+            guard let unit = units.first(where: { $0.name == unitText }) else { return .invalid }
             rest = rest.dropFirst(unitText.count)
+            guard let amount = Int64(figures) else {
+                overflow = true
+                continue
+            }
             let (product, overflow1) = amount.multipliedReportingOverflow(by: unit.milliseconds)
             let (sum, overflow2) = total.addingReportingOverflow(product)
-            if overflow1 || overflow2 { return nil }
+            overflow = overflow || overflow1 || overflow2
             total = sum
         }
-        return total
+        return overflow ? .tooLarge : .milliseconds(total)
     }
 
     /// Prints milliseconds in the largest units that divide it exactly: 600000 → `10m`, 90000 → `1m30s`.

@@ -124,27 +124,33 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     /// Claims the store for `owner`: an empty one is marked as its, one that another command wrote is refused. (A
     /// store of an earlier cepd, without the mark, is told by its records: a replay's has `r`.)
     func claim(_ owner: Owner) throws {
+        let mark = try database.get(Self.ownerKey)
         let found: Owner?
-        if let mark = try database.get(Self.ownerKey) {
-            found = Owner(rawValue: String(decoding: mark, as: UTF8.self))
-            guard found != nil else { throw CheckpointError(message: "the state in \(path) names an unknown owner") }
-        } else if try database.get(Array(ReplayCheckpoint.key.utf8)) != nil {
-            found = .replay
-        } else {
-            var anything = false
-            try database.scan(prefix: []) { _, _ in
-                anything = true
-                return false
+        if let mark {
+            guard let marked = Owner(rawValue: String(decoding: mark, as: UTF8.self)) else {
+                throw CheckpointError(message: "the state in \(path) names an unknown owner")
             }
-            found = anything ? .daemon : nil
+            found = marked
+        } else {
+            found = try earlierOwner()
         }
         if let found, found != owner {
             throw CheckpointError(
                 message: "the state in \(path) is \(found.rawValue)'s; \(owner.rawValue) cannot use it: give another "
                     + "--state-dir (each kind of run keeps its own)")
         }
-        let marked = try database.get(Self.ownerKey) != nil
-        if !marked { try database.put(Self.ownerKey, Array(owner.rawValue.utf8)) }
+        if mark == nil { try database.put(Self.ownerKey, Array(owner.rawValue.utf8)) }
+    }
+
+    /// The owner of a store without the mark (empty, or written by a cepd before marks): a replay's holds `r`.
+    private func earlierOwner() throws -> Owner? {
+        if try database.get(Array(ReplayCheckpoint.key.utf8)) != nil { return .replay }
+        var anything = false
+        try database.scan(prefix: []) { _, _ in
+            anything = true
+            return false
+        }
+        return anything ? .daemon : nil
     }
 
     /// Refuses a write the disk has no room for. RocksDB 7.8 (Debian's build keeps its assertions) aborts the

@@ -35,8 +35,7 @@ struct FileReplay {
     private var checkpointNumber: UInt64 = 0
     /// What the summary says about a resumed replay.
     private var resumed: String?
-    /// What a checkpoint records the state was computed from.
-    private let fingerprints: [ReplayCheckpoint.PatternFingerprint]
+    /// The input files as they are read: a checkpoint records them, a resumed replay must find them unchanged.
     private var inputFiles: [FileIdentity] = []
 
     init(
@@ -51,10 +50,6 @@ struct FileReplay {
         deadWriter = LineWriter(path: deadLetters)
         self.specs = specs
         self.checkpointInterval = UInt64(max(checkpointInterval, 1)) * 1_000_000
-        let probe = Engine(automaton: automaton)
-        fingerprints = automaton.patterns.indices.map {
-            ReplayCheckpoint.PatternFingerprint(name: automaton.patterns[$0].name, fingerprint: probe.fingerprint(ofPattern: $0))
-        }
         positions = Array(repeating: 0, count: specs.count)
         var partitions: [String: Int32] = [:]
         var inputs: [ReplayReader.Input] = []
@@ -91,8 +86,8 @@ struct FileReplay {
             }
             try alerts.open()
             if resumed == nil {
-                lateWriter.removeLeftover()
-                deadWriter.removeLeftover()
+                try lateWriter.removeLeftover()
+                try deadWriter.removeLeftover()
             }
         } catch let error as UsageError {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
@@ -122,6 +117,7 @@ struct FileReplay {
         do {
             for task in tasks {
                 guard let restored = try engine.restore(task: task, from: store) else { continue }
+                // Every task holds every pattern: the pattern lists agree, the keys add up.
                 if report == nil { report = restored } else { report!.keys += restored.keys }
             }
         } catch {
@@ -144,16 +140,11 @@ struct FileReplay {
                 message: "the checkpoint in \(dir) is of a replay of other inputs (\(recorded.joined(separator: " "))); "
                     + "give the same --input options, or use another --state-dir")
         }
-        if record.patterns != fingerprints {
-            let before = Dictionary(record.patterns.map { ($0.name, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
-            let now = Dictionary(fingerprints.map { ($0.name, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
-            var what: [String] = []
-            let changed = now.keys.filter { before[$0] != nil && before[$0] != now[$0] }.sorted()
-            if !changed.isEmpty { what.append("changed: " + changed.joined(separator: ", ")) }
-            let added = now.keys.filter { before[$0] == nil }.sorted()
-            if !added.isEmpty { what.append("new: " + added.joined(separator: ", ")) }
-            let removed = before.keys.filter { now[$0] == nil }.sorted()
-            if !removed.isEmpty { what.append("gone: " + removed.joined(separator: ", ")) }
+        // The engine's checkpoint keeps each pattern's fingerprint: its restore says which patterns differ.
+        if !report.started.isEmpty || !report.dropped.isEmpty {
+            let added = report.started.filter { !report.changed.contains($0) }
+            let what = [("changed", report.changed), ("new", added), ("gone", report.dropped)]
+                .filter { !$0.1.isEmpty }.map { "\($0.0): " + $0.1.sorted().joined(separator: ", ") }
             throw UsageError(
                 message: "the checkpoint in \(dir) was computed with other patterns (\(what.joined(separator: "; "))); a "
                     + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over")
@@ -165,7 +156,6 @@ struct FileReplay {
                         + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over")
             }
         }
-        let writers = [alerts, lateWriter, deadWriter]
         guard record.outputs.map(\.path) == writers.map({ $0.path ?? "" }) else {
             throw UsageError(
                 message: "the checkpoint in \(dir) wrote to \(record.outputs.map(\.path).joined(separator: ", ")); "
@@ -177,15 +167,16 @@ struct FileReplay {
         resumed = "resumed from checkpoint \(record.number) in \(dir) (\(report.keys) keys, \(positions.reduce(0, +)) lines already processed)"
     }
 
-    /// An output file that could not be written: the replay stops (status 5) rather than claim its lines.
-    struct OutputFailure: Error {
+    /// An output file or a checkpoint that could not be written: the replay stops (status 5) rather than claim
+    /// what did not reach the disk.
+    struct WriteFailure: Error {
         var message: String
     }
 
     private var writers: [LineWriter] { [alerts, lateWriter, deadWriter] }
 
     /// The first write failure of an output, as the error the replay stops with.
-    private func outputFailure() -> OutputFailure? {
+    private func outputFailure() -> WriteFailure? {
         guard let failed = writers.first(where: { $0.failure != nil }), let reason = failed.failure else { return nil }
         var message = reason + "; the outputs are incomplete (up to \(alerts.lines) alerts, \(lateWriter.lines) late "
             + "events and \(deadWriter.lines) dead letters were written before it)"
@@ -194,12 +185,12 @@ struct FileReplay {
                 ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be written"
                 : "; no checkpoint was written"
         }
-        return OutputFailure(message: message)
+        return WriteFailure(message: message)
     }
 
     /// Writes the outputs to disk, then the engine's changes, input positions and output sizes in one batch. A
     /// checkpoint is never written over outputs that did not reach the disk.
-    private mutating func checkpoint() throws(OutputFailure) {
+    private mutating func checkpoint() throws(WriteFailure) {
         guard let store else { return }
         for writer in writers where !writer.sync() {
             throw outputFailure()!
@@ -210,18 +201,16 @@ struct FileReplay {
             inputs: specs.enumerated().map {
                 ReplayCheckpoint.Input(topic: $1.topic, path: $1.path, next: positions[$0], file: inputFiles[$0])
             },
-            outputs: [alerts, lateWriter, deadWriter].map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) },
-            patterns: fingerprints)
+            outputs: writers.map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) })
         do {
             _ = try store.write(&engine, tasks: engine.tasks, record)
         } catch {
-            PatternFiles.writeError("cepd: error: checkpoint to \(store.path) failed: \(error)\n")
-            exit(5)
+            throw WriteFailure(message: "checkpoint to \(store.path) failed: \(error)")
         }
     }
 
-    /// Replays everything; returns the summary for stderr. Throws if an output could not be written.
-    mutating func run(progress: Bool) throws(OutputFailure) -> String {
+    /// Replays everything; returns the summary for stderr. Throws if an output or a checkpoint could not be written.
+    mutating func run(progress: Bool) throws(WriteFailure) -> String {
         let start = DispatchTime.now()
         guard let reader else { return "" }
         self.reader = nil
@@ -352,7 +341,7 @@ struct FileReplay {
 /// output files' sizes (a resumed replay cuts them back to these and appends).
 struct ReplayCheckpoint: CheckpointRecord {
     static let key = "r"
-    /// 2: what the state was computed from (pattern fingerprints, each input file's identity).
+    /// 2: each input file's identity (the engine's records keep the patterns' fingerprints).
     static let currentVersion = 2
     var version = Self.currentVersion
     var number: UInt64
@@ -360,9 +349,6 @@ struct ReplayCheckpoint: CheckpointRecord {
     var inputs: [Input]
     /// Alerts, late events, dead letters, in that order.
     var outputs: [Output]
-    /// Each pattern's name and compiled-form fingerprint: a replay resumed under other patterns would mix two
-    /// computations in one output.
-    var patterns: [PatternFingerprint]
 
     struct Input: Codable {
         var topic: String
@@ -371,11 +357,6 @@ struct ReplayCheckpoint: CheckpointRecord {
         var next: Int64
         /// The file as it was read: a resumed replay must read the same bytes.
         var file: FileIdentity
-    }
-
-    struct PatternFingerprint: Codable, Equatable {
-        var name: String
-        var fingerprint: String
     }
 
     struct Output: Codable {
@@ -395,14 +376,13 @@ struct FileIdentity: Codable, Equatable {
     var modified: Int64
 
     init(path: String) throws(UsageError) {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+        guard let status = FileStatus(path) else {
+            throw UsageError(message: "cannot read '\(path)': \(FileStatus.lastError)")
         }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-        size = Int64(info.st_size)
-        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        device = status.device
+        inode = status.inode
+        size = status.size
+        modified = status.modified
     }
 
     /// How `self` (now) differs from `recorded`, for a message.

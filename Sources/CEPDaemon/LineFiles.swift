@@ -34,8 +34,7 @@ final class LineReader {
 
     /// Opens `path`; a missing, unreadable or directory path is a usage error.
     init(path: String, maxLineBytes: Int = LineReader.defaultMaxLineBytes) throws(UsageError) {
-        var info = stat()
-        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+        if FileStatus(path)?.isDirectory == true {
             throw UsageError(message: "cannot read '\(path)': it is a directory; give a file of JSON lines")
         }
         guard let file = fopen(path, "r") else {
@@ -192,11 +191,12 @@ final class LineWriter {
     }
 
     /// Removes the file an earlier run left at `path`, if any: a file written only when there is something to
-    /// write must not show an earlier run's lines as this run's.
-    func removeLeftover() {
-        guard let path, file == nil else { return }
-        var info = stat()
-        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { unlink(path) }
+    /// write must not show an earlier run's lines as this run's (so a failure to remove it is an error).
+    func removeLeftover() throws(UsageError) {
+        guard let path, file == nil, FileStatus(path)?.isRegularFile == true else { return }
+        guard unlink(path) == 0 else {
+            throw UsageError(message: "cannot remove '\(path)', which an earlier run left: \(FileStatus.lastError)")
+        }
     }
 
     /// Creates the file now (so that a bad path fails before the replay starts).

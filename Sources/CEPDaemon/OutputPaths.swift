@@ -17,13 +17,14 @@ enum OutputPaths {
         for output in outputs {
             try checkWritable(output)
             let canonical = canonicalPath(output.path)
-            if isRegularFile(output.path) || !exists(output.path) {
-                if let read = reads.first(where: { sameFile($0.path, output.path) }) {
+            let status = FileStatus(output.path)
+            if status == nil || status!.isRegularFile {
+                if let read = reads.first(where: { FileStatus.sameFile($0.path, output.path) }) {
                     throw UsageError(
                         message: "\(output.option) '\(output.path)' is also \(read.option) '\(read.path)': cepd never "
                             + "writes over a file it reads; choose another file")
                 }
-                if let other = seen.first(where: { $0.canonical == canonical || sameFile($0.named.path, output.path) }) {
+                if let other = seen.first(where: { $0.canonical == canonical || FileStatus.sameFile($0.named.path, output.path) }) {
                     throw UsageError(
                         message: "\(other.named.option) and \(output.option) both name '\(output.path)'; give each its own file")
                 }
@@ -33,29 +34,28 @@ enum OutputPaths {
     }
 
     private static func checkWritable(_ output: Named) throws(UsageError) {
-        var info = stat()
-        if stat(output.path, &info) == 0 {
-            if (info.st_mode & S_IFMT) == S_IFDIR {
+        if let status = FileStatus(output.path) {
+            if status.isDirectory {
                 throw UsageError(message: "\(output.option) '\(output.path)' is a directory; name a file in it")
             }
             guard access(output.path, W_OK) == 0 else {
-                throw UsageError(message: "cannot write \(output.option) '\(output.path)': \(String(cString: strerror(errno)))")
+                throw UsageError(message: "cannot write \(output.option) '\(output.path)': \(FileStatus.lastError)")
             }
             return
         }
         let directory = parent(of: output.path)
-        guard stat(directory, &info) == 0 else {
+        guard let parentStatus = FileStatus(directory) else {
             throw UsageError(
                 message: "cannot write \(output.option) '\(output.path)': directory '\(directory)' does not exist; create it "
                     + "or choose another file")
         }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+        guard parentStatus.isDirectory else {
             throw UsageError(message: "cannot write \(output.option) '\(output.path)': '\(directory)' is not a directory")
         }
         guard access(directory, W_OK | X_OK) == 0 else {
             throw UsageError(
                 message: "cannot write \(output.option) '\(output.path)': cannot create files in '\(directory)' "
-                    + "(\(String(cString: strerror(errno))))")
+                    + "(\(FileStatus.lastError))")
         }
     }
 
@@ -70,23 +70,5 @@ enum OutputPaths {
         guard let real = realpath(parent(of: path), nil) else { return path }
         defer { free(real) }
         return String(cString: real) + "/" + name
-    }
-
-    private static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0
-    }
-
-    private static func isRegularFile(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-    }
-
-    /// Whether two paths name the same existing file (links included).
-    private static func sameFile(_ a: String, _ b: String) -> Bool {
-        var x = stat()
-        var y = stat()
-        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
-        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 }

@@ -32,6 +32,15 @@ struct PartitionQueue {
         return decoded.timestamp(at: cursor)
     }
 
+    /// Decodes a message's value into `decoded`; returns why it is a dead letter, if it is one. A null value (a
+    /// tombstone, the delete marker of a compacted topic) is not an event; its dead letter keeps the null.
+    private static func decode(
+        _ record: InputRecord, _ value: UnsafeBufferPointer<UInt8>, decoder: EventDecoder?, into decoded: inout DecodedEvents
+    ) -> String? {
+        if record.isNull { return "null value (a tombstone: a delete marker, not an event)" }
+        return decoder?.decode(value, messageTimestamp: record.timestamp, into: &decoded)?.reason
+    }
+
     /// Decodes and keeps a message.
     mutating func push(_ message: KafkaMessage, input: Int, decoder: EventDecoder?) {
         let start = bytes.count
@@ -44,37 +53,22 @@ struct PartitionQueue {
         }
         record.isNull = message.isNull
         let before = decoded.count
-        var failure: String?
-        if message.isNull {
-            failure = PartitionQueue.tombstone
-        } else if let decoder {
-            failure = message.value.withUnsafeBufferPointer {
-                decoder.decode($0, messageTimestamp: message.timestamp, into: &decoded)
-            }?.reason
+        let failure = message.value.withUnsafeBufferPointer {
+            Self.decode(record, $0, decoder: decoder, into: &decoded)
         }
         messages.append(Message(record: record, events: decoded.count - before, failure: failure))
     }
-
-    /// The dead-letter reason of a message with a null value (its dead letter keeps the null).
-    static let tombstone = "null value (a tombstone: a delete marker, not an event)"
 
     /// Decodes the waiting messages again with another decoder (a reload changed the streams).
     mutating func redecode(with decoder: EventDecoder?) {
         var fresh = DecodedEvents()
         for i in head..<messages.count {
             let before = fresh.count
-            var failure: String?
-            if messages[i].record.isNull {
-                failure = PartitionQueue.tombstone
-            } else if let decoder {
-                let range = messages[i].record.value
-                let timestamp = messages[i].record.timestamp
-                failure = bytes.withUnsafeBufferPointer {
-                    decoder.decode(UnsafeBufferPointer(rebasing: $0[range]), messageTimestamp: timestamp, into: &fresh)
-                }?.reason
+            let record = messages[i].record
+            messages[i].failure = bytes.withUnsafeBufferPointer {
+                Self.decode(record, UnsafeBufferPointer(rebasing: $0[record.value]), decoder: decoder, into: &fresh)
             }
             messages[i].events = fresh.count - before
-            messages[i].failure = failure
         }
         decoded = fresh
         cursor = DecodedEvents.Cursor()

@@ -20,12 +20,9 @@ enum PatternFiles {
     /// The whole file, read with plain `read(2)`: so a FIFO, `/dev/stdin` or `<(…)` works too, and an error says
     /// what the system said.
     static func readAll(_ path: String) throws(UsageError) -> [UInt8] {
-        var info = stat()
-        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-            throw UsageError(message: "cannot read '\(path)': it is a directory")
-        }
+        if FileStatus(path)?.isDirectory == true { throw UsageError(message: "cannot read '\(path)': it is a directory") }
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw UsageError(message: "cannot read '\(path)': \(FileStatus.lastError)") }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -33,7 +30,7 @@ enum PatternFiles {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+                throw UsageError(message: "cannot read '\(path)': \(FileStatus.lastError)")
             }
             if count == 0 { return bytes }
             bytes += chunk[0..<count]

@@ -42,6 +42,8 @@ extension Engine {
         public var restored: [String] = []
         /// Patterns that start empty: new, or changed since the checkpoint.
         public var started: [String] = []
+        /// Of those, the ones the checkpoint held under another compiled form (changed, not new).
+        public var changed: [String] = []
         /// Patterns in the checkpoint that no longer exist.
         public var dropped: [String] = []
         /// Keys restored, over all patterns.
@@ -150,6 +152,7 @@ extension Engine {
             }
             guard self.fingerprint(ofPattern: p) == fingerprint else {
                 obsoletePatternState.append(name)
+                report.changed.append(name)
                 continue
             }
             guard let patternBytes = try reader.get(Self.patternKey(name)) else {

@@ -209,6 +209,9 @@ public struct Step: Sendable, Hashable {
 
     /// Whether this is a `not` step.
     public var isNegated: Bool { not != nil }
+
+    /// Whether the step may bind no event: `?`, `*`, `{0,m}`, or a quantifier with `optional`.
+    public var isOptional: Bool { quantifier?.min == 0 || modifiers.contains { $0.value == .optional } }
 }
 
 /// How many events a step takes.

@@ -160,15 +160,10 @@ public struct Lexer {
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
             let isExponent = text.dropFirst(text.prefix(while: { $0.isNumber || $0 == "_" }).count).first == "e"
             if !isExponent {
-                if DurationFormat.parse(text[...]) == nil {
-                    // Well formed (with every number 1) but too large for 64-bit milliseconds, or not a duration.
-                    var shape = ""
-                    for character in text where !(character.isNumber && shape.last == "1") {
-                        shape.append(character.isNumber || character == "_" ? "1" : character)
-                    }
-                    let tooLarge = DurationFormat.parse(shape[...]) != nil
+                let reading = DurationFormat.read(text[...])
+                if reading == .tooLarge || reading == .invalid {
                     diagnostics.report(
-                        tooLarge ? .durationTooLarge(text) : .invalidDuration(text),
+                        reading == .tooLarge ? .durationTooLarge(text) : .invalidDuration(text),
                         at: SourceRange(file: file, start: start, end: position))
                     return make(.invalid, from: start, startsLine: startsLine)
                 }

@@ -251,12 +251,16 @@ expect_exit 3 'with --state-dir every input topic needs the same partition count
     --pattern "$work/apart.cep" --brokers "$KAFKA_BROKERS" --state-dir "$work/state-apart"
 expect_exit 2 'partition.assignment.strategy=roundrobin can split a task' --pattern patterns/fraud.cep \
     --brokers "$KAFKA_BROKERS" --state-dir "$work/state-rr" -X partition.assignment.strategy=roundrobin
-# A replay's state directory is not a daemon's (serve wrote into one, and the replay resumed afterwards was wrong).
+# A replay's state directory is not a daemon's (serve wrote into one, and the replay resumed afterwards was wrong),
+# nor the reverse.
 : > "$work/no-logins.jsonl"
 "$cepd" run --pattern patterns/fraud.cep --input "logins=$work/no-logins.jsonl" --output "$work/replay-out.jsonl" \
     --late "$work/replay-late.jsonl" --dead-letters "$work/replay-dead.jsonl" --state-dir "$work/state-replay" --quiet
 expect_exit 2 "the state in $work/state-replay is cepd run's; cepd serve cannot use it" --pattern patterns/fraud.cep \
     --brokers "$KAFKA_BROKERS" --state-dir "$work/state-replay"
+expect_exit 2 "the state in $work/state-e2e is cepd serve's; cepd run cannot use it" run --pattern patterns/fraud.cep \
+    --input "logins=$work/no-logins.jsonl" --output "$work/replay-out.jsonl" --late "$work/replay-late.jsonl" \
+    --dead-letters "$work/replay-dead.jsonl" --state-dir "$work/state-e2e"
 printf 'stream s from "t" { key k time ts fields { k: string, ts: time } }\npattern p { match a: s -> b: nope emit to "o" { k: a.k } }\n' > "$work/bad.cep"
 expect_exit 1 'bad.cep:2:' --pattern "$work/bad.cep" --brokers "$KAFKA_BROKERS"
 echo "kafka e2e: bad -X key, bad --config file, missing topics, topics not co-partitioned, input topics of different partition counts with a state directory, an assignor that splits tasks, a replay's state directory, unreachable broker and a broken pattern file give one clear error each"

@@ -25,32 +25,28 @@ MANY = "".join('{"k":"u%d","v":%d,"ts":%d}\n' % (i % 50, i, 1000 + i) for i in r
 RUN = ["run", "--pattern", "simple.cep", "--input", "a=ev.jsonl"]
 
 
-def unchanged(name, text):
+def on_file(name, judge):
+    """A check of the file `name`: `judge(text)` returns what is wrong, or None; a missing file is wrong."""
     def check(directory):
-        with open(os.path.join(directory, name)) as f:
-            return None if f.read() == text else f"{name} was changed"
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            return f"{name} is missing"
+        with open(path, errors="replace") as f:
+            return judge(f.read())
     return check
+
+
+def unchanged(name, text):
+    return on_file(name, lambda got: None if got == text else f"{name} was changed")
 
 
 def lines(name, count):
-    def check(directory):
-        path = os.path.join(directory, name)
-        if not os.path.exists(path):
-            return f"{name} is missing"
-        with open(path) as f:
-            n = sum(1 for _ in f)
-        return None if n == count else f"{name} has {n} lines, expected {count}"
-    return check
+    return on_file(name, lambda got: None if got.count("\n") == count
+                   else f"{name} has {got.count(chr(10))} lines, expected {count}")
 
 
 def contains(name, text):
-    def check(directory):
-        path = os.path.join(directory, name)
-        if not os.path.exists(path):
-            return f"{name} is missing"
-        with open(path) as f:
-            return None if text in f.read() else f"{name} lacks {text!r}"
-    return check
+    return on_file(name, lambda got: None if text in got else f"{name} lacks {text!r}")
 
 
 def write(name, text):
@@ -178,9 +174,13 @@ CASES += [
          setup=write("ev.jsonl", EVENTS.replace("not json\n", "") + "z" * 300),
          args=RUN + ["--output", "out.jsonl", "--max-line-bytes", "200"], status=0,
          files={"dead-letters.jsonl": contains("dead-letters.jsonl", "(300 bytes"), "out.jsonl": lines("out.jsonl", 1)}),
-    dict(name="/dev/zero as input runs in bounded memory",
-         shell="ulimit -v 3000000; timeout 3 {cepd} run --pattern simple.cep --input a=/dev/zero --output out.jsonl",
-         status=124),
+    # 200 MB without a line break, under a 1 GB address-space limit: the previous build aborted there (and with less
+    # room ended the replay early with exit 0 and no dead letter); now the line is skipped as it is read.
+    dict(name="a 200 MB line from a pipe runs in bounded memory",
+         shell="ulimit -v 1000000; head -c 200000000 /dev/zero | "
+               "{cepd} run --pattern simple.cep --input a=/dev/stdin --output out.jsonl", status=0,
+         stderr="dead letters: 1",
+         files={"dead-letters.jsonl": contains("dead-letters.jsonl", "(200000000 bytes; the value holds its first 1024)")}),
     dict(name="a directory as input", setup=lambda d: os.mkdir(os.path.join(d, "evdir")),
          args=["run", "--pattern", "simple.cep", "--input", "a=evdir"], status=2, stderr="is a directory"),
     dict(name="--max-line-bytes 0", args=RUN + ["--max-line-bytes", "0"], status=2, stderr="--max-line-bytes 0"),
