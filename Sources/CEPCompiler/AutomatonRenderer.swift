@@ -185,7 +185,7 @@ struct ConditionPrinter {
         case .unary(let op, let e):
             return op == .not ? "not \(text(e, step: step))" : "-\(text(e, step: step))"
         case .binary(let op, let l, let r):
-            return "\(operand(l, step)) \(op.rawValue) \(operand(r, step))"
+            return "\(operand(l, step, under: op)) \(op.rawValue) \(operand(r, step, under: op))"
         case .inList(let e, let list, let negated):
             let items = list.map { text($0, step: step) }.joined(separator: ", ")
             return "\(text(e, step: step)) \(negated ? "not in" : "in") [\(items)]"
@@ -194,8 +194,12 @@ struct ConditionPrinter {
         }
     }
 
-    private func operand(_ e: CompiledExpr, _ step: Int) -> String {
-        if case .binary = e { return "(" + text(e, step: step) + ")" }
+    /// An operand of `parent`, in parentheses if it is itself an operation, except within a chain of `and` (or of
+    /// `or`), which the parser stores as a balanced tree and reads the same without them.
+    private func operand(_ e: CompiledExpr, _ step: Int, under parent: BinaryOp) -> String {
+        if case .binary(let op, _, _) = e, !(op == parent && (op == .and || op == .or)) {
+            return "(" + text(e, step: step) + ")"
+        }
         return text(e, step: step)
     }
 }

@@ -7,6 +7,7 @@ public struct CepdCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cepd",
         abstract: "Complex event processing for Kafka: match .cep patterns over event streams in event time.",
+        version: CepdVersion.description,
         subcommands: [
             ServeCommand.self, CheckCommand.self, ExplainCommand.self, RunCommand.self, TestCommand.self, InspectCommand.self,
         ],

@@ -14,10 +14,10 @@ struct InspectCommand: ParsableCommand {
             ends windows. Exit status: 0 answered, 1 the daemon could not be asked, 2 bad options.
             """)
 
-    @Option(help: "The key value (as the key field holds it; a number for an int key).")
+    @Option(parsing: .unconditional, help: "The key value (as the key field holds it; a number for an int key).")
     var key: String
 
-    @Option(name: .customLong("admin-port"), help: "The daemon's --metrics-port.")
+    @Option(name: .customLong("admin-port"), parsing: .unconditional, help: "The daemon's --metrics-port.")
     var adminPort: Int
 
     @Option(name: .customLong("admin-host"), help: "The daemon's --metrics-host (an IPv4 address).")

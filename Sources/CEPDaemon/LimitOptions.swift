@@ -4,14 +4,14 @@ import CEPRuntime
 /// `--max-partial-matches` and `--max-partial-matches-per-key`, shared by `cepd serve` and `cepd run`.
 struct LimitOptions: ParsableArguments {
     @Option(
-        name: .customLong("max-partial-matches"),
+        name: .customLong("max-partial-matches"), parsing: .unconditional,
         help: ArgumentHelp(
             "Cap on each pattern's open partial matches over all keys; over it, the oldest are dropped (counted, logged).",
             valueName: "n"))
     var total: Int?
 
     @Option(
-        name: .customLong("max-partial-matches-per-key"),
+        name: .customLong("max-partial-matches-per-key"), parsing: .unconditional,
         help: ArgumentHelp(
             "Cap on each pattern's open partial matches per key; over it, the key's oldest are dropped. Default: none, "
                 + "except \(PartialMatchLimits.defaultBranchingPerKey) for patterns with '->>' or 'any' (their partial "

@@ -35,7 +35,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("input"), help: "TOPIC=FILE.jsonl: replay FILE as a partition of TOPIC (repeatable).")
     var inputs: [String]
 
-    @Option(help: "Write alerts here instead of stdout.")
+    @Option(help: "Write alerts here instead of stdout ('-': stdout).")
     var output: String?
 
     @Option(help: "Write late events here.")
@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
     var deadLetters: String = "dead-letters.jsonl"
 
     @Option(
-        name: .customLong("max-line-bytes"),
+        name: .customLong("max-line-bytes"), parsing: .unconditional,
         help: "A longer input line is a dead letter (\"line longer than N bytes\"), skipped without being held.")
     var maxLineBytes: Int = LineReader.defaultMaxLineBytes
 
@@ -57,7 +57,7 @@ struct RunCommand: ParsableCommand {
         help: ArgumentHelp("Checkpoint here, and resume from here if a checkpoint of the same replay exists.", valueName: "dir"))
     var stateDir: String?
 
-    @Option(name: .customLong("checkpoint-interval"), help: "With --state-dir: how often to checkpoint.")
+    @Option(name: .customLong("checkpoint-interval"), parsing: .unconditional, help: "With --state-dir: how often to checkpoint.")
     var checkpointInterval: String = "10s"
 
     @OptionGroup var limitOptions: LimitOptions
@@ -68,6 +68,8 @@ struct RunCommand: ParsableCommand {
             PatternFiles.writeError(DiagnosticRendering.render(compilation))
             throw ExitCode(1)
         }
+        // `--output -` is stdout, as in most command-line tools, not a file named '-'.
+        let output = self.output == "-" ? nil : self.output
         let inputs: [(topic: String, path: String)]
         let interval: Int64
         let limits: PartialMatchLimits

@@ -51,7 +51,7 @@ struct ServeCommand: ParsableCommand {
     var config: String?
 
     @Option(
-        name: .customLong("idle-timeout"),
+        name: .customLong("idle-timeout"), parsing: .unconditional,
         help: "A partition read to its end and quiet for this long stops holding back the watermark (0s: at once).")
     var idleTimeout: String = "30s"
 
@@ -64,14 +64,14 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("dead-letter-topic"), help: "Topic for malformed messages.")
     var deadLetterTopic: String = "cepd-dead-letters"
 
-    @Option(name: .customLong("connect-timeout"), help: "Give up (exit 3) when no broker answers for this long at start.")
+    @Option(name: .customLong("connect-timeout"), parsing: .unconditional, help: "Give up (exit 3) when no broker answers for this long at start.")
     var connectTimeout: String = "30s"
 
     @Flag(name: .customLong("wait-for-topics"), help: "Wait for missing input topics instead of exiting.")
     var waitForTopics = false
 
     @Option(
-        name: .customLong("commit-interval"),
+        name: .customLong("commit-interval"), parsing: .unconditional,
         help: "With --state-dir none: how often to deliver pending alerts and commit offsets.")
     var commitInterval: String = "5s"
 
@@ -83,12 +83,12 @@ struct ServeCommand: ParsableCommand {
     var stateDir: String?
 
     @Option(
-        name: .customLong("checkpoint-interval"),
+        name: .customLong("checkpoint-interval"), parsing: .unconditional,
         help: "How often to checkpoint (deliver pending alerts, write state and offsets, then commit offsets).")
     var checkpointInterval: String = "10s"
 
     @Option(
-        name: .customLong("metrics-port"),
+        name: .customLong("metrics-port"), parsing: .unconditional,
         help: "Serve /metrics (Prometheus), /healthz and /readyz on this port (0: a free port, logged). Default: off.")
     var metricsPort: Int?
 
@@ -103,7 +103,7 @@ struct ServeCommand: ParsableCommand {
     var adminInsecure = false
 
     @Option(
-        name: .customLong("shutdown-timeout"),
+        name: .customLong("shutdown-timeout"), parsing: .unconditional,
         help: "On SIGTERM/SIGINT: how long delivering, checkpointing and committing may take before cepd exits anyway (exit 1).")
     var shutdownTimeout: String = "30s"
 

@@ -337,14 +337,21 @@ struct NFAExecutor {
         return next
     }
 
+    ///
+    /// A window that would end after the largest timestamp (`Int64.max`) never ends: Flink's test
+    /// `timestamp - start >= window` is false for every later timestamp, so an event at `Int64.max` still matches
+    /// (a saturated end would have closed the window just before it).
     @inline(__always)
     private func deadline(of match: PartialMatch) -> Int64? {
         var result: Int64?
-        if let window = nfa.window { result = match.startTimestamp.addingSaturated(window) }
+        if let window = nfa.window {
+            let (end, overflow) = match.startTimestamp.addingReportingOverflow(window)
+            if !overflow { result = end }
+        }
         let stepWindow = nfa.states[Int(match.state)].window
         if stepWindow >= 0 {
-            let end = match.previousTimestamp.addingSaturated(stepWindow)
-            result = min(result ?? end, end)
+            let (end, overflow) = match.previousTimestamp.addingReportingOverflow(stepWindow)
+            if !overflow { result = min(result ?? end, end) }
         }
         return result
     }

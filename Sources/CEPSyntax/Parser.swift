@@ -521,15 +521,25 @@ public struct Parser {
     }
 
     private mutating func parseOr() throws(Failure) -> Parsed {
-        var lhs = try parseAnd()
-        while accept(.keywordOr) != nil { lhs = try binary(.or, lhs, try parseAnd()) }
-        return lhs
+        var operands = [try parseAnd()]
+        while accept(.keywordOr) != nil { operands.append(try parseAnd()) }
+        return try balanced(.or, operands[...])
     }
 
     private mutating func parseAnd() throws(Failure) -> Parsed {
-        var lhs = try parseNot()
-        while accept(.keywordAnd) != nil { lhs = try binary(.and, lhs, try parseNot()) }
-        return lhs
+        var operands = [try parseNot()]
+        while accept(.keywordAnd) != nil { operands.append(try parseNot()) }
+        return try balanced(.and, operands[...])
+    }
+
+    /// A chain of `and` (or of `or`) as a balanced tree: its height grows with the logarithm of its length, so a
+    /// generated rule of hundreds of conditions is no deeper than a handful of parentheses. `and` and `or` are
+    /// associative (also with null), and the tree keeps the operands' order, so evaluation (left to right,
+    /// short-circuit) is that of the chain as written.
+    private mutating func balanced(_ op: BinaryOperator, _ operands: ArraySlice<Parsed>) throws(Failure) -> Parsed {
+        if operands.count == 1 { return operands[operands.startIndex] }
+        let middle = operands.startIndex + operands.count / 2
+        return try binary(op, try balanced(op, operands[..<middle]), try balanced(op, operands[middle...]))
     }
 
     private mutating func parseNot() throws(Failure) -> Parsed {

@@ -49,6 +49,31 @@ import TestSupport
         #expect(try run(pattern, [("a", ev(ts: 0)), ("b", ev(ts: 9_999))]).matches == ["p: x=a:0 y=b:0"])
     }
 
+    /// Issue 18: an event at the largest timestamp matches (a window end that overflows never comes, as in Flink's
+    /// `timestamp - start >= window`); before, the saturated end closed the window just before it.
+    @Test func eventsAtTheLargestTimestampStillMatchWithinTheWindow() throws {
+        let pattern = "pattern p { match x: a -> y: b within 10s emit to \"o\" { k: x.k } }"
+        let end = Int64.max
+        #expect(try run(pattern, [("a", ev(ts: end - 1)), ("b", ev(ts: end))]).matches == ["p: x=a:0 y=b:0"])
+        #expect(try run(pattern, [("a", ev(ts: end - 10_000)), ("b", ev(ts: end))]).matches.isEmpty)
+        #expect(try run(pattern, [("a", ev(ts: end - 9_999)), ("b", ev(ts: end))]).matches == ["p: x=a:0 y=b:0"])
+    }
+
+    /// A generated rule of 300 conditions compiles and evaluates each of them, in a chain of `and` and one of `or`
+    /// (parsed as balanced trees; issue 18: 128 terms were refused).
+    @Test func longConditionChainsEvaluateEveryTerm() throws {
+        let all = (0..<300).map { "y.x != \($0 * 2 + 1)" }.joined(separator: " and ")
+        let any = (0..<300).map { "y.x == \($0 * 2 + 1)" }.joined(separator: " or ")
+        for (condition, matchesOdd) in [(all, false), (any, true)] {
+            let pattern = "pattern p { match x: a -> y: b where \(condition) emit to \"o\" { k: x.k } }"
+            // 599 is the last odd number the chain names, 601 is past it; 4 is even.
+            let r = try run(pattern, [("a", ev(ts: 1)), ("b", ev(x: 599, ts: 2)), ("b", ev(x: 601, ts: 3)), ("b", ev(x: 4, ts: 4))])
+            // `->` takes the first qualifying b: 599 for the `or` chain, 601 for the `and` chain (599 fails its last
+            // term).
+            #expect(r.matches == (matchesOdd ? ["p: x=a:0 y=b:0"] : ["p: x=a:0 y=b:1"]))
+        }
+    }
+
     @Test func timeoutFiresFromTheWatermarkWithoutAnotherEventOfTheKey() throws {
         var harness = try EngineHarness(
             Self.streams

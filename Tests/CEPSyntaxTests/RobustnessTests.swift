@@ -30,12 +30,43 @@ import TestSupport
         }
     }
 
-    @Test func longOperatorChainsAreRefusedWithADiagnostic() {
-        for op in [" + ", " ?? ", " and ", " * "] {
+    @Test func longArithmeticChainsAreRefusedWithADiagnostic() {
+        for op in [" + ", " ?? ", " * "] {
             let chain = Array(repeating: "a.x", count: 20_000).joined(separator: op)
             let text = "pattern p { match a: s where \(chain)\n emit to \"o\" { x: 1 } }"
             let (_, bag) = Parser.parse(SourceFile(path: "chain.cep", text: text), file: 0)
             #expect(bag.diagnostics.contains { $0.id == "nesting-too-deep" }, "operator \(op)")
+        }
+    }
+
+    /// Generated rules chain hundreds of conditions: `and` and `or` chains are stored as balanced trees, so any
+    /// length parses (issue 18: 128 flat `and` terms were "nested too deep"), with the operands in their order.
+    @Test func longAndOrChainsParseAsShallowTreesInOrder() {
+        for (op, word) in [(BinaryOperator.and, " and "), (.or, " or ")] {
+            let chain = (0..<20_000).map { "a.x\($0)" }.joined(separator: word)
+            let text = "pattern p { match a: s where \(chain)\n emit to \"o\" { x: 1 } }"
+            let (file, bag) = Parser.parse(SourceFile(path: "chain.cep", text: text), file: 0)
+            #expect(bag.diagnostics.isEmpty, "operator \(op)")
+            guard case .pattern(let pattern) = file.declarations.first, let condition = pattern.steps.first?.condition
+            else {
+                Issue.record("no condition parsed for \(op)")
+                continue
+            }
+            var leaves: [String] = []
+            var height = 0
+            var stack = [(condition, 1)]
+            while let (expr, depth) = stack.popLast() {
+                height = max(height, depth)
+                if case .binary(let found, let lhs, let rhs) = expr.kind {
+                    #expect(found == op)
+                    stack.append((rhs, depth + 1))
+                    stack.append((lhs, depth + 1))
+                } else if case .member(_, let name) = expr.kind {
+                    leaves.append(name.name)
+                }
+            }
+            #expect(leaves == (0..<20_000).map { "x\($0)" }, "operator \(op)")
+            #expect(height <= 16, "operator \(op): height \(height)")
         }
     }
 

@@ -6,7 +6,7 @@ usage: robustness.py CEPD [NAME_SUBSTRING]
 
 A case is a dict: `args` (the cepd arguments; "{cepd}" in a `shell` string is the binary), or `shell` (a bash
 command line, for closed descriptors and limits), optional `setup` (a function of the directory), `status`, `stderr`
-(a phrase that must appear), `files` (name -> expected content, or None for "must not exist", or a function that
+(a phrase that must appear), `stdout` (likewise), `files` (name -> expected content, or None for "must not exist", or a function that
 returns an error message or None). Exit 1 if a case fails, with what it expected and what it got.
 """
 import os
@@ -62,6 +62,11 @@ def link(target, name, hard=False):
     def setup(directory):
         (os.link if hard else os.symlink)(os.path.join(directory, target), os.path.join(directory, name))
     return setup
+
+
+def replay(name, events, **expected):
+    """A replay of `events` (the text of ev.jsonl) with alerts to out.jsonl, and what it must give."""
+    return dict(name=name, setup=write("ev.jsonl", events), args=RUN + ["--output", "out.jsonl"], **expected)
 
 
 def resumed(name, between, status, stderr=None, then=None):
@@ -235,6 +240,35 @@ CASES += [
     dict(name="a pattern file from a FIFO", shell="mkfifo p.cep && (cat simple.cep > p.cep &) && {cepd} check p.cep",
          status=0, stderr="ok: 1 pattern"),
     dict(name="an unknown command", args=["bogus"], status=2, stderr="unknown command 'bogus'"),
+    dict(name="cepd --version", args=["--version"], status=0, stdout="state formats: engine"),
+    dict(name="cepd run --version", args=["run", "--version"], status=0, stdout="librdkafka "),
+    dict(name="--output - is stdout, not a file named '-'", args=RUN + ["--output", "-"], status=0,
+         stdout='"pattern":"p"', files={"-": None}),
+    # Time at its ends: the largest timestamp still matches within a window; the smallest is at the initial
+    # watermark, hence late (Flink's `timestamp > currentWatermark` rule); before 1970 is ordinary time.
+    replay("an event at the largest timestamp matches",
+           '{"k":"u1","v":1,"ts":9223372036854775806}\n{"k":"u1","v":5,"ts":9223372036854775807}\n',
+           status=0, files={"out.jsonl": contains("out.jsonl", '"last_ts":9223372036854775807')}),
+    replay("an event at the smallest timestamp is late",
+           '{"k":"u1","v":1,"ts":-9223372036854775808}\n{"k":"u1","v":5,"ts":1}\n', status=0, stderr="late events: 1",
+           files={"out.jsonl": lines("out.jsonl", 0), "late.jsonl": contains("late.jsonl", '"reason":"late"')}),
+    replay("events before 1970 match", '{"k":"u1","v":1,"ts":-5000}\n{"k":"u1","v":5,"ts":"1969-12-31T23:59:56Z"}\n',
+           status=0, files={"out.jsonl": contains("out.jsonl", '"last_ts":-4000')}),
+    # A member given twice: the last one counts, as Jackson (Flink's JSON format) and most parsers read it.
+    replay("a member given twice: the last counts",
+           '{"k":"u1","v":1,"ts":1000}\n{"k":"u1","v":9,"v":0,"ts":2000}\n{"k":"u1","v":0,"v":7,"ts":3000}\n',
+           status=0, files={"out.jsonl": contains("out.jsonl", '"d":6')}),
+    # Generated rules: chains of hundreds of conditions compile (128 were "nested too deep"); arithmetic chains that
+    # long are still refused (they are not associative under overflow, so they stay as written).
+    dict(name="500 conditions joined by 'and'", setup=write("chain.cep", SIMPLE.replace(
+        "where y.v > x.v", "where " + " and ".join(f"y.v != {-i}" for i in range(1, 501)))),
+         args=["check", "chain.cep"], status=0, stderr="ok: 1 pattern"),
+    dict(name="500 conditions joined by 'or'", setup=write("chain.cep", SIMPLE.replace(
+        "where y.v > x.v", "where " + " or ".join(f"y.v == {i}" for i in range(1, 501)))),
+         args=["check", "chain.cep"], status=0, stderr="ok: 1 pattern"),
+    dict(name="a sum of 200 terms", setup=write("chain.cep", SIMPLE.replace(
+        "where y.v > x.v", "where " + " + ".join("y.v" for _ in range(200)) + " > 0")),
+         args=["check", "chain.cep"], status=1, stderr="[nesting-too-deep]"),
     # A pattern that takes every combination ('any') is capped per key by default (40 events of one key took 3 GB).
     dict(name="every combination of 24 events stays within memory",
          setup=lambda d: (write("simple.cep", ANY_COMBINATION)(d),
@@ -349,6 +383,22 @@ BAD_OPTIONS = [
     (SERVE + ["--config", "missing.conf"], "cannot read the file"),
     (SERVE + ["--shutdown-timeout", "0x"], "expected a duration"),
     (SERVE + ["--log-format", "xml"], "Please provide one of 'text' and 'json'"),
+    # A negative number is a value to judge, not an unknown option ("Missing value" before).
+    (RUN + ["--max-line-bytes", "-5"], "--max-line-bytes -5: expected a positive number"),
+    (RUN + ["--max-partial-matches", "-1"], "--max-partial-matches -1: expected a number of partial matches"),
+    (RUN + ["--max-partial-matches-per-key", "-3"], "--max-partial-matches-per-key -3: expected a number"),
+    (RUN + ["--checkpoint-interval", "-5s"], "--checkpoint-interval '-5s': expected a duration"),
+    (RUN + ["--max-line-bytes", "lots"], "The value 'lots' is invalid for '--max-line-bytes"),
+    (SERVE + ["--metrics-port", "-1"], "--metrics-port -1: expected a port number"),
+    (SERVE + ["--idle-timeout", "-1s"], "--idle-timeout '-1s': expected a duration"),
+    (SERVE + ["--connect-timeout", "-30s"], "--connect-timeout '-30s': expected a duration"),
+    (SERVE + ["--commit-interval", "-5s"], "--commit-interval '-5s': expected a duration"),
+    (SERVE + ["--checkpoint-interval", "-10s"], "--checkpoint-interval '-10s': expected a duration"),
+    (SERVE + ["--shutdown-timeout", "-1m"], "--shutdown-timeout '-1m': expected a duration"),
+    (["inspect", "--key", "u1", "--admin-port", "-5"], "--admin-port -5: expected a port number"),
+    # An option's value forgotten: the next option is not taken for it.
+    (RUN + ["--output"], "Missing value for '--output <output>'"),
+    (SERVE + ["--brokers"], "Missing value for '--brokers <brokers>'"),
 ]
 for args, phrase in BAD_OPTIONS:
     CASES.append(dict(name="bad options: cepd " + " ".join(args), args=args, status=2, stderr=phrase))
@@ -402,6 +452,8 @@ def run_case(cepd, case):
             problems.append(f"exit status {done.returncode}, expected {case['status']}")
         if "stderr" in case and case["stderr"] not in done.stderr:
             problems.append(f"stderr lacks {case['stderr']!r}")
+        if "stdout" in case and case["stdout"] not in done.stdout:
+            problems.append(f"stdout lacks {case['stdout']!r}")
         for name, expected in case.get("files", {}).items():
             path = os.path.join(directory, name)
             if expected is None:
