@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(
             name: "CEPRuntimeTests", dependencies: ["CEPRuntime", "CEPCompiler", "CEPSyntax", "CEPCore", "TestSupport"],
             swiftSettings: strictSettings),
+        .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP"], swiftSettings: strictSettings),
         .testTarget(
             name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),
         .testTarget(

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// An HTTP request to the admin port, complete with its body.
 public struct AdminRequest: Sendable {
@@ -52,6 +53,15 @@ public final class AdminServer: Sendable {
     /// The largest request body accepted.
     public static let maxBodyBytes = 1 << 20
 
+    /// How long a connection may stay open with no request in progress and nothing read: idle keep-alive
+    /// connections would otherwise accumulate until they hold cepd at its file-descriptor limit (its Kafka and
+    /// RocksDB files need descriptors too). A scraper's keep-alive connection is simply reopened.
+    public static let defaultIdleTimeout = Duration.seconds(60)
+
+    /// How many connections may be open at once; one more is closed as soon as it is accepted. Far above what a
+    /// scraper, a probe and an operator need, far below the descriptor limit.
+    public static let defaultMaxConnections = 256
+
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
 
@@ -59,13 +69,25 @@ public final class AdminServer: Sendable {
     public let port: Int
 
     /// Binds `host:port` and starts serving. Throws when the address cannot be bound (in use, not local).
-    public init(host: String, port: Int, handler: @escaping Handler) throws {
+    public init(
+        host: String, port: Int, idleTimeout: Duration = defaultIdleTimeout,
+        maxConnections: Int = defaultMaxConnections, handler: @escaping Handler
+    ) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let open = ConnectionCount()
+        let (seconds, attoseconds) = idleTimeout.components
+        let readTimeout = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard open.value.add(1, ordering: .relaxed).newValue <= maxConnections else {
+                    open.value.subtract(1, ordering: .relaxed)
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in open.value.subtract(1, ordering: .relaxed) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(RequestHandler(handler: handler))
                 }
@@ -87,6 +109,11 @@ public final class AdminServer: Sendable {
     }
 }
 
+/// The admin port's open connections, counted from the event loop as they open and close.
+private final class ConnectionCount: Sendable {
+    let value = Atomic<Int>(0)
+}
+
 /// Collects one request (head, body, end), hands it to the handler and writes its answer on the event loop.
 private final class RequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -96,6 +123,8 @@ private final class RequestHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
+    /// Requests handed to the handler and not answered yet: a connection waiting for an answer is not idle.
+    private var unanswered = 0
 
     init(handler: @escaping AdminServer.Handler) {
         self.handler = handler
@@ -135,9 +164,11 @@ private final class RequestHandler: ChannelInboundHandler {
             body = []
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
+            unanswered += 1
             handler(request) { response in
                 loop.execute {
                     let (me, context) = bound.value
+                    me.unanswered -= 1
                     me.write(response, context: context, keepAlive: keepAlive)
                 }
             }
@@ -159,6 +190,15 @@ private final class RequestHandler: ChannelInboundHandler {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Nothing read for the idle timeout: close, unless a request is being read or answered.
+        if event is IdleStateHandler.IdleStateEvent {
+            if head == nil && unanswered == 0 { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
