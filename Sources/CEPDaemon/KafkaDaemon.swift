@@ -147,6 +147,8 @@ struct KafkaDaemon {
     private let status = DaemonStatus()
     /// Admin requests for the engine thread.
     private let requests = EngineRequests()
+    /// Kafka's failures, from librdkafka's log and the consumer's error events, written once per 30 s each.
+    private let kafkaLogRepeats = LogRepeats()
     /// The last checkpoint written or restored.
     private var lastCheckpoint: DaemonMetrics.CheckpointFigures?
     /// Per pattern, the partial matches dropped over a cap when last logged.
@@ -162,7 +164,9 @@ struct KafkaDaemon {
     /// Runs until SIGINT/SIGTERM or a failure; returns the exit status.
     mutating func run() -> Int32 {
         let topics = engine.inputTopics
-        KafkaLog.sink = { Log.info($0) }  // librdkafka's own lines in cepd's one-line format
+        // librdkafka's own lines in cepd's one-line format, a flood of one failure collapsed (LogRepeats).
+        let repeats = kafkaLogRepeats
+        KafkaLog.sink = { line in if let line = repeats.admit(line) { Log.info(line) } }
         if KafkaLibrary.versionNumber < 0x020a_0000 {
             Log.info(
                 "librdkafka \(KafkaLibrary.version) is older than 2.10: it cannot talk to some brokers (Tansu), and a "
@@ -754,7 +758,7 @@ struct KafkaDaemon {
             case .finished(let input):
                 engine.finish(inputs[input].source, into: &outputs)
             case .notice(let text):
-                Log.info(text)
+                if let text = kafkaLogRepeats.admit(text) { Log.info(text) }
             case .reloaded:
                 deliver(producer)  // outputs of the old patterns go out with the old formatter
                 finishReload()
