@@ -758,7 +758,12 @@ struct KafkaDaemon {
             case .finished(let input):
                 engine.finish(inputs[input].source, into: &outputs)
             case .notice(let text):
-                if let text = kafkaLogRepeats.admit(text) { Log.info(text) }
+                // Rebalances and fatal errors are always written; the consumer's retried errors at most once per 30 s.
+                if !text.hasPrefix("Kafka: ") {
+                    Log.info(text)
+                } else if let text = kafkaLogRepeats.admit(text) {
+                    Log.info(text)
+                }
             case .reloaded:
                 deliver(producer)  // outputs of the old patterns go out with the old formatter
                 finishReload()

@@ -48,9 +48,7 @@ final class LogRepeats: @unchecked Sendable {
     /// What two lines must share to count as one message.
     static func gist(_ line: String) -> String {
         var text = Substring(line)
-        for prefix in ["fatal Kafka error: ", "Kafka: "] where text.hasPrefix(prefix) {
-            text = text.dropFirst(prefix.count)
-        }
+        if text.hasPrefix("Kafka: ") { text = text.dropFirst("Kafka: ".count) }
         if text.hasPrefix("librdkafka "), let colon = text.range(of: ": ") {
             text = text[colon.upperBound...]
         }
