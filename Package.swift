@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "CEPSyntax", targets: ["CEPSyntax"]),
         .library(name: "CEPRuntime", targets: ["CEPRuntime"]),
         .library(name: "CEPCompiler", targets: ["CEPCompiler"]),
+        // For the fuzzers (Fuzz/), a package of their own.
+        .library(name: "AdminHTTP", targets: ["AdminHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -55,7 +57,7 @@ let package = Package(
             name: "AdminHTTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strictSettings),
         // Commands and (later) the daemon that wires sources, engine, sinks and checkpoints.

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
 import Synchronization
@@ -88,8 +89,7 @@ public final class AdminServer: Sendable {
                 channel.closeFuture.whenComplete { _ in open.value.subtract(1, ordering: .relaxed) }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(handler: handler))
+                    try Self.addHandlers(to: channel.pipeline.syncOperations, handler: handler)
                 }
             }
         do {
@@ -100,6 +100,33 @@ public final class AdminServer: Sendable {
         }
         self.group = group
         self.port = channel.localAddress?.port ?? port
+    }
+
+    /// The request path of a connection: HTTP/1 decoding and encoding, then `RequestHandler`.
+    private static func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, handler: @escaping Handler) throws {
+        try pipeline.configureHTTPServerPipeline()
+        try pipeline.addHandler(RequestHandler(handler: handler))
+    }
+
+    /// What a connection answers to `bytes` (one or more requests, or anything at all): the bytes pass through the
+    /// same decoder and handler as on the admin port, on an in-memory channel, and the bytes written back are
+    /// returned. For tests and the request fuzzer (`Fuzz/`); `handler` must answer at once.
+    public static func exchange(_ bytes: [UInt8], handler: @escaping Handler) -> [UInt8] {
+        let channel = EmbeddedChannel()
+        var written: [UInt8] = []
+        do {
+            try addHandlers(to: channel.pipeline.syncOperations, handler: handler)
+            // A malformed request is an error in the pipeline (the handler closes the connection on it).
+            try? channel.writeInbound(channel.allocator.buffer(bytes: bytes))
+            channel.embeddedEventLoop.run()
+            while let part = try channel.readOutbound(as: IOData.self) {
+                if case .byteBuffer(let buffer) = part { written += buffer.readableBytesView }
+            }
+        } catch {
+            written += Array("(pipeline error: \(error))".utf8)
+        }
+        _ = try? channel.finish()
+        return written
     }
 
     /// Stops listening, closes the connections and the event loop.

@@ -28,3 +28,19 @@ extension Value: CustomStringConvertible {
         }
     }
 }
+
+extension Value {
+    /// Whether the value is null.
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
+    /// Whether the value is of `type` (null is of none).
+    public func holds(_ type: FieldType) -> Bool {
+        switch (self, type) {
+        case (.string, .string), (.int, .int), (.float, .float), (.bool, .bool), (.time, .time): return true
+        default: return false
+        }
+    }
+}

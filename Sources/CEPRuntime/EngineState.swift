@@ -255,7 +255,7 @@ extension Engine {
         matcher.watermark = try r.signed()
         matcher.timers.nextOrder = try r.unsigned()
         matcher.pending.nextArrival = try r.unsigned()
-        let events = try EventTable.read(&r, automaton).events
+        let events = try EventTable.read(&r, automaton, pattern: automaton.patterns[p]).events
         for _ in 0..<(try r.count()) {
             let event = events[try r.index(below: events.count)]
             let key = try r.value()
@@ -303,7 +303,7 @@ extension Engine {
 
     private mutating func restoreKey(_ p: Int, _ key: Value, _ bytes: [UInt8]) throws(SnapshotError) {
         var r = SnapshotReader(bytes)
-        let (_, nodes) = try EventTable.read(&r, automaton)
+        let (_, nodes) = try EventTable.read(&r, automaton, pattern: automaton.patterns[p])
         let pattern = automaton.patterns[p]
         func partialMatch() throws(SnapshotError) -> PartialMatch {
             let state = try r.index(below: pattern.states.count)
@@ -386,17 +386,29 @@ struct EventTable {
         }
     }
 
-    static func read(_ r: inout SnapshotReader, _ automaton: Automaton) throws(SnapshotError) -> (events: [Event], nodes: [MatchNode]) {
+    /// Reads what `write` wrote for `pattern`, checking what the matcher and the alert formatter rely on without
+    /// checking again: each event is of a stream the pattern reads, with a value of its declared type (or null) in
+    /// every field, and each node binds an event of its binding's stream. A damaged record that slipped past the
+    /// store's checksums is refused here, never run (found by Fuzz/ FuzzCheckpoints).
+    static func read(
+        _ r: inout SnapshotReader, _ automaton: Automaton, pattern: PatternAutomaton
+    ) throws(SnapshotError) -> (events: [Event], nodes: [MatchNode]) {
         var events: [Event] = []
         for _ in 0..<(try r.count()) {
             let name = try r.string()
-            guard let stream = automaton.streams.firstIndex(where: { $0.name == name }) else {
-                throw r.fail("unknown stream '\(name)'")
+            guard let stream = automaton.streams.firstIndex(where: { $0.name == name }),
+                pattern.bindings.contains(where: { $0.stream == stream })
+            else {
+                throw r.fail("stream '\(name)' is not one pattern '\(pattern.name)' reads")
             }
             let timestamp = try r.signed()
             var fields: [Value] = []
             for _ in 0..<(try r.count()) { fields.append(try r.value()) }
-            guard fields.count == automaton.streams[stream].fields.count else { throw r.fail("fields of stream '\(name)'") }
+            let specs = automaton.streams[stream].fields
+            guard fields.count == specs.count else { throw r.fail("fields of stream '\(name)'") }
+            for (value, spec) in zip(fields, specs) where !value.isNull && !value.holds(spec.type) {
+                throw r.fail("field '\(spec.dotted)' of stream '\(name)' holds \(value), not a \(spec.type.rawValue)")
+            }
             let origin = EventOrigin(
                 topic: try r.string(), partition: Int32(truncatingIfNeeded: try r.signed()), offset: try r.signed())
             let rank = Int32(truncatingIfNeeded: try r.signed())
@@ -405,7 +417,10 @@ struct EventTable {
         var nodes: [MatchNode] = []
         for _ in 0..<(try r.count()) {
             let event = events[try r.index(below: events.count)]
-            let binding = try r.int()
+            let binding = try r.index(below: pattern.bindings.count)
+            guard pattern.bindings[binding].stream == event.stream else {
+                throw r.fail("step '\(pattern.bindings[binding].name)' bound to an event of another stream")
+            }
             let sequence = try r.unsigned()
             let previous = try r.int()
             guard previous < nodes.count else { throw r.fail("node refers forward") }

@@ -128,6 +128,35 @@ import TestSupport
         _ = try? third.restore(flipped)  // must not crash, whatever it decides
     }
 
+    /// Each byte of a snapshot damaged in turn: the restore refuses it, or what it accepts runs on (matching,
+    /// windows ending, alerts written) without a crash. Issue 18: the checkpoint fuzzer (Fuzz/) found records
+    /// that decoded into a node of an unknown step, which crashed the alert formatter later.
+    @Test func everyDamagedByteIsRefusedOrRunsSafely() throws {
+        var harness = try EngineHarness(Self.source)
+        let all = events(seed: 5, count: 40)
+        for (stream, fields) in all.prefix(20) { harness.send(stream, fields) }
+        let bytes = harness.engine.snapshot()
+        var accepted = 0
+        var refused = 0
+        for i in 5..<bytes.count {
+            for flip: UInt8 in [0x01, 0xFF] {
+                var damaged = bytes
+                damaged[i] ^= flip
+                var fresh = Engine(automaton: harness.automaton)
+                guard (try? fresh.restore(damaged)) != nil else {
+                    refused += 1
+                    continue
+                }
+                accepted += 1
+                var resumed = harness
+                resumed.engine = fresh
+                for (stream, fields) in all.suffix(20) { resumed.send(stream, fields) }
+                _ = resumed.finish()
+            }
+        }
+        #expect(refused > 0 && accepted > 0, "refused \(refused), accepted \(accepted)")
+    }
+
     @Test func changedPatternsStartEmptyAndTheOthersKeepTheirState() throws {
         var harness = try EngineHarness(Self.source)
         for (stream, fields) in events(seed: 5, count: 80) { harness.send(stream, fields) }
