@@ -76,6 +76,9 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     }
 
     init(path: String) throws {
+        if let status = FileStatus(path), !status.isDirectory {
+            throw CheckpointError(message: "the state directory '\(path)' is a file, not a directory; name a directory (it is created if missing)")
+        }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
