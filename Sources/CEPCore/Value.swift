@@ -1,6 +1,10 @@
 /// A value carried by an event field, a literal, or the result of an expression.
 ///
 /// Times and durations are integral milliseconds: event time in cepd has millisecond resolution, as in Flink.
+///
+/// Strings are equal when they hold the same Unicode scalars, as Java's `String.equals` (what a Flink condition or
+/// `keyBy` uses) decides — not by Swift's canonical equivalence, which would make "é" (U+00E9) and "e" + U+0301
+/// equal in a condition while they are different keys, and different in Flink.
 public enum Value: Sendable, Hashable {
     case string(String)
     case int(Int64)
@@ -41,6 +45,53 @@ extension Value {
         switch (self, type) {
         case (.string, .string), (.int, .int), (.float, .float), (.bool, .bool), (.time, .time): return true
         default: return false
+        }
+    }
+}
+
+extension Value {
+    public static func == (l: Value, r: Value) -> Bool {
+        switch (l, r) {
+        case (.string(let a), .string(let b)): return a.utf8.elementsEqual(b.utf8)
+        case (.int(let a), .int(let b)), (.time(let a), .time(let b)), (.duration(let a), .duration(let b)): return a == b
+        case (.float(let a), .float(let b)): return a == b
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.null, .null): return true
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .string(let s):
+            hasher.combine(0 as UInt8)
+            hasher.combine(s.utf8.count)
+            let contiguous: Void? = s.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            if contiguous == nil { for byte in s.utf8 { hasher.combine(byte) } }
+        case .int(let i): hasher.combine(1 as UInt8); hasher.combine(i)
+        case .float(let d): hasher.combine(2 as UInt8); hasher.combine(d)
+        case .bool(let b): hasher.combine(3 as UInt8); hasher.combine(b)
+        case .time(let t): hasher.combine(4 as UInt8); hasher.combine(t)
+        case .duration(let d): hasher.combine(5 as UInt8); hasher.combine(d)
+        case .null: hasher.combine(6 as UInt8)
+        }
+    }
+}
+
+extension String {
+    /// Java's `String.compareTo`: UTF-16 code units in order (so U+FFFD sorts after U+1F600, whose first unit is a
+    /// surrogate), and no canonical equivalence.
+    public func javaOrder(_ other: String) -> Int {
+        var a = utf16.makeIterator()
+        var b = other.utf16.makeIterator()
+        while true {
+            switch (a.next(), b.next()) {
+            case (nil, nil): return 0
+            case (nil, _): return -1
+            case (_, nil): return 1
+            case (let x?, let y?) where x != y: return x < y ? -1 : 1
+            default: continue
+            }
         }
     }
 }

@@ -36,7 +36,7 @@ enum ValueOperations {
     static func equal(_ l: Value, _ r: Value) -> Bool? {
         switch (l, r) {
         case (.null, _), (_, .null): return nil
-        case (.string(let a), .string(let b)): return a == b
+        case (.string(let a), .string(let b)): return a.utf8.elementsEqual(b.utf8)  // not canonical equivalence (Value)
         case (.bool(let a), .bool(let b)): return a == b
         case (.time(let a), .time(let b)), (.duration(let a), .duration(let b)), (.int(let a), .int(let b)): return a == b
         default:
@@ -49,7 +49,7 @@ enum ValueOperations {
         func order<T: Comparable>(_ a: T, _ b: T) -> Int { a < b ? -1 : (a == b ? 0 : 1) }
         switch (l, r) {
         case (.null, _), (_, .null): return nil
-        case (.string(let a), .string(let b)): return order(a, b)
+        case (.string(let a), .string(let b)): return a.javaOrder(b)
         case (.time(let a), .time(let b)), (.duration(let a), .duration(let b)), (.int(let a), .int(let b)):
             return order(a, b)
         case (.bool(let a), .bool(let b)): return order(a ? 1 : 0, b ? 1 : 0)
@@ -128,11 +128,18 @@ enum ValueOperations {
         case (.lower, 1): if case .string(let s) = args[0] { return .string(s.lowercased()) }
         case (.upper, 1): if case .string(let s) = args[0] { return .string(s.uppercased()) }
         case (.length, 1): if case .string(let s) = args[0] { return .int(Int64(s.count)) }
-        case (.contains, 2): if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.contains(t)) }
+        // By UTF-8 bytes, as == compares (Java's contains/startsWith/endsWith compare code units alike); UTF-8 is
+        // self-synchronizing, so a byte match is a match of whole scalars.
+        case (.contains, 2):
+            if case .string(let s) = args[0], case .string(let t) = args[1] {
+                return .bool(t.isEmpty || Array(s.utf8).firstRange(of: Array(t.utf8)) != nil)
+            }
         case (.startsWith, 2):
-            if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.hasPrefix(t)) }
+            if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.utf8.starts(with: t.utf8)) }
         case (.endsWith, 2):
-            if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.hasSuffix(t)) }
+            if case .string(let s) = args[0], case .string(let t) = args[1] {
+                return .bool(s.utf8.count >= t.utf8.count && s.utf8.suffix(t.utf8.count).elementsEqual(t.utf8))
+            }
         case (.substring, 3):
             if case .string(let s) = args[0], case .int(let start) = args[1], case .int(let length) = args[2] {
                 let characters = Array(s)
