@@ -113,8 +113,8 @@ struct RunCommand: ParsableCommand {
             }
             let topic = String(input[..<equals])
             guard known.contains(topic) else {
-                let list = known.sorted().joined(separator: ", ")
-                throw UsageError(message: "--input '\(input)': no stream reads topic '\(topic)' (topics: \(list))")
+                let list = known.isEmpty ? "the pattern files declare no pattern" : "topics: " + known.sorted().joined(separator: ", ")
+                throw UsageError(message: "--input '\(input)': no stream reads topic '\(topic)' (\(list))")
             }
             result.append((topic, String(input[input.index(after: equals)...])))
         }

@@ -258,6 +258,18 @@ CASES += [
     replay("a member given twice: the last counts",
            '{"k":"u1","v":1,"ts":1000}\n{"k":"u1","v":9,"v":0,"ts":2000}\n{"k":"u1","v":0,"v":7,"ts":3000}\n',
            status=0, files={"out.jsonl": contains("out.jsonl", '"d":6')}),
+    # Text as it arrives: from a pipe, with Windows line ends, canonically equivalent keys.
+    dict(name="events from a pipe", shell="cat ev.jsonl | {cepd} run --pattern simple.cep --input a=/dev/stdin --output out.jsonl",
+         status=0, stderr="dead letters: 1", files={"out.jsonl": lines("out.jsonl", 1)}),
+    replay("events with CRLF line ends", EVENTS.replace("\n", "\r\n"), status=0, stderr="dead letters: 1",
+           files={"out.jsonl": lines("out.jsonl", 1)}),
+    dict(name="a pattern file with CRLF line ends", setup=write("simple.cep", SIMPLE.replace("\n", "\r\n")),
+         args=["check", "simple.cep"], status=0, stderr="ok: 1 pattern"),
+    replay("keys equal only under Unicode normalization are different keys",
+           '{"k":"\\u00e9","v":1,"ts":1000}\n{"k":"e\\u0301","v":5,"ts":2000}\n', status=0,
+           files={"out.jsonl": lines("out.jsonl", 0)}),
+    dict(name="an empty pattern file checks", setup=write("empty.cep", ""), args=["check", "empty.cep"], status=0,
+         stderr="ok: 0 patterns"),
     # Generated rules: chains of hundreds of conditions compile (128 were "nested too deep"); arithmetic chains that
     # long are still refused (they are not associative under overflow, so they stay as written).
     dict(name="500 conditions joined by 'and'", setup=write("chain.cep", SIMPLE.replace(
@@ -355,6 +367,10 @@ MALFORMED = [
     ("a leading zero", '{"k":"u1","v":01,"ts":1000}', "expected ',' or '}' in an object"),
     ("a lone minus", '{"k":"u1","v":-,"ts":1000}', "invalid number"),
     ("single quotes", "{'k':'u1'}", "expected a member name in quotes"),
+    ("a NUL byte after the object", '{"k":"u1","v":1,"ts":1000}\x00', "unexpected text after the JSON object"),
+    ("a NUL byte inside a string", '{"k":"u\x001","v":1,"ts":1000}', "control character in a string"),
+    ("an unfinished escape", '{"k":"u1\\","v":1,"ts":1000}', "expected ',' or '}' in an object"),
+    ("a bad \\u escape", '{"k":"\\u12G4","v":1,"ts":1000}', "invalid \\\\u escape"),
 ]
 for what, line, reason in MALFORMED:
     CASES.append(dict(
@@ -398,10 +414,14 @@ BAD_OPTIONS = [
     (["inspect", "--key", "u1", "--admin-port", "-5"], "--admin-port -5: expected a port number"),
     # An option's value forgotten: the next option is not taken for it.
     (RUN + ["--output"], "Missing value for '--output <output>'"),
+    (RUN + ["--max-line-bytes", "99999999999999999999"], "The value '99999999999999999999' is invalid"),
+    (["run", "--pattern", "empty.cep", "--input", "a=ev.jsonl"], "the pattern files declare no pattern"),
+    (RUN + ["--output", "out.jsonl", "--state-dir", "ev.jsonl"], "is a file, not a directory"),
     (SERVE + ["--brokers"], "Missing value for '--brokers <brokers>'"),
 ]
 for args, phrase in BAD_OPTIONS:
-    CASES.append(dict(name="bad options: cepd " + " ".join(args), args=args, status=2, stderr=phrase))
+    CASES.append(dict(name="bad options: cepd " + " ".join(args), args=args, status=2, stderr=phrase,
+                      setup=write("empty.cep", ""), files={"ev.jsonl": unchanged("ev.jsonl", EVENTS)}))
 
 
 # Hostile pattern files: a diagnostic with its id and status 1, never a crash or a hang.
