@@ -167,16 +167,17 @@ struct FileReplay {
         resumed = "resumed from checkpoint \(record.number) in \(dir) (\(report.keys) keys, \(positions.reduce(0, +)) lines already processed)"
     }
 
-    /// An output file or a checkpoint that could not be written: the replay stops (status 5) rather than claim
-    /// what did not reach the disk.
-    struct WriteFailure: Error {
+    /// An output file or a checkpoint that could not be written, or an input that could not be read to its end:
+    /// the replay stops (status 5) rather than claim what did not reach the disk, or end its windows as if the
+    /// input had ended.
+    struct IOFailure: Error {
         var message: String
     }
 
     private var writers: [LineWriter] { [alerts, lateWriter, deadWriter] }
 
     /// The first write failure of an output, as the error the replay stops with.
-    private func outputFailure() -> WriteFailure? {
+    private func outputFailure() -> IOFailure? {
         guard let failed = writers.first(where: { $0.failure != nil }), let reason = failed.failure else { return nil }
         var message = reason + "; the outputs are incomplete (up to \(alerts.lines) alerts, \(lateWriter.lines) late "
             + "events and \(deadWriter.lines) dead letters were written before it)"
@@ -185,12 +186,12 @@ struct FileReplay {
                 ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be written"
                 : "; no checkpoint was written"
         }
-        return WriteFailure(message: message)
+        return IOFailure(message: message)
     }
 
     /// Writes the outputs to disk, then the engine's changes, input positions and output sizes in one batch. A
     /// checkpoint is never written over outputs that did not reach the disk.
-    private mutating func checkpoint() throws(WriteFailure) {
+    private mutating func checkpoint() throws(IOFailure) {
         guard let store else { return }
         for writer in writers where !writer.sync() {
             throw outputFailure()!
@@ -205,12 +206,12 @@ struct FileReplay {
         do {
             _ = try store.write(&engine, tasks: engine.tasks, record)
         } catch {
-            throw WriteFailure(message: "checkpoint to \(store.path) failed: \(error)")
+            throw IOFailure(message: "checkpoint to \(store.path) failed: \(error)")
         }
     }
 
     /// Replays everything; returns the summary for stderr. Throws if an output or a checkpoint could not be written.
-    mutating func run(progress: Bool) throws(WriteFailure) -> String {
+    mutating func run(progress: Bool) throws(IOFailure) -> String {
         let start = DispatchTime.now()
         guard let reader else { return "" }
         self.reader = nil
@@ -253,6 +254,15 @@ struct FileReplay {
                 try checkpoint()
                 lastCheckpoint = DispatchTime.now().uptimeNanoseconds
             }
+        }
+        if let failure = reader.readFailure {
+            var message = failure + "; the replay stopped there, its windows not ended"
+            if store != nil {
+                message += checkpointNumber > 0
+                    ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be read"
+                    : "; no checkpoint was written"
+            }
+            throw IOFailure(message: message)
         }
         engine.finishAll(into: &outputs)
         flushOutputs()

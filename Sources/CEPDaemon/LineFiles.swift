@@ -14,6 +14,8 @@ final class LineReader {
     static let overlongPrefix = 1024
 
     private let file: UnsafeMutablePointer<FILE>
+    /// The file read, as given.
+    let path: String
     /// The longest line kept whole, in bytes.
     let maxLineBytes: Int
     private var storage: UnsafeMutablePointer<UInt8>
@@ -26,6 +28,8 @@ final class LineReader {
     private var atEnd = false
     /// Before the first line: a UTF-8 byte order mark there is skipped (it is not part of the first event).
     private var atStart = true
+    /// Why reading stopped early (`EIO`, ...): `next` then returns false as at the end.
+    private(set) var readError: String?
     /// When the last line was longer than the limit: its length in bytes (without the line break).
     private(set) var overlongLength: Int?
     /// The first bytes of a line that was too long.
@@ -41,6 +45,7 @@ final class LineReader {
             throw UsageError(message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
         }
         self.file = file
+        self.path = path
         self.maxLineBytes = max(1, maxLineBytes)
         capacity = min(1 << 16, self.maxLineBytes + 1)
         storage = .allocate(capacity: capacity)
@@ -131,7 +136,11 @@ final class LineReader {
             capacity = larger
         }
         let read = fread(storage + end, 1, capacity - end, file)
-        if read == 0 { atEnd = true }
+        if read == 0 {
+            atEnd = true
+            // An error is not the end of the file: the replay must not end its windows on it.
+            if ferror(file) != 0 { readError = String(cString: strerror(errno)) }
+        }
         end += read
     }
 

@@ -20,6 +20,8 @@ final class ReplayReader: @unchecked Sendable {
     }
 
     private var inputs: [Input]
+    /// Why reading stopped before every input's end (a read error), if it did; set before the channel closes.
+    private(set) var readFailure: String?
     private let channel: BatchChannel<InputBatch>
     private var batch: InputBatch
 
@@ -33,7 +35,7 @@ final class ReplayReader: @unchecked Sendable {
     /// Reads everything, then closes the channel.
     func run() {
         for index in inputs.indices { advanceHead(index) }
-        while let next = nextInput() {
+        while readFailure == nil, let next = nextInput() {
             let line = inputs[next].headLine.withUnsafeBufferPointer { batch.keep($0) }
             batch.decoded.append(contentsOf: inputs[next].head)
             emit(.events(InputRecord(input: next, offset: inputs[next].offset, value: line), count: inputs[next].head.count))
@@ -75,6 +77,11 @@ final class ReplayReader: @unchecked Sendable {
             }
             guard more else {
                 inputs[index].finished = true
+                if let error = inputs[index].reader.readError {
+                    // Not the end of the input: matching stops here rather than end windows that are still open.
+                    readFailure = "cannot read \(inputs[index].reader.path) after \(inputs[index].offset + 1) lines: \(error)"
+                    return
+                }
                 emit(.finished(input: index))
                 return
             }

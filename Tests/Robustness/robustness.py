@@ -258,6 +258,9 @@ CASES += [
     replay("a member given twice: the last counts",
            '{"k":"u1","v":1,"ts":1000}\n{"k":"u1","v":9,"v":0,"ts":2000}\n{"k":"u1","v":0,"v":7,"ts":3000}\n',
            status=0, files={"out.jsonl": contains("out.jsonl", '"d":6')}),
+    # A read error is not the end of the input: status 5, no windows ended as if it were (it was exit 0).
+    dict(name="an input that fails to read (EIO)", args=["run", "--pattern", "simple.cep", "--input", "a=/proc/self/mem",
+         "--output", "out.jsonl"], status=5, stderr="cannot read /proc/self/mem after 0 lines: Input/output error"),
     # Text as it arrives: from a pipe, with Windows line ends, canonically equivalent keys.
     dict(name="events from a pipe", shell="cat ev.jsonl | {cepd} run --pattern simple.cep --input a=/dev/stdin --output out.jsonl",
          status=0, stderr="dead letters: 1", files={"out.jsonl": lines("out.jsonl", 1)}),
