@@ -123,7 +123,9 @@ outputs_match_replay || { tail -n 40 "$work/serve.log" >&2; fail "the topics do 
 for entry in ${paused//,/ }; do
     task=${entry%@*} number=${entry#*@}
     tail -n +"$paused_from" "$work/serve.log" | grep -q "cepd: task $task restored from checkpoint $((number - 1)) " ||
-        fail "after the kill inside task $task's checkpoint $number, cepd did not restore its checkpoint $((number - 1))"
+        fail "after the kill inside task $task's checkpoint $number, cepd did not restore its checkpoint $((number - 1)); \
+the paused checkpoint: $(grep "failpoint: pausing" "$work/serve.log" | tail -n 1); what task $task did after it: \
+$(tail -n +"$paused_from" "$work/serve.log" | grep -E "task $task (restored|resumed|has|started)|assigned|revoked" | head -n 12)"
 done
 restores=$(grep -c "cepd: task [0-9]* restored from checkpoint" "$work/serve.log" || true)
 skipped=$(grep -o "[0-9]* outputs written after them" "$work/serve.log" | awk '{s += $1} END {print s + 0}')
