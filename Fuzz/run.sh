@@ -20,16 +20,19 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(FuzzEvents FuzzPatterns FuzzCheckpoints FuzzAdminRequests)
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 flags=(-c release -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library)
 for target in "${targets[@]}"; do
     # One product at a time: building everything would also link the cepd executable, which fails under
     # -sanitize=fuzzer (libFuzzer brings a main of its own).
-    swift build "${flags[@]}" --product "$target" 2>&1 | grep -E "error|warning: unre|Compiling|Build" | grep -v "^\[" || true
-    [ -x ".build/release/$target" ] || { echo "fuzz: $target did not build" >&2; exit 1; }
+    if ! swift build "${flags[@]}" --product "$target" >"$work/build.log" 2>&1; then
+        grep -E "error" "$work/build.log" | head -n 20 >&2
+        echo "fuzz: $target did not build" >&2
+        exit 1
+    fi
 done
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 failed=0
 for target in "${targets[@]}"; do
     mkdir -p "$work/$target" "$work/$target-seeds"

@@ -5,7 +5,8 @@
       one are spread by line number), so that the per-partition sequences are known: --split writes them to
       DIR/T.pN.jsonl, line N of a file being offset N of that partition (a fresh topic starts at offset 0).
       --timestamps FIELD gives each message the timestamp (epoch ms) in the line's FIELD. --rate N sends N
-      messages per second (live traffic) instead of all at once.
+      messages per second (live traffic) instead of all at once. --header NAME=FIELD (repeatable) gives each
+      message the header NAME with the line's FIELD as its value (lines without it get none).
   consume --brokers B --topic T --out F [--idle S] [--expect N] [--headers]
       Reads T from the beginning until N messages arrived or none came for S seconds; writes one value per line,
       or with --headers one JSON object per message (key, value, headers, partition, offset).
@@ -50,6 +51,10 @@ def produce(args):
             line = line.rstrip("\n")
             partition, key = partition_of(line, number, args.partitions)
             extra = {"timestamp": int(json.loads(line)[args.timestamps])} if args.timestamps else {}
+            if args.header:
+                fields = json.loads(line)
+                extra["headers"] = [(name, str(fields[field]).encode()) for name, field in
+                                    (spec.split("=", 1) for spec in args.header) if field in fields]
             while True:
                 try:
                     producer.produce(args.topic, value=line.encode(), key=key, partition=partition, on_delivery=report,
@@ -126,6 +131,7 @@ def main():
     p.add_argument("--timestamps")
     p.add_argument("--rate", type=float)
     p.add_argument("--max-bytes", type=int, help="the producer's message.max.bytes (for oversized test messages)")
+    p.add_argument("--header", action="append", help="NAME=FIELD: a header from the line's FIELD")
     t = sub.add_parser("tombstone", help="produce one message with a null value")
     t.add_argument("--brokers", required=True)
     t.add_argument("--topic", required=True)

@@ -100,11 +100,33 @@ struct Checker {
                         notes: [DiagnosticNote("'\(other)' declared here", at: fieldDecls[otherIndex].path.range)])
                 }
             }
+            let path = field.path.components.map(\.name)
+            if EnvelopeField.isEnvelopePath(path) {
+                if let envelope = EnvelopeField(path: path) {
+                    if type != envelope.type {
+                        diagnostics.report(
+                            .invalidEnvelopeType(dotted, type.rawValue, envelope.type.rawValue), at: field.typeName.range,
+                            help: "declare it '\(dotted): \(envelope.type.rawValue)\(field.isOptional ? "?" : "")'")
+                    }
+                } else {
+                    diagnostics.report(
+                        .unknownEnvelopeField(dotted), at: field.path.range,
+                        help: "the message's fields are \(EnvelopeField.names) (a header name that is not an identifier in quotes: @header.\"x-tenant\")")
+                }
+            }
             fieldIndex[dotted] = fields.count
-            fields.append(
-                FieldSpec(
-                    path: field.path.components.map(\.name), type: type, isOptional: field.isOptional, isUsed: false))
+            fields.append(FieldSpec(path: path, type: type, isOptional: field.isOptional, isUsed: false))
             fieldDecls.append(field)
+        }
+        // `key @key` and `time @timestamp` need no declaration in 'fields': their type is the envelope's.
+        for case let path? in [decl.key, decl.time] where fieldIndex[path.dotted] == nil {
+            guard let envelope = EnvelopeField(path: path.components.map(\.name)), envelope == .key || envelope == .timestamp
+            else { continue }
+            fieldIndex[path.dotted] = fields.count
+            fields.append(FieldSpec(path: [path.dotted], type: envelope.type, isOptional: false, isUsed: false))
+            fieldDecls.append(
+                FieldDecl(path: path, typeName: Identifier(envelope.type.rawValue, range: path.range), isOptional: false,
+                          typeRange: path.range))
         }
         streams[index].fields = fields
         streams[index].fieldIndex = fieldIndex

@@ -74,6 +74,9 @@ extension DiagnosticMessage {
     static func invalidTopic(_ reason: String) -> Self {
         .init(id: "invalid-topic", reason)
     }
+    static func invalidEnvelopeType(_ name: String, _ type: String, _ expected: String) -> Self {
+        .init(id: "invalid-envelope-type", "'\(name)' of the Kafka message is a '\(expected)', not a '\(type)'")
+    }
     static func invalidTimeType(_ name: String, _ type: String) -> Self {
         .init(id: "invalid-time-type", "time field '\(name)' must have type 'time', not '\(type)'")
     }
@@ -145,6 +148,9 @@ extension DiagnosticMessage {
     }
     static func unknownBinding(_ name: String) -> Self {
         .init(id: "unknown-binding", "no step named '\(name)' in this pattern")
+    }
+    static func unknownEnvelopeField(_ name: String) -> Self {
+        .init(id: "unknown-envelope-field", "'\(name)' is not a field of the Kafka message")
     }
     static func unknownField(_ name: String, _ stream: String) -> Self {
         .init(id: "unknown-field", "stream '\(stream)' has no field '\(name)'")

@@ -71,7 +71,8 @@ struct FileReplay {
                 }
                 inputs.append(
                     ReplayReader.Input(
-                        reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic), offset: positions[i] - 1))
+                        reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic), offset: positions[i] - 1,
+                        partition: partition))
             }
             // A partition with no file is an empty input: it ends at once, so that it does not hold back the
             // watermark of its task's patterns until the end of the replay (a topic with no file at all, or with

@@ -12,6 +12,9 @@ struct PartitionQueue {
         var events: Int
         /// Why it did not decode, for a dead letter.
         var failure: String?
+        /// The partition and headers, for the envelope fields (`@partition`, `@header.NAME`) of a decode again.
+        var partition: Int32
+        var headers: [(name: String, value: [UInt8]?)]
     }
 
     private var messages: [Message] = []
@@ -35,10 +38,18 @@ struct PartitionQueue {
     /// Decodes a message's value into `decoded`; returns why it is a dead letter, if it is one. A null value (a
     /// tombstone, the delete marker of a compacted topic) is not an event; its dead letter keeps the null.
     private static func decode(
-        _ record: InputRecord, _ value: UnsafeBufferPointer<UInt8>, decoder: EventDecoder?, into decoded: inout DecodedEvents
+        _ record: InputRecord, _ value: UnsafeBufferPointer<UInt8>, key: ArraySlice<UInt8>?, partition: Int32,
+        headers: [(name: String, value: [UInt8]?)], decoder: EventDecoder?, into decoded: inout DecodedEvents
     ) -> String? {
         if record.isNull { return "null value (a tombstone: a delete marker, not an event)" }
-        return decoder?.decode(value, messageTimestamp: record.timestamp, into: &decoded)?.reason
+        guard let decoder else { return nil }
+        // The envelope costs no copy unless a stream reads the key or headers.
+        var envelope = MessageEnvelope(timestamp: record.timestamp, partition: partition, offset: record.offset)
+        if decoder.readsKey, let key { envelope.key = Array(key) }
+        for name in decoder.readsHeaders {
+            if let header = headers.last(where: { $0.name == name }) { envelope.headers[name] = header.value }
+        }
+        return decoder.decode(value, messageTimestamp: record.timestamp, envelope: envelope, into: &decoded)?.reason
     }
 
     /// Decodes and keeps a message.
@@ -54,9 +65,14 @@ struct PartitionQueue {
         record.isNull = message.isNull
         let before = decoded.count
         let failure = message.value.withUnsafeBufferPointer {
-            Self.decode(record, $0, decoder: decoder, into: &decoded)
+            Self.decode(
+                record, $0, key: message.key?[...], partition: message.partition.partition, headers: message.headers,
+                decoder: decoder, into: &decoded)
         }
-        messages.append(Message(record: record, events: decoded.count - before, failure: failure))
+        messages.append(
+            Message(
+                record: record, events: decoded.count - before, failure: failure, partition: message.partition.partition,
+                headers: message.headers))
     }
 
     /// Decodes the waiting messages again with another decoder (a reload changed the streams).
@@ -65,8 +81,11 @@ struct PartitionQueue {
         for i in head..<messages.count {
             let before = fresh.count
             let record = messages[i].record
+            let key = record.key.map { bytes[$0] }
             messages[i].failure = bytes.withUnsafeBufferPointer {
-                Self.decode(record, UnsafeBufferPointer(rebasing: $0[record.value]), decoder: decoder, into: &fresh)
+                Self.decode(
+                    record, UnsafeBufferPointer(rebasing: $0[record.value]), key: key, partition: messages[i].partition,
+                    headers: messages[i].headers, decoder: decoder, into: &fresh)
             }
             messages[i].events = fresh.count - before
         }

@@ -12,6 +12,8 @@ final class ReplayReader: @unchecked Sendable {
         let decoder: EventDecoder
         /// The offset of the head line.
         var offset: Int64 = -1
+        /// The partition the file stands for (`@partition`).
+        var partition: Int32 = 0
         /// The decoded events of the next line that has any, and a copy of that line (the reader's buffer moves
         /// on while the head waits for its turn).
         var head = DecodedEvents()
@@ -73,7 +75,10 @@ final class ReplayReader: @unchecked Sendable {
             var failure: DecodeFailure?
             let decoder = inputs[index].decoder
             let more = inputs[index].reader.next { bytes in
-                failure = decoder.decode(bytes, into: &inputs[index].head)
+                // A file carries no message key, timestamp or headers: of the envelope only the partition (the
+                // file's) and offset (the line's number).
+                let envelope = MessageEnvelope(partition: inputs[index].partition, offset: inputs[index].offset + 1)
+                failure = decoder.decode(bytes, envelope: envelope, into: &inputs[index].head)
             }
             guard more else {
                 inputs[index].finished = true

@@ -105,7 +105,9 @@ struct CaseRunner {
                 let origin = EventOrigin(topic: topic, partition: partition, offset: offset)
                 var bytes = Array(json.utf8)
                 let outcome = bytes.withUnsafeMutableBufferPointer {
-                    decoder.decode(UnsafeBufferPointer($0), origin: origin, sourceRank: engine[source].rank)
+                    decoder.decode(
+                        UnsafeBufferPointer($0), origin: origin, sourceRank: engine[source].rank,
+                        envelope: MessageEnvelope(partition: partition, offset: offset))
                 }
                 if case .failure(let failure) = outcome { deadLetters.append("line \(line): \(failure.reason)") }
                 for event in outcome.decoded ?? [] where !engine.process(event, source: source, into: &outputs).isEmpty {

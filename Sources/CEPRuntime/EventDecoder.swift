@@ -112,6 +112,12 @@ public struct EventDecoder: Sendable {
     private let streams: [StreamPlan]
     private let slotCount: Int
     private nonisolated(unsafe) let tree: FieldTree
+    /// The slots filled from the message's envelope rather than its JSON value.
+    private let envelopeSlots: [(slot: Int, field: EnvelopeField)]
+    /// Whether some stream reads the message key (`@key`): the reader then passes it in the envelope.
+    public let readsKey: Bool
+    /// The headers some stream reads (`@header.NAME`): the reader passes those in the envelope.
+    public let readsHeaders: [String]
 
     private struct StreamPlan: Sendable {
         var stream: Int
@@ -148,6 +154,7 @@ public struct EventDecoder: Sendable {
         let tree = FieldTree()
         var slotsByPath: [[String]: Int] = [:]
         var plans: [StreamPlan] = []
+        var envelopeSlots: [(slot: Int, field: EnvelopeField)] = []
         for (index, spec) in automaton.streams.enumerated() where spec.topic == topic {
             var slots: [Int?] = []
             for (f, field) in spec.fields.enumerated() {
@@ -157,10 +164,14 @@ public struct EventDecoder: Sendable {
                     slots.append(slot)
                     continue
                 }
-                var node = tree
-                for name in field.path { node = node.child(name) }
                 let slot = slotsByPath.count
-                node.slot = slot
+                if let envelope = EnvelopeField(path: field.path) {
+                    envelopeSlots.append((slot, envelope))
+                } else {
+                    var node = tree
+                    for name in field.path { node = node.child(name) }
+                    node.slot = slot
+                }
                 slotsByPath[field.path] = slot
                 slots.append(slot)
             }
@@ -170,6 +181,9 @@ public struct EventDecoder: Sendable {
         self.tree = tree
         self.streams = plans
         self.slotCount = slotsByPath.count
+        self.envelopeSlots = envelopeSlots
+        self.readsKey = envelopeSlots.contains { $0.field == .key }
+        self.readsHeaders = envelopeSlots.compactMap { if case .header(let name) = $0.field { name } else { nil } }
     }
 
     /// Whether any stream reads this topic.
@@ -177,10 +191,13 @@ public struct EventDecoder: Sendable {
 
     /// Decodes one message. `messageTimestamp` is the broker's timestamp, used by streams without a `time` field.
     public func decode(
-        _ bytes: UnsafeBufferPointer<UInt8>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64? = nil
+        _ bytes: UnsafeBufferPointer<UInt8>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64? = nil,
+        envelope: MessageEnvelope? = nil
     ) -> Outcome {
         var decoded = DecodedEvents()
-        if let failure = decode(bytes, messageTimestamp: messageTimestamp, into: &decoded) { return .failure(failure) }
+        if let failure = decode(bytes, messageTimestamp: messageTimestamp, envelope: envelope, into: &decoded) {
+            return .failure(failure)
+        }
         var cursor = DecodedEvents.Cursor()
         if decoded.count == 1 { return .event(decoded.next(&cursor, origin: origin, sourceRank: sourceRank)) }
         return .events((0..<decoded.count).map { _ in decoded.next(&cursor, origin: origin, sourceRank: sourceRank) })
@@ -189,8 +206,11 @@ public struct EventDecoder: Sendable {
     /// Decodes one message into `decoded` without building `Event` objects: appends one entry per stream that
     /// accepts the message, or nothing and returns the failure for a malformed one. This lets one thread decode
     /// and another, the one that owns the events from then on, build them (see `DecodedEvents`).
+    /// `envelope` fills the fields read from the Kafka message (`@key`, `@partition`, ...); without it they are
+    /// absent.
     public func decode(
-        _ bytes: UnsafeBufferPointer<UInt8>, messageTimestamp: Int64? = nil, into decoded: inout DecodedEvents
+        _ bytes: UnsafeBufferPointer<UInt8>, messageTimestamp: Int64? = nil, envelope: MessageEnvelope? = nil,
+        into decoded: inout DecodedEvents
     ) -> DecodeFailure? {
         // The scanned members live on the stack for the duration of the call: no allocation per message for them.
         return withUnsafeTemporaryAllocation(of: RawJSONValue?.self, capacity: slotCount) { raw in
@@ -200,6 +220,31 @@ public struct EventDecoder: Sendable {
                 try JSONScanner.scanObject(bytes, fields: tree, into: raw)
             } catch {
                 return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
+            }
+            if !envelopeSlots.isEmpty, let envelope {
+                for (slot, field) in envelopeSlots {
+                    switch field {
+                    case .key:
+                        guard let key = envelope.key else { continue }
+                        guard let text = String(validating: key, as: UTF8.self) else {
+                            return DecodeFailure(reason: "field '@key': invalid UTF-8 in the message key")
+                        }
+                        raw[slot] = .string(text)
+                    case .timestamp: if let t = envelope.timestamp { raw[slot] = .integer(t) }
+                    case .partition: raw[slot] = .integer(Int64(envelope.partition))
+                    case .offset: raw[slot] = .integer(envelope.offset)
+                    case .header(let name):
+                        guard let header = envelope.headers[name] else { continue }  // absent
+                        guard let value = header else {
+                            raw[slot] = .null
+                            continue
+                        }
+                        guard let text = String(validating: value, as: UTF8.self) else {
+                            return DecodeFailure(reason: "field '@header.\(name)': invalid UTF-8 in the header")
+                        }
+                        raw[slot] = .string(text)
+                    }
+                }
             }
             let mark = decoded.mark
             if let failure = appendEvents(raw, messageTimestamp: messageTimestamp, into: &decoded) {

@@ -74,7 +74,9 @@ public struct Lexer {
         guard position < bytes.count else { return make(.endOfFile, from: start, text: "", startsLine: startsLine) }
         let b = bytes[position]
 
-        if Self.isIdentifierStart(b) {
+        // `@key`, `@header`, ...: the Kafka envelope's fields, one identifier with its '@' (the checker knows them).
+        if Self.isIdentifierStart(b) || (b == UInt8(ascii: "@") && Self.isIdentifierStart(peek(1))) {
+            if b == UInt8(ascii: "@") { position += 1 }
             while Self.isIdentifierContinue(peek()) { position += 1 }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
             return make(Token.reservedWords[text] ?? .identifier, from: start, text: text, startsLine: startsLine)

@@ -92,6 +92,16 @@ public struct Parser {
         throw fail(expected: "'\(word)'", help: help)
     }
 
+    /// The name after a '.': an identifier, or after `@header` also a header name in double quotes
+    /// (`@header."x-tenant-id"`), since header names are not identifiers.
+    private mutating func expectMemberName(after previous: Identifier?) throws(Failure) -> Identifier {
+        if previous?.name == "@header", current.kind == .string {
+            let token = advance()
+            return Identifier(token.text, range: token.range)
+        }
+        return try expectIdentifier("a field name after '.'")
+    }
+
     private mutating func expectIdentifier(_ what: String, help: String? = nil) throws(Failure) -> Identifier {
         if current.kind == .identifier {
             let token = advance()
@@ -243,7 +253,7 @@ public struct Parser {
         var components = [try expectIdentifier(what)]
         while current.kind == .dot {
             advance()
-            components.append(try expectIdentifier("a field name after '.'"))
+            components.append(try expectMemberName(after: components[components.count - 1]))
         }
         return FieldPath(components)
     }
@@ -659,7 +669,12 @@ public struct Parser {
         var base = try parsePrimary()
         while current.kind == .dot {
             advance()
-            let member = try expectIdentifier("a field name after '.'")
+            var previous: Identifier?
+            switch base.expr.kind {
+            case .member(_, let name), .name(let name): previous = name
+            default: break
+            }
+            let member = try expectMemberName(after: previous)
             let range = base.expr.range.union(member.range)
             try checkHeight(base.height + 1, at: range)
             base = Parsed(expr: Expr(.member(base.expr, member), range: range), height: base.height + 1)

@@ -167,6 +167,30 @@ grep -q '"first_ts":1767225600000,"last_ts":1767225630000' "$work/rising.jsonl" 
     { cat "$work/rising.jsonl" "$work/clicks.log" >&2; fail "event time did not come from the message timestamps"; }
 echo "kafka e2e: a stream without a time field matches on the Kafka message timestamps"
 
+# The envelope as fields: keyed by the message key, timed by the message timestamp, a header, the partition and
+# offset (the value holds none of them; kafka-tool keys each message by its line's "user").
+printf '%s\n' 'stream clicks from "clicks-env" {' '  key @key' '  time @timestamp' '  lateness 1s' \
+    '  fields { n: int, @header.tenant: string?, @header."x-trace": string?, @partition: int, @offset: int }' '}' \
+    'pattern rising {' '  match a: clicks -> b: clicks where b.n > a.n' '  within 1m' \
+    '  emit to "rising-env" { user: a.@key, tenant: b.@header.tenant, trace: b.@header."x-trace", p: b.@partition, o: b.@offset }' \
+    '}' > "$work/envelope.cep"
+printf '%s\n' '{"user":"c1","n":1,"at":1767225600000,"t":"acme"}' '{"user":"c1","n":5,"at":1767225630000,"t":"acme","x":"00-ab-01"}' \
+    > "$work/envelope.jsonl"
+kafka_topic clicks-env 1
+kafka_topic rising-env 1
+tool produce --brokers "$KAFKA_BROKERS" --topic clicks-env --partitions 1 --file "$work/envelope.jsonl" --timestamps at \
+    --header tenant=t --header x-trace=x 2>/dev/null
+"$cepd" --pattern "$work/envelope.cep" --brokers "$KAFKA_BROKERS" --group envelope --state-dir none --from earliest \
+    --idle-timeout 0s --idle-wall-clock "${fast[@]}" >/dev/null 2>"$work/envelope.log" &
+serve_pid=$!
+tool consume --brokers "$KAFKA_BROKERS" --topic rising-env --out "$work/rising-env.jsonl" --expect 1 --idle 30 2>/dev/null
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "cepd on clicks-env exited with $?"
+serve_pid=""
+grep -q '^{"user":"c1","tenant":"acme","trace":"00-ab-01","p":0,"o":1,"_match":.*"first_ts":1767225600000,"last_ts":1767225630000' \
+    "$work/rising-env.jsonl" || { cat "$work/rising-env.jsonl" "$work/envelope.log" >&2; fail "the envelope's fields are not the message's"; }
+echo "kafka e2e: a stream keyed and timed by the message, with a header, its partition and offset as fields"
+
 # --from TIME: a new group starts at the first message with a timestamp at or after TIME, in every partition.
 # Messages produced now, with a gap around TIME (Tansu finds offsets for times by append time, so the times must
 # be real ones). The stream `clicks` takes its event time from the message timestamps.

@@ -14,6 +14,10 @@ public enum FuzzEngine {
           fields { k: string, v: int, f: float?, s: string?, ok: bool?, d.e: int?, ts: time }
         }
         stream b from "b" where v != 13 { key k  time ts  lateness 1s  fields { k: string, v: int, ts: time } }
+        stream c from "c" {
+          key @key  time @timestamp  lateness 1s
+          fields { v: int?, @header.h: string?, @header."x-y": string?, @partition: int, @offset: int }
+        }
         pattern rise {
           match x: a -> y: a where y.v > x.v and (y.s ?? "") != "stop"
           within 10s
@@ -35,6 +39,11 @@ public enum FuzzEngine {
           within 2s
           skip none
           emit to "o" { k: z.k, n: count(ys), last: last(ys.s), at: z.ts - x.ts }
+        }
+        pattern envelope {
+          match x: c -> y: c where (y.v ?? 0) >= (x.v ?? 0) and y.@header.h != x.@header."x-y"
+          within 1s
+          emit to "o" { k: x.@key, h: y.@header.h, p: y.@partition, o: y.@offset, at: y.@timestamp }
         }
         """
 
@@ -68,8 +77,13 @@ public enum FuzzEngine {
         for (offset, message) in messages.enumerated() {
             let input = offset % topics.count
             let origin = EventOrigin(topic: topics[input], partition: 0, offset: Int64(offset))
+            // An envelope made of the message's own bytes: keys and headers that are not UTF-8 come up too.
+            let envelope = MessageEnvelope(
+                key: Array(message.prefix(6)), timestamp: Int64(offset) * 250, partition: 0, offset: Int64(offset),
+                headers: ["h": Array(message.suffix(3)), "x-y": message.count % 3 == 0 ? nil : Array(message.prefix(2))])
             let outcome = message.withUnsafeBufferPointer {
-                decoders[input].decode($0, origin: origin, sourceRank: engine.sources[sources[input]].rank)
+                decoders[input].decode(
+                    $0, origin: origin, sourceRank: engine.sources[sources[input]].rank, envelope: envelope)
             }
             switch outcome {
             case .event(let event): _ = engine.process(event, source: sources[input], into: &outputs)
