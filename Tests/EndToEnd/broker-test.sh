@@ -35,15 +35,22 @@ admin_port_of() {
     sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$1" | head -n 1
 }
 # scrape PATH [METHOD]: the answer of the admin port at $admin_port, "STATUS BODY" on stdout.
+# A reader that stops early (`scrape ... | grep -q`) is not an error: with pipefail, a scrape that died of the
+# closed pipe failed the check although grep had matched (ops.sh, once in CI).
 scrape() {
     python3 - "http://127.0.0.1:$admin_port$1" "${2:-GET}" <<'PY'
-import sys, urllib.request, urllib.error
+import os, sys, urllib.request, urllib.error
 request = urllib.request.Request(sys.argv[1], method=sys.argv[2])
 try:
     with urllib.request.urlopen(request, timeout=5) as response:
-        print(response.status, response.read().decode())
+        text = f"{response.status} {response.read().decode()}"
 except urllib.error.HTTPError as error:
-    print(error.code, error.read().decode())
+    text = f"{error.code} {error.read().decode()}"
+try:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+except BrokenPipeError:
+    os._exit(0)
 PY
 }
 # metrics FILE: scrapes /metrics into FILE (the Prometheus text).
