@@ -37,13 +37,17 @@ struct FileReplay {
     private var resumed: String?
     /// The input files as they are read: a checkpoint records them, a resumed replay must find them unchanged.
     private var inputFiles: [FileIdentity] = []
+    /// How the input lines are read; a checkpoint records it.
+    private let inputFormat: InputFormat
 
     init(
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
         deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000,
-        limits: PartialMatchLimits = PartialMatchLimits(), maxLineBytes: Int = LineReader.defaultMaxLineBytes
+        limits: PartialMatchLimits = PartialMatchLimits(), maxLineBytes: Int = LineReader.defaultMaxLineBytes,
+        inputFormat: InputFormat = .json
     ) throws {
         engine = TaskEngines(automaton: automaton)
+        self.inputFormat = inputFormat
         formatter = AlertFormatter(automaton: automaton)
         alerts = LineWriter(path: output)
         lateWriter = LineWriter(path: late)
@@ -72,7 +76,7 @@ struct FileReplay {
                 inputs.append(
                     ReplayReader.Input(
                         reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic), offset: positions[i] - 1,
-                        partition: partition))
+                        partition: partition, format: inputFormat))
             }
             // A partition with no file is an empty input: it ends at once, so that it does not hold back the
             // watermark of its task's patterns until the end of the replay (a topic with no file at all, or with
@@ -151,6 +155,11 @@ struct FileReplay {
                     + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over")
         }
         for (i, input) in record.inputs.enumerated() {
+            if (input.format ?? InputFormat.json.rawValue) != inputFormat.rawValue {
+                throw UsageError(
+                    message: "the checkpoint in \(dir) read its inputs as --input-format \(input.format ?? "json"); give the "
+                        + "same, or use another --state-dir")
+            }
             if let change = inputFiles[i].change(from: input.file) {
                 throw UsageError(
                     message: "input '\(input.path)' changed since checkpoint \(record.number) in \(dir) (\(change)); a "
@@ -201,7 +210,8 @@ struct FileReplay {
         let record = ReplayCheckpoint(
             number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000),
             inputs: specs.enumerated().map {
-                ReplayCheckpoint.Input(topic: $1.topic, path: $1.path, next: positions[$0], file: inputFiles[$0])
+                ReplayCheckpoint.Input(
+                    topic: $1.topic, path: $1.path, next: positions[$0], file: inputFiles[$0], format: inputFormat.rawValue)
             },
             outputs: writers.map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) })
         do {
@@ -368,6 +378,8 @@ struct ReplayCheckpoint: CheckpointRecord {
         var next: Int64
         /// The file as it was read: a resumed replay must read the same bytes.
         var file: FileIdentity
+        /// How its lines were read (`--input-format`); absent in records before there was a choice: `json`.
+        var format: String?
     }
 
     struct Output: Codable {

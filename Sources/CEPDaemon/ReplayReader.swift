@@ -14,6 +14,8 @@ final class ReplayReader: @unchecked Sendable {
         var offset: Int64 = -1
         /// The partition the file stands for (`@partition`).
         var partition: Int32 = 0
+        /// How its lines are read.
+        var format: InputFormat = .json
         /// The decoded events of the next line that has any, and a copy of that line (the reader's buffer moves
         /// on while the head waits for its turn).
         var head = DecodedEvents()
@@ -74,11 +76,29 @@ final class ReplayReader: @unchecked Sendable {
         while inputs[index].head.count == 0 {
             var failure: DecodeFailure?
             let decoder = inputs[index].decoder
+            let format = inputs[index].format
             let more = inputs[index].reader.next { bytes in
-                // A file carries no message key, timestamp or headers: of the envelope only the partition (the
-                // file's) and offset (the line's number).
-                let envelope = MessageEnvelope(partition: inputs[index].partition, offset: inputs[index].offset + 1)
-                failure = decoder.decode(bytes, envelope: envelope, into: &inputs[index].head)
+                switch format {
+                case .json:
+                    // A line of values carries no message key, timestamp or headers: of the envelope only the
+                    // partition (the file's) and offset (the line's number).
+                    let envelope = MessageEnvelope(partition: inputs[index].partition, offset: inputs[index].offset + 1)
+                    failure = decoder.decode(bytes, envelope: envelope, into: &inputs[index].head)
+                case .kcat:
+                    switch InputFormat.kcatMessage(bytes) {
+                    case .failure(let reason): failure = reason
+                    case .success(let message):
+                        guard let payload = message.payload else {
+                            failure = DecodeFailure(reason: "null value (a tombstone: a delete marker, not an event)")
+                            return
+                        }
+                        failure = payload.withUnsafeBufferPointer {
+                            decoder.decode(
+                                $0, messageTimestamp: message.envelope.timestamp, envelope: message.envelope,
+                                into: &inputs[index].head)
+                        }
+                    }
+                }
             }
             guard more else {
                 inputs[index].finished = true

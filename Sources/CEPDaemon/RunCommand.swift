@@ -35,6 +35,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("input"), help: "TOPIC=FILE.jsonl: replay FILE as a partition of TOPIC (repeatable).")
     var inputs: [String]
 
+    @Option(
+        name: .customLong("input-format"),
+        help: "json: each line is a message value; kcat: each line is a message as 'kcat -C -J' writes it (key, timestamp, headers, value).")
+    var inputFormat: InputFormat = .json
+
     @Option(help: "Write alerts here instead of stdout ('-': stdout).")
     var output: String?
 
@@ -92,7 +97,7 @@ struct RunCommand: ParsableCommand {
         }
         var replay = try FileReplay(
             automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters, stateDir: stateDir,
-            checkpointInterval: interval, limits: limits, maxLineBytes: maxLineBytes)
+            checkpointInterval: interval, limits: limits, maxLineBytes: maxLineBytes, inputFormat: inputFormat)
         do {
             let summary = try replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
             if !quiet { PatternFiles.writeError(summary) }

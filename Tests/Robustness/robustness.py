@@ -161,6 +161,17 @@ pattern p { match x: a -> y: a where y.v > x.v within 1d emit to "out" { k: x.k 
 HOLDING_KEYS = "".join('{"k":"key%06d","v":%d,"ts":%d}\n' % (i % 30000, i, 1000 + i) for i in range(60000))
 
 LONG_TOPIC = "t" * 250
+ENVELOPE = """stream a from "a" { key @key  time ts  lateness 1s  fields { v: int, ts: time, @offset: int, @header.tenant: string?, @timestamp: time } }
+pattern p { match x: a -> y: a where y.v > x.v  within 10s  emit to "out" { k: x.@key, off: y.@offset, tenant: x.@header.tenant, at: y.@timestamp } }
+"""
+KCAT = "".join(line + "\n" for line in [
+    '{"topic":"a","partition":0,"offset":10,"tstype":"create","ts":1767225600000,"broker":1,"headers":["tenant","acme"],"key":"c1","payload":"{\\"v\\":1,\\"ts\\":1000}"}',
+    '{"topic":"a","partition":0,"offset":11,"tstype":"create","ts":1767225630000,"broker":1,"key":"c1","payload":"{\\"v\\":5,\\"ts\\":2000}"}',
+    '{"topic":"a","partition":0,"offset":12,"ts":1767225631000,"key":"c1","payload":null}',
+    '{"topic":"a","partition":0,"offset":13,"ts":1767225631000,"key":"c1","payload":"not json"}',
+    'not kcat',
+    '{"topic":"a","partition":0,"offset":14,"key":"c1","payload":"{\\"v\\":0,\\"ts\\":3000}","headers":["odd"]}',
+])
 SERVE = ["--pattern", "simple.cep", "--brokers", "127.0.0.1:1", "--state-dir", "none"]
 
 CASES += [
@@ -261,6 +272,23 @@ CASES += [
     # A read error is not the end of the input: status 5, no windows ended as if it were (it was exit 0).
     dict(name="an input that fails to read (EIO)", args=["run", "--pattern", "simple.cep", "--input", "a=/proc/self/mem",
          "--output", "out.jsonl"], status=5, stderr="cannot read /proc/self/mem after 0 lines: Input/output error"),
+    # `--input-format kcat`: topics dumped with `kcat -C -J` replay with their keys, timestamps and headers.
+    dict(name="a kcat dump replays with its envelope", setup=lambda d: (write("env.cep", ENVELOPE)(d), write("dump.jsonl", KCAT)(d)),
+         args=["run", "--pattern", "env.cep", "--input", "a=dump.jsonl", "--input-format", "kcat", "--output", "out.jsonl"],
+         status=0, stderr="dead letters: 4",
+         files={"out.jsonl": contains("out.jsonl", '{"k":"c1","off":11,"tenant":"acme","at":1767225630000,"_match"'),
+                "dead-letters.jsonl": lambda d: None if all(
+                    reason in open(os.path.join(d, "dead-letters.jsonl")).read() for reason in
+                    ["null value (a tombstone", "an event must be a JSON object", "not a kcat -J line: not a JSON object",
+                     "'headers' must be a list of names and values"])
+                else "dead-letters.jsonl lacks a reason"}),
+    dict(name="a kcat dump read as values", setup=lambda d: (write("env.cep", ENVELOPE)(d), write("dump.jsonl", KCAT)(d)),
+         args=["run", "--pattern", "env.cep", "--input", "a=dump.jsonl", "--output", "out.jsonl"],
+         status=0, stderr="dead letters: 6", files={"dead-letters.jsonl": contains("dead-letters.jsonl", "field 'v': missing")}),
+    dict(name="a replay resumed with another --input-format", setup=lambda d: (write("env.cep", ENVELOPE)(d), write("dump.jsonl", KCAT)(d)),
+         shell="{cepd} run --pattern env.cep --input a=dump.jsonl --input-format kcat --output out.jsonl --state-dir st --quiet && "
+               "{cepd} run --pattern env.cep --input a=dump.jsonl --output out.jsonl --state-dir st",
+         status=2, stderr="read its inputs as --input-format kcat"),
     # Text as it arrives: from a pipe, with Windows line ends, canonically equivalent keys.
     dict(name="events from a pipe", shell="cat ev.jsonl | {cepd} run --pattern simple.cep --input a=/dev/stdin --output out.jsonl",
          status=0, stderr="dead letters: 1", files={"out.jsonl": lines("out.jsonl", 1)}),
@@ -402,6 +430,7 @@ BAD_OPTIONS = [
     (SERVE + ["--config", "missing.conf"], "cannot read the file"),
     (SERVE + ["--shutdown-timeout", "0x"], "expected a duration"),
     (SERVE + ["--log-format", "xml"], "Please provide one of 'text' and 'json'"),
+    (RUN + ["--input-format", "avro"], "Please provide one of 'json' and 'kcat'"),
     # A negative number is a value to judge, not an unknown option ("Missing value" before).
     (RUN + ["--max-line-bytes", "-5"], "--max-line-bytes -5: expected a positive number"),
     (RUN + ["--max-partial-matches", "-1"], "--max-partial-matches -1: expected a number of partial matches"),
