@@ -32,9 +32,16 @@ struct PatternCases {
     }
 
     enum Step {
-        case event(topic: String, partition: Int32, json: String, line: Int)
+        case event(topic: String, partition: Int32, json: String, line: Int, message: MessageParts = MessageParts())
         case idle(topic: String, partition: Int32)
         case watermark(Int64)
+    }
+
+    /// What an event line gives of its Kafka message besides the value: `key=`, `timestamp=`, `header.NAME=`.
+    struct MessageParts {
+        var key: String?
+        var timestamp: Int64?
+        var headers: [String: [UInt8]?] = [:]
     }
 
     struct Expectation {
@@ -92,13 +99,47 @@ struct PatternCases {
                 }
             default:
                 let (topic, partition) = try topicPartition(word, fail)
-                guard rest.hasPrefix("{") || rest.hasPrefix("[") || !rest.isEmpty else {
-                    throw fail("expected an event: TOPIC {json}")
-                }
-                current.steps.append(.event(topic: topic, partition: partition, json: rest, line: number))
+                let (message, json) = try messageParts(rest, fail)
+                guard !json.isEmpty else { throw fail("expected an event: TOPIC {json}") }
+                current.steps.append(.event(topic: topic, partition: partition, json: json, line: number, message: message))
             }
         }
         return result
+    }
+
+    /// The `key=K timestamp=T header.NAME=V` words before an event's JSON (a value in double quotes may hold
+    /// spaces; no escapes), and the JSON.
+    private static func messageParts(_ text: String, _ fail: (String) -> UsageError) throws(UsageError) -> (MessageParts, String) {
+        var parts = MessageParts()
+        var rest = Substring(text)
+        while let equals = rest.firstIndex(of: "="), !rest.hasPrefix("{"), !rest.hasPrefix("["),
+            !rest[..<equals].contains(where: { $0 == " " || $0 == "\t" })
+        {
+            let name = String(rest[..<equals])
+            rest = rest[rest.index(after: equals)...]
+            let value: String
+            if rest.hasPrefix("\"") {
+                guard let close = rest.dropFirst().firstIndex(of: "\"") else { throw fail("unterminated quote after '\(name)='") }
+                value = String(rest[rest.index(after: rest.startIndex)..<close])
+                rest = rest[rest.index(after: close)...]
+            } else {
+                let end = rest.firstIndex(where: { $0 == " " || $0 == "\t" }) ?? rest.endIndex
+                value = String(rest[..<end])
+                rest = rest[end...]
+            }
+            rest = rest.drop(while: { $0 == " " || $0 == "\t" })
+            switch name {
+            case "key": parts.key = value
+            case "timestamp":
+                guard let time = parseTime(value) else { throw fail("'timestamp=' needs epoch ms or RFC 3339: '\(value)'") }
+                parts.timestamp = time
+            case let header where header.hasPrefix("header.") && header.count > 7:
+                parts.headers[String(header.dropFirst(7))] = Array(value.utf8)
+            default:
+                throw fail("'\(name)=' is not a part of a message; the parts are key=, timestamp= and header.NAME=")
+            }
+        }
+        return (parts, String(rest))
     }
 
     private static func split(_ text: String) -> (String, String) {

@@ -84,14 +84,14 @@ struct CaseRunner {
         // Register the partitions the case uses, in order of appearance, before the first event.
         for step in testCase.steps {
             switch step {
-            case .event(let topic, let partition, _, _), .idle(let topic, let partition):
+            case .event(let topic, let partition, _, _, _), .idle(let topic, let partition):
                 if topics.contains(topic) { _ = engine.source(topic: topic, partition: partition) }
             case .watermark: break
             }
         }
         for step in testCase.steps {
             switch step {
-            case .event(let topic, let partition, let json, let line):
+            case .event(let topic, let partition, let json, let line, let message):
                 guard topics.contains(topic) else {
                     problems.append("line \(line): no stream reads topic '\(topic)'")
                     continue
@@ -107,7 +107,10 @@ struct CaseRunner {
                 let outcome = bytes.withUnsafeMutableBufferPointer {
                     decoder.decode(
                         UnsafeBufferPointer($0), origin: origin, sourceRank: engine[source].rank,
-                        envelope: MessageEnvelope(partition: partition, offset: offset))
+                        messageTimestamp: message.timestamp,
+                        envelope: MessageEnvelope(
+                            key: message.key.map { Array($0.utf8) }, timestamp: message.timestamp, partition: partition,
+                            offset: offset, headers: message.headers))
                 }
                 if case .failure(let failure) = outcome { deadLetters.append("line \(line): \(failure.reason)") }
                 for event in outcome.decoded ?? [] where !engine.process(event, source: source, into: &outputs).isEmpty {

@@ -164,6 +164,15 @@ LONG_TOPIC = "t" * 250
 ENVELOPE = """stream a from "a" { key @key  time ts  lateness 1s  fields { v: int, ts: time, @offset: int, @header.tenant: string?, @timestamp: time } }
 pattern p { match x: a -> y: a where y.v > x.v  within 10s  emit to "out" { k: x.@key, off: y.@offset, tenant: x.@header.tenant, at: y.@timestamp } }
 """
+ENVELOPE_CASES = """case "keyed and timed by the message, with a header"
+  a key=c1 timestamp=2026-01-01T00:00:00Z header.tenant="acme corp" {"v":1,"ts":1000}
+  a key=c1 timestamp=1767225630000 {"v":5,"ts":2000}
+  expect p {"k":"c1","off":1,"tenant":"acme corp","at":1767225630000}
+
+case "no message key: a dead letter"
+  a {"v":1,"ts":1000}
+  expect dead-letters 1
+"""
 KCAT = "".join(line + "\n" for line in [
     '{"topic":"a","partition":0,"offset":10,"tstype":"create","ts":1767225600000,"broker":1,"headers":["tenant","acme"],"key":"c1","payload":"{\\"v\\":1,\\"ts\\":1000}"}',
     '{"topic":"a","partition":0,"offset":11,"tstype":"create","ts":1767225630000,"broker":1,"key":"c1","payload":"{\\"v\\":5,\\"ts\\":2000}"}',
@@ -289,6 +298,13 @@ CASES += [
          shell="{cepd} run --pattern env.cep --input a=dump.jsonl --input-format kcat --output out.jsonl --state-dir st --quiet && "
                "{cepd} run --pattern env.cep --input a=dump.jsonl --output out.jsonl --state-dir st",
          status=2, stderr="read its inputs as --input-format kcat"),
+    # `cepd test` cases give an event's key, timestamp and headers before its JSON.
+    dict(name="test cases with a message key, timestamp and headers", setup=lambda d: (
+        write("env.cep", ENVELOPE)(d), write("env.cases", ENVELOPE_CASES)(d)),
+         args=["test", "env.cep", "--cases", "env.cases"], status=0, stdout="2 cases, 0 failed"),
+    dict(name="a test case with an unknown message part", setup=lambda d: (
+        write("env.cep", ENVELOPE)(d), write("env.cases", 'case "x"\n  a partition=1 {"v":1,"ts":1}\n')(d)),
+         args=["test", "env.cep", "--cases", "env.cases"], status=2, stderr="env.cases:2: 'partition=' is not a part of a message"),
     # Text as it arrives: from a pipe, with Windows line ends, canonically equivalent keys.
     dict(name="events from a pipe", shell="cat ev.jsonl | {cepd} run --pattern simple.cep --input a=/dev/stdin --output out.jsonl",
          status=0, stderr="dead letters: 1", files={"out.jsonl": lines("out.jsonl", 1)}),
