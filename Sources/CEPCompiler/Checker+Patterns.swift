@@ -365,6 +365,12 @@ extension Checker {
             if field.name.name.hasPrefix("_") {
                 diagnostics.report(.reservedOutputField(field.name.name), at: field.name.range)
             }
+            let name = field.name.name
+            if name.hasPrefix("@") && name != "@key" && !(name.hasPrefix("@header.") && name.count > 8) {
+                diagnostics.report(
+                    .unknownEnvelopeField(name), at: field.name.range,
+                    help: "an alert's Kafka record takes '@key: value' and '@header.NAME: value'")
+            }
             var scope = ExpressionScope(kind: .output, bindings: bindings)
             scope.mayBeUnbound = mayBeUnbound
             let (compiled, _) = check(field.value, in: &scope)

@@ -131,6 +131,8 @@ struct Checker {
         streams[index].fields = fields
         streams[index].fieldIndex = fieldIndex
         streams[index].fieldDecls = fieldDecls
+        // A declared trace context is always read: alerts carry the last matched event's on (AlertFormatter).
+        if let trace = fieldIndex["@header.traceparent"] { markUsed(stream: index, field: trace) }
 
         if let key = decl.key {
             if let f = resolveDeclaredField(key, stream: index) {

@@ -15,22 +15,34 @@ public struct AlertFormatter: Sendable {
         public var id: String
         /// The `emit to` (or `on timeout ... emit to`) topic.
         public var topic: String
-        /// The key value as text (a string key as it is, other values as JSON): the Kafka message key.
+        /// The Kafka message key: `@key` of the emit if it gives one (and it is not null), else the pattern's key
+        /// value; as text (a string as it is, other values as JSON).
         public var key: String
         /// The alert as one line of JSON.
         public var json: String
+        /// The Kafka headers the emit gives (`@header.NAME: value`, null values left out), and `traceparent` of
+        /// the last matched event when its stream declares `@header.traceparent` and the emit sets none.
+        public var headers: [(name: String, value: String)] = []
     }
 
     private let automaton: Automaton
     /// Each pattern's `emit` and `on timeout` fields, ready to evaluate.
     private let emitFields: [FlatExpressions?]
     private let timeoutFields: [FlatExpressions?]
+    /// For each stream that declares `@header.traceparent`, that field's index: an alert carries the last matched
+    /// event's trace context on, unless the emit sets its own.
+    private let traceparentSlots: [Int: Int]
 
     /// Creates a formatter for the patterns of `automaton`.
     public init(automaton: Automaton) {
         self.automaton = automaton
         emitFields = automaton.patterns.map { $0.emit.map { FlatExpressions($0.fields.map(\.value)) } }
         timeoutFields = automaton.patterns.map { $0.timeoutEmit.map { FlatExpressions($0.fields.map(\.value)) } }
+        var slots: [Int: Int] = [:]
+        for (s, stream) in automaton.streams.enumerated() {
+            if let f = stream.fields.firstIndex(where: { $0.path == ["@header", "traceparent"] }) { slots[s] = f }
+        }
+        traceparentSlots = slots
     }
 
     /// The deterministic match id: 32 hex digits.
@@ -67,8 +79,22 @@ public struct AlertFormatter: Sendable {
         let id = matchID(of: output, nodes: nodes)
         var json = JSONWriter()
         json.beginObject()
+        var recordKey: String?
+        var headers: [(name: String, value: String)] = []
         for (i, field) in spec.fields.enumerated() {
-            json.raw(field.name, Self.json(values.evaluate(i, current: nil, match: output.last)))
+            let value = values.evaluate(i, current: nil, match: output.last)
+            if field.name.first == "@" {
+                // Not part of the JSON: the Kafka record's key or a header.
+                guard !value.isNull else { continue }
+                if field.name == "@key" { recordKey = Self.text(value) } else { headers.append((String(field.name.dropFirst(8)), Self.text(value))) }
+                continue
+            }
+            json.raw(field.name, Self.json(value))
+        }
+        if !headers.contains(where: { $0.name == "traceparent" }), let last = nodes.last,
+            let slot = traceparentSlots[last.event.stream], case .string(let trace) = last.event.field(slot)
+        {
+            headers.append(("traceparent", trace))
         }
         json.beginObject("_match")
         json.string("pattern", pattern.name)
@@ -94,9 +120,15 @@ public struct AlertFormatter: Sendable {
         json.endArray()
         json.endObject()
         json.endObject()
-        let key: String
-        if case .string(let text) = output.key { key = text } else { key = Self.json(output.key) }
-        return Alert(pattern: pattern.name, id: id, topic: spec.topic, key: key, json: json.text)
+        return Alert(
+            pattern: pattern.name, id: id, topic: spec.topic, key: recordKey ?? Self.text(output.key), json: json.text,
+            headers: headers)
+    }
+
+    /// A value as the text of a Kafka key or header: a string as it is, anything else as JSON.
+    static func text(_ value: Value) -> String {
+        if case .string(let text) = value { return text }
+        return json(value)
     }
 
     /// A value as JSON: times and durations as integer milliseconds, non-finite floats as null.

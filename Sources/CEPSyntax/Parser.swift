@@ -496,7 +496,13 @@ public struct Parser {
         _ = try expect(.leftBrace, "'{' to open the output fields")
         var fields: [EmitField] = []
         while current.kind != .rightBrace && !atEnd {
-            let name = try expectIdentifier("an output field name")
+            var name = try expectIdentifier("an output field name")
+            // `@header.NAME: value` sets a header of the alert's Kafka record (`@key: value`, its key).
+            if name.name == "@header", current.kind == .dot {
+                advance()
+                let header = try expectMemberName(after: name)
+                name = Identifier("@header." + header.name, range: name.range.union(header.range))
+            }
             _ = try expect(.colon, "':' after the output field name")
             fields.append(EmitField(name: name, value: try parseExpression()))
             if accept(.comma) == nil { break }

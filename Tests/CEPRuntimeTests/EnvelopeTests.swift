@@ -1,6 +1,8 @@
 import CEPCompiler
 import CEPCore
 import CEPRuntime
+import CEPSyntax
+import Foundation
 import Testing
 
 /// The Kafka message around an event as fields (issue 19): `@key`, `@timestamp`, `@partition`, `@offset` and
@@ -59,6 +61,44 @@ import Testing
             == "field '@key': invalid UTF-8 in the message key")
         #expect(try reason(#"{"n":1}"#, MessageEnvelope(key: [0x75], timestamp: 1, partition: 0, offset: 1, headers: ["tenant": [0xC3]]))
             == "field '@header.tenant': invalid UTF-8 in the header")
+    }
+
+    /// Alerts as Kafka records (issue 19): `@key` and `@header.NAME` of an emit go to the record, not the JSON;
+    /// the last matched event's `traceparent` goes on unless the emit sets one.
+    @Test func emitSetsTheRecordsKeyAndHeadersAndCarriesTheTraceOn() throws {
+        let source = """
+            stream s from "t" {
+              key u  time ts
+              fields { u: string, n: int, ts: time, @header.traceparent: string? }
+            }
+            pattern keyed { match a: s -> b: s where b.n > a.n
+              emit to "o" { @key: "k-" + a.u, @header.tenant: "acme", @header."x-n": b.n, @header.none: a.@header.traceparent, n: b.n } }
+            pattern traced { match a: s -> b: s where b.n > a.n
+              emit to "p" { n: b.n } }
+            pattern own { match a: s -> b: s where b.n > a.n
+              emit to "q" { @header.traceparent: "00-own-01", n: b.n } }
+            """
+        let automaton = try #require(Compiler.compile(text: source).automaton)
+        var engine = Engine(automaton: automaton)
+        let partition = engine.source(topic: "t", partition: 0)
+        var outputs: [MatchOutput] = []
+        for (offset, (n, trace)) in [(1, Value.string("00-first-01")), (5, .string("00-second-01"))].enumerated() {
+            let event = Event(
+                stream: 0, timestamp: Int64(offset + 1), fields: [.string("u1"), .int(Int64(n)), .time(Int64(offset + 1)), trace],
+                origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)), sourceRank: engine.sources[partition].rank)
+            _ = engine.process(event, source: partition, into: &outputs)
+        }
+        engine.finishAll(into: &outputs)
+        let formatter = AlertFormatter(automaton: automaton)
+        let alerts = Dictionary(uniqueKeysWithValues: outputs.compactMap { formatter.alert($0) }.map { ($0.pattern, $0) })
+        let keyed = try #require(alerts["keyed"])
+        #expect(keyed.key == "k-u1")
+        #expect(keyed.headers.map { "\($0.name)=\($0.value)" } == ["tenant=acme", "x-n=5", "none=00-first-01", "traceparent=00-second-01"])
+        #expect(keyed.json.hasPrefix(#"{"n":5,"_match""#))
+        #expect(try #require(alerts["traced"]).key == "u1")
+        #expect(try #require(alerts["traced"]).headers.map(\.value) == ["00-second-01"])
+        #expect(try #require(alerts["own"]).headers.map(\.value) == ["00-own-01"])
+        #expect(Compiler.compile(text: source.replacingOccurrences(of: "@header.tenant", with: "@tenant")).diagnostics.filter { $0.severity == .error }.map(\.id) == ["unknown-envelope-field"])
     }
 
     @Test func theCheckerKnowsTheEnvelope() {

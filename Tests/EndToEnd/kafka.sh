@@ -170,26 +170,37 @@ echo "kafka e2e: a stream without a time field matches on the Kafka message time
 # The envelope as fields: keyed by the message key, timed by the message timestamp, a header, the partition and
 # offset (the value holds none of them; kafka-tool keys each message by its line's "user").
 printf '%s\n' 'stream clicks from "clicks-env" {' '  key @key' '  time @timestamp' '  lateness 1s' \
-    '  fields { n: int, @header.tenant: string?, @header."x-trace": string?, @partition: int, @offset: int }' '}' \
+    '  fields { n: int, @header.tenant: string?, @header."x-trace": string?, @header.traceparent: string?, @partition: int, @offset: int }' '}' \
     'pattern rising {' '  match a: clicks -> b: clicks where b.n > a.n' '  within 1m' \
-    '  emit to "rising-env" { user: a.@key, tenant: b.@header.tenant, trace: b.@header."x-trace", p: b.@partition, o: b.@offset }' \
+    '  emit to "rising-env" { user: a.@key, tenant: b.@header.tenant, trace: b.@header."x-trace", p: b.@partition, o: b.@offset,' \
+    '    @key: "alert-" + a.@key, @header.tenant: b.@header.tenant }' \
     '}' > "$work/envelope.cep"
 printf '%s\n' '{"user":"c1","n":1,"at":1767225600000,"t":"acme"}' '{"user":"c1","n":5,"at":1767225630000,"t":"acme","x":"00-ab-01"}' \
     > "$work/envelope.jsonl"
 kafka_topic clicks-env 1
 kafka_topic rising-env 1
 tool produce --brokers "$KAFKA_BROKERS" --topic clicks-env --partitions 1 --file "$work/envelope.jsonl" --timestamps at \
-    --header tenant=t --header x-trace=x 2>/dev/null
+    --header tenant=t --header x-trace=x --header traceparent=x 2>/dev/null
 "$cepd" --pattern "$work/envelope.cep" --brokers "$KAFKA_BROKERS" --group envelope --state-dir none --from earliest \
     --idle-timeout 0s --idle-wall-clock "${fast[@]}" >/dev/null 2>"$work/envelope.log" &
 serve_pid=$!
-tool consume --brokers "$KAFKA_BROKERS" --topic rising-env --out "$work/rising-env.jsonl" --expect 1 --idle 30 2>/dev/null
+tool consume --brokers "$KAFKA_BROKERS" --topic rising-env --out "$work/rising-env-records.jsonl" --expect 1 --idle 30 --headers 2>/dev/null
+# The alert's record: the key and a header the emit set, the trace context of the last matched event carried on.
+"$KAFKA_PY" - "$work/rising-env-records.jsonl" "$work/rising-env.jsonl" <<'PY' || fail "the alert's Kafka record"
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1])]
+assert len(records) == 1, records
+record = records[0]
+assert record["key"] == "alert-c1", record
+assert record["headers"]["tenant"] == "acme" and record["headers"]["traceparent"] == "00-ab-01", record["headers"]
+open(sys.argv[2], "w").write(record["value"] + "\n")
+PY
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd on clicks-env exited with $?"
 serve_pid=""
 grep -q '^{"user":"c1","tenant":"acme","trace":"00-ab-01","p":0,"o":1,"_match":.*"first_ts":1767225600000,"last_ts":1767225630000' \
     "$work/rising-env.jsonl" || { cat "$work/rising-env.jsonl" "$work/envelope.log" >&2; fail "the envelope's fields are not the message's"; }
-echo "kafka e2e: a stream keyed and timed by the message, with a header, its partition and offset as fields"
+echo "kafka e2e: a stream keyed and timed by the message, with headers, its partition and offset as fields; the alert's record keyed and headed by the emit, the trace context carried on"
 
 # --from TIME: a new group starts at the first message with a timestamp at or after TIME, in every partition.
 # Messages produced now, with a gap around TIME (Tansu finds offsets for times by append time, so the times must
