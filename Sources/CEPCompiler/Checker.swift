@@ -91,8 +91,9 @@ struct Checker {
                 // Still declare the field (as a string), so that its uses do not report it as unknown too.
                 type = .string
             }
-            // A path cannot be both a leaf and the parent of another declared path.
-            for (other, otherIndex) in fieldIndex {
+            // A path cannot be both a leaf and the parent of another declared path (except the message key: its
+            // text and the members of it as JSON are both there).
+            for (other, otherIndex) in fieldIndex where !(dotted.hasPrefix("@key") && other.hasPrefix("@key")) {
                 if other.hasPrefix(dotted + ".") || dotted.hasPrefix(other + ".") {
                     let (parent, child) = other.count < dotted.count ? (other, dotted) : (dotted, other)
                     diagnostics.report(
@@ -103,10 +104,10 @@ struct Checker {
             let path = field.path.components.map(\.name)
             if EnvelopeField.isEnvelopePath(path) {
                 if let envelope = EnvelopeField(path: path) {
-                    if type != envelope.type {
+                    if let expected = envelope.type, type != expected {
                         diagnostics.report(
-                            .invalidEnvelopeType(dotted, type.rawValue, envelope.type.rawValue), at: field.typeName.range,
-                            help: "declare it '\(dotted): \(envelope.type.rawValue)\(field.isOptional ? "?" : "")'")
+                            .invalidEnvelopeType(dotted, type.rawValue, expected.rawValue), at: field.typeName.range,
+                            help: "declare it '\(dotted): \(expected.rawValue)\(field.isOptional ? "?" : "")'")
                     }
                 } else {
                     diagnostics.report(
@@ -120,12 +121,13 @@ struct Checker {
         }
         // `key @key` and `time @timestamp` need no declaration in 'fields': their type is the envelope's.
         for case let path? in [decl.key, decl.time] where fieldIndex[path.dotted] == nil {
-            guard let envelope = EnvelopeField(path: path.components.map(\.name)), envelope == .key || envelope == .timestamp
+            guard let envelope = EnvelopeField(path: path.components.map(\.name)), envelope == .key || envelope == .timestamp,
+                let type = envelope.type
             else { continue }
             fieldIndex[path.dotted] = fields.count
-            fields.append(FieldSpec(path: [path.dotted], type: envelope.type, isOptional: false, isUsed: false))
+            fields.append(FieldSpec(path: [path.dotted], type: type, isOptional: false, isUsed: false))
             fieldDecls.append(
-                FieldDecl(path: path, typeName: Identifier(envelope.type.rawValue, range: path.range), isOptional: false,
+                FieldDecl(path: path, typeName: Identifier(type.rawValue, range: path.range), isOptional: false,
                           typeRange: path.range))
         }
         streams[index].fields = fields

@@ -5,6 +5,8 @@ public import CEPCore
 public enum EnvelopeField: Sendable, Hashable {
     /// `@key`: the message key, as UTF-8 text.
     case key
+    /// `@key.PATH`: a member of a message key that is a JSON object (`@key.user`, `@key.account.id`).
+    case keyMember([String])
     /// `@timestamp`: the message timestamp (create or log-append time), epoch milliseconds.
     case timestamp
     /// `@partition`: the partition the message was read from.
@@ -18,6 +20,7 @@ public enum EnvelopeField: Sendable, Hashable {
     public init?(path: [String]) {
         switch (path.first, path.count) {
         case ("@key", 1): self = .key
+        case ("@key", _): self = .keyMember(Array(path.dropFirst()))
         case ("@timestamp", 1): self = .timestamp
         case ("@partition", 1): self = .partition
         case ("@offset", 1): self = .offset
@@ -29,17 +32,26 @@ public enum EnvelopeField: Sendable, Hashable {
     /// Whether a declared path is meant for the envelope (its first name starts with '@').
     public static func isEnvelopePath(_ path: [String]) -> Bool { path.first?.hasPrefix("@") == true }
 
-    /// The only type the field can be declared with.
-    public var type: FieldType {
+    /// The only type the field can be declared with; nil when the declaration decides (a member of a JSON key).
+    public var type: FieldType? {
         switch self {
         case .key, .header: return .string
+        case .keyMember: return nil
         case .timestamp: return .time
         case .partition, .offset: return .int
         }
     }
 
+    /// Whether the field is read from the message key.
+    public var readsKey: Bool {
+        switch self {
+        case .key, .keyMember: return true
+        default: return false
+        }
+    }
+
     /// What the checker lists when a path names no envelope field.
-    public static let names = "@key, @timestamp, @partition, @offset and @header.NAME"
+    public static let names = "@key (or @key.PATH of a JSON key), @timestamp, @partition, @offset and @header.NAME"
 }
 
 /// The Kafka message around a value, for streams that read envelope fields. The key and headers are given only

@@ -114,6 +114,8 @@ public struct EventDecoder: Sendable {
     private nonisolated(unsafe) let tree: FieldTree
     /// The slots filled from the message's envelope rather than its JSON value.
     private let envelopeSlots: [(slot: Int, field: EnvelopeField)]
+    /// The members of a JSON message key that streams read (`@key.PATH`), if any.
+    private nonisolated(unsafe) let keyTree: FieldTree?
     /// Whether some stream reads the message key (`@key`): the reader then passes it in the envelope.
     public let readsKey: Bool
     /// The headers some stream reads (`@header.NAME`): the reader passes those in the envelope.
@@ -152,6 +154,7 @@ public struct EventDecoder: Sendable {
     public init(automaton: Automaton, topic: String) {
         self.topic = topic
         let tree = FieldTree()
+        let keyTree = FieldTree()
         var slotsByPath: [[String]: Int] = [:]
         var plans: [StreamPlan] = []
         var envelopeSlots: [(slot: Int, field: EnvelopeField)] = []
@@ -166,6 +169,11 @@ public struct EventDecoder: Sendable {
                 }
                 let slot = slotsByPath.count
                 if let envelope = EnvelopeField(path: field.path) {
+                    if case .keyMember(let members) = envelope {
+                        var node = keyTree
+                        for name in members { node = node.child(name) }
+                        node.slot = slot
+                    }
                     envelopeSlots.append((slot, envelope))
                 } else {
                     var node = tree
@@ -182,7 +190,8 @@ public struct EventDecoder: Sendable {
         self.streams = plans
         self.slotCount = slotsByPath.count
         self.envelopeSlots = envelopeSlots
-        self.readsKey = envelopeSlots.contains { $0.field == .key }
+        self.keyTree = keyTree.children.isEmpty ? nil : keyTree
+        self.readsKey = envelopeSlots.contains { $0.field.readsKey }
         self.readsHeaders = envelopeSlots.compactMap { if case .header(let name) = $0.field { name } else { nil } }
     }
 
@@ -222,6 +231,19 @@ public struct EventDecoder: Sendable {
                 return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
             }
             if !envelopeSlots.isEmpty, let envelope {
+                if let keyTree, let key = envelope.key {
+                    let failure: JSONSyntaxError? = key.withUnsafeBufferPointer { bytes in
+                        do throws(JSONSyntaxError) {
+                            try JSONScanner.scanObject(bytes, fields: keyTree, into: raw)
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
+                    if let failure {
+                        return DecodeFailure(reason: "the message key: invalid JSON at byte \(failure.offset): \(failure.message)")
+                    }
+                }
                 for (slot, field) in envelopeSlots {
                     switch field {
                     case .key:
@@ -230,6 +252,7 @@ public struct EventDecoder: Sendable {
                             return DecodeFailure(reason: "field '@key': invalid UTF-8 in the message key")
                         }
                         raw[slot] = .string(text)
+                    case .keyMember: break  // scanned above
                     case .timestamp: if let t = envelope.timestamp { raw[slot] = .integer(t) }
                     case .partition: raw[slot] = .integer(Int64(envelope.partition))
                     case .offset: raw[slot] = .integer(envelope.offset)

@@ -101,6 +101,44 @@ import Testing
         #expect(Compiler.compile(text: source.replacingOccurrences(of: "@header.tenant", with: "@tenant")).diagnostics.filter { $0.severity == .error }.map(\.id) == ["unknown-envelope-field"])
     }
 
+    /// A message key that is a JSON object (Kafka Connect, Debezium): its members as `@key.PATH` fields.
+    @Test func membersOfAJSONKey() throws {
+        let source = """
+            stream s from "t" {
+              key @key.user
+              fields { n: int, @key.user: string, @key.account.id: int? }
+            }
+            pattern p { match a: s -> b: s emit to "o" { u: a.@key.user, id: a.@key.account.id, n: b.n } }
+            """
+        let automaton = try #require(Compiler.compile(text: source).automaton)
+        let decoder = EventDecoder(automaton: automaton, topic: "t")
+        #expect(decoder.readsKey)
+        func decode(_ key: String?) -> EventDecoder.Outcome {
+            var bytes = Array(#"{"n":1}"#.utf8)
+            return bytes.withUnsafeMutableBufferPointer {
+                decoder.decode(
+                    UnsafeBufferPointer($0), origin: EventOrigin(topic: "t", partition: 0, offset: 0), sourceRank: 0,
+                    messageTimestamp: 5, envelope: MessageEnvelope(key: key.map { Array($0.utf8) }, timestamp: 5, partition: 0, offset: 0))
+            }
+        }
+        let event = try #require(decode(#"{"account":{"id":42,"x":[1]},"user":"u1","other":null}"#).decoded?.first)
+        #expect(event.fields == [.int(1), .string("u1"), .int(42)])
+        guard case .failure(let notJSON) = decode("u1"), case .failure(let missing) = decode(nil),
+            case .failure(let noUser) = decode(#"{"account":{"id":1}}"#)
+        else {
+            Issue.record("a key that is not a JSON object with 'user' decoded")
+            return
+        }
+        #expect(notJSON.reason.hasPrefix("the message key: invalid JSON at byte 0"))
+        #expect(missing.reason == "field '@key.user': missing")
+        #expect(noUser.reason == "field '@key.user': missing")
+        let both = "stream s from \"t\" { key @key fields { @key.user: string } }\npattern p { match a: s -> b: s within 1m emit to \"o\" { } }\n"
+        // The key's text and its members may both be read: they do not overlap as value fields would.
+        #expect(Compiler.compile(text: both).diagnostics.isEmpty)
+        #expect(Compiler.compile(text: both.replacingOccurrences(of: "{ @key.user", with: "{ @key: string, @key.user"))
+            .diagnostics.isEmpty)
+    }
+
     @Test func theCheckerKnowsTheEnvelope() {
         func ids(_ fields: String, key: String = "@key") -> [String] {
             let text = "stream s from \"t\" { key \(key) time @timestamp fields { \(fields) } }\n"
