@@ -43,6 +43,7 @@ struct PartitionQueue {
     ) -> String? {
         if record.isNull { return "null value (a tombstone: a delete marker, not an event)" }
         guard let decoder else { return nil }
+        guard decoder.readsEnvelope else { return decoder.decode(value, messageTimestamp: record.timestamp, into: &decoded)?.reason }
         // The envelope costs no copy unless a stream reads the key or headers.
         var envelope = MessageEnvelope(timestamp: record.timestamp, partition: partition, offset: record.offset)
         if decoder.readsKey, let key { envelope.key = Array(key) }

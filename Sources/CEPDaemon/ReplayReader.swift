@@ -82,7 +82,8 @@ final class ReplayReader: @unchecked Sendable {
                 case .json:
                     // A line of values carries no message key, timestamp or headers: of the envelope only the
                     // partition (the file's) and offset (the line's number).
-                    let envelope = MessageEnvelope(partition: inputs[index].partition, offset: inputs[index].offset + 1)
+                    let envelope = decoder.readsEnvelope
+                        ? MessageEnvelope(partition: inputs[index].partition, offset: inputs[index].offset + 1) : nil
                     failure = decoder.decode(bytes, envelope: envelope, into: &inputs[index].head)
                 case .kcat:
                     switch InputFormat.kcatMessage(bytes) {

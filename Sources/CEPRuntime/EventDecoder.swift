@@ -112,14 +112,32 @@ public struct EventDecoder: Sendable {
     private let streams: [StreamPlan]
     private let slotCount: Int
     private nonisolated(unsafe) let tree: FieldTree
+    /// What the streams read from the message's envelope; nil when nothing (one reference, not four: a decoder
+    /// is copied per message on the replay path, and each reference is a retain and a release).
+    private let envelopePlan: EnvelopePlan?
+
     /// The slots filled from the message's envelope rather than its JSON value.
-    private let envelopeSlots: [(slot: Int, field: EnvelopeField)]
-    /// The members of a JSON message key that streams read (`@key.PATH`), if any.
-    private nonisolated(unsafe) let keyTree: FieldTree?
+    private final class EnvelopePlan: @unchecked Sendable {
+        let slots: [(slot: Int, field: EnvelopeField)]
+        /// The members of a JSON message key that streams read (`@key.PATH`), if any.
+        let keyTree: FieldTree?
+        let readsKey: Bool
+        let readsHeaders: [String]
+
+        init(slots: [(slot: Int, field: EnvelopeField)], keyTree: FieldTree?) {
+            self.slots = slots
+            self.keyTree = keyTree
+            readsKey = slots.contains { $0.field.readsKey }
+            readsHeaders = slots.compactMap { if case .header(let name) = $0.field { name } else { nil } }
+        }
+    }
+
+    /// Whether some stream reads a field of the envelope: without, a reader need not build one.
+    public var readsEnvelope: Bool { envelopePlan != nil }
     /// Whether some stream reads the message key (`@key`): the reader then passes it in the envelope.
-    public let readsKey: Bool
+    public var readsKey: Bool { envelopePlan?.readsKey ?? false }
     /// The headers some stream reads (`@header.NAME`): the reader passes those in the envelope.
-    public let readsHeaders: [String]
+    public var readsHeaders: [String] { envelopePlan?.readsHeaders ?? [] }
 
     private struct StreamPlan: Sendable {
         var stream: Int
@@ -189,10 +207,8 @@ public struct EventDecoder: Sendable {
         self.tree = tree
         self.streams = plans
         self.slotCount = slotsByPath.count
-        self.envelopeSlots = envelopeSlots
-        self.keyTree = keyTree.children.isEmpty ? nil : keyTree
-        self.readsKey = envelopeSlots.contains { $0.field.readsKey }
-        self.readsHeaders = envelopeSlots.compactMap { if case .header(let name) = $0.field { name } else { nil } }
+        self.envelopePlan = envelopeSlots.isEmpty
+            ? nil : EnvelopePlan(slots: envelopeSlots, keyTree: keyTree.children.isEmpty ? nil : keyTree)
     }
 
     /// Whether any stream reads this topic.
@@ -230,8 +246,8 @@ public struct EventDecoder: Sendable {
             } catch {
                 return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
             }
-            if !envelopeSlots.isEmpty, let envelope {
-                if let keyTree, let key = envelope.key {
+            if let envelopePlan, let envelope {
+                if let keyTree = envelopePlan.keyTree, let key = envelope.key {
                     let failure: JSONSyntaxError? = key.withUnsafeBufferPointer { bytes in
                         do throws(JSONSyntaxError) {
                             try JSONScanner.scanObject(bytes, fields: keyTree, into: raw)
@@ -244,7 +260,7 @@ public struct EventDecoder: Sendable {
                         return DecodeFailure(reason: "the message key: invalid JSON at byte \(failure.offset): \(failure.message)")
                     }
                 }
-                for (slot, field) in envelopeSlots {
+                for (slot, field) in envelopePlan.slots {
                     switch field {
                     case .key:
                         guard let key = envelope.key else { continue }

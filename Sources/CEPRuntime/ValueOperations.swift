@@ -36,7 +36,7 @@ enum ValueOperations {
     static func equal(_ l: Value, _ r: Value) -> Bool? {
         switch (l, r) {
         case (.null, _), (_, .null): return nil
-        case (.string(let a), .string(let b)): return a.utf8.elementsEqual(b.utf8)  // not canonical equivalence (Value)
+        case (.string(let a), .string(let b)): return a.hasSameScalars(as: b)  // not canonical equivalence (Value)
         case (.bool(let a), .bool(let b)): return a == b
         case (.time(let a), .time(let b)), (.duration(let a), .duration(let b)), (.int(let a), .int(let b)): return a == b
         default:
