@@ -327,9 +327,15 @@ extension Engine {
             state.queuedOrder = try r.unsigned()
         }
         guard r.isAtEnd else { throw r.fail("trailing bytes in a key of pattern '\(pattern.name)'") }
+        // Two records of one key (a damaged store can spell one value twice) would leave a slot the index cannot
+        // reach, holding timers of its own.
+        let hash = KeyIndex.hash(key)
+        guard matchers[p].keyIndex.find(hash, isKey: { matchers[p].slots[Int($0)].key == key }) == nil else {
+            throw r.fail("key \(key) of pattern '\(pattern.name)' stored twice")
+        }
         let slot = Int32(matchers[p].slots.count)
         matchers[p].slots.append(PatternMatcher.KeySlot(key: key, state: state))
-        matchers[p].keyIndex.insert(KeyIndex.hash(key), slot: slot)
+        matchers[p].keyIndex.insert(hash, slot: slot)
         if let time = state.queuedTimer {
             matchers[p].timers.heap.push(TimerQueue.Entry(time: time, order: state.queuedOrder, slot: slot))
         }

@@ -157,6 +157,31 @@ import TestSupport
         #expect(refused > 0 && accepted > 0, "refused \(refused), accepted \(accepted)")
     }
 
+    /// A damaged store can spell one key twice (two invalid UTF-8 spellings both read as U+FFFD): refused, not
+    /// restored into a slot the key index cannot reach.
+    @Test func aKeyStoredTwiceIsRefused() throws {
+        var harness = try EngineHarness(Self.source)
+        harness.send("a", ["k": .string("u1"), "x": .int(3), "ts": .time(15_000)])
+        // Both inputs past the lateness: u1's event leaves the buffer for its key's state.
+        harness.send("a", ["k": .string("u2"), "x": .int(0), "ts": .time(20_000)])
+        harness.send("b", ["k": .string("u2"), "x": .int(0), "ts": .time(20_000)])
+        var store = MemoryEngineState()
+        harness.engine.writeCheckpoint(into: &store, full: true)
+        let records = store.records.filter { $0.key.first == UInt8(ascii: "k") && $0.key.suffix(2) == Array("u1".utf8)[...] }
+        #expect(!records.isEmpty, "\(store.records.keys.map { String(decoding: $0, as: UTF8.self) })")
+        for (key, value) in records {
+            store.delete(key)
+            for spelling: UInt8 in [0xFF, 0xFE] { store.put(Array(key.dropLast()) + [spelling], value) }
+        }
+        var fresh = Engine(automaton: harness.automaton)
+        do {
+            _ = try fresh.restore(from: store)
+            Issue.record("a key stored twice was restored")
+        } catch let error as SnapshotError {
+            #expect(error.message.contains("stored twice"), "\(error.message)")
+        }
+    }
+
     @Test func changedPatternsStartEmptyAndTheOthersKeepTheirState() throws {
         var harness = try EngineHarness(Self.source)
         for (stream, fields) in events(seed: 5, count: 80) { harness.send(stream, fields) }
