@@ -366,7 +366,7 @@ extension Checker {
                 diagnostics.report(.reservedOutputField(field.name.name), at: field.name.range)
             }
             let name = field.name.name
-            if name.hasPrefix("@") && name != "@key" && !(name.hasPrefix("@header.") && name.count > 8) {
+            if name.hasPrefix("@") && AlertRecordPart(outputName: name) == nil {
                 diagnostics.report(
                     .unknownEnvelopeField(name), at: field.name.range,
                     help: "an alert's Kafka record takes '@key: value' and '@header.NAME: value'")

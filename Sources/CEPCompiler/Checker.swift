@@ -93,7 +93,8 @@ struct Checker {
             }
             // A path cannot be both a leaf and the parent of another declared path (except the message key: its
             // text and the members of it as JSON are both there).
-            for (other, otherIndex) in fieldIndex where !(dotted.hasPrefix("@key") && other.hasPrefix("@key")) {
+            let readsKey = EnvelopeField(path: field.path.components.map(\.name))?.readsKey == true
+            for (other, otherIndex) in fieldIndex where !(readsKey && fields[otherIndex].path.first == "@key") {
                 if other.hasPrefix(dotted + ".") || dotted.hasPrefix(other + ".") {
                     let (parent, child) = other.count < dotted.count ? (other, dotted) : (dotted, other)
                     diagnostics.report(

@@ -164,17 +164,9 @@ struct KafkaDaemon {
     /// Runs until SIGINT/SIGTERM or a failure; returns the exit status.
     mutating func run() -> Int32 {
         let topics = engine.inputTopics
-        // librdkafka's own lines in cepd's one-line format, a flood of one failure collapsed (LogRepeats). Info and
-        // debug lines (`-X debug=...`, asked for) are all written.
+        // librdkafka's own lines in cepd's one-line format, a flood of one failure collapsed (LogRepeats).
         let repeats = kafkaLogRepeats
-        KafkaLog.sink = { line in
-            let failure = line.hasPrefix("librdkafka error ") || line.hasPrefix("librdkafka warning ")
-            if !failure {
-                Log.info(line)
-            } else if let line = repeats.admit(line) {
-                Log.info(line)
-            }
-        }
+        KafkaLog.sink = { line in if let line = repeats.admit(line) { Log.info(line) } }
         if KafkaLibrary.versionNumber < 0x020a_0000 {
             Log.info(
                 "librdkafka \(KafkaLibrary.version) is older than 2.10: it cannot talk to some brokers (Tansu), and a "
@@ -766,12 +758,7 @@ struct KafkaDaemon {
             case .finished(let input):
                 engine.finish(inputs[input].source, into: &outputs)
             case .notice(let text):
-                // Rebalances and fatal errors are always written; the consumer's retried errors at most once per 30 s.
-                if !text.hasPrefix("Kafka: ") {
-                    Log.info(text)
-                } else if let text = kafkaLogRepeats.admit(text) {
-                    Log.info(text)
-                }
+                if let text = kafkaLogRepeats.admit(text) { Log.info(text) }
             case .reloaded:
                 deliver(producer)  // outputs of the old patterns go out with the old formatter
                 finishReload()

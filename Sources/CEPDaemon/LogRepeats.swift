@@ -22,8 +22,11 @@ final class LogRepeats: @unchecked Sendable {
         self.window = window
     }
 
-    /// The line to write for `line` now, or nil while it repeats within the window.
+    /// The line to write for `line` now, or nil while it repeats within the window. Only Kafka's failures are
+    /// collapsed (`collapses`): rebalances, fatal errors, librdkafka's info lines and the debug lines `-X debug`
+    /// asks for are always written.
     func admit(_ line: String, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> String? {
+        guard Self.collapses(line) else { return line }
         let key = Self.gist(line)
         return lock.withLock {
             if let seen = messages[key], now &- seen.since < window {
@@ -44,6 +47,12 @@ final class LogRepeats: @unchecked Sendable {
 
     /// How many messages the filter remembers (bounded: the ones older than the window are forgotten first).
     var trackedMessages: Int { lock.withLock { messages.count } }
+
+    /// Whether `line` is a retried Kafka failure: the consumer's error events (`Kafka: `) and librdkafka's error and
+    /// warning lines.
+    static func collapses(_ line: String) -> Bool {
+        line.hasPrefix("Kafka: ") || line.hasPrefix("librdkafka error ") || line.hasPrefix("librdkafka warning ")
+    }
 
     /// What two lines must share to count as one message.
     static func gist(_ line: String) -> String {

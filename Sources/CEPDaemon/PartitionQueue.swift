@@ -41,7 +41,7 @@ struct PartitionQueue {
         _ record: InputRecord, _ value: UnsafeBufferPointer<UInt8>, key: ArraySlice<UInt8>?, partition: Int32,
         headers: [(name: String, value: [UInt8]?)], decoder: EventDecoder?, into decoded: inout DecodedEvents
     ) -> String? {
-        if record.isNull { return "null value (a tombstone: a delete marker, not an event)" }
+        if record.isNull { return DecodeFailure.tombstone.reason }
         guard let decoder else { return nil }
         guard decoder.readsEnvelope else { return decoder.decode(value, messageTimestamp: record.timestamp, into: &decoded)?.reason }
         // The envelope costs no copy unless a stream reads the key or headers.

@@ -133,8 +133,8 @@ struct PatternCases {
             case "timestamp":
                 guard let time = parseTime(value) else { throw fail("'timestamp=' needs epoch ms or RFC 3339: '\(value)'") }
                 parts.timestamp = time
-            case let header where header.hasPrefix("header.") && header.count > 7:
-                parts.headers[String(header.dropFirst(7))] = Array(value.utf8)
+            case let header where header.hasPrefix("header.") && header.count > "header.".count:
+                parts.headers[String(header.dropFirst("header.".count))] = Array(value.utf8)
             default:
                 throw fail("'\(name)=' is not a part of a message; the parts are key=, timestamp= and header.NAME=")
             }

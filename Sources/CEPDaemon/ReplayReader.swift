@@ -90,7 +90,7 @@ final class ReplayReader: @unchecked Sendable {
                     case .failure(let reason): failure = reason
                     case .success(let message):
                         guard let payload = message.payload else {
-                            failure = DecodeFailure(reason: "null value (a tombstone: a delete marker, not an event)")
+                            failure = .tombstone
                             return
                         }
                         failure = payload.withUnsafeBufferPointer {

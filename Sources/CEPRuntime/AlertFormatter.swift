@@ -83,10 +83,13 @@ public struct AlertFormatter: Sendable {
         var headers: [(name: String, value: String)] = []
         for (i, field) in spec.fields.enumerated() {
             let value = values.evaluate(i, current: nil, match: output.last)
-            if field.name.first == "@" {
-                // Not part of the JSON: the Kafka record's key or a header.
+            if let part = AlertRecordPart(outputName: field.name) {
+                // Not part of the JSON: the Kafka record's key or a header (null: left at its default, or out).
                 guard !value.isNull else { continue }
-                if field.name == "@key" { recordKey = Self.text(value) } else { headers.append((String(field.name.dropFirst(8)), Self.text(value))) }
+                switch part {
+                case .key: recordKey = Self.text(value)
+                case .header(let name): headers.append((name, Self.text(value)))
+                }
                 continue
             }
             json.raw(field.name, Self.json(value))

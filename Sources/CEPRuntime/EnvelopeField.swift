@@ -77,3 +77,24 @@ public struct MessageEnvelope: Sendable {
         self.headers = headers
     }
 }
+
+/// Where an emit field named with '@' goes in the alert's Kafka record instead of its JSON: `@key` is the record's
+/// key, `@header.NAME` a header. The checker refuses other '@' names; the formatter routes by this.
+public enum AlertRecordPart: Sendable, Hashable {
+    /// `@key`.
+    case key
+    /// `@header.NAME`.
+    case header(String)
+
+    /// The part an emit field's name names, or nil for a JSON member (or an '@' name that names none).
+    public init?(outputName name: String) {
+        let headerPrefix = "@header."
+        if name == "@key" {
+            self = .key
+        } else if name.hasPrefix(headerPrefix) && name.count > headerPrefix.count {
+            self = .header(String(name.dropFirst(headerPrefix.count)))
+        } else {
+            return nil
+        }
+    }
+}

@@ -2,6 +2,9 @@ public import CEPCore
 
 /// Why a message could not become an event: it goes to the dead-letter output with this reason.
 public struct DecodeFailure: Error, Sendable, Hashable {
+    /// A message with a null value (a tombstone, the delete marker of a compacted topic): not an event.
+    public static let tombstone = DecodeFailure(reason: "null value (a tombstone: a delete marker, not an event)")
+
     /// One line for humans, e.g. `field 'amount': expected float, got string`.
     public var reason: String
 

@@ -132,7 +132,7 @@ enum ValueOperations {
         // self-synchronizing, so a byte match is a match of whole scalars.
         case (.contains, 2):
             if case .string(let s) = args[0], case .string(let t) = args[1] {
-                return .bool(t.isEmpty || Array(s.utf8).firstRange(of: Array(t.utf8)) != nil)
+                return .bool(t.isEmpty || s.utf8.firstRange(of: t.utf8) != nil)
             }
         case (.startsWith, 2):
             if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.utf8.starts(with: t.utf8)) }

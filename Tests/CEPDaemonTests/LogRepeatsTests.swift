@@ -31,6 +31,16 @@ import Testing
         #expect(repeats.admit(line, now: 200 * Self.second) == line)
     }
 
+    /// Only retried failures are collapsed: rebalances, fatal errors and asked-for debug lines are all written.
+    @Test func otherLinesAreNeverHeldBack() {
+        let repeats = LogRepeats(window: 30 * Self.second)
+        for line in ["assigned 3 partitions: a[0], a[1], a[2]", "fatal Kafka error: fenced", "librdkafka debug MSG: sent 1",
+                     "librdkafka info FAIL: Disconnected"] {
+            for i in 0..<5 { #expect(repeats.admit(line, now: UInt64(i)) == line) }
+        }
+        #expect(repeats.admit("librdkafka warning X: y", now: 0) != nil && repeats.admit("librdkafka warning X: y", now: 1) == nil)
+    }
+
     @Test func manyDistinctMessagesStayBounded() {
         let repeats = LogRepeats(window: Self.second)
         for i in 0..<10_000 {
