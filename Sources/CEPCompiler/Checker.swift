@@ -6,6 +6,8 @@ import CEPSyntax
 /// `NFABuilder` lowers to an automaton. Every problem becomes a diagnostic; none stops the checker.
 struct Checker {
     let sources: SourceManager
+    /// Where the schema files of `format` clauses are read.
+    let schemaFiles: SchemaFiles
     var diagnostics = DiagnosticBag()
 
     /// A declared stream and the lookup tables the checker derives from it.
@@ -17,6 +19,7 @@ struct Checker {
         var keyField: Int?
         var timeField: Int?
         var filter: CompiledExpr?
+        var format: EventFormat = .json
     }
 
     /// A step of the pattern being checked.
@@ -30,8 +33,9 @@ struct Checker {
     var streamByName: [String: Int] = [:]
     var usedFields: Set<[Int]> = []
 
-    init(sources: SourceManager) {
+    init(sources: SourceManager, schemaFiles: SchemaFiles) {
         self.sources = sources
+        self.schemaFiles = schemaFiles
     }
 
     func location(_ range: SourceRange) -> String {
@@ -58,6 +62,14 @@ struct Checker {
         }
         for index in streams.indices { checkStream(index) }
         for (topic, sharing) in topics where sharing.count > 1 {
+            // One topic, one encoding: a decoder reads each message once for all the streams that share it.
+            let first = streams[sharing[0]]
+            for index in sharing.dropFirst() where streams[index].format != first.format {
+                diagnostics.report(
+                    .formatConflict(topic, streams[index].format.description, first.format.description),
+                    at: streams[index].decl.format?.range ?? streams[index].decl.name.range,
+                    notes: [DiagnosticNote("stream '\(first.decl.name.name)' reads it here", at: first.decl.name.range)])
+            }
             for index in sharing where streams[index].decl.filter == nil {
                 let decl = streams[index].decl
                 diagnostics.report(
@@ -134,6 +146,7 @@ struct Checker {
         streams[index].fields = fields
         streams[index].fieldIndex = fieldIndex
         streams[index].fieldDecls = fieldDecls
+        streams[index].format = checkFormat(index)
         // A declared trace context is always read: alerts carry the last matched event's on (AlertFormatter).
         if let trace = fieldIndex["@header.traceparent"] { markUsed(stream: index, field: trace) }
 
@@ -200,7 +213,7 @@ struct Checker {
             return StreamSpec(
                 name: info.decl.name.name, topic: info.decl.topic.value, fields: fields, keyField: info.keyField ?? 0,
                 timeField: info.timeField, lateness: info.decl.lateness?.value ?? 0, filter: info.filter,
-                location: location(info.decl.name.range))
+                location: location(info.decl.name.range), format: info.format)
         }
     }
 }

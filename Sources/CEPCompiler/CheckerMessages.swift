@@ -53,6 +53,21 @@ extension DiagnosticMessage {
     static func fieldConflict(_ name: String, _ other: String) -> Self {
         .init(id: "field-conflict", "field '\(name)' cannot be both a value and the parent of '\(other)'")
     }
+    static func formatConflict(_ topic: String, _ format: String, _ other: String) -> Self {
+        .init(id: "format-conflict", "topic '\(topic)' is read as \(format) here and as \(other) by another stream")
+    }
+    static func formatNeedsMessage(_ file: String) -> Self {
+        .init(id: "format-needs-message", "which message of '\(file)' does the topic carry?")
+    }
+    static func formatNeedsSchema(_ kind: String) -> Self {
+        .init(id: "format-needs-schema", "format \(kind) needs a schema")
+    }
+    static var formatTakesNoMessage: Self {
+        .init(id: "format-takes-no-message", "'message' names a Protocol Buffers message; Avro has none")
+    }
+    static func formatTakesNoSchema(_ kind: String) -> Self {
+        .init(id: "format-takes-no-schema", "format \(kind) takes no schema")
+    }
     static func incompatibleComparison(_ lhs: String, _ op: String, _ rhs: String) -> Self {
         .init(id: "incompatible-comparison", "cannot compare '\(lhs)' \(op) '\(rhs)'")
     }
@@ -122,8 +137,23 @@ extension DiagnosticMessage {
             id: "redundant-optional", "'\(quantifier) optional': the quantifier allows no event already",
             severity: .warning)
     }
+    static func registryNotSupported(_ kind: String) -> Self {
+        .init(id: "registry-not-supported", "format \(kind) registry (schemas from a schema registry) is not supported yet")
+    }
     static func reservedOutputField(_ name: String) -> Self {
         .init(id: "reserved-output-field", "output field '\(name)' is reserved: names starting with '_' belong to cepd")
+    }
+    static func schemaFieldProblem(_ field: String, _ problem: String, _ file: String) -> Self {
+        .init(id: "schema-field", "field '\(field)' is not in the schema '\(file)': \(problem)")
+    }
+    static func schemaInvalid(_ file: String, _ what: String, _ reason: String) -> Self {
+        .init(id: "schema-invalid", "'\(file)' is not \(what): \(reason)")
+    }
+    static func schemaTypeMismatch(_ field: String, _ schemaType: String, _ type: String, _ file: String) -> Self {
+        .init(id: "schema-type-mismatch", "field '\(field)' has type '\(schemaType)' in '\(file)', which cannot be read as '\(type)'")
+    }
+    static func schemaUnreadable(_ file: String, _ reason: String) -> Self {
+        .init(id: "schema-unreadable", "cannot read the schema '\(file)': \(reason)")
     }
     static func sharedTopicWithoutFilter(_ name: String, _ topic: String) -> Self {
         .init(
@@ -155,8 +185,14 @@ extension DiagnosticMessage {
     static func unknownField(_ name: String, _ stream: String) -> Self {
         .init(id: "unknown-field", "stream '\(stream)' has no field '\(name)'")
     }
+    static func unknownFormat(_ name: String) -> Self {
+        .init(id: "unknown-format", "'\(name)' is not a format")
+    }
     static func unknownFunction(_ name: String) -> Self {
         .init(id: "unknown-function", "no function named '\(name)'")
+    }
+    static func unknownMessage(_ name: String, _ file: String) -> Self {
+        .init(id: "unknown-message", "'\(file)' has no message '\(name)'")
     }
     static func unknownStream(_ name: String) -> Self {
         .init(id: "unknown-stream", "no stream named '\(name)'")

@@ -22,7 +22,8 @@ public struct Compilation: Sendable {
 public enum Compiler {
     /// Compiles files that are already loaded. Streams and patterns of all files share one namespace, so a
     /// pattern may read streams declared in another file.
-    public static func compile(_ files: [SourceFile]) -> Compilation {
+    /// `schemaFiles` reads the schema files that `format` clauses name.
+    public static func compile(_ files: [SourceFile], schemaFiles: SchemaFiles = .disk) -> Compilation {
         var sources = SourceManager()
         var syntax: [FileSyntax] = []
         var bag = DiagnosticBag()
@@ -32,7 +33,7 @@ public enum Compiler {
             syntax.append(tree)
             bag.append(contentsOf: parsed)
         }
-        var checker = Checker(sources: sources)
+        var checker = Checker(sources: sources, schemaFiles: schemaFiles)
         checker.declareStreams(syntax)
         let patterns = checker.checkPatterns(syntax)
         bag.append(contentsOf: checker.diagnostics)
@@ -58,7 +59,7 @@ public enum Compiler {
     }
 
     /// Compiles one file given as text (tests and tools).
-    public static func compile(path: String = "input.cep", text: String) -> Compilation {
-        compile([SourceFile(path: path, text: text)])
+    public static func compile(path: String = "input.cep", text: String, schemaFiles: SchemaFiles = .disk) -> Compilation {
+        compile([SourceFile(path: path, text: text)], schemaFiles: schemaFiles)
     }
 }

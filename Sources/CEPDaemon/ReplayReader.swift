@@ -21,6 +21,8 @@ final class ReplayReader: @unchecked Sendable {
         var head = DecodedEvents()
         var headLine: [UInt8] = []
         var finished = false
+        /// The message of a base64 line, for binary formats (reused from line to line).
+        var binary: [UInt8] = []
     }
 
     private var inputs: [Input]
@@ -84,14 +86,32 @@ final class ReplayReader: @unchecked Sendable {
                     // partition (the file's) and offset (the line's number).
                     let envelope = decoder.readsEnvelope
                         ? MessageEnvelope(partition: inputs[index].partition, offset: inputs[index].offset + 1) : nil
-                    failure = decoder.decode(bytes, envelope: envelope, into: &inputs[index].head)
+                    guard decoder.format.isBinary else {
+                        failure = decoder.decode(bytes, envelope: envelope, into: &inputs[index].head)
+                        return
+                    }
+                    if let problem = Base64Line.decode(bytes, into: &inputs[index].binary) {
+                        failure = DecodeFailure(reason: problem)
+                        return
+                    }
+                    failure = inputs[index].binary.withUnsafeBufferPointer {
+                        decoder.decode($0, envelope: envelope, into: &inputs[index].head)
+                    }
                 case .kcat:
                     switch InputFormat.kcatMessage(bytes) {
                     case .failure(let reason): failure = reason
                     case .success(let message):
-                        guard let payload = message.payload else {
+                        guard var payload = message.payload else {
                             failure = .tombstone
                             return
+                        }
+                        if decoder.format.isBinary {
+                            // A binary payload is base64 in the line (a JSON string cannot hold arbitrary bytes).
+                            if let problem = payload.withUnsafeBufferPointer({ Base64Line.decode($0, into: &inputs[index].binary) }) {
+                                failure = DecodeFailure(reason: "'payload': \(problem)")
+                                return
+                            }
+                            payload = inputs[index].binary
                         }
                         failure = payload.withUnsafeBufferPointer {
                             decoder.decode(

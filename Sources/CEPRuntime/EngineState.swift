@@ -75,6 +75,9 @@ extension Engine {
         for key in pattern.keys {
             var stream = automaton.streams[key.stream]
             stream.location = ""
+            // Nor how events are encoded: a state of decoded values stays valid when a topic moves from JSON to
+            // Protobuf, or its schema gains a field.
+            stream.format = .json
             for f in stream.fields.indices { stream.fields[f].isUsed = false }
             hash.add(String(describing: stream))
         }

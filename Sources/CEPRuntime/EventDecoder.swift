@@ -114,7 +114,10 @@ public struct EventDecoder: Sendable {
     public let topic: String
     private let streams: [StreamPlan]
     private let slotCount: Int
-    private nonisolated(unsafe) let tree: FieldTree
+    /// How the message value is read into the slots.
+    private nonisolated(unsafe) let valuePlan: ValuePlan
+    /// How the topic's messages are encoded.
+    public let format: EventFormat
     /// What the streams read from the message's envelope; nil when nothing (one reference, not four: a decoder
     /// is copied per message on the replay path, and each reference is a retain and a release).
     private let envelopePlan: EnvelopePlan?
@@ -141,6 +144,13 @@ public struct EventDecoder: Sendable {
     public var readsKey: Bool { envelopePlan?.readsKey ?? false }
     /// The headers some stream reads (`@header.NAME`): the reader passes those in the envelope.
     public var readsHeaders: [String] { envelopePlan?.readsHeaders ?? [] }
+
+    /// The reader of the message value for the topic's format; each fills the declared fields' slots.
+    private enum ValuePlan {
+        case json(FieldTree)
+        case protobuf(ProtoPlan)
+        case avro(AvroStep)
+    }
 
     private struct StreamPlan: Sendable {
         var stream: Int
@@ -174,7 +184,11 @@ public struct EventDecoder: Sendable {
     /// A decoder for `topic` over the streams of `automaton` that read it.
     public init(automaton: Automaton, topic: String) {
         self.topic = topic
+        // Streams that share a topic share its format (the checker sees to it).
+        let format = automaton.streams.first { $0.topic == topic }?.format ?? .json
+        self.format = format
         let tree = FieldTree()
+        var valueLeaves: [(path: [String], slot: Int, type: FieldType)] = []
         let keyTree = FieldTree()
         var slotsByPath: [[String]: Int] = [:]
         var plans: [StreamPlan] = []
@@ -200,6 +214,7 @@ public struct EventDecoder: Sendable {
                     var node = tree
                     for name in field.path { node = node.child(name) }
                     node.slot = slot
+                    valueLeaves.append((field.path, slot, field.type))
                 }
                 slotsByPath[field.path] = slot
                 slots.append(slot)
@@ -207,7 +222,20 @@ public struct EventDecoder: Sendable {
             plans.append(
                 StreamPlan(stream: index, spec: spec, slots: slots, filter: spec.filter.map { FlatExpressions([$0]) }))
         }
-        self.tree = tree
+        switch format {
+        case .json: valuePlan = .json(tree)
+        case .protobuf(let schema, let message):
+            // A path the schema lacks (which the checker refuses) stays unfilled: its field reads as missing.
+            let leaves = valueLeaves.compactMap { leaf in
+                (try? schema.resolve(leaf.path, in: message).get()).map {
+                    ProtoPlan.Leaf(chain: $0[...], slot: leaf.slot, type: leaf.type)
+                }
+            }
+            valuePlan = .protobuf(ProtoPlan(schema: schema, leaves: leaves))
+        case .avro(let schema):
+            valuePlan = .avro(
+                AvroStep(schema.root, leaves: valueLeaves.map { AvroStep.Leaf(path: $0.path[...], slot: $0.slot, type: $0.type) }))
+        }
         self.streams = plans
         self.slotCount = slotsByPath.count
         self.envelopePlan = envelopeSlots.isEmpty
@@ -244,10 +272,25 @@ public struct EventDecoder: Sendable {
         return withUnsafeTemporaryAllocation(of: RawJSONValue?.self, capacity: slotCount) { raw in
             raw.initialize(repeating: nil)
             defer { raw.deinitialize() }
-            do throws(JSONSyntaxError) {
-                try JSONScanner.scanObject(bytes, fields: tree, into: raw)
-            } catch {
-                return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
+            switch valuePlan {
+            case .json(let tree):
+                do throws(JSONSyntaxError) {
+                    try JSONScanner.scanObject(bytes, fields: tree, into: raw)
+                } catch {
+                    return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
+                }
+            case .protobuf(let plan):
+                do throws(BinaryDecodeError) {
+                    try ProtoScanner.scan(bytes, plan: plan, into: raw)
+                } catch {
+                    return DecodeFailure(reason: "invalid \(format.description) message at byte \(error.offset): \(error.message)")
+                }
+            case .avro(let step):
+                do throws(BinaryDecodeError) {
+                    try AvroScanner.scan(bytes, step: step, into: raw)
+                } catch {
+                    return DecodeFailure(reason: "invalid \(format.description) datum at byte \(error.offset): \(error.message)")
+                }
             }
             if let envelopePlan, let envelope {
                 if let keyTree = envelopePlan.keyTree, let key = envelope.key {

@@ -18,12 +18,15 @@ public struct StreamSpec: Sendable, Hashable {
     public var filter: CompiledExpr?
     /// `file:line` of the declaration, for runtime messages.
     public var location: String
+    /// How its messages are encoded.
+    public var format: EventFormat
 
     /// Creates a stream spec.
     public init(
         name: String, topic: String, fields: [FieldSpec], keyField: Int, timeField: Int?, lateness: Int64,
-        filter: CompiledExpr?, location: String
+        filter: CompiledExpr?, location: String, format: EventFormat = .json
     ) {
+        self.format = format
         self.name = name
         self.topic = topic
         self.fields = fields

@@ -76,14 +76,17 @@ public struct StreamDecl: Sendable, Hashable {
     public var lateness: Located<Int64>?
     /// The declared fields.
     public var fields: [FieldDecl]
+    /// How its messages are encoded; `nil` means JSON.
+    public var format: FormatDecl?
     /// The whole declaration.
     public var range: SourceRange
 
     /// Creates a stream declaration.
     public init(
         name: Identifier, topic: Located<String>, filter: Expr?, key: FieldPath?, time: FieldPath?,
-        lateness: Located<Int64>?, fields: [FieldDecl], range: SourceRange
+        lateness: Located<Int64>?, fields: [FieldDecl], format: FormatDecl? = nil, range: SourceRange
     ) {
+        self.format = format
         self.name = name
         self.topic = topic
         self.filter = filter
@@ -91,6 +94,29 @@ public struct StreamDecl: Sendable, Hashable {
         self.time = time
         self.lateness = lateness
         self.fields = fields
+        self.range = range
+    }
+}
+
+/// `format protobuf "fraud.desc" message fraud.v1.Login`, `format avro "payment.avsc"`, `format avro registry`.
+public struct FormatDecl: Sendable, Hashable {
+    /// `json`, `protobuf` or `avro` as written.
+    public var kind: Identifier
+    /// The schema file, relative to the `.cep` file.
+    public var schema: Located<String>?
+    /// `registry`: schemas come from a schema registry by the id in each message.
+    public var registry: SourceRange?
+    /// `message NAME`: the Protocol Buffers message type of the topic.
+    public var message: FieldPath?
+    /// The whole clause.
+    public var range: SourceRange
+
+    /// Creates a format clause.
+    public init(kind: Identifier, schema: Located<String>?, registry: SourceRange?, message: FieldPath?, range: SourceRange) {
+        self.kind = kind
+        self.schema = schema
+        self.registry = registry
+        self.message = message
         self.range = range
     }
 }

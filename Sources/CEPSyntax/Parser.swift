@@ -193,7 +193,7 @@ public struct Parser {
         return declarations
     }
 
-    private static let streamClauses: Set<String> = ["key", "time", "lateness", "fields"]
+    private static let streamClauses: Set<String> = ["key", "time", "lateness", "fields", "format"]
 
     private mutating func parseStream() throws(Failure) -> StreamDecl {
         let start = advance().range
@@ -208,6 +208,7 @@ public struct Parser {
         var lateness: Located<Int64>?
         var fields: [FieldDecl] = []
         var fieldsSeen: SourceRange?
+        var format: FormatDecl?
         while current.kind != .rightBrace && !atEnd {
             let clause = current
             do throws(Failure) {
@@ -224,11 +225,14 @@ public struct Parser {
                     let parsed = try parseFieldsBlock()
                     if fieldsSeen != nil { reportDuplicate(clause, in: "a stream") } else { fields = parsed }
                     fieldsSeen = clause.range
+                } else if acceptWord("format") != nil {
+                    let parsed = try parseFormat(clause.range)
+                    if format != nil { reportDuplicate(clause, in: "a stream") } else { format = parsed }
                 } else {
                     if current.kind != .invalid {
                         diagnostics.report(
                             .unknownClause(
-                                describe(current), in: "a stream", allowed: "'key', 'time', 'lateness' or 'fields'"),
+                                describe(current), in: "a stream", allowed: "'format', 'key', 'time', 'lateness' or 'fields'"),
                             at: current.range)
                     }
                     advance()
@@ -242,7 +246,24 @@ public struct Parser {
         _ = try expect(.rightBrace, "'}' to close stream '\(name.name)'")
         return StreamDecl(
             name: name, topic: topic, filter: filter, key: key, time: time, lateness: lateness, fields: fields,
-            range: range(from: start))
+            format: format, range: range(from: start))
+    }
+
+    /// `format KIND ["schema file" | registry] [message NAME]` (after the word `format`).
+    private mutating func parseFormat(_ start: SourceRange) throws(Failure) -> FormatDecl {
+        let kind = try expectIdentifier("a format: json, protobuf or avro")
+        var schema: Located<String>?
+        var registry: SourceRange?
+        var message: FieldPath?
+        if current.kind == .string {
+            schema = try expectString("a schema file in double quotes")
+        } else if let word = acceptWord("registry") {
+            registry = word.range
+        }
+        if acceptWord("message") != nil {
+            message = try parseFieldPath("a message type, e.g. fraud.v1.Login")
+        }
+        return FormatDecl(kind: kind, schema: schema, registry: registry, message: message, range: range(from: start))
     }
 
     private mutating func reportDuplicate(_ clause: Token, in block: String) {

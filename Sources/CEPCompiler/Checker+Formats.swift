@@ -1,0 +1,182 @@
+import CEPCore
+import CEPRuntime
+import CEPSchemas
+import CEPSyntax
+
+/// The `format` clause: the schema file is read and every declared field is looked up in it, so that a field the
+/// schema lacks, or has with another type, is reported at its declaration rather than at the first message.
+extension Checker {
+    /// The stream's format, checked against its declared fields; `.json` after an error (reported).
+    mutating func checkFormat(_ index: Int) -> EventFormat {
+        let decl = streams[index].decl
+        guard let format = decl.format else { return .json }
+        let kind = format.kind.name
+        switch kind {
+        case "json":
+            if let extra = format.schema?.range ?? format.registry ?? format.message?.range {
+                diagnostics.report(.formatTakesNoSchema("json"), at: extra, help: "JSON messages need no schema: write 'format json'")
+            }
+            return .json
+        case "protobuf", "avro":
+            break
+        default:
+            diagnostics.report(
+                .unknownFormat(kind), at: format.kind.range,
+                help: Suggestions.help(for: kind, in: ["json", "protobuf", "avro"]) ?? "the formats are json, protobuf and avro")
+            return .json
+        }
+        if kind == "avro", let message = format.message {
+            diagnostics.report(
+                .formatTakesNoMessage, at: message.range, help: "an Avro schema names its record itself: format avro \"schema.avsc\"")
+        }
+        if let registry = format.registry {
+            diagnostics.report(
+                .registryNotSupported(kind), at: registry,
+                help: "give the writer schema as a file: format \(kind) \"\(kind == "avro" ? "schema.avsc" : "schema.desc")\"")
+            return .json
+        }
+        guard let schemaPath = format.schema else {
+            diagnostics.report(
+                .formatNeedsSchema(kind), at: format.range,
+                help: kind == "avro"
+                    ? "name the writer schema: format avro \"payment.avsc\""
+                    : "name a descriptor set (protoc --include_imports --descriptor_set_out=fraud.desc) and the message: format protobuf \"fraud.desc\" message fraud.v1.Login")
+            return .json
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try schemaFiles.read(schemaPath.value, besides: sources[schemaPath.range.file].path)
+        } catch {
+            diagnostics.report(.schemaUnreadable(schemaPath.value, error.description), at: schemaPath.range)
+            return .json
+        }
+        if kind == "avro" {
+            let schema: AvroSchema
+            do throws(AvroSchemaParser.Invalid) {
+                schema = try AvroSchemaParser.parse(bytes)
+            } catch {
+                diagnostics.report(.schemaInvalid(schemaPath.value, "an Avro schema", error.description), at: schemaPath.range)
+                return .json
+            }
+            checkFields(index, schemaPath: schemaPath.value) { path in
+                switch schema.resolve(path) {
+                case .success(let chain): return .success(chain.last!.type.description)
+                case .failure(let problem): return .failure(Self.describe(problem))
+                }
+            } accepts: { path, type in
+                (try? schema.resolve(path).get())?.last?.type.accepts(type) ?? true
+            }
+            return .avro(schema)
+        }
+        let schema: ProtoSchema
+        do throws(ProtoDescriptorSet.Invalid) {
+            schema = try ProtoDescriptorSet.schema(from: bytes)
+        } catch {
+            diagnostics.report(
+                .schemaInvalid(schemaPath.value, "a descriptor set", error.description), at: schemaPath.range,
+                help: "write one with protoc --include_imports --descriptor_set_out=\(schemaPath.value) FILE.proto")
+            return .json
+        }
+        let message: String
+        if let named = format.message {
+            guard schema.message(named.dotted) != nil else {
+                let names = schema.messages.map(\.fullName)
+                diagnostics.report(
+                    .unknownMessage(named.dotted, schemaPath.value), at: named.range,
+                    help: Suggestions.help(for: named.dotted, in: names) ?? "its messages: \(Self.list(names))")
+                return .json
+            }
+            message = named.dotted
+        } else {
+            let names = schema.messages.map(\.fullName)
+            diagnostics.report(
+                .formatNeedsMessage(schemaPath.value), at: format.range,
+                help: "add 'message NAME', one of: \(Self.list(names))")
+            return .json
+        }
+        checkFields(index, schemaPath: schemaPath.value) { path in
+            switch schema.resolve(path, in: message) {
+            case .success(let chain): return .success(chain.last!.typeDescription)
+            case .failure(let problem): return .failure(Self.describe(problem))
+            }
+        } accepts: { path, type in
+            (try? schema.resolve(path, in: message).get())?.last?.accepts(type) ?? true
+        }
+        return .protobuf(schema: schema, message: message)
+    }
+
+    /// Looks every declared value field (not the envelope's) up with `resolve`, which gives the schema's type of
+    /// the field or what is wrong with the path.
+    private mutating func checkFields(
+        _ index: Int, schemaPath: String, resolve: ([String]) -> Result<String, PathProblem>,
+        accepts: ([String], FieldType) -> Bool
+    ) {
+        for (f, field) in streams[index].fields.enumerated() where !EnvelopeField.isEnvelopePath(field.path) {
+            let decl = streams[index].fieldDecls[f]
+            switch resolve(field.path) {
+            case .success(let schemaType):
+                if !accepts(field.path, field.type) {
+                    diagnostics.report(
+                        .schemaTypeMismatch(field.dotted, schemaType, field.type.rawValue, schemaPath), at: decl.typeName.range,
+                        help: Self.typeHelp(schemaType))
+                }
+            case .failure(let problem):
+                diagnostics.report(.schemaFieldProblem(field.dotted, problem.message, schemaPath), at: decl.path.range, help: problem.help)
+            }
+        }
+    }
+
+    /// What is wrong with a declared path, and what to write instead.
+    struct PathProblem: Error {
+        var message: String
+        var help: String?
+    }
+
+    private static func describe(_ problem: ProtoPathProblem) -> PathProblem {
+        switch problem {
+        case .missing(_, let name, let message, let available):
+            return PathProblem(
+                message: "message \(message) has no field '\(name)'",
+                help: Suggestions.help(for: name, in: available) ?? "its fields: \(list(available))")
+        case .notAMessage(let prefix):
+            return PathProblem(message: "'\(joined(prefix))' is not a message, so it has no fields", help: nil)
+        case .isMessage(let path, let members):
+            let dotted = joined(path)
+            return PathProblem(
+                message: "'\(dotted)' is a message, not a value",
+                help: "declare one of its fields: \(list(members.map { dotted + "." + $0 }))")
+        case .repeated(let path):
+            return PathProblem(
+                message: "'\(joined(path))' is repeated (or a map): an event field holds one value",
+                help: "filter or key on a scalar field instead")
+        }
+    }
+
+    private static func describe(_ problem: AvroPathProblem) -> PathProblem {
+        switch problem {
+        case .missing(_, let name, let record, let available):
+            return PathProblem(
+                message: "record \(record) has no field '\(name)'",
+                help: Suggestions.help(for: name, in: available) ?? "its fields: \(list(available))")
+        case .notARecord(let prefix, let type):
+            return PathProblem(message: "'\(joined(prefix))' is a \(type), not a record, so it has no fields", help: nil)
+        case .isRecord(let path, let members):
+            let dotted = joined(path)
+            return PathProblem(
+                message: "'\(dotted)' is a record, not a value",
+                help: "declare one of its fields: \(list(members.map { dotted + "." + $0 }))")
+        }
+    }
+
+    private static func joined(_ path: [String]) -> String { path.isEmpty ? "at the top" : path.joined(separator: ".") }
+
+    private static func list(_ names: [String]) -> String {
+        names.count > 12 ? names.prefix(12).joined(separator: ", ") + ", ..." : names.joined(separator: ", ")
+    }
+
+    private static func typeHelp(_ schemaType: String) -> String {
+        "the declared type must fit the schema's: string (string, bytes, enum), int (integers, enum numbers), "
+            + "float (any number), bool, time (epoch-millisecond integers, Timestamp, timestamp-millis/micros, "
+            + "RFC 3339 strings)"
+    }
+}
