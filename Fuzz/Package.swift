@@ -29,6 +29,8 @@ let package = Package(
             ]),
         // Event messages (JSON) through the decoder, then the engine.
         .executableTarget(name: "FuzzEvents", dependencies: ["FuzzSupport"]),
+        // Protocol Buffers and Avro messages through the binary decoders, then the engine.
+        .executableTarget(name: "FuzzBinaryEvents", dependencies: ["FuzzSupport"]),
         // .cep files through the parser, checker and compiler, diagnostics rendered.
         .executableTarget(
             name: "FuzzPatterns",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes cepd's parsers of untrusted bytes for a bounded time each (issue 18), with clang's libFuzzer:
 #   FuzzEvents         event messages (JSON lines) -> decoder -> every pattern -> alerts (each must be JSON)
+#   FuzzBinaryEvents   Protobuf and Avro messages -> the binary decoders (schemas: Schemas/) -> patterns -> alerts
 #   FuzzPatterns       .cep files -> lexer, parser, checker, compiler -> diagnostics (text, JSON), explain, a run
 #   FuzzCheckpoints    engine checkpoints -> restore (refuse or accept) -> what was accepted runs on
 #   FuzzAdminRequests  bytes on the admin port -> HTTP decoder -> request handler -> HTTP responses
@@ -18,10 +19,15 @@ cd "$(dirname "$0")"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzEvents FuzzPatterns FuzzCheckpoints FuzzAdminRequests)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzEvents FuzzBinaryEvents FuzzPatterns FuzzCheckpoints FuzzAdminRequests)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# FuzzBinaryEvents reads its schemas from here: the descriptor set is protoc's, written now.
+mkdir -p "$work/schemas"
+cp Schemas/fuzz.avsc "$work/schemas/"
+protoc --include_imports --descriptor_set_out="$work/schemas/fuzz.desc" -I Schemas Schemas/fuzz.proto
+export CEPD_FUZZ_SCHEMAS="$work/schemas"
 flags=(-c release -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library)
 for target in "${targets[@]}"; do
     # One product at a time: building everything would also link the cepd executable, which fails under

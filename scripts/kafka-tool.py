@@ -6,12 +6,15 @@
       DIR/T.pN.jsonl, line N of a file being offset N of that partition (a fresh topic starts at offset 0).
       --timestamps FIELD gives each message the timestamp (epoch ms) in the line's FIELD. --rate N sends N
       messages per second (live traffic) instead of all at once. --header NAME=FIELD (repeatable) gives each
-      message the header NAME with the line's FIELD as its value (lines without it get none).
+      message the header NAME with the line's FIELD as its value (lines without it get none). --values V sends
+      line N of V, decoded from base64, as the value of line N of F (binary messages: F still chooses the
+      partition, key and timestamp), and --split then writes V's lines.
   consume --brokers B --topic T --out F [--idle S] [--expect N] [--headers]
       Reads T from the beginning until N messages arrived or none came for S seconds; writes one value per line,
       or with --headers one JSON object per message (key, value, headers, partition, offset).
 """
 import argparse
+import base64
 import json
 import sys
 import time
@@ -46,18 +49,23 @@ def produce(args):
 
     count = 0
     started = time.monotonic()
+    values = open(args.values) if args.values else None
     with open(args.file) as lines:
         for number, line in enumerate(lines):
             line = line.rstrip("\n")
+            encoded = values.readline().rstrip("\n") if values else None
+            if values and not encoded:
+                sys.exit(f"kafka-tool: {args.values} has fewer lines than {args.file}")
             partition, key = partition_of(line, number, args.partitions)
             extra = {"timestamp": int(json.loads(line)[args.timestamps])} if args.timestamps else {}
+            value = base64.b64decode(encoded) if values else line.encode()
             if args.header:
                 fields = json.loads(line)
                 extra["headers"] = [(name, str(fields[field]).encode()) for name, field in
                                     (spec.split("=", 1) for spec in args.header) if field in fields]
             while True:
                 try:
-                    producer.produce(args.topic, value=line.encode(), key=key, partition=partition, on_delivery=report,
+                    producer.produce(args.topic, value=value, key=key, partition=partition, on_delivery=report,
                                      **extra)
                     break
                 except BufferError:
@@ -68,7 +76,7 @@ def produce(args):
                 time.sleep(max(0.0, started + (count + 1) / args.rate - time.monotonic()))
             producer.poll(0)
             if split:
-                split[partition].write(line + "\n")
+                split[partition].write((encoded if values else line) + "\n")
             count += 1
     remaining = producer.flush(60)
     for f in split.values():
@@ -132,6 +140,7 @@ def main():
     p.add_argument("--rate", type=float)
     p.add_argument("--max-bytes", type=int, help="the producer's message.max.bytes (for oversized test messages)")
     p.add_argument("--header", action="append", help="NAME=FIELD: a header from the line's FIELD")
+    p.add_argument("--values", help="a file of base64 values, one per line of --file")
     t = sub.add_parser("tombstone", help="produce one message with a null value")
     t.add_argument("--brokers", required=True)
     t.add_argument("--topic", required=True)

@@ -100,7 +100,8 @@ struct CaseRunner {
                 let key = "\(topic)/\(partition)"
                 let offset = offsets[key, default: 0]
                 offsets[key] = offset + 1
-                let decoder = decoders[topic] ?? EventDecoder(automaton: automaton, topic: topic)
+                // Events are written as JSON in a case whatever the stream's format: a case is about the patterns.
+                let decoder = decoders[topic] ?? EventDecoder(automaton: automaton, topic: topic, asJSON: true)
                 decoders[topic] = decoder
                 let origin = EventOrigin(topic: topic, partition: partition, offset: offset)
                 var bytes = Array(json.utf8)

@@ -9,6 +9,7 @@ command line, for closed descriptors and limits), optional `setup` (a function o
 (a phrase that must appear), `stdout` (likewise), `files` (name -> expected content, or None for "must not exist", or a function that
 returns an error message or None). Exit 1 if a case fails, with what it expected and what it got.
 """
+import base64
 import os
 import shutil
 import subprocess
@@ -23,6 +24,38 @@ EVENTS = '{"k":"u1","v":1,"ts":1000}\n{"k":"u1","v":5,"ts":2000}\nnot json\n'
 MANY = "".join('{"k":"u%d","v":%d,"ts":%d}\n' % (i % 50, i, 1000 + i) for i in range(20000))
 
 RUN = ["run", "--pattern", "simple.cep", "--input", "a=ev.jsonl"]
+
+# Avro events (issue 19): the same stream as SIMPLE, one base64 datum per line.
+AVRO_SCHEMA = '{"type":"record","name":"R","fields":[{"name":"k","type":"string"},{"name":"v","type":"long"},{"name":"ts","type":"long"}]}'
+AVRO_CEP = 'stream a from "a" {\n  format avro "r.avsc"\n  key k  time ts  lateness 1s\n  fields { k: string, v: int, ts: time }\n}\n' \
+    + SIMPLE[SIMPLE.index("pattern"):]
+
+
+def avro_datum(k, v, ts):
+    def long(n):
+        n = (n << 1) ^ (n >> 63)
+        out = bytearray()
+        while n >= 0x80:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        return bytes(out + bytes([n]))
+    return long(len(k)) + k.encode() + long(v) + long(ts)
+
+
+def avro_lines(*data):
+    return "".join(base64.b64encode(d).decode() + "\n" for d in data)
+
+
+def avro(name, events, pattern=AVRO_CEP, schema=AVRO_SCHEMA, **expected):
+    """A replay of the Avro lines `events` through `pattern` over `schema` (r.avsc)."""
+    def setup(directory):
+        write("avro.cep", pattern)(directory)
+        write("ev.b64", events)(directory)
+        if schema is not None:
+            write("r.avsc", schema)(directory)
+    return dict(name=name, setup=setup,
+                args=["run", "--pattern", "avro.cep", "--input", "a=ev.b64", "--output", "out.jsonl"], **expected)
+
 
 
 def on_file(name, judge):
@@ -281,6 +314,28 @@ CASES += [
     # A read error is not the end of the input: status 5, no windows ended as if it were (it was exit 0).
     dict(name="an input that fails to read (EIO)", args=["run", "--pattern", "simple.cep", "--input", "a=/proc/self/mem",
          "--output", "out.jsonl"], status=5, stderr="cannot read /proc/self/mem after 0 lines: Input/output error"),
+    # Binary formats: one base64 message per line; what is not a message is a dead letter naming the byte.
+    avro("Avro lines match like JSON", avro_lines(avro_datum("u1", 1, 1000), avro_datum("u1", 5, 2000)), status=0,
+         stderr="dead letters: 0", files={"out.jsonl": contains("out.jsonl", '"d":4')}),
+    avro("bad Avro lines are dead letters with their reason",
+         avro_lines(avro_datum("u1", 1, 1000), avro_datum("u1", 5, 2000)[:-1], avro_datum("u1", 5, 2000) + b"\x00")
+         + "not base64!\n\n" + avro_lines(b"\x04\xc3\x28\x02\x02", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")
+         + avro_lines(avro_datum("u1", 9, 3000)), status=0, stderr="dead letters: 6",
+         files={"out.jsonl": contains("out.jsonl", '"d":8'),
+                "dead-letters.jsonl": on_file("dead-letters.jsonl", lambda text: None if all(
+                    reason in text for reason in
+                    ["invalid avro R datum at byte 4: truncated", "1 bytes after the datum", "not base64: byte 3 (' ')",
+                     "invalid avro R datum at byte 0: an empty message", "at byte 1: a string: invalid UTF-8",
+                     "a varint longer than 64 bits"])
+                    else "dead-letters.jsonl lacks a reason: " + text)}),
+    avro("a missing Avro schema", "", schema=None, status=1, stderr="avro.cep:2:15: error: cannot read the schema 'r.avsc'"),
+    avro("an Avro schema that is not JSON", "", schema="{nope", status=1, stderr="'r.avsc' is not an Avro schema: not JSON"),
+    avro("an Avro schema that is not a record", "", schema='"long"', status=1, stderr="the schema is a long, not a record"),
+    avro("a recursive Avro schema", "",
+         schema='{"type":"record","name":"R","fields":[{"name":"k","type":"string"},{"name":"next","type":["null","R"]}]}',
+         status=1, stderr="'R' refers to itself (recursive types are not supported)"),
+    avro("a declared field the Avro schema lacks", "", schema=AVRO_SCHEMA.replace('"v"', '"value"'), status=1,
+         stderr="avro.cep:4:23: error: field 'v' is not in the schema 'r.avsc': record R has no field 'v'"),
     # `--input-format kcat`: topics dumped with `kcat -C -J` replay with their keys, timestamps and headers.
     dict(name="a kcat dump replays with its envelope", setup=lambda d: (write("env.cep", ENVELOPE)(d), write("dump.jsonl", KCAT)(d)),
          args=["run", "--pattern", "env.cep", "--input", "a=dump.jsonl", "--input-format", "kcat", "--output", "out.jsonl"],

@@ -57,6 +57,8 @@ enum AvroScanner {
         _ bytes: UnsafeBufferPointer<UInt8>, step: AvroStep, into slots: UnsafeMutableBufferPointer<RawJSONValue?>
     ) throws(BinaryDecodeError) {
         var reader = ByteReader(bytes)
+        // (A record of no fields is empty, but an event has a key.)
+        guard !bytes.isEmpty else { throw reader.error("an empty message") }
         try run(step, &reader, slots, depth: 0)
         guard reader.isAtEnd else {
             throw reader.error("\(reader.remaining) bytes after the datum (a message of another schema?)")
