@@ -331,15 +331,7 @@ struct JSONScanner {
         throw error("unterminated string")
     }
 
-    /// The string the bytes hold if they are valid UTF-8. (`String(validating:as:)` is generic and looked its
-    /// type up on every call: 7% more instructions for a replay. Repairing decoding replaces every invalid
-    /// sequence, so bytes are valid exactly when decoding changed nothing; ASCII needs no comparison.)
-    @inline(__always)
-    private static func validString(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        let text = String(decoding: bytes, as: UTF8.self)
-        if !bytes.contains(where: { $0 >= 0x80 }) { return text }
-        return text.utf8.elementsEqual(bytes) ? text : nil
-    }
+    private static func validString(_ bytes: UnsafeBufferPointer<UInt8>) -> String? { String.validUTF8(bytes) }
 
     private mutating func escapedString(from start: Int) throws(JSONSyntaxError) -> String {
         var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
@@ -401,5 +393,17 @@ struct JSONScanner {
             index += 1
         }
         return value
+    }
+}
+
+extension String {
+    /// The string the bytes hold if they are valid UTF-8. (`String(validating:as:)` is generic and looked its
+    /// type up on every call: 7% more instructions for a replay. Repairing decoding replaces every invalid
+    /// sequence, so bytes are valid exactly when decoding changed nothing; ASCII needs no comparison.)
+    @inline(__always)
+    static func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if !bytes.contains(where: { $0 >= 0x80 }) { return text }
+        return text.utf8.elementsEqual(bytes) ? text : nil
     }
 }

@@ -59,6 +59,53 @@ let benchmarks: @Sendable () -> Void = {
         return Array(input.prefix(1_000_000))
     }
 
+    // The same events and fields in Protocol Buffers and Avro (issue 19: binary decoding must be at least as fast
+    // as JSON): every topic mixed as decode_fraud_fields, then one topic per format against its JSON lines.
+    // One scaled iteration = one message; decoders over the fraud pattern's fields.
+    func decodeInput(binary: Bool, topics: [String]) throws -> [(EventDecoder, [UInt8])] {
+        let events = 1_050_000
+        let workload = try BinaryWorkload(events: events, users: 10_000)
+        let streams = binary ? workload.streams : Workload.streams
+        let compilation = Compiler.compile(text: streams + "\n" + Workload.patterns[0].text)
+        guard let automaton = compilation.automaton else {
+            throw BenchmarkSetupError(message: "does not compile: \(compilation.diagnostics.map(\.message.text))")
+        }
+        let lines = try Workload.generate(events: events, users: 10_000)
+        var input: [(EventDecoder, [UInt8])] = []
+        for topic in topics {
+            let decoder = EventDecoder(automaton: automaton, topic: topic)
+            for message in (binary ? workload.messages[topic] : lines[topic]) ?? [] { input.append((decoder, message)) }
+        }
+        // The messages must decode (the generator plants a few malformed lines), or the figure would time the
+        // dead-letter path.
+        var decoded = DecodedEvents()
+        var failures = 0
+        for (decoder, message) in input.prefix(20_000) where message.withUnsafeBufferPointer({ decoder.decode($0, into: &decoded) }) != nil {
+            failures += 1
+            if decoded.count > 4_096 { decoded.removeAll() }
+        }
+        guard failures * 100 < min(input.count, 20_000) else {
+            throw BenchmarkSetupError(message: "\(failures) of the first 20,000 messages do not decode")
+        }
+        return Array(input.prefix(1_000_000))
+    }
+    for (name, topics) in [("fraud_fields", Workload.topics), ("logins", ["logins"]), ("payments", ["payments"])] {
+        for binary in [false, true] where !(name == "fraud_fields" && !binary) {
+            let format = binary ? (name == "logins" ? "protobuf" : name == "payments" ? "avro" : "binary") : "json"
+            Benchmark("decode_\(name)_\(format)") { (benchmark: Benchmark, input: [(EventDecoder, [UInt8])]) in
+                var decoded = DecodedEvents()
+                for i in benchmark.scaledIterations {
+                    let (decoder, message) = input[i % input.count]
+                    _ = message.withUnsafeBufferPointer { decoder.decode($0, into: &decoded) }
+                    if decoded.count > 4_096 { decoded.removeAll() }
+                }
+                blackHole(decoded.count)
+            } setup: {
+                try decodeInput(binary: binary, topics: topics)
+            }
+        }
+    }
+
     // The parser, checker and NFA builder on a file of 1,000 patterns (one scaled iteration = one pattern).
     Benchmark("compile_1000_patterns", configuration: .init(scalingFactor: .kilo)) { (benchmark: Benchmark, text: String) in
         benchmark.startMeasurement()

@@ -130,6 +130,58 @@ struct Workload: Sendable {
     }
 }
 
+/// The example stream in the binary formats (issue 19), encoded by the official encoders as Tests/EndToEnd/formats.sh
+/// does: logins, geo and confirmations in Protocol Buffers, payments in Avro. Needs protoc and a python with the
+/// `protobuf` and `fastavro` packages (`CEPD_BENCH_PYTHON`, default the test venv of scripts/kafka-env.sh).
+struct BinaryWorkload {
+    /// The streams of `Workload.streams` with their formats (schemas in `dir`).
+    let streams: String
+    /// The messages per topic, in the order of the JSON lines.
+    let messages: [String: [[UInt8]]]
+
+    init(events: Int, users: Int) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-bench-\(events)-\(users)")
+        let binary = dir.appendingPathComponent("binary")
+        let example = Workload.root.appendingPathComponent("examples/fraud")
+        if !FileManager.default.fileExists(atPath: binary.appendingPathComponent("confirmations.b64").path) {
+            _ = try Workload.generate(events: events, users: users)
+            try Self.run("protoc", [
+                "--include_imports", "--descriptor_set_out=\(dir.path)/fraud.desc", "--python_out=\(dir.path)",
+                "-I", example.path, example.appendingPathComponent("fraud.proto").path,
+            ])
+            let python = ProcessInfo.processInfo.environment["CEPD_BENCH_PYTHON"]
+                ?? Workload.root.appendingPathComponent(".cache/kafka/venv/bin/python").path
+            try Self.run(python, [
+                example.appendingPathComponent("encode.py").path, "--pb2", dir.path, "--in", dir.path, "--out", binary.path,
+            ])
+        }
+        let schemas = dir.path
+        streams = Workload.streams
+            .replacingOccurrences(of: "{ key user time ts lateness 5s fields { user: string, ip:", with: "{ format protobuf \"\(schemas)/fraud.desc\" message fraud.v1.Login key user time ts lateness 5s fields { user: string, ip:")
+            .replacingOccurrences(of: "{ key user time ts lateness 5s fields { user: string, id:", with: "{ format avro \"\(example.path)/payment.avsc\" key user time ts lateness 5s fields { user: string, id:")
+            .replacingOccurrences(of: "{ key user time ts lateness 5s fields { user: string, country:", with: "{ format protobuf \"\(schemas)/fraud.desc\" message fraud.v1.Geo key user time ts lateness 5s fields { user: string, country:")
+            .replacingOccurrences(of: "{ key user time ts lateness 5s fields { user: string, payment_id:", with: "{ format protobuf \"\(schemas)/fraud.desc\" message fraud.v1.Confirmation key user time ts lateness 5s fields { user: string, payment_id:")
+        var messages: [String: [[UInt8]]] = [:]
+        for topic in Workload.topics {
+            let text = try String(contentsOf: binary.appendingPathComponent("\(topic).b64"), encoding: .utf8)
+            messages[topic] = try text.split(separator: "\n").map {
+                guard let data = Data(base64Encoded: String($0)) else { throw BenchmarkSetupError(message: "not base64") }
+                return Array(data)
+            }
+        }
+        self.messages = messages
+    }
+
+    private static func run(_ tool: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchmarkSetupError(message: "\(tool) failed") }
+    }
+}
+
 struct BenchmarkSetupError: Error {
     var message: String
 }

@@ -119,7 +119,13 @@ enum AvroScanner {
             return .integer(micros >= 0 ? micros / 1000 : (micros - 999) / 1000)
         case .float: return .number(Double(Float(bitPattern: try reader.fixed32())))
         case .double: return .number(Double(bitPattern: try reader.fixed64()))
-        case .string, .bytes: return .string(try reader.text(try length(&reader), what: "a string"))
+        case .string, .bytes:
+            let count = try length(&reader)
+            let start = reader.index
+            guard let text = try reader.text(count) else {
+                throw reader.error("a string: invalid UTF-8", at: start)
+            }
+            return .string(text)
         case .enumeration(_, let symbols):
             let start = reader.index
             let index = try reader.zigzag()

@@ -120,14 +120,9 @@ struct ByteReader {
         index += count
     }
 
-    /// The next `count` bytes as UTF-8 text.
+    /// The next `count` bytes as UTF-8 text; nil (the reader past them) when they are not UTF-8.
     @inline(__always)
-    mutating func text(_ count: Int, what: @autoclosure () -> String) throws(BinaryDecodeError) -> String {
-        let start = index
-        let slice = try take(count)
-        guard let text = String(validating: slice, as: UTF8.self) else {
-            throw error("\(what()): invalid UTF-8", at: start)
-        }
-        return text
+    mutating func text(_ count: Int) throws(BinaryDecodeError) -> String? {
+        String.validUTF8(try take(count))
     }
 }

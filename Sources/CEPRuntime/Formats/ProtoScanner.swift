@@ -2,24 +2,28 @@ import CEPCore
 
 /// What a decoder reads from one Protocol Buffers message type: the fields some stream declared, by number, each
 /// filling a slot or leading into a nested message; other fields are skipped by wire type without being read.
+///
+/// The entries are plain values (no references, no strings): looking one up per field on the wire costs no
+/// reference counting. Names, enum tables and nested plans sit beside them, reached only when needed.
 final class ProtoPlan: @unchecked Sendable {
-    enum Action {
-        /// A scalar or enum into `slot`; `enumNames` when an enum is read as its value's name.
-        case scalar(slot: Int, kind: ProtoFieldKind, enumNames: [Int32: String]?)
-        /// A `google.protobuf.Timestamp` into `slot`, as epoch milliseconds.
-        case timestamp(slot: Int)
-        /// A nested message with declared fields of its own.
-        case message(ProtoPlan)
-    }
-
     struct Entry {
         var number: UInt64
-        var name: String
-        var action: Action
+        var kind: ProtoFieldKind
+        /// The slot a scalar, enum or Timestamp fills; -1 for a nested message.
+        var slot: Int
+        /// For a nested message, its plan in `children`; -1 otherwise.
+        var child: Int
+        /// For an enum read as its value's name, its table in `enumNames`; -1 otherwise.
+        var names: Int
+        var isTimestamp: Bool
     }
 
     /// The declared fields of this message, by field number.
     private(set) var entries: [Entry] = []
+    /// Each entry's field name, for messages.
+    private(set) var names: [String] = []
+    private(set) var children: [ProtoPlan] = []
+    private(set) var enumNames: [[Int32: String]] = []
     /// What fields without presence read when the message lacks them (proto3's defaults).
     private(set) var defaults: [(slot: Int, value: RawJSONValue)] = []
 
@@ -41,26 +45,30 @@ final class ProtoPlan: @unchecked Sendable {
                     Leaf(chain: leaf.chain.dropFirst(), slot: leaf.slot, type: leaf.type))
                 continue
             }
-            if field.isTimestamp {
-                entries.append(Entry(number: UInt64(field.number), name: field.name, action: .timestamp(slot: leaf.slot)))
-                continue
-            }
-            var names: [Int32: String]?
+            var names = -1
             let enumeration = field.kind == .enumeration ? schema.enumeration(field.typeName) : nil
             if let enumeration, leaf.type == .string {
-                names = Dictionary(enumeration.values.map { ($0.number, $0.name) }, uniquingKeysWith: { first, _ in first })
+                names = enumNames.count
+                enumNames.append(
+                    Dictionary(enumeration.values.map { ($0.number, $0.name) }, uniquingKeysWith: { first, _ in first }))
             }
-            entries.append(
-                Entry(number: UInt64(field.number), name: field.name, action: .scalar(slot: leaf.slot, kind: field.kind, enumNames: names)))
+            add(Entry(number: UInt64(field.number), kind: field.kind, slot: leaf.slot, child: -1, names: names,
+                      isTimestamp: field.isTimestamp), name: field.name)
             if !field.hasPresence {
-                defaults.append((leaf.slot, Self.defaultValue(field.kind, enumeration: enumeration, asName: names != nil)))
+                defaults.append((leaf.slot, Self.defaultValue(field.kind, enumeration: enumeration, asName: names >= 0)))
             }
         }
         for number in order {
             let (field, leaves) = nested[number]!
-            entries.append(
-                Entry(number: UInt64(number), name: field.name, action: .message(ProtoPlan(schema: schema, leaves: leaves))))
+            add(Entry(number: UInt64(number), kind: .message, slot: -1, child: children.count, names: -1, isTimestamp: false),
+                name: field.name)
+            children.append(ProtoPlan(schema: schema, leaves: leaves))
         }
+    }
+
+    private func add(_ entry: Entry, name: String) {
+        entries.append(entry)
+        names.append(name)
     }
 
     private static func defaultValue(_ kind: ProtoFieldKind, enumeration: ProtoEnum?, asName: Bool) -> RawJSONValue {
@@ -77,10 +85,13 @@ final class ProtoPlan: @unchecked Sendable {
         }
     }
 
+    /// The index of the entry for field `number`, or -1.
     @inline(__always)
-    func entry(_ number: UInt64) -> Entry? {
-        for entry in entries where entry.number == number { return entry }
-        return nil
+    func entry(_ number: UInt64) -> Int {
+        entries.withUnsafeBufferPointer { entries in
+            for i in entries.indices where entries[i].number == number { return i }
+            return -1
+        }
     }
 }
 
@@ -108,51 +119,39 @@ enum ProtoScanner {
             guard number != 0, number <= 536_870_911 else {
                 throw reader.error("field number \(number) is out of range (a corrupt or non-protobuf message)", at: tagStart)
             }
-            guard let entry = plan.entry(number) else {
+            let index = plan.entry(number)
+            guard index >= 0 else {
                 try skip(&reader, wire: wire, number: number, depth: depth, tagStart: tagStart)
                 continue
             }
-            switch entry.action {
-            case .scalar(let slot, let kind, let names):
-                guard wire == kind.wireType else { throw wrongWire(reader, entry, wire, kind.rawValue, tagStart) }
-                slots[slot] = try scalar(&reader, kind: kind, names: names, field: entry.name)
-            case .timestamp(let slot):
-                guard wire == 2 else { throw wrongWire(reader, entry, wire, "google.protobuf.Timestamp", tagStart) }
-                slots[slot] = .integer(try timestamp(&reader, field: entry.name))
-            case .message(let inner):
-                guard wire == 2 else { throw wrongWire(reader, entry, wire, "a message", tagStart) }
+            let entry = plan.entries[index]
+            guard wire == entry.kind.wireType else {
+                let expected = entry.isTimestamp ? "google.protobuf.Timestamp" : entry.kind == .message ? "a message" : entry.kind.rawValue
+                throw reader.error(
+                    "field '\(plan.names[index])' (\(number)) has wire type \(wire), not that of \(expected) (the message was written with another schema?)",
+                    at: tagStart)
+            }
+            if entry.isTimestamp {
+                slots[entry.slot] = .integer(try timestamp(&reader, plan: plan, index: index))
+            } else if entry.child >= 0 {
                 guard depth < maxDepth else { throw reader.error("messages nested deeper than \(maxDepth)") }
-                try nested(&reader) { (reader: inout ByteReader) throws(BinaryDecodeError) in
-                    try message(&reader, plan: inner, into: slots, depth: depth + 1)
-                }
+                let length = try reader.lengthPrefix()
+                let outer = reader.end
+                reader.end = reader.index + length
+                try message(&reader, plan: plan.children[entry.child], into: slots, depth: depth + 1)
+                reader.end = outer
+            } else {
+                slots[entry.slot] = try scalar(&reader, entry, plan: plan, index: index)
             }
         }
         for (slot, value) in plan.defaults where slots[slot] == nil { slots[slot] = value }
     }
 
-    /// Reads a length-delimited value with `body`, which must consume it exactly.
-    @inline(__always)
-    private static func nested(
-        _ reader: inout ByteReader, _ body: (inout ByteReader) throws(BinaryDecodeError) -> Void
-    ) throws(BinaryDecodeError) {
-        let length = try reader.lengthPrefix()
-        let outer = reader.end
-        reader.end = reader.index + length
-        try body(&reader)
-        reader.end = outer
-    }
-
-    private static func wrongWire(
-        _ reader: ByteReader, _ entry: ProtoPlan.Entry, _ wire: UInt64, _ expected: String, _ at: Int
-    ) -> BinaryDecodeError {
-        reader.error("field '\(entry.name)' (\(entry.number)) has wire type \(wire), not that of \(expected) (the message was written with another schema?)", at: at)
-    }
-
     @inline(__always)
     private static func scalar(
-        _ reader: inout ByteReader, kind: ProtoFieldKind, names: [Int32: String]?, field: String
+        _ reader: inout ByteReader, _ entry: ProtoPlan.Entry, plan: ProtoPlan, index: Int
     ) throws(BinaryDecodeError) -> RawJSONValue {
-        switch kind {
+        switch entry.kind {
         case .int64: return .integer(Int64(bitPattern: try reader.varint()))
         case .int32: return .integer(Int64(Int32(truncatingIfNeeded: try reader.varint())))
         case .uint32: return .integer(Int64(UInt32(truncatingIfNeeded: try reader.varint())))
@@ -162,9 +161,9 @@ enum ProtoScanner {
         case .bool: return .bool(try reader.varint() != 0)
         case .enumeration:
             let number = Int32(truncatingIfNeeded: try reader.varint())
-            guard let names else { return .integer(Int64(number)) }
-            guard let name = names[number] else {
-                throw reader.error("field '\(field)': enum value \(number) has no name in the schema")
+            guard entry.names >= 0 else { return .integer(Int64(number)) }
+            guard let name = plan.enumNames[entry.names][number] else {
+                throw reader.error("field '\(plan.names[index])': enum value \(number) has no name in the schema")
             }
             return .string(name)
         case .fixed32: return .integer(Int64(try reader.fixed32()))
@@ -174,7 +173,12 @@ enum ProtoScanner {
         case .sfixed64: return .integer(Int64(bitPattern: try reader.fixed64()))
         case .double: return .number(Double(bitPattern: try reader.fixed64()))
         case .string, .bytes:
-            return .string(try reader.text(try reader.lengthPrefix(), what: "field '\(field)'"))
+            let count = try reader.lengthPrefix()
+            let start = reader.index
+            guard let text = try reader.text(count) else {
+                throw reader.error("field '\(plan.names[index])': invalid UTF-8", at: start)
+            }
+            return .string(text)
         case .message, .group:
             preconditionFailure("planned as a message, not a scalar")
         }
@@ -186,26 +190,27 @@ enum ProtoScanner {
     }
 
     /// A `google.protobuf.Timestamp` (seconds = 1, nanos = 2) as epoch milliseconds.
-    private static func timestamp(_ reader: inout ByteReader, field: String) throws(BinaryDecodeError) -> Int64 {
+    private static func timestamp(_ reader: inout ByteReader, plan: ProtoPlan, index: Int) throws(BinaryDecodeError) -> Int64 {
         var seconds: Int64 = 0
         var nanos: Int64 = 0
-        try nested(&reader) { (reader: inout ByteReader) throws(BinaryDecodeError) in
-            while !reader.isAtEnd {
-                let tagStart = reader.index
-                let tag = try reader.varint()
-                switch (tag >> 3, tag & 7) {
-                case (1, 0): seconds = Int64(bitPattern: try reader.varint())
-                case (2, 0): nanos = Int64(Int32(truncatingIfNeeded: try reader.varint()))
-                case (let number, let wire): try skip(&reader, wire: wire, number: number, depth: 1, tagStart: tagStart)
-                }
+        let length = try reader.lengthPrefix()
+        let outer = reader.end
+        reader.end = reader.index + length
+        while !reader.isAtEnd {
+            let tagStart = reader.index
+            let tag = try reader.varint()
+            switch (tag >> 3, tag & 7) {
+            case (1, 0): seconds = Int64(bitPattern: try reader.varint())
+            case (2, 0): nanos = Int64(Int32(truncatingIfNeeded: try reader.varint()))
+            case (let number, let wire): try skip(&reader, wire: wire, number: number, depth: 1, tagStart: tagStart)
             }
         }
+        reader.end = outer
         let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-        guard !overflow, (0..<1_000_000_000).contains(nanos) else {
-            throw reader.error("field '\(field)': Timestamp \(seconds) s \(nanos) ns is out of range")
-        }
         let (sum, overflowSum) = ms.addingReportingOverflow(nanos / 1_000_000)
-        guard !overflowSum else { throw reader.error("field '\(field)': Timestamp \(seconds) s is out of range") }
+        guard !overflow, !overflowSum, (0..<1_000_000_000).contains(nanos) else {
+            throw reader.error("field '\(plan.names[index])': Timestamp \(seconds) s \(nanos) ns is out of range")
+        }
         return sum
     }
 
