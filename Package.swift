@@ -42,6 +42,7 @@ let package = Package(
         // C libraries, reached only through these system-library targets (Debian's -dev packages, pkg-config).
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Value types shared by the compiler and the runtime; no dependencies.
         .target(name: "CEPCore", swiftSettings: strictSettings + hotPathSettings),
@@ -61,6 +62,8 @@ let package = Package(
         // Thin wrappers over the C libraries; they know nothing of CEP.
         .target(name: "KafkaClient", dependencies: ["CRdKafka"], swiftSettings: strictSettings),
         .target(name: "RocksStore", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
+        // A blocking HTTP(S) GET over libcurl (the schema registry client's transport).
+        .target(name: "HTTPGet", dependencies: ["CCurl"], swiftSettings: strictSettings),
         // An HTTP/1.1 server for admin endpoints; it knows no routes and nothing of CEP.
         .target(
             name: "AdminHTTP",
@@ -73,7 +76,8 @@ let package = Package(
         .target(
             name: "CEPDaemon",
             dependencies: [
-                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "KafkaClient", "RocksStore", "AdminHTTP",
+                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "CEPSchemas", "KafkaClient", "RocksStore", "AdminHTTP",
+                "HTTPGet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -20,11 +20,11 @@ stop_demo() {
 if [ "${1:-}" = "stop" ]; then stop_demo; exit 0; fi
 [ ! -f "$out/pids" ] || stop_demo
 
-if ! dpkg -s pkg-config librdkafka-dev librocksdb-dev graphviz >/dev/null 2>&1; then
-    echo "demo: installing the C libraries cepd links (pkg-config librdkafka-dev librocksdb-dev graphviz)"
+if ! dpkg -s pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz >/dev/null 2>&1; then
+    echo "demo: installing the C libraries cepd links (pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        pkg-config librdkafka-dev librocksdb-dev graphviz >/dev/null
+        pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz >/dev/null
 fi
 
 swift build -c release --product cepd

@@ -29,11 +29,10 @@ extension Checker {
             diagnostics.report(
                 .formatTakesNoMessage, at: message.range, help: "an Avro schema names its record itself: format avro \"schema.avsc\"")
         }
-        if let registry = format.registry {
-            diagnostics.report(
-                .registryNotSupported(kind), at: registry,
-                help: "give the writer schema as a file: format \(kind) \"\(kind == "avro" ? "schema.avsc" : "schema.desc")\"")
-            return .json
+        if format.registry != nil {
+            // The schemas come with the messages (by id): the declared fields are checked against the first one a
+            // topic meets (cepd stops with status 2 if it does not fit) and every new one after it.
+            return kind == "avro" ? .registry(.avro) : .registry(.protobuf(message: format.message?.dotted))
         }
         guard let schemaPath = format.schema else {
             diagnostics.report(

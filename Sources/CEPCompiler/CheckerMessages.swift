@@ -137,9 +137,6 @@ extension DiagnosticMessage {
             id: "redundant-optional", "'\(quantifier) optional': the quantifier allows no event already",
             severity: .warning)
     }
-    static func registryNotSupported(_ kind: String) -> Self {
-        .init(id: "registry-not-supported", "format \(kind) registry (schemas from a schema registry) is not supported yet")
-    }
     static func reservedOutputField(_ name: String) -> Self {
         .init(id: "reserved-output-field", "output field '\(name)' is reserved: names starting with '_' belong to cepd")
     }

@@ -44,7 +44,7 @@ struct FileReplay {
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
         deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000,
         limits: PartialMatchLimits = PartialMatchLimits(), maxLineBytes: Int = LineReader.defaultMaxLineBytes,
-        inputFormat: InputFormat = .json
+        inputFormat: InputFormat = .json, schemas: (any RegistrySchemas)? = nil
     ) throws {
         engine = TaskEngines(automaton: automaton)
         self.inputFormat = inputFormat
@@ -75,7 +75,8 @@ struct FileReplay {
                 }
                 inputs.append(
                     ReplayReader.Input(
-                        reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic), offset: positions[i] - 1,
+                        reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic, schemas: schemas),
+                        offset: positions[i] - 1,
                         partition: partition, format: inputFormat))
             }
             // A partition with no file is an empty input: it ends at once, so that it does not hold back the
@@ -182,6 +183,9 @@ struct FileReplay {
     /// input had ended.
     struct IOFailure: Error {
         var message: String
+        /// The exit status: 5, or 2 when the first schema a registry topic carried does not fit the declared
+        /// fields (as `cepd serve`).
+        var status: Int32 = 5
     }
 
     private var writers: [LineWriter] { [alerts, lateWriter, deadWriter] }
@@ -265,6 +269,9 @@ struct FileReplay {
                 try checkpoint()
                 lastCheckpoint = DispatchTime.now().uptimeNanoseconds
             }
+        }
+        if let problem = reader.schemaMismatch {
+            throw IOFailure(message: problem, status: 2)
         }
         if let failure = reader.readFailure {
             var message = failure + "; the replay stopped there, its windows not ended"

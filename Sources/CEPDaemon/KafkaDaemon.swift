@@ -53,6 +53,8 @@ struct KafkaDaemon {
         var limits = PartialMatchLimits()
         /// The pattern files, read again on a reload.
         var patternPaths: [String] = []
+        /// The schema registry, for streams that read schema ids.
+        var registry = RegistryOptions()
     }
 
     /// librdkafka settings whose values the log never shows.
@@ -104,6 +106,8 @@ struct KafkaDaemon {
     private var formatter: AlertFormatter
     /// A reload that waits for the reader to reach its switch point (`.reloaded`), and whom to answer.
     private var pendingReload: (automaton: Automaton, respond: EngineRequests.Reload)?
+    /// Writer schemas by id, for streams declared `format ... registry` (shared by every decoder, reloads too).
+    private var schemaRegistry: SchemaRegistryClient?
     private var inputs: [Input] = []
     private var outputs: [MatchOutput] = []
     /// The offset after the last processed message of each partition: what a commit would store.
@@ -233,8 +237,14 @@ struct KafkaDaemon {
             Log.error("\(error.message) (check -X and --config)")
             return 2
         }
+        do {
+            schemaRegistry = try options.registry.client(for: automaton) { stop.isSet }
+        } catch {
+            Log.error(error.message)
+            return 2
+        }
         var decoders: [String: EventDecoder] = [:]
-        for topic in topics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic) }
+        for topic in topics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry) }
         Log.info(
             "consuming \(topics.joined(separator: ", ")) from \(options.brokers) as group '\(options.group)'; "
                 + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters to \(options.deadLetterTopic)")
@@ -822,7 +832,7 @@ struct KafkaDaemon {
             return
         }
         var decoders: [String: EventDecoder] = [:]
-        for topic in fresh.inputTopics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic) }
+        for topic in fresh.inputTopics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry) }
         pendingReload = (automaton, respond)
         reader.reload(decoders: decoders)
     }

@@ -179,6 +179,19 @@ final class KafkaReader: @unchecked Sendable {
         case .message(let message):
             lastMessage = DispatchTime.now().uptimeNanoseconds
             let input = inputNumber(message.partition, batch)
+            // A message whose schema is new is held here while the registry is asked (the reader waits; nothing
+            // later of any partition overtakes it), and left unread if cepd stops meanwhile.
+            if let decoder = inputs[input].decoder, !message.isNull {
+                switch message.value.withUnsafeBufferPointer({ decoder.prepare($0) }) {
+                case .ready: break
+                case .stopping: return
+                case .firstSchemaMismatch(let problem):
+                    Log.error(
+                        "topic \(message.partition.topic): the first schema it carries does not fit the declared fields: "
+                            + "\(problem); stopping (fix the stream's 'fields', or the producers' schema)")
+                    exit(2)
+                }
+            }
             inputs[input].queue.push(message, input: input, decoder: inputs[input].decoder)
             inputs[input].caughtUp = false
             inputs[input].caughtUpSent = false

@@ -28,6 +28,8 @@ final class ReplayReader: @unchecked Sendable {
     private var inputs: [Input]
     /// Why reading stopped before every input's end (a read error), if it did; set before the channel closes.
     private(set) var readFailure: String?
+    /// Why reading stopped at the first schema of a registry topic, when it does not fit the declared fields.
+    private(set) var schemaMismatch: String?
     private let channel: BatchChannel<InputBatch>
     private var batch: InputBatch
 
@@ -41,7 +43,7 @@ final class ReplayReader: @unchecked Sendable {
     /// Reads everything, then closes the channel.
     func run() {
         for index in inputs.indices { advanceHead(index) }
-        while readFailure == nil, let next = nextInput() {
+        while readFailure == nil && schemaMismatch == nil, let next = nextInput() {
             let line = inputs[next].headLine.withUnsafeBufferPointer { batch.keep($0) }
             batch.decoded.append(contentsOf: inputs[next].head)
             emit(.events(InputRecord(input: next, offset: inputs[next].offset, value: line), count: inputs[next].head.count))
@@ -77,6 +79,7 @@ final class ReplayReader: @unchecked Sendable {
         inputs[index].head.removeAll()
         while inputs[index].head.count == 0 {
             var failure: DecodeFailure?
+            var unready: EventDecoder.Readiness = .ready
             let decoder = inputs[index].decoder
             let format = inputs[index].format
             let more = inputs[index].reader.next { bytes in
@@ -95,7 +98,8 @@ final class ReplayReader: @unchecked Sendable {
                         return
                     }
                     failure = inputs[index].binary.withUnsafeBufferPointer {
-                        decoder.decode($0, envelope: envelope, into: &inputs[index].head)
+                        unready = decoder.prepare($0)
+                        return unready == .ready ? decoder.decode($0, envelope: envelope, into: &inputs[index].head) : nil
                     }
                 case .kcat:
                     switch InputFormat.kcatMessage(bytes) {
@@ -114,12 +118,26 @@ final class ReplayReader: @unchecked Sendable {
                             payload = inputs[index].binary
                         }
                         failure = payload.withUnsafeBufferPointer {
-                            decoder.decode(
+                            unready = decoder.prepare($0)
+                            guard unready == .ready else { return nil }
+                            return decoder.decode(
                                 $0, messageTimestamp: message.envelope.timestamp, envelope: message.envelope,
                                 into: &inputs[index].head)
                         }
                     }
                 }
+            }
+            switch unready {
+            case .ready: break
+            case .stopping(let reason):
+                readFailure = "\(inputs[index].reader.path), line \(inputs[index].offset + 2): \(reason)"
+                inputs[index].finished = true
+                return
+            case .firstSchemaMismatch(let problem):
+                schemaMismatch = "\(inputs[index].reader.path), line \(inputs[index].offset + 2): the first schema of topic "
+                    + "'\(decoder.topic)' does not fit the declared fields: \(problem)"
+                inputs[index].finished = true
+                return
             }
             guard more else {
                 inputs[index].finished = true

@@ -67,6 +67,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var limitOptions: LimitOptions
 
+    @OptionGroup var registryOptions: RegistryOptions
+
     func run() throws {
         let compilation = try PatternFiles.compile(patterns)
         guard let automaton = compilation.automaton else {
@@ -78,8 +80,11 @@ struct RunCommand: ParsableCommand {
         let inputs: [(topic: String, path: String)]
         let interval: Int64
         let limits: PartialMatchLimits
+        let registry: SchemaRegistryClient?
         do throws(UsageError) {
             inputs = try parseInputs(automaton)
+            // A replay waits up to 30 s for a registry that does not answer, then stops (status 5).
+            registry = try registryOptions.client(for: automaton, giveUpAfterMs: 30_000) { false }
             limits = try limitOptions.limits()
             interval = try ServeCommand.duration(checkpointInterval, "--checkpoint-interval")
             if maxLineBytes < 1 { throw UsageError(message: "--max-line-bytes \(maxLineBytes): expected a positive number") }
@@ -97,13 +102,14 @@ struct RunCommand: ParsableCommand {
         }
         var replay = try FileReplay(
             automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters, stateDir: stateDir,
-            checkpointInterval: interval, limits: limits, maxLineBytes: maxLineBytes, inputFormat: inputFormat)
+            checkpointInterval: interval, limits: limits, maxLineBytes: maxLineBytes, inputFormat: inputFormat,
+            schemas: registry)
         do {
             let summary = try replay.run(progress: !quiet && PatternFiles.stderrIsTerminal)
             if !quiet { PatternFiles.writeError(summary) }
         } catch {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
-            throw ExitCode(5)
+            throw ExitCode(error.status)
         }
     }
 

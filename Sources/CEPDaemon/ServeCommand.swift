@@ -109,6 +109,8 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var limitOptions: LimitOptions
 
+    @OptionGroup var registryOptions: RegistryOptions
+
     @Option(name: .customLong("log-format"), help: "text (one line per record) or json (one JSON object per line).")
     var logFormat: LogFormat = .text
 
@@ -122,6 +124,8 @@ struct ServeCommand: ParsableCommand {
         let options: KafkaDaemon.Options
         do {
             options = try makeOptions()
+            // Checked now (a missing --schema-registry is a usage error); the daemon makes its own client.
+            _ = try registryOptions.client(for: automaton) { true }
         } catch {
             PatternFiles.writeError("cepd: error: \(error.message)\n")
             throw ExitCode(2)
@@ -174,7 +178,7 @@ struct ServeCommand: ParsableCommand {
                 return (metricsHost, port)
             },
             shutdownTimeout: try Self.duration(shutdownTimeout, "--shutdown-timeout"), fromDescription: from,
-            limits: try limitOptions.limits(), patternPaths: patterns)
+            limits: try limitOptions.limits(), patternPaths: patterns, registry: registryOptions)
     }
 
     /// Whether `host` is a loopback address (127.0.0.0/8, ::1 or localhost): reachable from this machine only.

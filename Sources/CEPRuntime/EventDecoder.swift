@@ -150,6 +150,17 @@ public struct EventDecoder: Sendable {
         case json(FieldTree)
         case protobuf(ProtoPlan)
         case avro(AvroStep)
+        case registry(RegistryPlans)
+    }
+
+    /// Whether a message can be decoded now (`prepare`).
+    public enum Readiness: Sendable, Equatable {
+        /// Its schema is known (or it needs none, or it is a dead letter whatever happens).
+        case ready
+        /// The registry did not answer and the process is stopping: leave the message unread.
+        case stopping(String)
+        /// It carries the first schema this topic met, and that schema does not fit the declared fields.
+        case firstSchemaMismatch(String)
     }
 
     private struct StreamPlan: Sendable {
@@ -183,13 +194,14 @@ public struct EventDecoder: Sendable {
 
     /// A decoder for `topic` over the streams of `automaton` that read it. `asJSON` reads JSON whatever the
     /// streams' format (`cepd test` cases write every event as JSON).
-    public init(automaton: Automaton, topic: String, asJSON: Bool = false) {
+    /// `schemas` serves the streams that read schema ids (`format ... registry`).
+    public init(automaton: Automaton, topic: String, asJSON: Bool = false, schemas: (any RegistrySchemas)? = nil) {
         self.topic = topic
         // Streams that share a topic share its format (the checker sees to it).
         let format = asJSON ? .json : automaton.streams.first { $0.topic == topic }?.format ?? .json
         self.format = format
         let tree = FieldTree()
-        var valueLeaves: [(path: [String], slot: Int, type: FieldType)] = []
+        var valueLeaves: [(path: [String], slot: Int, field: FieldSpec)] = []
         let keyTree = FieldTree()
         var slotsByPath: [[String]: Int] = [:]
         var plans: [StreamPlan] = []
@@ -215,7 +227,7 @@ public struct EventDecoder: Sendable {
                     var node = tree
                     for name in field.path { node = node.child(name) }
                     node.slot = slot
-                    valueLeaves.append((field.path, slot, field.type))
+                    valueLeaves.append((field.path, slot, field))
                 }
                 slotsByPath[field.path] = slot
                 slots.append(slot)
@@ -229,13 +241,17 @@ public struct EventDecoder: Sendable {
             // A path the schema lacks (which the checker refuses) stays unfilled: its field reads as missing.
             let leaves = valueLeaves.compactMap { leaf in
                 (try? schema.resolve(leaf.path, in: message).get()).map {
-                    ProtoPlan.Leaf(chain: $0[...], slot: leaf.slot, type: leaf.type)
+                    ProtoPlan.Leaf(chain: $0[...], slot: leaf.slot, type: leaf.field.type)
                 }
             }
             valuePlan = .protobuf(ProtoPlan(schema: schema, leaves: leaves))
         case .avro(let schema):
             valuePlan = .avro(
-                AvroStep(schema.root, leaves: valueLeaves.map { AvroStep.Leaf(path: $0.path[...], slot: $0.slot, type: $0.type) }))
+                AvroStep(schema.root, leaves: valueLeaves.map { AvroStep.Leaf(path: $0.path[...], slot: $0.slot, type: $0.field.type) }))
+        case .registry(let registry):
+            let declared = automaton.streams.filter { $0.topic == topic }.flatMap(\.fields)
+                .filter { !EnvelopeField.isEnvelopePath($0.path) }
+            valuePlan = .registry(RegistryPlans(format: registry, source: schemas, leaves: valueLeaves, declared: declared))
         }
         self.streams = plans
         self.slotCount = slotsByPath.count
@@ -292,6 +308,8 @@ public struct EventDecoder: Sendable {
                 } catch {
                     return DecodeFailure(reason: "invalid \(format.description) datum at byte \(error.offset): \(error.message)")
                 }
+            case .registry(let plans):
+                if let failure = Self.scanRegistered(bytes, plans: plans, into: raw) { return failure }
             }
             if let envelopePlan, let envelope {
                 if let keyTree = envelopePlan.keyTree, let key = envelope.key {
@@ -338,6 +356,57 @@ public struct EventDecoder: Sendable {
                 return failure
             }
             return nil
+        }
+    }
+
+    /// Reads a message in the Confluent wire format with the plan of its schema.
+    private static func scanRegistered(
+        _ bytes: UnsafeBufferPointer<UInt8>, plans: RegistryPlans, into raw: UnsafeMutableBufferPointer<RawJSONValue?>
+    ) -> DecodeFailure? {
+        let header: (id: Int32, indexes: [Int], start: Int)
+        do throws(BinaryDecodeError) {
+            header = try plans.header(bytes)
+        } catch {
+            return DecodeFailure(reason: error.message)
+        }
+        let plan: RegistryPlans.Plan
+        do throws(RegistryLookupError) {
+            plan = try plans.plan(id: header.id, indexes: header.indexes).plan
+        } catch {
+            switch error {
+            case .unusable(let reason), .stopping(let reason): return DecodeFailure(reason: reason)
+            }
+        }
+        let payload = UnsafeBufferPointer(rebasing: bytes[header.start...])
+        do throws(BinaryDecodeError) {
+            switch plan {
+            case .protobuf(let proto): try ProtoScanner.scan(payload, plan: proto, into: raw)
+            case .avro(let step): try AvroScanner.scan(payload, step: step, into: raw)
+            case .unusable(let reason): return DecodeFailure(reason: reason)
+            }
+        } catch {
+            let kind = if case .avro = plans.format { "Avro datum" } else { "protobuf message" }
+            return DecodeFailure(
+                reason: "invalid \(kind) of schema id \(header.id) at byte \(header.start + error.offset): \(error.message)")
+        }
+        return nil
+    }
+
+    /// For a topic whose messages carry schema ids: fetches the schema of this message if it is new (blocking
+    /// while the registry is unreachable), so that decoding it needs no registry. Call it before `decode` where
+    /// leaving a message unread is possible (a consumer that is stopping).
+    public func prepare(_ bytes: UnsafeBufferPointer<UInt8>) -> Readiness {
+        guard case .registry(let plans) = valuePlan, let header = try? plans.header(bytes) else { return .ready }
+        do throws(RegistryLookupError) {
+            if let problem = try plans.plan(id: header.id, indexes: header.indexes).firstProblem {
+                return .firstSchemaMismatch(problem)
+            }
+            return .ready
+        } catch {
+            switch error {
+            case .unusable: return .ready  // a dead letter when decoded
+            case .stopping(let reason): return .stopping(reason)
+            }
         }
     }
 

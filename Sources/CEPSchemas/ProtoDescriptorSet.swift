@@ -19,9 +19,33 @@ public enum ProtoDescriptorSet {
             throw Invalid(description: "not a protobuf FileDescriptorSet (\(error))")
         }
         guard !set.file.isEmpty else { throw Invalid(description: "the descriptor set holds no file") }
+        return schema(of: set.file)
+    }
+
+    /// A schema registry's Protobuf schema: `main` and the files it imports, each a serialized `FileDescriptorProto`
+    /// (what `GET /schemas/ids/{id}?format=serialized` answers, base64-decoded), with the messages of `main` in
+    /// declaration order for the wire format's message indexes.
+    public static func registrySchema(main: [UInt8], imports: [[UInt8]]) throws(Invalid) -> RegistrySchema {
+        var files: [Google_Protobuf_FileDescriptorProto] = []
+        for (n, bytes) in ([main] + imports).enumerated() {
+            do {
+                files.append(try Google_Protobuf_FileDescriptorProto(serializedBytes: bytes))
+            } catch {
+                throw Invalid(description: "\(n == 0 ? "the schema" : "an imported schema") is not a serialized FileDescriptorProto (\(error))")
+            }
+        }
+        let prefix = files[0].package.isEmpty ? "" : files[0].package + "."
+        func tree(_ message: Google_Protobuf_DescriptorProto, prefix: String) -> ProtoMessageTree {
+            ProtoMessageTree(
+                name: prefix + message.name, nested: message.nestedType.map { tree($0, prefix: prefix + message.name + ".") })
+        }
+        return .protobuf(schema(of: files), messages: files[0].messageType.map { tree($0, prefix: prefix) })
+    }
+
+    private static func schema(of files: [Google_Protobuf_FileDescriptorProto]) -> ProtoSchema {
         var messages: [ProtoMessage] = []
         var enums: [ProtoEnum] = []
-        for file in set.file {
+        for file in files {
             let prefix = file.package.isEmpty ? "" : file.package + "."
             // proto3 fields have no presence unless marked 'optional', in a oneof, or messages; proto2 and
             // editions (whose default is explicit presence) fields all have it.

@@ -3,6 +3,7 @@ import CEPCore
 import CEPRuntime
 import CEPSchemas
 import CEPSyntax
+import Foundation
 import SwiftProtobuf
 import Testing
 
@@ -309,6 +310,102 @@ import Testing
         #expect(reason(decode(decoder, nulls.bytes))?.contains("items announced") == true)
     }
 
+    // MARK: - Schema registry (the Confluent wire format)
+
+    /// Schemas by id from memory, counting lookups.
+    final class MemoryRegistry: RegistrySchemas, @unchecked Sendable {
+        var schemas: [Int32: RegistrySchema] = [:]
+        var lookups = 0
+        func schema(id: Int32) throws(RegistryLookupError) -> RegistrySchema {
+            lookups += 1
+            guard let schema = schemas[id] else { throw .unusable("schema id \(id) is not in the schema registry (404)") }
+            return schema
+        }
+    }
+
+    static func framed(_ id: Int32, _ payload: [UInt8]) -> [UInt8] { framed(id, [], payload) }
+
+    static func framed(_ id: Int32, _ indexes: [UInt8], _ payload: [UInt8]) -> [UInt8] {
+        [0] + withUnsafeBytes(of: id.bigEndian) { Array($0) } + indexes + payload
+    }
+
+    func registryDecoder(_ source: String, _ registry: MemoryRegistry) throws -> EventDecoder {
+        let compilation = Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.files)
+        let automaton = try #require(compilation.automaton)
+        return EventDecoder(automaton: automaton, topic: "t", schemas: registry)
+    }
+
+    func decode(_ decoder: EventDecoder, prepared bytes: [UInt8]) -> (EventDecoder.Readiness, Result<[Value], DecodeFailure>) {
+        (bytes.withUnsafeBufferPointer { decoder.prepare($0) }, decode(decoder, bytes))
+    }
+
+    @Test func avroFromARegistryByIdWithNewerVersionsAndBadFraming() throws {
+        let registry = MemoryRegistry()
+        let writer = try AvroSchemaParser.parse(Array(Self.avroSchema.utf8))
+        registry.schemas[7] = .avro(writer)
+        // A newer version: a field added at the front (the reader still finds its fields by name), 'ok' removed.
+        guard case .record(var record) = writer.root else { throw DecodeFailure(reason: "not a record") }
+        record.fields.insert(AvroRecordField(name: "channel", type: .string), at: 0)
+        record.fields.removeAll { $0.name == "ok" }
+        registry.schemas[8] = .avro(AvroSchema(root: .record(record)))
+        let source = Self.avroSource.replacingOccurrences(of: "format avro \"payment.avsc\"", with: "format avro registry")
+        let decoder = try registryDecoder(source, registry)
+        let (ready, first) = decode(decoder, prepared: Self.framed(7, Self.payment(note: "hi").bytes))
+        #expect(ready == .ready)
+        #expect(fields(first)?[0...2] == [.string("alice"), .float(99.5), .string("USD")])
+        #expect(registry.lookups == 1)
+        _ = decode(decoder, Self.framed(7, Self.payment(note: nil).bytes))
+        #expect(registry.lookups == 1, "a schema is asked for once")
+        // Version 8 lacks 'ok', which a pattern reads and is not optional: its messages are dead letters.
+        var newer = Avro()
+        newer.string("web")
+        var payment = Self.payment(note: nil).bytes
+        payment.removeLast(5)  // ok and ratio
+        payment += Float(0.5).bitPattern.littleEndianBytes
+        let (readyNewer, failed) = decode(decoder, prepared: Self.framed(8, newer.bytes + payment))
+        #expect(readyNewer == .ready, "only the first schema stops cepd")
+        #expect(reason(failed)?.contains("schema id 8 (pay.Payment): field 'ok' is not in the writer schema") == true)
+        #expect(reason(decode(decoder, Self.framed(9, [])))?.contains("schema id 9 is not in the schema registry") == true)
+        #expect(reason(decode(decoder, Array("{}".utf8) + [0, 0, 0])) == "not in the schema registry's wire format: the first byte is 0x7b, not 0 (a message written without a schema registry?)")
+        #expect(reason(decode(decoder, [0, 0, 0])) == "not in the schema registry's wire format: 3 bytes, a header needs 5")
+        let truncated = Self.framed(7, Array(Self.payment(note: "hi").bytes.prefix(10)))
+        let truncatedReason = reason(decode(decoder, truncated))
+        #expect(truncatedReason?.hasPrefix("invalid Avro datum of schema id 7 at byte 14: truncated: 1 bytes announced, 0 left") == true, "\(String(describing: truncatedReason))")
+    }
+
+    @Test func theFirstRegistrySchemaMustFitEveryDeclaredField() throws {
+        let registry = MemoryRegistry()
+        registry.schemas[8] = .avro(try AvroSchemaParser.parse(Array(Self.avroSchema.replacingOccurrences(of: "\"user\"", with: "\"who\"").utf8)))
+        registry.schemas[7] = .avro(try AvroSchemaParser.parse(Array(Self.avroSchema.utf8)))
+        let source = Self.avroSource.replacingOccurrences(of: "format avro \"payment.avsc\"", with: "format avro registry")
+        let decoder = try registryDecoder(source, registry)
+        let (ready, _) = decode(decoder, prepared: Self.framed(8, []))
+        #expect(ready == .firstSchemaMismatch("schema id 8 (pay.Payment): field 'user' is not in the writer schema (and has no default: declare it optional)"))
+        // Once a first schema was met, others that do not fit are dead letters, not a stop.
+        let other = try registryDecoder(source, registry)
+        #expect(decode(other, prepared: Self.framed(7, Self.payment(note: nil).bytes)).0 == .ready)
+        #expect(decode(other, prepared: Self.framed(8, [])).0 == .ready)
+    }
+
+    @Test func protobufFromARegistryByMessageIndexes() throws {
+        let registry = MemoryRegistry()
+        let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: Self.descriptorSet)
+        registry.schemas[3] = try ProtoDescriptorSet.registrySchema(
+            main: try set.file[1].serializedBytes(), imports: [try set.file[0].serializedBytes()])
+        let source = Self.protoSource.replacingOccurrences(
+            of: "format protobuf \"events.desc\" message t.v1.Event", with: "format protobuf registry message t.v1.Event")
+        let decoder = try registryDecoder(source, registry)
+        var m = Wire()
+        m.bytes(1, "alice")
+        m.message(8, Self.timestamp(5_000))
+        // Index list [0] written as a zero count: the file's first message, t.v1.Event.
+        #expect(fields(decode(decoder, Self.framed(3, [0], m.bytes)))?.first == .string("alice"))
+        // [1] is t.v1.Device (count 1, index 1, zigzag-encoded): not the message the stream reads.
+        #expect(reason(decode(decoder, Self.framed(3, [2, 2], m.bytes))) == "schema id 3: the message is t.v1.Device, the stream reads t.v1.Event")
+        #expect(reason(decode(decoder, Self.framed(3, [2, 8], m.bytes))) == "schema id 3: no message at index path [4]")
+        #expect(registry.lookups == 1)
+    }
+
     // MARK: - The checker
 
     func diagnostics(_ source: String, files: SchemaFiles = Self.files) -> [(id: String, line: Int, message: String, help: String?)] {
@@ -363,7 +460,8 @@ import Testing
         #expect(ids(#"format avro "events.desc""#) == ["schema-invalid"])
         #expect(ids("format protobuff") == ["unknown-format"])
         #expect(ids("format avro") == ["format-needs-schema"])
-        #expect(ids("format avro registry") == ["registry-not-supported"])
+        #expect(ids("format avro registry") == [])
+        #expect(ids("format protobuf registry message t.v1.Event") == [])
         #expect(ids(#"format json "x.json""#) == ["format-takes-no-schema"])
         #expect(ids("format json") == [])
         let unreadable = diagnostics(

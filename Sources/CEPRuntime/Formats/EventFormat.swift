@@ -6,6 +6,9 @@ public enum EventFormat: Sendable, Hashable {
     case protobuf(schema: ProtoSchema, message: String)
     /// Avro binary: one datum of the writer schema `schema`, a record.
     case avro(AvroSchema)
+    /// The Confluent wire format (a zero byte, a 4-byte schema id, for Protobuf the message indexes, then the
+    /// message), each message's schema from a schema registry.
+    case registry(RegistryFormat)
 
     /// Whether messages are bytes rather than text: a replay file then carries one base64 message per line.
     public var isBinary: Bool {
@@ -19,6 +22,8 @@ public enum EventFormat: Sendable, Hashable {
         case .json: return "json"
         case .protobuf(_, let message): return "protobuf \(message)"
         case .avro(let schema): return "avro \(schema.root.name ?? schema.root.kindName)"
+        case .registry(.avro): return "avro (schema registry)"
+        case .registry(.protobuf(let message)): return "protobuf\(message.map { " " + $0 } ?? "") (schema registry)"
         }
     }
 }
