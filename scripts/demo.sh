@@ -4,33 +4,48 @@
 # logins, location signals, payments and confirmations (planted fraud, out-of-order arrival, a few late and
 # malformed events) into them, runs cepd on patterns/fraud.cep, and shows the alerts read back from fraud-alerts.
 # cepd and the broker keep running afterwards; `bash scripts/demo.sh stop` stops them.
+#
+# `bash scripts/demo.sh --registry`: the same job with the events as most production topics carry them —
+# logins, location signals and confirmations in Protocol Buffers, payments in Avro, each message in the Confluent
+# wire format with its schema in a schema registry (scripts/test-registry.py, a small server of the registry's
+# REST API), encoded by the official encoders (protoc's Python classes, fastavro). The patterns are the same:
+# examples/fraud/with-formats.sh adds a `format ... registry` clause to each stream.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=out/fraud
 
 stop_demo() {
     [ -f "$out/pids" ] || { echo "demo: nothing running"; return 0; }
-    read -r cepd_pid broker_pid < "$out/pids"
+    read -r cepd_pid broker_pid registry_pid < "$out/pids"
     # cepd first: on SIGTERM it delivers pending alerts, commits its offsets and leaves the group.
     kill -TERM "$cepd_pid" 2>/dev/null && while kill -0 "$cepd_pid" 2>/dev/null; do sleep 0.2; done
     kill -TERM "$broker_pid" 2>/dev/null || true
+    [ -z "${registry_pid:-}" ] || kill -TERM "$registry_pid" 2>/dev/null || true
     rm -f "$out/pids"
-    echo "demo: stopped cepd ($cepd_pid) and the broker ($broker_pid)"
+    echo "demo: stopped cepd ($cepd_pid), the broker ($broker_pid)${registry_pid:+ and the schema registry ($registry_pid)}"
 }
-if [ "${1:-}" = "stop" ]; then stop_demo; exit 0; fi
+mode=json
+case "${1:-}" in
+    stop) stop_demo; exit 0 ;;
+    --registry) mode=registry ;;
+    "") ;;
+    *) echo "usage: bash scripts/demo.sh [--registry | stop]" >&2; exit 2 ;;
+esac
 [ ! -f "$out/pids" ] || stop_demo
 
-if ! dpkg -s pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz >/dev/null 2>&1; then
-    echo "demo: installing the C libraries cepd links (pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz)"
+packages=(pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz)
+[ "$mode" = json ] || packages+=(protobuf-compiler)
+if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
+    echo "demo: installing what cepd links and the demo uses (${packages[*]})"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
 swift build -c release --product cepd
 cepd=.build/release/cepd
 rm -rf "$out"
 mkdir -p "$out/split"
+pattern=patterns/fraud.cep
 
 echo "== cepd check patterns/*.cep"
 "$cepd" check patterns/*.cep
@@ -57,20 +72,38 @@ echo
 
 echo "== generating 200,000 events (examples/fraud/generate.py, seed 42) into ${inputs[*]} (3 partitions each)"
 python3 examples/fraud/generate.py --events 200000 --users 2000 --late 0.001 --malformed 0.0005 --out "$out/input"
+registry_pid=""
+if [ "$mode" = registry ]; then
+    echo "   ... encoded with protoc's Python classes (examples/fraud/fraud.proto) and fastavro (payment.avsc) in the"
+    echo "   Confluent wire format, the schemas in a registry at \$CEPD_SCHEMA_REGISTRY"
+    mkdir -p "$out/gen"
+    protoc --include_imports --descriptor_set_out="$out/gen/fraud.desc" --python_out="$out/gen" -I examples/fraud \
+        examples/fraud/fraud.proto
+    "$KAFKA_PY" examples/fraud/encode.py --pb2 "$out/gen" --in "$out/input" --out "$out/framed" --registry "$out/schemas.json"
+    registry_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    python3 scripts/test-registry.py --schemas "$out/schemas.json" --port "$registry_port" 2>"$out/registry.log" &
+    registry_pid=$!
+    export CEPD_SCHEMA_REGISTRY="http://127.0.0.1:$registry_port"
+    examples/fraud/with-formats.sh registry > "$out/fraud-registry.cep"
+    pattern=$out/fraud-registry.cep
+    "$cepd" check "$pattern"
+fi
 for t in "${inputs[@]}"; do
+    values=()
+    [ "$mode" = json ] || values=(--values "$out/framed/$t.b64")
     "$KAFKA_PY" scripts/kafka-tool.py produce --brokers "$KAFKA_BROKERS" --topic "$t" --partitions 3 \
-        --file "$out/input/$t.jsonl" --split "$out/split"
+        --file "$out/input/$t.jsonl" --split "$out/split" "${values[@]}"
 done
 echo
 
-echo "== cepd --pattern patterns/fraud.cep --brokers $KAFKA_BROKERS --from earliest (log: $out/cepd.log)"
+echo "== cepd --pattern $pattern --brokers $KAFKA_BROKERS --from earliest (log: $out/cepd.log)"
 # --idle-timeout 0s: a partition read to its end stops holding back the watermark at once (as a replayed file
 # that ends). --idle-wall-clock: when the generated traffic stops, event time follows the wall clock, so the
 # last windows and timeouts fire without waiting for more events.
-"$cepd" --pattern patterns/fraud.cep --brokers "$KAFKA_BROKERS" --group demo --from earliest --state-dir "$out/state" \
+"$cepd" --pattern "$pattern" --brokers "$KAFKA_BROKERS" --group demo --from earliest --state-dir "$out/state" \
     --idle-timeout 0s --idle-wall-clock -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 --metrics-port 0 \
     >"$out/cepd.out" 2>"$out/cepd.log" &
-echo "$! $TANSU_PID" > "$out/pids"
+echo "$! $TANSU_PID $registry_pid" > "$out/pids"
 "$KAFKA_PY" scripts/kafka-tool.py consume --brokers "$KAFKA_BROKERS" --topic fraud-alerts --out "$out/alerts.jsonl" --idle 15
 "$KAFKA_PY" scripts/kafka-tool.py consume --brokers "$KAFKA_BROKERS" --topic cepd-late --out "$out/late.jsonl" --idle 5 --headers
 "$KAFKA_PY" scripts/kafka-tool.py consume --brokers "$KAFKA_BROKERS" --topic cepd-dead-letters --out "$out/dead-letters.jsonl" --idle 5 --headers
@@ -88,7 +121,7 @@ echo
 echo "== the same per-partition sequences replayed from files with cepd run give the same alerts"
 replay=()
 for t in "${inputs[@]}"; do for p in 0 1 2; do replay+=(--input "$t=$out/split/$t.p$p.jsonl"); done; done
-"$cepd" run --pattern patterns/fraud.cep "${replay[@]}" --output "$out/replay-alerts.jsonl" \
+"$cepd" run --pattern "$pattern" "${replay[@]}" --output "$out/replay-alerts.jsonl" \
     --late "$out/replay-late.jsonl" --dead-letters "$out/replay-dead-letters.jsonl" --quiet
 grep '"topic":"fraud-alerts"' "$out/replay-alerts.jsonl" | sort > "$out/replay-fraud.sorted"
 sort "$out/alerts.jsonl" > "$out/kafka-fraud.sorted"
@@ -106,5 +139,5 @@ python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(
 echo "(why hasn't an alert fired for a user? cepd inspect --key u000123 --admin-port $port)"
 echo
 read -r cepd_pid broker_pid < "$out/pids"
-echo "cepd (pid $cepd_pid) and the broker at $KAFKA_BROKERS (pid $broker_pid) keep running; more events produced"
-echo "to the input topics are matched as they arrive. Stop both with: bash scripts/demo.sh stop"
+echo "cepd (pid $cepd_pid) and the broker at $KAFKA_BROKERS (pid $broker_pid)${registry_pid:+ and the schema registry at \$CEPD_SCHEMA_REGISTRY (pid $registry_pid)} keep running;"
+echo "more events produced to the input topics are matched as they arrive. Stop them with: bash scripts/demo.sh stop"

@@ -6,7 +6,7 @@
 #  3. through a real broker (Tansu), `cepd serve` reading the raw binary messages gives exactly the alerts, late
 #     events and dead letters of `cepd run` over the same per-partition sequences; a corrupt message is a dead
 #     letter that names the format and the byte;
-#  4. with a schema registry (Tests/EndToEnd/registry.py, basic auth), the same in the Confluent wire format:
+#  4. with a schema registry (scripts/test-registry.py, basic auth), the same in the Confluent wire format:
 #     identical alerts to JSON from files, each schema fetched once, an unknown schema id and a missing magic byte
 #     dead-lettered, a first schema lacking a declared field stops cepd with status 2; through Kafka with the
 #     registry down at first, the messages wait and give cepd run's alerts once it is up.
@@ -21,11 +21,7 @@ protoc --include_imports --descriptor_set_out="$work/fraud.desc" --python_out="$
     examples/fraud/fraud.proto
 cp examples/fraud/payment.avsc "$work/"
 # The shipped patterns, with a format for each stream: logins, geo and confirmations in Protobuf, payments in Avro.
-sed -e 's|^stream logins from "logins" {|&\n  format protobuf "fraud.desc" message fraud.v1.Login|' \
-    -e 's|^stream geo from "geo" {|&\n  format protobuf "fraud.desc" message fraud.v1.Geo|' \
-    -e 's|^stream confirmations from "confirmations" {|&\n  format protobuf "fraud.desc" message fraud.v1.Confirmation|' \
-    -e 's|^stream payments from "payments" {|&\n  format avro "payment.avsc"|' patterns/fraud.cep > "$work/fraud-binary.cep"
-[ "$(grep -c '^  format ' "$work/fraud-binary.cep")" = 4 ] || fail "the streams of patterns/fraud.cep were not found"
+examples/fraud/with-formats.sh binary > "$work/fraud-binary.cep"
 "$cepd" check "$work/fraud-binary.cep" >/dev/null || fail "cepd check refused the binary formats"
 
 python3 examples/fraud/generate.py --events 20000 --users 300 --malformed 0.002 --late 0.002 --seed 11 \
@@ -90,7 +86,7 @@ serve_pid=""
 fraud_before=$(wc -l < "$work/fraud.jsonl")
 payment_before=$(wc -l < "$work/payment.jsonl")
 
-# 4. A schema registry (Tests/EndToEnd/registry.py, with basic authentication): the same events in the Confluent
+# 4. A schema registry (scripts/test-registry.py, with basic authentication): the same events in the Confluent
 # wire format, Protobuf with a reference to google/protobuf/timestamp.proto, Avro in two versions of the payment
 # schema (the newer with an added field), plus a message of an unknown schema id and one without the magic byte.
 "$KAFKA_PY" examples/fraud/encode.py --pb2 "$work/gen" --in "$work/input" --out "$work/framed" --registry "$work/schemas.json"
@@ -98,14 +94,11 @@ echo '{"user":"u-unknown-schema"}' >> "$work/input/payments.jsonl"
 python3 -c 'import base64; print(base64.b64encode(b"\x00\x00\x00\x00\x63" + b"\x0eu-x").decode())' >> "$work/framed/payments.b64"
 echo '{"user":"u-no-magic"}' >> "$work/input/payments.jsonl"
 python3 -c 'import base64; print(base64.b64encode(b"{\"user\":\"u1\"}").decode())' >> "$work/framed/payments.b64"
-sed -e 's|^stream logins from "logins" {|&\n  format protobuf registry message fraud.v1.Login|' \
-    -e 's|^stream geo from "geo" {|&\n  format protobuf registry|' \
-    -e 's|^stream confirmations from "confirmations" {|&\n  format protobuf registry message fraud.v1.Confirmation|' \
-    -e 's|^stream payments from "payments" {|&\n  format avro registry|' patterns/fraud.cep > "$work/fraud-registry.cep"
+examples/fraud/with-formats.sh registry > "$work/fraud-registry.cep"
 registry_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export CEPD_SCHEMA_REGISTRY="http://127.0.0.1:$registry_port" CEPD_SCHEMA_REGISTRY_AUTH="cepd:s3cret"
 start_registry() {
-    python3 Tests/EndToEnd/registry.py --schemas "$work/schemas.json" --port "$registry_port" --auth cepd:s3cret \
+    python3 scripts/test-registry.py --schemas "$work/schemas.json" --port "$registry_port" --auth cepd:s3cret \
         2>"$work/registry.log" &
     registry_pid=$!
     cepd_pids+=("$registry_pid")

@@ -9,7 +9,7 @@ bad line stays a dead letter in both encodings.
 
 With --registry FILE the messages are in the Confluent wire format (a zero byte, the 4-byte schema id, for
 Protobuf the message indexes, then the message) and FILE receives the schemas by id and subject, as a schema
-registry would hold them after the producers registered them (Tests/EndToEnd/registry.py serves it): fraud.proto
+registry would hold them after the producers registered them (scripts/test-registry.py serves it): fraud.proto
 (id 1, with a reference to google/protobuf/timestamp.proto, id 2), payment.avsc (id 3), and for every 10th payment
 a newer version of it with an added field (id 4: the reader still finds what it declared).
 

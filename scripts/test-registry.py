@@ -11,7 +11,7 @@ Schemas come from a JSON file (what examples/fraud/encode.py --registry writes):
   {"schemas": {"1": {"schemaType": "PROTOBUF", "schema": ".proto text", "serialized": "base64", "references": [...]}},
    "subjects": {"logins-value": {"1": 1}}}
 
-  registry.py --schemas FILE --port PORT [--auth USER:PASSWORD]    (answers 401 without the credentials)
+  test-registry.py --schemas FILE --port PORT [--auth USER:PASSWORD]    (answers 401 without the credentials)
 """
 import argparse
 import base64
