@@ -75,7 +75,7 @@ python3 examples/fraud/generate.py --events 200000 --users 2000 --late 0.001 --m
 registry_pid=""
 if [ "$mode" = registry ]; then
     echo "   ... encoded with protoc's Python classes (examples/fraud/fraud.proto) and fastavro (payment.avsc) in the"
-    echo "   Confluent wire format, the schemas in a registry at \$CEPD_SCHEMA_REGISTRY"
+    echo "   Confluent wire format, the schemas in a schema registry (scripts/test-registry.py)"
     mkdir -p "$out/gen"
     protoc --include_imports --descriptor_set_out="$out/gen/fraud.desc" --python_out="$out/gen" -I examples/fraud \
         examples/fraud/fraud.proto
@@ -138,6 +138,6 @@ python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(
     "http://127.0.0.1:$port/metrics" | grep -E '^cepd_(events_total|alerts_produced_total|checkpoint_number) |^cepd_matches_total[{]'
 echo "(why hasn't an alert fired for a user? cepd inspect --key u000123 --admin-port $port)"
 echo
-read -r cepd_pid broker_pid < "$out/pids"
-echo "cepd (pid $cepd_pid) and the broker at $KAFKA_BROKERS (pid $broker_pid)${registry_pid:+ and the schema registry at \$CEPD_SCHEMA_REGISTRY (pid $registry_pid)} keep running;"
+read -r cepd_pid broker_pid registry_pid < "$out/pids"
+echo "cepd (pid $cepd_pid) and the broker at $KAFKA_BROKERS (pid $broker_pid)${registry_pid:+ and the schema registry at ${CEPD_SCHEMA_REGISTRY:-} (pid $registry_pid)} keep running;"
 echo "more events produced to the input topics are matched as they arrive. Stop them with: bash scripts/demo.sh stop"

@@ -49,7 +49,10 @@ import Testing
             dir, output: "alerts.jsonl", late: "late.jsonl", dead: "dead.jsonl",
             extra: ["--state-dir", state, "--checkpoint-interval", "100ms"])
         var delays: [Double] = []
+        let alerts = dir.appendingPathComponent("alerts.jsonl").path
+        func size() -> Int { (try? FileManager.default.attributesOfItem(atPath: alerts)[.size] as? Int) ?? 0 }
         for _ in 0..<3 {
+            let before = size()
             let process = Process()
             process.executableURL = CommandLineTests.root.appendingPathComponent(".build/debug/cepd")
             process.arguments = arguments
@@ -57,7 +60,13 @@ import Testing
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let delay = Double.random(in: 0.6...1.6)
+            // Killed at a random moment after the run has made progress (its alerts file grew: a checkpoint is at
+            // most 100 ms away), not after a guess of time: on a busy machine a debug build may take seconds to
+            // start, and three kills before the first checkpoint would leave nothing to resume from.
+            let deadline = Date().addingTimeInterval(120)
+            while size() <= before && process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            try #require(size() > before, "the replay wrote no alert within 120 s of its start (waited for \(alerts) to grow)")
+            let delay = Double.random(in: 0...0.4)
             delays.append(delay)
             Thread.sleep(forTimeInterval: delay)
             kill(process.processIdentifier, SIGKILL)
