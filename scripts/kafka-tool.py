@@ -9,9 +9,10 @@
       message the header NAME with the line's FIELD as its value (lines without it get none). --values V sends
       line N of V, decoded from base64, as the value of line N of F (binary messages: F still chooses the
       partition, key and timestamp), and --split then writes V's lines.
-  consume --brokers B --topic T --out F [--idle S] [--expect N] [--headers]
+  consume --brokers B --topic T --out F [--idle S] [--expect N] [--headers] [--base64]
       Reads T from the beginning until N messages arrived or none came for S seconds; writes one value per line,
-      or with --headers one JSON object per message (key, value, headers, partition, offset).
+      or with --headers one JSON object per message (key, value, headers, partition, offset). --base64 writes
+      values in base64 (binary messages).
 """
 import argparse
 import base64
@@ -113,7 +114,8 @@ def consume(args):
             print(f"kafka-tool: {message.error()}", file=sys.stderr)
             continue
         last = time.time()
-        value = message.value().decode(errors="replace") if message.value() is not None else ""
+        raw = message.value() if message.value() is not None else b""
+        value = base64.b64encode(raw).decode() if args.base64 else raw.decode(errors="replace")
         if args.headers:
             headers = {k: (v.decode(errors="replace") if v is not None else None) for k, v in (message.headers() or [])}
             key = message.key().decode(errors="replace") if message.key() is not None else None
@@ -152,6 +154,7 @@ def main():
     c.add_argument("--idle", type=float, default=10)
     c.add_argument("--expect", type=int)
     c.add_argument("--headers", action="store_true")
+    c.add_argument("--base64", action="store_true", help="write values in base64")
     args = ap.parse_args()
     {"produce": produce, "consume": consume, "tombstone": tombstone}[args.command](args)
 

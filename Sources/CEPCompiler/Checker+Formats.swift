@@ -6,58 +6,25 @@ import CEPSyntax
 /// The `format` clause: the schema file is read and every declared field is looked up in it, so that a field the
 /// schema lacks, or has with another type, is reported at its declaration rather than at the first message.
 extension Checker {
+    /// A format clause with its schema read: what `checkFormat` and the alerts' `as` clause work from.
+    enum LoadedFormat {
+        case json
+        case avro(AvroSchema, path: String)
+        case protobuf(ProtoSchema, message: String, path: String)
+        case registry(RegistryFormat)
+    }
+
     /// The stream's format, checked against its declared fields; `.json` after an error (reported).
     mutating func checkFormat(_ index: Int) -> EventFormat {
-        let decl = streams[index].decl
-        guard let format = decl.format else { return .json }
-        let kind = format.kind.name
-        switch kind {
-        case "json":
-            if let extra = format.schema?.range ?? format.registry ?? format.message?.range {
-                diagnostics.report(.formatTakesNoSchema("json"), at: extra, help: "JSON messages need no schema: write 'format json'")
-            }
-            return .json
-        case "protobuf", "avro":
-            break
-        default:
-            diagnostics.report(
-                .unknownFormat(kind), at: format.kind.range,
-                help: Suggestions.help(for: kind, in: ["json", "protobuf", "avro"]) ?? "the formats are json, protobuf and avro")
-            return .json
-        }
-        if kind == "avro", let message = format.message {
-            diagnostics.report(
-                .formatTakesNoMessage, at: message.range, help: "an Avro schema names its record itself: format avro \"schema.avsc\"")
-        }
-        if format.registry != nil {
+        guard let format = streams[index].decl.format, let loaded = loadFormat(format) else { return .json }
+        switch loaded {
+        case .json: return .json
+        case .registry(let registry):
             // The schemas come with the messages (by id): the declared fields are checked against the first one a
             // topic meets (cepd stops with status 2 if it does not fit) and every new one after it.
-            return kind == "avro" ? .registry(.avro) : .registry(.protobuf(message: format.message?.dotted))
-        }
-        guard let schemaPath = format.schema else {
-            diagnostics.report(
-                .formatNeedsSchema(kind), at: format.range,
-                help: kind == "avro"
-                    ? "name the writer schema: format avro \"payment.avsc\""
-                    : "name a descriptor set (protoc --include_imports --descriptor_set_out=fraud.desc) and the message: format protobuf \"fraud.desc\" message fraud.v1.Login")
-            return .json
-        }
-        let bytes: [UInt8]
-        do {
-            bytes = try schemaFiles.read(schemaPath.value, besides: sources[schemaPath.range.file].path)
-        } catch {
-            diagnostics.report(.schemaUnreadable(schemaPath.value, error.description), at: schemaPath.range)
-            return .json
-        }
-        if kind == "avro" {
-            let schema: AvroSchema
-            do throws(AvroSchemaParser.Invalid) {
-                schema = try AvroSchemaParser.parse(bytes)
-            } catch {
-                diagnostics.report(.schemaInvalid(schemaPath.value, "an Avro schema", error.description), at: schemaPath.range)
-                return .json
-            }
-            checkFields(index, schemaPath: schemaPath.value) { path in
+            return .registry(registry)
+        case .avro(let schema, let path):
+            checkFields(index, schemaPath: path) { path in
                 switch schema.resolve(path) {
                 case .success(let chain): return .success(chain.last!.type.description)
                 case .failure(let problem): return .failure(Self.describe(problem))
@@ -66,6 +33,65 @@ extension Checker {
                 (try? schema.resolve(path).get())?.last?.type.accepts(type) ?? true
             }
             return .avro(schema)
+        case .protobuf(let schema, let message, let path):
+            checkFields(index, schemaPath: path) { path in
+                switch schema.resolve(path, in: message) {
+                case .success(let chain): return .success(chain.last!.typeDescription)
+                case .failure(let problem): return .failure(Self.describe(problem))
+                }
+            } accepts: { path, type in
+                (try? schema.resolve(path, in: message).get())?.last?.accepts(type) ?? true
+            }
+            return .protobuf(schema: schema, message: message)
+        }
+    }
+
+    /// Reads the schema a format clause names; nil after an error (reported).
+    mutating func loadFormat(_ format: FormatDecl) -> LoadedFormat? {
+        let kind = format.kind.name
+        switch kind {
+        case "json":
+            if let extra = format.schema?.range ?? format.registry ?? format.message?.range {
+                diagnostics.report(.formatTakesNoSchema("json"), at: extra, help: "JSON needs no schema: write 'json' alone")
+            }
+            return .json
+        case "protobuf", "avro":
+            break
+        default:
+            diagnostics.report(
+                .unknownFormat(kind), at: format.kind.range,
+                help: Suggestions.help(for: kind, in: ["json", "protobuf", "avro"]) ?? "the formats are json, protobuf and avro")
+            return nil
+        }
+        if kind == "avro", let message = format.message {
+            diagnostics.report(
+                .formatTakesNoMessage, at: message.range, help: "an Avro schema names its record itself: format avro \"schema.avsc\"")
+        }
+        if format.registry != nil {
+            return .registry(kind == "avro" ? .avro : .protobuf(message: format.message?.dotted))
+        }
+        guard let schemaPath = format.schema else {
+            diagnostics.report(
+                .formatNeedsSchema(kind), at: format.range,
+                help: kind == "avro"
+                    ? "name the writer schema: format avro \"payment.avsc\""
+                    : "name a descriptor set (protoc --include_imports --descriptor_set_out=fraud.desc) and the message: format protobuf \"fraud.desc\" message fraud.v1.Login")
+            return nil
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try schemaFiles.read(schemaPath.value, besides: sources[schemaPath.range.file].path)
+        } catch {
+            diagnostics.report(.schemaUnreadable(schemaPath.value, error.description), at: schemaPath.range)
+            return nil
+        }
+        if kind == "avro" {
+            do throws(AvroSchemaParser.Invalid) {
+                return .avro(try AvroSchemaParser.parse(bytes), path: schemaPath.value)
+            } catch {
+                diagnostics.report(.schemaInvalid(schemaPath.value, "an Avro schema", error.description), at: schemaPath.range)
+                return nil
+            }
         }
         let schema: ProtoSchema
         do throws(ProtoDescriptorSet.Invalid) {
@@ -74,35 +100,88 @@ extension Checker {
             diagnostics.report(
                 .schemaInvalid(schemaPath.value, "a descriptor set", error.description), at: schemaPath.range,
                 help: "write one with protoc --include_imports --descriptor_set_out=\(schemaPath.value) FILE.proto")
-            return .json
+            return nil
         }
-        let message: String
-        if let named = format.message {
-            guard schema.message(named.dotted) != nil else {
-                let names = schema.messages.map(\.fullName)
-                diagnostics.report(
-                    .unknownMessage(named.dotted, schemaPath.value), at: named.range,
-                    help: Suggestions.help(for: named.dotted, in: names) ?? "its messages: \(Self.list(names))")
-                return .json
-            }
-            message = named.dotted
-        } else {
-            let names = schema.messages.map(\.fullName)
+        let names = schema.messages.map(\.fullName)
+        guard let named = format.message else {
             diagnostics.report(
-                .formatNeedsMessage(schemaPath.value), at: format.range,
-                help: "add 'message NAME', one of: \(Self.list(names))")
-            return .json
+                .formatNeedsMessage(schemaPath.value), at: format.range, help: "add 'message NAME', one of: \(Self.list(names))")
+            return nil
         }
-        checkFields(index, schemaPath: schemaPath.value) { path in
-            switch schema.resolve(path, in: message) {
-            case .success(let chain): return .success(chain.last!.typeDescription)
-            case .failure(let problem): return .failure(Self.describe(problem))
-            }
-        } accepts: { path, type in
-            (try? schema.resolve(path, in: message).get())?.last?.accepts(type) ?? true
+        guard schema.message(named.dotted) != nil else {
+            diagnostics.report(
+                .unknownMessage(named.dotted, schemaPath.value), at: named.range,
+                help: Suggestions.help(for: named.dotted, in: names) ?? "its messages: \(Self.list(names))")
+            return nil
         }
-        return .protobuf(schema: schema, message: message)
+        return .protobuf(schema, message: named.dotted, path: schemaPath.value)
     }
+
+    /// The encoding of an `emit ... as FORMAT` clause, its output fields checked against the schema: each must be
+    /// a field of it that can take the value (a value that may be null needs an Avro union with null), and an
+    /// Avro field no output fills must take null. Nil for JSON, or after an error (reported).
+    mutating func checkAlertFormat(
+        _ format: FormatDecl, fields: [(name: Identifier, type: ExprType)], clause: SourceRange
+    ) -> AlertEncoding? {
+        guard let loaded = loadFormat(format) else { return nil }
+        let written = fields.filter { !$0.name.name.hasPrefix("@") && !$0.type.isError }
+        switch loaded {
+        case .json: return nil
+        case .registry:
+            diagnostics.report(
+                .alertRegistryNotSupported, at: format.range,
+                help: "give the alert schema as a file: as \(format.kind.name) \"alert.\(format.kind.name == "avro" ? "avsc" : "desc")\"")
+            return nil
+        case .avro(let schema, let path):
+            guard case .record(let record) = schema.root else { return nil }
+            for field in written {
+                guard let target = record.field(named: field.name.name) else {
+                    diagnostics.report(
+                        .alertSchemaField(field.name.name, path), at: field.name.range,
+                        help: Suggestions.help(for: field.name.name, in: record.fields.map(\.name))
+                            ?? "its fields: \(Self.list(record.fields.map(\.name)))")
+                    continue
+                }
+                if !AlertEncoding.avroAccepts(
+                    target.type, field.type.fieldType, duration: field.type.base == .duration, nullable: field.type.isOptional)
+                {
+                    diagnostics.report(
+                        .alertSchemaType(field.name.name, field.type.description, target.type.description, path), at: field.name.range,
+                        help: field.type.isOptional
+                            ? "a value that may be null needs a union with null in the schema, or a default: '?? ...'"
+                            : Self.alertTypeHelp)
+                }
+            }
+            for target in record.fields where !fields.contains(where: { $0.name.name == target.name }) {
+                guard case .union(let branches) = target.type, branches.contains(.null) else {
+                    diagnostics.report(.alertFieldMissing(target.name, path), at: clause, help: "emit '\(target.name): ...'")
+                    continue
+                }
+            }
+            return .avro(schema)
+        case .protobuf(let schema, let message, let path):
+            let targets = schema.message(message)?.fields ?? []
+            for field in written {
+                guard let target = targets.first(where: { $0.name == field.name.name }) else {
+                    diagnostics.report(
+                        .alertSchemaField(field.name.name, path), at: field.name.range,
+                        help: Suggestions.help(for: field.name.name, in: targets.map(\.name)) ?? "its fields: \(Self.list(targets.map(\.name)))")
+                    continue
+                }
+                if !AlertEncoding.protobufAccepts(target, field.type.fieldType, duration: field.type.base == .duration) {
+                    diagnostics.report(
+                        .alertSchemaType(field.name.name, field.type.description, target.typeDescription, path),
+                        at: field.name.range, help: Self.alertTypeHelp)
+                }
+            }
+            return .protobuf(schema, message: message)
+        }
+    }
+
+    private static let alertTypeHelp =
+        "an output value goes to: string (string, bytes), int (Avro long, double, float; Protobuf int64, sint64, "
+        + "sfixed64, double, float), float (double, float), bool (boolean), time (long, timestamp-millis/micros; "
+        + "int64, google.protobuf.Timestamp), duration (long; int64)"
 
     /// Looks every declared value field (not the envelope's) up with `resolve`, which gives the schema's type of
     /// the field or what is wrong with the path.

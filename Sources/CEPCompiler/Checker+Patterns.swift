@@ -355,6 +355,7 @@ extension Checker {
         checkTopic(clause.topic)
         var names: [String: SourceRange] = [:]
         var fields: [OutputField] = []
+        var types: [(name: Identifier, type: ExprType)] = []
         for field in clause.fields {
             if let first = names[field.name.name] {
                 diagnostics.report(
@@ -373,7 +374,8 @@ extension Checker {
             }
             var scope = ExpressionScope(kind: .output, bindings: bindings)
             scope.mayBeUnbound = mayBeUnbound
-            let (compiled, _) = check(field.value, in: &scope)
+            let (compiled, type) = check(field.value, in: &scope)
+            types.append((field.name, type))
             if let binding = scope.unguardedReads.first {
                 diagnostics.report(
                     .possiblyUnbound(field.name.name, bindings[binding].name.name), at: field.value.range,
@@ -381,6 +383,7 @@ extension Checker {
             }
             fields.append(OutputField(name: field.name.name, value: compiled))
         }
-        return OutputSpec(topic: clause.topic.value, fields: fields)
+        let encoding = clause.format.flatMap { checkAlertFormat($0, fields: types, clause: clause.range) }
+        return OutputSpec(topic: clause.topic.value, fields: fields, encoding: encoding)
     }
 }

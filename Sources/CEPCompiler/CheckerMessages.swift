@@ -8,6 +8,18 @@ extension DiagnosticMessage {
     static func aggregateOnSingleBinding(_ function: String, _ name: String) -> Self {
         .init(id: "aggregate-on-single-binding", "'\(function)' needs a quantified step, but '\(name)' binds one event")
     }
+    static func alertFieldMissing(_ field: String, _ file: String) -> Self {
+        .init(id: "alert-field-missing", "the alert schema '\(file)' has a field '\(field)' that nothing emits and that cannot be null")
+    }
+    static var alertRegistryNotSupported: Self {
+        .init(id: "alert-registry-not-supported", "alerts in a schema registry's wire format are not supported yet")
+    }
+    static func alertSchemaField(_ field: String, _ file: String) -> Self {
+        .init(id: "alert-schema-field", "the alert schema '\(file)' has no field '\(field)'")
+    }
+    static func alertSchemaType(_ field: String, _ type: String, _ schemaType: String, _ file: String) -> Self {
+        .init(id: "alert-schema-type", "output field '\(field)' is a '\(type)', which the field of type '\(schemaType)' in '\(file)' cannot take")
+    }
     static func allStepsOptional(_ name: String) -> Self {
         .init(
             id: "all-steps-optional",

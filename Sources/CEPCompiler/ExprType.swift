@@ -30,6 +30,18 @@ struct ExprType: Hashable, CustomStringConvertible {
     static let boolean = ExprType(.bool)
 
     var isError: Bool { base == .error }
+
+    /// The field type of the same name; nil for durations and errors.
+    var fieldType: FieldType? {
+        switch base {
+        case .string: return .string
+        case .int: return .int
+        case .float: return .float
+        case .bool: return .bool
+        case .time: return .time
+        case .duration, .error: return nil
+        }
+    }
     var isNumeric: Bool { base == .int || base == .float }
     var description: String { base.rawValue + (isOptional ? "?" : "") }
 

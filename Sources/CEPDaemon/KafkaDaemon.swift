@@ -917,7 +917,7 @@ struct KafkaDaemon {
             if ledger.alreadyWritten(OutputLedger.identity(matchID: alert.id)) { continue }
             // The task that wrote it: a task restored elsewhere skips only its own outputs (`OutputLedger`).
             let task = output.last.map { String(TaskEngines.task(ofPartition: $0.event.origin.partition)) } ?? ""
-            send(producer, topic: alert.topic, key: Array(alert.key.utf8), value: Array(alert.json.utf8),
+            send(producer, topic: alert.topic, key: Array(alert.key.utf8), value: alert.encoded ?? Array(alert.json.utf8),
                  headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8)),
                            ("cepd-task", Array(task.utf8))] + alert.headers.map { ($0.name, Array($0.value.utf8)) })
         }

@@ -20,6 +20,8 @@ public struct AlertFormatter: Sendable {
         public var key: String
         /// The alert as one line of JSON.
         public var json: String
+        /// The alert in its emit's encoding (`as avro ...`, `as protobuf ...`), for Kafka; nil for JSON alerts.
+        public var encoded: [UInt8]?
         /// The Kafka headers the emit gives (`@header.NAME: value`, null values left out), and `traceparent` of
         /// the last matched event when its stream declares `@header.traceparent` and the emit sets none.
         public var headers: [(name: String, value: String)] = []
@@ -29,6 +31,9 @@ public struct AlertFormatter: Sendable {
     /// Each pattern's `emit` and `on timeout` fields, ready to evaluate.
     private let emitFields: [FlatExpressions?]
     private let timeoutFields: [FlatExpressions?]
+    /// Each pattern's encoders of `emit` and `on timeout` alerts that are not JSON.
+    private let emitEncoders: [AlertEncoder?]
+    private let timeoutEncoders: [AlertEncoder?]
     /// For each stream that declares `@header.traceparent`, that field's index: an alert carries the last matched
     /// event's trace context on, unless the emit sets its own.
     private let traceparentSlots: [Int: Int]
@@ -38,6 +43,12 @@ public struct AlertFormatter: Sendable {
         self.automaton = automaton
         emitFields = automaton.patterns.map { $0.emit.map { FlatExpressions($0.fields.map(\.value)) } }
         timeoutFields = automaton.patterns.map { $0.timeoutEmit.map { FlatExpressions($0.fields.map(\.value)) } }
+        func encoder(_ spec: OutputSpec?) -> AlertEncoder? {
+            guard let spec, let encoding = spec.encoding else { return nil }
+            return AlertEncoder(encoding, names: spec.fields.map(\.name))
+        }
+        emitEncoders = automaton.patterns.map { encoder($0.emit) }
+        timeoutEncoders = automaton.patterns.map { encoder($0.timeoutEmit) }
         var slots: [Int: Int] = [:]
         for (s, stream) in automaton.streams.enumerated() {
             if let f = stream.fields.firstIndex(where: { $0.path == ["@header", "traceparent"] }) { slots[s] = f }
@@ -70,9 +81,10 @@ public struct AlertFormatter: Sendable {
         let pattern = automaton.patterns[output.pattern]
         let spec: OutputSpec?
         let values: FlatExpressions?
+        let encoder: AlertEncoder?
         switch output.kind {
-        case .match: (spec, values) = (pattern.emit, emitFields[output.pattern])
-        case .timeout: (spec, values) = (pattern.timeoutEmit, timeoutFields[output.pattern])
+        case .match: (spec, values, encoder) = (pattern.emit, emitFields[output.pattern], emitEncoders[output.pattern])
+        case .timeout: (spec, values, encoder) = (pattern.timeoutEmit, timeoutFields[output.pattern], timeoutEncoders[output.pattern])
         }
         guard let spec, let values else { return nil }
         let nodes = output.last?.path ?? []
@@ -81,8 +93,11 @@ public struct AlertFormatter: Sendable {
         json.beginObject()
         var recordKey: String?
         var headers: [(name: String, value: String)] = []
+        var evaluated: [Value] = []
+        if encoder != nil { evaluated.reserveCapacity(spec.fields.count) }
         for (i, field) in spec.fields.enumerated() {
             let value = values.evaluate(i, current: nil, match: output.last)
+            if encoder != nil { evaluated.append(value) }
             if let part = AlertRecordPart(outputName: field.name) {
                 // Not part of the JSON: the Kafka record's key or a header (null: left at its default, or out).
                 guard !value.isNull else { continue }
@@ -125,7 +140,7 @@ public struct AlertFormatter: Sendable {
         json.endObject()
         return Alert(
             pattern: pattern.name, id: id, topic: spec.topic, key: recordKey ?? Self.text(output.key), json: json.text,
-            headers: headers)
+            encoded: encoder?.encode(evaluated), headers: headers)
     }
 
     /// A value as the text of a Kafka key or header: a string as it is, anything else as JSON.

@@ -207,11 +207,14 @@ public struct OutputSpec: Sendable, Hashable {
     public var topic: String
     /// The fields of the alert, in order.
     public var fields: [OutputField]
+    /// How alerts are encoded in Kafka; nil: JSON.
+    public var encoding: AlertEncoding?
 
     /// Creates an output spec.
-    public init(topic: String, fields: [OutputField]) {
+    public init(topic: String, fields: [OutputField], encoding: AlertEncoding? = nil) {
         self.topic = topic
         self.fields = fields
+        self.encoding = encoding
     }
 }
 

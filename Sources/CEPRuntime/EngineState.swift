@@ -70,6 +70,9 @@ extension Engine {
     public func fingerprint(ofPattern index: Int) -> String {
         var pattern = automaton.patterns[index]
         pattern.location = ""
+        // Nor how its alerts are encoded (the state holds partial matches, not alerts).
+        pattern.emit?.encoding = nil
+        pattern.timeoutEmit?.encoding = nil
         var hash = FNV128()
         hash.add(String(describing: pattern))
         for key in pattern.keys {

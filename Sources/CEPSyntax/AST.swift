@@ -345,13 +345,16 @@ public struct EmitClause: Sendable, Hashable {
     public var topic: Located<String>
     /// The output fields in order.
     public var fields: [EmitField]
+    /// `as avro "alert.avsc"`, `as protobuf "alert.desc" message x.Alert`: the alerts' encoding; nil means JSON.
+    public var format: FormatDecl?
     /// The clause.
     public var range: SourceRange
 
     /// Creates an emit clause.
-    public init(topic: Located<String>, fields: [EmitField], range: SourceRange) {
+    public init(topic: Located<String>, fields: [EmitField], format: FormatDecl? = nil, range: SourceRange) {
         self.topic = topic
         self.fields = fields
+        self.format = format
         self.range = range
     }
 }

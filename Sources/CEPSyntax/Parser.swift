@@ -249,7 +249,7 @@ public struct Parser {
             format: format, range: range(from: start))
     }
 
-    /// `format KIND ["schema file" | registry] [message NAME]` (after the word `format`).
+    /// `format KIND ["schema file" | registry] [message NAME]` (after the word `format`, or `as` in an emit).
     private mutating func parseFormat(_ start: SourceRange) throws(Failure) -> FormatDecl {
         let kind = try expectIdentifier("a format: json, protobuf or avro")
         var schema: Located<String>?
@@ -514,6 +514,8 @@ public struct Parser {
         let start = advance().range
         _ = try expectWord("to", help: "write 'emit to \"topic\" { name: value, ... }'")
         let topic = try expectString("an output topic in double quotes")
+        var format: FormatDecl?
+        if let word = acceptWord("as") { format = try parseFormat(word.range) }
         _ = try expect(.leftBrace, "'{' to open the output fields")
         var fields: [EmitField] = []
         while current.kind != .rightBrace && !atEnd {
@@ -529,7 +531,7 @@ public struct Parser {
             if accept(.comma) == nil { break }
         }
         _ = try expect(.rightBrace, "',' or '}' after an output field")
-        return EmitClause(topic: topic, fields: fields, range: range(from: start))
+        return EmitClause(topic: topic, fields: fields, format: format, range: range(from: start))
     }
 
     // MARK: - Expressions

@@ -406,6 +406,118 @@ import Testing
         #expect(registry.lookups == 1)
     }
 
+    // MARK: - Alerts in Avro and Protocol Buffers
+
+    static let alertSchema = """
+        {"type": "record", "name": "Alert", "namespace": "alerts", "fields": [
+          {"name": "user", "type": "string"},
+          {"name": "amount", "type": "double"},
+          {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+          {"name": "gap", "type": "long"},
+          {"name": "note", "type": ["null", "string"]},
+          {"name": "extra", "type": ["null", "long"]},
+          {"name": "n", "type": ["null", "long"]}
+        ]}
+        """
+
+    static let alertFiles = SchemaFiles.memory([
+        "events.desc": descriptorSet, "payment.avsc": Array(avroSchema.utf8), "alert.avsc": Array(alertSchema.utf8),
+    ])
+
+    /// Runs `pattern` over JSON events of stream `s` and returns the alerts.
+    func alerts(_ pattern: String, _ events: [String]) throws -> [AlertFormatter.Alert] {
+        let source = """
+            stream s from "t" { key user time ts fields { user: string, v: float, ts: time, note: string? } }
+            """ + pattern
+        let compilation = Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.alertFiles)
+        #expect(compilation.diagnostics.isEmpty, "\(compilation.diagnostics.map(\.message.text))")
+        let automaton = try #require(compilation.automaton)
+        var engine = Engine(automaton: automaton)
+        let input = engine.source(topic: "t", partition: 0)
+        let decoder = EventDecoder(automaton: automaton, topic: "t")
+        var outputs: [MatchOutput] = []
+        for (offset, line) in events.enumerated() {
+            let outcome = Array(line.utf8).withUnsafeBufferPointer {
+                decoder.decode($0, origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)), sourceRank: engine.sources[input].rank)
+            }
+            for event in outcome.decoded ?? [] { _ = engine.process(event, source: input, into: &outputs) }
+        }
+        engine.finishAll(into: &outputs)
+        let formatter = AlertFormatter(automaton: automaton)
+        return outputs.compactMap { formatter.alert($0) }
+    }
+
+    /// Reads alert bytes back with a stream of the same schema (cepd's own decoder; formats.sh uses fastavro and
+    /// protobuf's Python classes).
+    func readBack(_ bytes: [UInt8], stream: String) throws -> [Value] {
+        let compilation = Compiler.compile(path: "r.cep", text: stream, schemaFiles: Self.alertFiles)
+        #expect(compilation.diagnostics.isEmpty, "\(compilation.diagnostics.map(\.message.text))")
+        let decoder = EventDecoder(automaton: try #require(compilation.automaton), topic: "o")
+        return try decode(decoder, bytes).get()
+    }
+
+    static let events = [
+        #"{"user":"alice","v":1.5,"ts":-5000}"#, #"{"user":"alice","v":9.25,"ts":-2500,"note":"hi"}"#,
+        #"{"user":"bob","v":1,"ts":3000}"#, #"{"user":"bob","v":2,"ts":4000}"#,
+    ]
+
+    @Test func alertsInAvroReadBackAsTheirJSONFields() throws {
+        let found = try alerts(
+            """
+            pattern p { match a: s -> b: s where b.v > a.v within 1h
+              emit to "o" as avro "alert.avsc" { user: a.user, amount: b.v, at: b.ts, gap: b.ts - a.ts, note: b.note, n: 3 } }
+            """, Self.events)
+        #expect(found.count == 2)
+        // (A pattern reads every field: the decoder converts only what some pattern reads.)
+        let reader = """
+            stream r from "o" { format avro "alert.avsc" key user time at
+              fields { user: string, amount: float, at: time, gap: int, note: string?, extra: int?, n: int } }
+            pattern q { match x: r emit to "z" { a: x.amount, g: x.gap, o: x.note, e: x.extra, c: x.n } }
+            """
+        let first = try readBack(try #require(found.first?.encoded), stream: reader)
+        #expect(first == [.string("alice"), .float(9.25), .time(-2500), .int(2500), .string("hi"), .null, .int(3)])
+        let second = try readBack(try #require(found.last?.encoded), stream: reader)
+        #expect(second[4] == .null && second[0] == .string("bob"))
+        #expect(found.first?.json.hasPrefix(#"{"user":"alice","amount":9.25,"at":-2500,"gap":2500,"note":"hi","n":3,"_match""#) == true)
+    }
+
+    @Test func alertsInProtobufReadBackAsTheirJSONFields() throws {
+        let found = try alerts(
+            """
+            pattern p { match a: s -> b: s where b.v > a.v within 1h
+              emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, amount: b.v, at: b.ts, n: b.ts - a.ts, note: b.note } }
+            """, Self.events)
+        let reader = """
+            stream r from "o" { format protobuf "events.desc" message t.v1.Event key user time at
+              fields { user: string, amount: float, at: time, n: int, note: string? } }
+            pattern q { match x: r emit to "z" { a: x.amount, c: x.n, o: x.note } }
+            """
+        #expect(try readBack(try #require(found.first?.encoded), stream: reader) == [.string("alice"), .float(9.25), .time(-2500), .int(2500), .string("hi")])
+        // A null output is left out: the optional note reads as absent.
+        #expect(try readBack(try #require(found.last?.encoded), stream: reader)[4] == .null)
+    }
+
+    @Test func alertOutputsAreCheckedAgainstTheirSchema() throws {
+        func ids(_ emit: String) -> [String] {
+            let source = """
+                stream s from "t" { key user time ts fields { user: string, v: float, ts: time, note: string? } }
+                pattern p { match a: s -> b: s within 1h \(emit) }
+                """
+            return Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.alertFiles).diagnostics.map(\.message.id)
+        }
+        let ok = "user: a.user, amount: b.v, at: b.ts, gap: b.ts - a.ts"
+        #expect(ids(#"emit to "o" as avro "alert.avsc" { \#(ok) }"#) == [])
+        #expect(ids(#"emit to "o" as avro "alert.avsc" { \#(ok), colour: "red" }"#) == ["alert-schema-field"])
+        #expect(ids(#"emit to "o" as avro "alert.avsc" { user: a.user, amount: b.user, at: b.ts, gap: b.ts - a.ts }"#) == ["alert-schema-type"])
+        // A value that may be null needs a union with null.
+        #expect(ids(#"emit to "o" as avro "alert.avsc" { user: b.note, amount: b.v, at: b.ts, gap: b.ts - a.ts }"#) == ["alert-schema-type"])
+        #expect(ids(#"emit to "o" as avro "alert.avsc" { user: a.user, amount: b.v, at: b.ts }"#) == ["alert-field-missing"])
+        #expect(ids(#"emit to "o" as avro registry { user: a.user }"#) == ["alert-registry-not-supported"])
+        #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, kind: a.user }"#) == ["alert-schema-type"])
+        #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, delta: 1 }"#) == ["alert-schema-type"])
+        #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, n: 1, at: b.ts, @key: a.user }"#) == [])
+    }
+
     // MARK: - The checker
 
     func diagnostics(_ source: String, files: SchemaFiles = Self.files) -> [(id: String, line: Int, message: String, help: String?)] {
