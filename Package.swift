@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "CEPCompiler", targets: ["CEPCompiler"]),
         // For the fuzzers (Fuzz/), a package of their own.
         .library(name: "AdminHTTP", targets: ["AdminHTTP"]),
+        .library(name: "CEPSchemas", targets: ["CEPSchemas"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -25,7 +25,7 @@ let package = Package(
             dependencies: [
                 "CFuzzer",
                 .product(name: "CEPCompiler", package: cepd), .product(name: "CEPRuntime", package: cepd),
-                .product(name: "CEPCore", package: cepd),
+                .product(name: "CEPCore", package: cepd), .product(name: "CEPSchemas", package: cepd),
             ]),
         // Event messages (JSON) through the decoder, then the engine.
         .executableTarget(name: "FuzzEvents", dependencies: ["FuzzSupport"]),

@@ -70,6 +70,8 @@ final class DaemonMetrics: @unchecked Sendable {
         var alertsProduced: Int
         var checkpoint: CheckpointFigures?
         var stateBytes: Int?
+        /// The schema registry client's requests (answered, unanswered) and schemas held, when there is one.
+        var registry: (answered: Int, unanswered: Int, schemas: Int)?
     }
 
     /// The last checkpoint's figures.
@@ -137,6 +139,12 @@ final class DaemonMetrics: @unchecked Sendable {
             set("cepd_checkpoint_number", [], Double(checkpoint.number))
         }
         if let bytes = snapshot.stateBytes { set("cepd_state_bytes", [], Double(bytes)) }
+        if let registry = snapshot.registry {
+            // Unanswered: no connection, a timeout, 5xx, 401/403/429 — each retried while its message waits.
+            count("cepd_schema_registry_requests_total", [("result", "answered")], registry.answered)
+            count("cepd_schema_registry_requests_total", [("result", "unanswered")], registry.unanswered)
+            set("cepd_schema_registry_schemas", [], Double(registry.schemas))
+        }
         set("cepd_tasks", [], Double(snapshot.engine.tasks.count))
     }
 

@@ -899,7 +899,8 @@ struct KafkaDaemon {
         metrics.publish(
             DaemonMetrics.Snapshot(
                 partitions: partitions, engine: engine, automaton: automaton, produceErrors: producer.failedCount,
-                alertsProduced: counts.alerts, checkpoint: lastCheckpoint, stateBytes: store?.approximateSize))
+                alertsProduced: counts.alerts, checkpoint: lastCheckpoint, stateBytes: store?.approximateSize,
+                registry: schemaRegistry.map { ($0.requests.answered, $0.requests.unanswered, $0.schemaCount) }))
     }
 
     /// How long a revoked partition keeps holding the watermark back, at least, in case it comes back.

@@ -23,9 +23,14 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
     private let shouldStop: @Sendable () -> Bool
     private let cache = Mutex<[Int32: Result<RegistrySchema, RegistryLookupError>]>([:])
     private let logRepeats = LogRepeats()
-    /// How many requests got an answer, and how many did not (metrics and tests).
-    let answered = Atomic<Int>(0)
-    let unanswered = Atomic<Int>(0)
+    /// How many requests got an answer, and how many did not.
+    private let answered = Atomic<Int>(0)
+    private let unanswered = Atomic<Int>(0)
+
+    /// The requests so far, for the metrics.
+    var requests: (answered: Int, unanswered: Int) {
+        (answered.load(ordering: .relaxed), unanswered.load(ordering: .relaxed))
+    }
 
     /// How long one request may go unanswered before the client gives up as if stopping (`cepd run`); nil: no limit.
     private let giveUpAfterMs: Int?
@@ -36,6 +41,9 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
         self.giveUpAfterMs = giveUpAfterMs
         self.shouldStop = shouldStop
     }
+
+    /// How many schema ids it holds (found or not).
+    var schemaCount: Int { cache.withLock { $0.count } }
 
     /// The URL without credentials, for messages.
     var displayURL: String { base.replacingOccurrences(of: #"//[^/@]*@"#, with: "//", options: .regularExpression) }

@@ -224,8 +224,10 @@ sed -E 's/^(stream [a-z]+ from "[a-z]+)"/\1-framed"/' "$work/fraud-registry.cep"
 grep -q 'from "payments-framed"' "$work/fraud-framed.cep" || fail "the topics were not renamed"
 "$cepd" --pattern "$work/fraud-framed.cep" --brokers "$KAFKA_BROKERS" --group formats-registry --state-dir "$work/state2" \
     --from earliest --idle-timeout 0s --idle-wall-clock --commit-interval 1s --late-topic cepd-late-2 \
-    --dead-letter-topic cepd-dead-2 "${fast[@]}" >"$work/serve2.out" 2>"$work/serve2.log" &
+    --dead-letter-topic cepd-dead-2 --metrics-port 0 "${fast[@]}" >"$work/serve2.out" 2>"$work/serve2.log" &
 serve_pid=$!
+admin_port=$(admin_port_of "$work/serve2.log")
+[ -n "$admin_port" ] || fail "no admin port in the log"
 for _ in $(seq 1 600); do grep -q "no answer from the schema registry" "$work/serve2.log" && break; sleep 0.1; done
 grep -q "no answer from the schema registry" "$work/serve2.log" \
     || fail "cepd did not report the registry down within 60 s (waited for 'no answer from the schema registry' in its log)"
@@ -258,5 +260,10 @@ for what, path, replay in (("dead letters", "dead.jsonl", "run-dead.jsonl"), ("l
     if got != want:
         sys.exit(f"{what}: {len(got)} through Kafka, {len(want)} from cepd run")
 PY
-echo "formats e2e: through Kafka with the registry down at first: the same alerts, late events and dead letters as cepd run"
+metrics "$work/metrics.txt"
+unanswered=$(sed -n 's/^cepd_schema_registry_requests_total{result="unanswered"} \([0-9]*\).*/\1/p' "$work/metrics.txt")
+answered=$(sed -n 's/^cepd_schema_registry_requests_total{result="answered"} \([0-9]*\).*/\1/p' "$work/metrics.txt")
+[ "${unanswered:-0}" -ge 1 ] && [ "${answered:-0}" -ge 5 ] \
+    || fail "registry metrics: ${unanswered:-none} unanswered (expected some: it was down), ${answered:-none} answered"
+echo "formats e2e: through Kafka with the registry down at first ($unanswered requests unanswered, then $answered answered): the same alerts, late events and dead letters as cepd run"
 echo "formats e2e: PASS"

@@ -58,10 +58,10 @@ public enum FuzzEngine {
 
     /// Feeds messages to `engine`, alternating between its topics, with offsets in arrival order; writes every
     /// output as an alert and checks that each alert is a JSON object. Returns how many outputs there were.
-    public static func run(_ engine: inout Engine, messages: [ArraySlice<UInt8>]) -> Int {
+    public static func run(_ engine: inout Engine, messages: [ArraySlice<UInt8>], schemas: (any RegistrySchemas)? = nil) -> Int {
         let topics = engine.inputTopics
         guard !topics.isEmpty else { return 0 }  // streams without patterns read nothing
-        let decoders = topics.map { EventDecoder(automaton: engine.automaton, topic: $0) }
+        let decoders = topics.map { EventDecoder(automaton: engine.automaton, topic: $0, schemas: schemas) }
         let sources = topics.map { engine.source(topic: $0, partition: 0) }
         let formatter = AlertFormatter(automaton: engine.automaton)
         var outputs: [MatchOutput] = []
@@ -82,7 +82,8 @@ public enum FuzzEngine {
                 key: Array(message.prefix(6)), timestamp: Int64(offset) * 250, partition: 0, offset: Int64(offset),
                 headers: ["h": Array(message.suffix(3)), "x-y": message.count % 3 == 0 ? nil : Array(message.prefix(2))])
             let outcome = message.withUnsafeBufferPointer {
-                decoders[input].decode(
+                _ = decoders[input].prepare($0)
+                return decoders[input].decode(
                     $0, origin: origin, sourceRank: engine.sources[sources[input]].rank, envelope: envelope)
             }
             switch outcome {
