@@ -14,9 +14,25 @@ extension Checker {
         case registry(RegistryFormat)
     }
 
-    /// The stream's format, checked against its declared fields; `.json` after an error (reported).
-    mutating func checkFormat(_ index: Int) -> EventFormat {
-        guard let format = streams[index].decl.format, let loaded = loadFormat(format) else { return .json }
+    /// The stream's format (or, with `ofKey`, its message keys' format), checked against its declared fields
+    /// (`@key.PATH` ones for the key); `.json` after an error (reported).
+    mutating func checkFormat(_ index: Int, ofKey: Bool = false) -> EventFormat {
+        guard let format = ofKey ? streams[index].decl.keyFormat : streams[index].decl.format, let loaded = loadFormat(format)
+        else { return .json }
+        // The paths the format reads: the value's fields, or the members of the key.
+        let select: ([String]) -> [String]? = { path in
+            if ofKey {
+                guard case .keyMember(let members)? = EnvelopeField(path: path) else { return nil }
+                return members
+            }
+            return EnvelopeField.isEnvelopePath(path) ? nil : path
+        }
+        let isJSON = if case .json = loaded { true } else { false }
+        if ofKey && !isJSON, let whole = streams[index].fields.firstIndex(where: { $0.path == ["@key"] }) {
+            diagnostics.report(
+                .binaryKeyAsText(format.kind.name), at: streams[index].fieldDecls[whole].path.range,
+                help: "read the key's fields instead: @key.NAME")
+        }
         switch loaded {
         case .json: return .json
         case .registry(let registry):
@@ -24,7 +40,7 @@ extension Checker {
             // topic meets (cepd stops with status 2 if it does not fit) and every new one after it.
             return .registry(registry)
         case .avro(let schema, let path):
-            checkFields(index, schemaPath: path) { path in
+            checkFields(index, schemaPath: path, select: select) { path in
                 switch schema.resolve(path) {
                 case .success(let chain): return .success(chain.last!.type.description)
                 case .failure(let problem): return .failure(Self.describe(problem))
@@ -34,7 +50,7 @@ extension Checker {
             }
             return .avro(schema)
         case .protobuf(let schema, let message, let path):
-            checkFields(index, schemaPath: path) { path in
+            checkFields(index, schemaPath: path, select: select) { path in
                 switch schema.resolve(path, in: message) {
                 case .success(let chain): return .success(chain.last!.typeDescription)
                 case .failure(let problem): return .failure(Self.describe(problem))
@@ -183,17 +199,18 @@ extension Checker {
         + "sfixed64, double, float), float (double, float), bool (boolean), time (long, timestamp-millis/micros; "
         + "int64, google.protobuf.Timestamp), duration (long; int64)"
 
-    /// Looks every declared value field (not the envelope's) up with `resolve`, which gives the schema's type of
-    /// the field or what is wrong with the path.
+    /// Looks every declared field `select` picks (giving its path in the schema) up with `resolve`, which gives the
+    /// schema's type of the field or what is wrong with the path.
     private mutating func checkFields(
-        _ index: Int, schemaPath: String, resolve: ([String]) -> Result<String, PathProblem>,
+        _ index: Int, schemaPath: String, select: ([String]) -> [String]?, resolve: ([String]) -> Result<String, PathProblem>,
         accepts: ([String], FieldType) -> Bool
     ) {
-        for (f, field) in streams[index].fields.enumerated() where !EnvelopeField.isEnvelopePath(field.path) {
+        for (f, field) in streams[index].fields.enumerated() {
+            guard let path = select(field.path) else { continue }
             let decl = streams[index].fieldDecls[f]
-            switch resolve(field.path) {
+            switch resolve(path) {
             case .success(let schemaType):
-                if !accepts(field.path, field.type) {
+                if !accepts(path, field.type) {
                     diagnostics.report(
                         .schemaTypeMismatch(field.dotted, schemaType, field.type.rawValue, schemaPath), at: decl.typeName.range,
                         help: Self.typeHelp(schemaType))

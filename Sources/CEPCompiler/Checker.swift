@@ -20,6 +20,7 @@ struct Checker {
         var timeField: Int?
         var filter: CompiledExpr?
         var format: EventFormat = .json
+        var keyFormat: EventFormat = .json
     }
 
     /// A step of the pattern being checked.
@@ -64,7 +65,7 @@ struct Checker {
         for (topic, sharing) in topics where sharing.count > 1 {
             // One topic, one encoding: a decoder reads each message once for all the streams that share it.
             let first = streams[sharing[0]]
-            for index in sharing.dropFirst() where streams[index].format != first.format {
+            for index in sharing.dropFirst() where streams[index].format != first.format || streams[index].keyFormat != first.keyFormat {
                 diagnostics.report(
                     .formatConflict(topic, streams[index].format.description, first.format.description),
                     at: streams[index].decl.format?.range ?? streams[index].decl.name.range,
@@ -147,6 +148,7 @@ struct Checker {
         streams[index].fieldIndex = fieldIndex
         streams[index].fieldDecls = fieldDecls
         streams[index].format = checkFormat(index)
+        streams[index].keyFormat = checkFormat(index, ofKey: true)
         // A declared trace context is always read: alerts carry the last matched event's on (AlertFormatter).
         if let trace = fieldIndex["@header.traceparent"] { markUsed(stream: index, field: trace) }
 
@@ -210,10 +212,12 @@ struct Checker {
         streams.enumerated().map { index, info in
             var fields = info.fields
             for f in fields.indices { fields[f].isUsed = usedFields.contains([index, f]) }
-            return StreamSpec(
+            var spec = StreamSpec(
                 name: info.decl.name.name, topic: info.decl.topic.value, fields: fields, keyField: info.keyField ?? 0,
                 timeField: info.timeField, lateness: info.decl.lateness?.value ?? 0, filter: info.filter,
                 location: location(info.decl.name.range), format: info.format)
+            spec.keyFormat = info.keyFormat
+            return spec
         }
     }
 }

@@ -32,6 +32,9 @@ extension DiagnosticMessage {
     static func bindingUsedBeforeBound(_ name: String) -> Self {
         .init(id: "binding-used-before-bound", "'\(name)' is used before its step binds it")
     }
+    static func binaryKeyAsText(_ kind: String) -> Self {
+        .init(id: "binary-key-as-text", "with 'format @key \(kind)' the message key is not text: '@key' cannot be read as a string")
+    }
     static func combinations(_ name: String) -> Self {
         .init(
             id: "combinations",

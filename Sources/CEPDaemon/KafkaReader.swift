@@ -182,7 +182,7 @@ final class KafkaReader: @unchecked Sendable {
             // A message whose schema is new is held here while the registry is asked (the reader waits; nothing
             // later of any partition overtakes it), and left unread if cepd stops meanwhile.
             if let decoder = inputs[input].decoder, !message.isNull {
-                switch message.value.withUnsafeBufferPointer({ decoder.prepare($0) }) {
+                switch message.value.withUnsafeBufferPointer({ decoder.prepare($0, key: decoder.readsKey ? message.key : nil) }) {
                 case .ready: break
                 case .stopping: return
                 case .firstSchemaMismatch(let problem):

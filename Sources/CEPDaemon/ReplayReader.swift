@@ -104,7 +104,16 @@ final class ReplayReader: @unchecked Sendable {
                 case .kcat:
                     switch InputFormat.kcatMessage(bytes) {
                     case .failure(let reason): failure = reason
-                    case .success(let message):
+                    case .success(var message):
+                        if decoder.keyIsBinary, let key = message.envelope.key {
+                            // A binary key is base64 in the line too.
+                            var bytes: [UInt8] = []
+                            if let problem = key.withUnsafeBufferPointer({ Base64Line.decode($0, into: &bytes) }) {
+                                failure = DecodeFailure(reason: "'key': \(problem)")
+                                return
+                            }
+                            message.envelope.key = bytes
+                        }
                         guard var payload = message.payload else {
                             failure = .tombstone
                             return
@@ -118,7 +127,7 @@ final class ReplayReader: @unchecked Sendable {
                             payload = inputs[index].binary
                         }
                         failure = payload.withUnsafeBufferPointer {
-                            unready = decoder.prepare($0)
+                            unready = decoder.prepare($0, key: message.envelope.key)
                             guard unready == .ready else { return nil }
                             return decoder.decode(
                                 $0, messageTimestamp: message.envelope.timestamp, envelope: message.envelope,

@@ -81,6 +81,7 @@ extension Engine {
             // Nor how events are encoded: a state of decoded values stays valid when a topic moves from JSON to
             // Protobuf, or its schema gains a field.
             stream.format = .json
+            stream.keyFormat = .json
             for f in stream.fields.indices { stream.fields[f].isUsed = false }
             hash.add(String(describing: stream))
         }

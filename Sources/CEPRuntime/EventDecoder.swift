@@ -125,18 +125,24 @@ public struct EventDecoder: Sendable {
     /// The slots filled from the message's envelope rather than its JSON value.
     private final class EnvelopePlan: @unchecked Sendable {
         let slots: [(slot: Int, field: EnvelopeField)]
-        /// The members of a JSON message key that streams read (`@key.PATH`), if any.
-        let keyTree: FieldTree?
+        /// How to read the members of the message key that streams read (`@key.PATH`), if any.
+        let keyPlan: ValuePlan?
+        /// The key's format (`format @key ...`; JSON by default).
+        let keyFormat: EventFormat
         let readsKey: Bool
         let readsHeaders: [String]
 
-        init(slots: [(slot: Int, field: EnvelopeField)], keyTree: FieldTree?) {
+        init(slots: [(slot: Int, field: EnvelopeField)], keyPlan: ValuePlan?, keyFormat: EventFormat) {
             self.slots = slots
-            self.keyTree = keyTree
+            self.keyPlan = keyPlan
+            self.keyFormat = keyFormat
             readsKey = slots.contains { $0.field.readsKey }
             readsHeaders = slots.compactMap { if case .header(let name) = $0.field { name } else { nil } }
         }
     }
+
+    /// Whether the message keys some stream reads members of are Protobuf or Avro (`format @key ...`).
+    public var keyIsBinary: Bool { envelopePlan?.keyFormat.isBinary ?? false }
 
     /// Whether some stream reads a field of the envelope: without, a reader need not build one.
     public var readsEnvelope: Bool { envelopePlan != nil }
@@ -200,9 +206,8 @@ public struct EventDecoder: Sendable {
         // Streams that share a topic share its format (the checker sees to it).
         let format = asJSON ? .json : automaton.streams.first { $0.topic == topic }?.format ?? .json
         self.format = format
-        let tree = FieldTree()
         var valueLeaves: [(path: [String], slot: Int, field: FieldSpec)] = []
-        let keyTree = FieldTree()
+        var keyLeaves: [(path: [String], slot: Int, field: FieldSpec)] = []
         var slotsByPath: [[String]: Int] = [:]
         var plans: [StreamPlan] = []
         var envelopeSlots: [(slot: Int, field: EnvelopeField)] = []
@@ -217,16 +222,9 @@ public struct EventDecoder: Sendable {
                 }
                 let slot = slotsByPath.count
                 if let envelope = EnvelopeField(path: field.path) {
-                    if case .keyMember(let members) = envelope {
-                        var node = keyTree
-                        for name in members { node = node.child(name) }
-                        node.slot = slot
-                    }
+                    if case .keyMember(let members) = envelope { keyLeaves.append((members, slot, field)) }
                     envelopeSlots.append((slot, envelope))
                 } else {
-                    var node = tree
-                    for name in field.path { node = node.child(name) }
-                    node.slot = slot
                     valueLeaves.append((field.path, slot, field))
                 }
                 slotsByPath[field.path] = slot
@@ -235,28 +233,82 @@ public struct EventDecoder: Sendable {
             plans.append(
                 StreamPlan(stream: index, spec: spec, slots: slots, filter: spec.filter.map { FlatExpressions([$0]) }))
         }
+        valuePlan = Self.plan(format, leaves: valueLeaves, schemas: schemas) {
+            automaton.streams.filter { $0.topic == topic }.flatMap(\.fields).filter { !EnvelopeField.isEnvelopePath($0.path) }
+        }
+        // The members of the message key that streams read (`@key.PATH`), in the key's format.
+        let keyFormat = asJSON ? .json : automaton.streams.first { $0.topic == topic }?.keyFormat ?? .json
+        let keyPlan = keyLeaves.isEmpty ? nil : Self.plan(keyFormat, leaves: keyLeaves, schemas: schemas) {
+            automaton.streams.filter { $0.topic == topic }.flatMap(\.fields).compactMap { field in
+                guard case .keyMember(let members)? = EnvelopeField(path: field.path) else { return nil }
+                var member = field
+                member.path = members
+                return member
+            }
+        }
+        self.streams = plans
+        self.slotCount = slotsByPath.count
+        self.envelopePlan = envelopeSlots.isEmpty ? nil : EnvelopePlan(slots: envelopeSlots, keyPlan: keyPlan, keyFormat: keyFormat)
+    }
+
+    /// How to read `leaves` (declared paths, their slots and specs) from messages in `format`. `declared` gives
+    /// every declared field read in that format, for the first schema a registry topic meets.
+    private static func plan(
+        _ format: EventFormat, leaves: [(path: [String], slot: Int, field: FieldSpec)], schemas: (any RegistrySchemas)?,
+        declared: () -> [FieldSpec]
+    ) -> ValuePlan {
         switch format {
-        case .json: valuePlan = .json(tree)
+        case .json:
+            let tree = FieldTree()
+            for leaf in leaves {
+                var node = tree
+                for name in leaf.path { node = node.child(name) }
+                node.slot = leaf.slot
+            }
+            return .json(tree)
         case .protobuf(let schema, let message):
             // A path the schema lacks (which the checker refuses) stays unfilled: its field reads as missing.
-            let leaves = valueLeaves.compactMap { leaf in
+            let found = leaves.compactMap { leaf in
                 (try? schema.resolve(leaf.path, in: message).get()).map {
                     ProtoPlan.Leaf(chain: $0[...], slot: leaf.slot, type: leaf.field.type)
                 }
             }
-            valuePlan = .protobuf(ProtoPlan(schema: schema, leaves: leaves))
+            return .protobuf(ProtoPlan(schema: schema, leaves: found))
         case .avro(let schema):
-            valuePlan = .avro(
-                AvroStep(schema.root, leaves: valueLeaves.map { AvroStep.Leaf(path: $0.path[...], slot: $0.slot, type: $0.field.type) }))
+            return .avro(AvroStep(schema.root, leaves: leaves.map { AvroStep.Leaf(path: $0.path[...], slot: $0.slot, type: $0.field.type) }))
         case .registry(let registry):
-            let declared = automaton.streams.filter { $0.topic == topic }.flatMap(\.fields)
-                .filter { !EnvelopeField.isEnvelopePath($0.path) }
-            valuePlan = .registry(RegistryPlans(format: registry, source: schemas, leaves: valueLeaves, declared: declared))
+            return .registry(RegistryPlans(format: registry, source: schemas, leaves: leaves, declared: declared()))
         }
-        self.streams = plans
-        self.slotCount = slotsByPath.count
-        self.envelopePlan = envelopeSlots.isEmpty
-            ? nil : EnvelopePlan(slots: envelopeSlots, keyTree: keyTree.children.isEmpty ? nil : keyTree)
+    }
+
+    /// Reads a message (or key) with `plan` into the slots; the reason when it cannot be read.
+    private static func scan(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ plan: ValuePlan, format: EventFormat,
+        into raw: UnsafeMutableBufferPointer<RawJSONValue?>
+    ) -> DecodeFailure? {
+        switch plan {
+        case .json(let tree):
+            do throws(JSONSyntaxError) {
+                try JSONScanner.scanObject(bytes, fields: tree, into: raw)
+            } catch {
+                return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
+            }
+        case .protobuf(let plan):
+            do throws(BinaryDecodeError) {
+                try ProtoScanner.scan(bytes, plan: plan, into: raw)
+            } catch {
+                return DecodeFailure(reason: "invalid \(format.description) message at byte \(error.offset): \(error.message)")
+            }
+        case .avro(let step):
+            do throws(BinaryDecodeError) {
+                try AvroScanner.scan(bytes, step: step, into: raw)
+            } catch {
+                return DecodeFailure(reason: "invalid \(format.description) datum at byte \(error.offset): \(error.message)")
+            }
+        case .registry(let plans):
+            return scanRegistered(bytes, plans: plans, into: raw)
+        }
+        return nil
     }
 
     /// Whether any stream reads this topic.
@@ -289,41 +341,11 @@ public struct EventDecoder: Sendable {
         return withUnsafeTemporaryAllocation(of: RawJSONValue?.self, capacity: slotCount) { raw in
             raw.initialize(repeating: nil)
             defer { raw.deinitialize() }
-            switch valuePlan {
-            case .json(let tree):
-                do throws(JSONSyntaxError) {
-                    try JSONScanner.scanObject(bytes, fields: tree, into: raw)
-                } catch {
-                    return DecodeFailure(reason: "invalid JSON at byte \(error.offset): \(error.message)")
-                }
-            case .protobuf(let plan):
-                do throws(BinaryDecodeError) {
-                    try ProtoScanner.scan(bytes, plan: plan, into: raw)
-                } catch {
-                    return DecodeFailure(reason: "invalid \(format.description) message at byte \(error.offset): \(error.message)")
-                }
-            case .avro(let step):
-                do throws(BinaryDecodeError) {
-                    try AvroScanner.scan(bytes, step: step, into: raw)
-                } catch {
-                    return DecodeFailure(reason: "invalid \(format.description) datum at byte \(error.offset): \(error.message)")
-                }
-            case .registry(let plans):
-                if let failure = Self.scanRegistered(bytes, plans: plans, into: raw) { return failure }
-            }
+            if let failure = Self.scan(bytes, valuePlan, format: format, into: raw) { return failure }
             if let envelopePlan, let envelope {
-                if let keyTree = envelopePlan.keyTree, let key = envelope.key {
-                    let failure: JSONSyntaxError? = key.withUnsafeBufferPointer { bytes in
-                        do throws(JSONSyntaxError) {
-                            try JSONScanner.scanObject(bytes, fields: keyTree, into: raw)
-                            return nil
-                        } catch {
-                            return error
-                        }
-                    }
-                    if let failure {
-                        return DecodeFailure(reason: "the message key: invalid JSON at byte \(failure.offset): \(failure.message)")
-                    }
+                if let keyPlan = envelopePlan.keyPlan, let key = envelope.key {
+                    let failure = key.withUnsafeBufferPointer { Self.scan($0, keyPlan, format: envelopePlan.keyFormat, into: raw) }
+                    if let failure { return DecodeFailure(reason: "the message key: " + failure.reason) }
                 }
                 for (slot, field) in envelopePlan.slots {
                     switch field {
@@ -395,8 +417,16 @@ public struct EventDecoder: Sendable {
     /// For a topic whose messages carry schema ids: fetches the schema of this message if it is new (blocking
     /// while the registry is unreachable), so that decoding it needs no registry. Call it before `decode` where
     /// leaving a message unread is possible (a consumer that is stopping).
-    public func prepare(_ bytes: UnsafeBufferPointer<UInt8>) -> Readiness {
-        guard case .registry(let plans) = valuePlan, let header = try? plans.header(bytes) else { return .ready }
+    public func prepare(_ bytes: UnsafeBufferPointer<UInt8>, key: [UInt8]? = nil) -> Readiness {
+        if let key, let keyPlan = envelopePlan?.keyPlan {
+            let ready = key.withUnsafeBufferPointer { Self.prepare($0, keyPlan) }
+            guard ready == .ready else { return ready }
+        }
+        return Self.prepare(bytes, valuePlan)
+    }
+
+    private static func prepare(_ bytes: UnsafeBufferPointer<UInt8>, _ plan: ValuePlan) -> Readiness {
+        guard case .registry(let plans) = plan, let header = try? plans.header(bytes) else { return .ready }
         do throws(RegistryLookupError) {
             if let problem = try plans.plan(id: header.id, indexes: header.indexes).firstProblem {
                 return .firstSchemaMismatch(problem)

@@ -20,6 +20,8 @@ public struct StreamSpec: Sendable, Hashable {
     public var location: String
     /// How its messages are encoded.
     public var format: EventFormat
+    /// How its message keys are encoded, for `@key.PATH` fields (`format @key ...`).
+    public var keyFormat: EventFormat = .json
 
     /// Creates a stream spec.
     public init(

@@ -78,6 +78,8 @@ public struct StreamDecl: Sendable, Hashable {
     public var fields: [FieldDecl]
     /// How its messages are encoded; `nil` means JSON.
     public var format: FormatDecl?
+    /// How its message keys are encoded (`format @key ...`), for `@key.PATH` fields; `nil` means JSON.
+    public var keyFormat: FormatDecl?
     /// The whole declaration.
     public var range: SourceRange
 

@@ -209,6 +209,7 @@ public struct Parser {
         var fields: [FieldDecl] = []
         var fieldsSeen: SourceRange?
         var format: FormatDecl?
+        var keyFormat: FormatDecl?
         while current.kind != .rightBrace && !atEnd {
             let clause = current
             do throws(Failure) {
@@ -226,8 +227,16 @@ public struct Parser {
                     if fieldsSeen != nil { reportDuplicate(clause, in: "a stream") } else { fields = parsed }
                     fieldsSeen = clause.range
                 } else if acceptWord("format") != nil {
+                    // `format @key ...`: the message key's encoding (for `@key.PATH` fields).
+                    let ofKey = acceptWord("@key") != nil
                     let parsed = try parseFormat(clause.range)
-                    if format != nil { reportDuplicate(clause, in: "a stream") } else { format = parsed }
+                    if ofKey {
+                        if keyFormat != nil { reportDuplicate(clause, in: "a stream") } else { keyFormat = parsed }
+                    } else if format != nil {
+                        reportDuplicate(clause, in: "a stream")
+                    } else {
+                        format = parsed
+                    }
                 } else {
                     if current.kind != .invalid {
                         diagnostics.report(
@@ -244,9 +253,11 @@ public struct Parser {
             }
         }
         _ = try expect(.rightBrace, "'}' to close stream '\(name.name)'")
-        return StreamDecl(
+        var decl = StreamDecl(
             name: name, topic: topic, filter: filter, key: key, time: time, lateness: lateness, fields: fields,
             format: format, range: range(from: start))
+        decl.keyFormat = keyFormat
+        return decl
     }
 
     /// `format KIND ["schema file" | registry] [message NAME]` (after the word `format`, or `as` in an emit).

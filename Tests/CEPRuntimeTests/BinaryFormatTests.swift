@@ -406,6 +406,72 @@ import Testing
         #expect(registry.lookups == 1)
     }
 
+    // MARK: - Message keys in Avro and Protocol Buffers
+
+    static let keySchema = #"{"type":"record","name":"Key","fields":[{"name":"user","type":"string"},{"name":"tenant","type":["null","string"]}]}"#
+
+    func keyed(_ source: String, value: String, key: [UInt8], registry: MemoryRegistry? = nil) throws -> Result<[Value], DecodeFailure> {
+        let files = SchemaFiles.memory(["events.desc": Self.descriptorSet, "key.avsc": Array(Self.keySchema.utf8)])
+        let compilation = Compiler.compile(path: "p.cep", text: source, schemaFiles: files)
+        #expect(compilation.diagnostics.isEmpty, "\(compilation.diagnostics.map(\.message.text))")
+        let decoder = EventDecoder(automaton: try #require(compilation.automaton), topic: "t", schemas: registry)
+        #expect(decoder.keyIsBinary && decoder.readsKey)
+        let bytes = Array(value.utf8)
+        #expect(bytes.withUnsafeBufferPointer { decoder.prepare($0, key: key) } == .ready)
+        let outcome = bytes.withUnsafeBufferPointer {
+            decoder.decode(
+                $0, origin: EventOrigin(topic: "t", partition: 0, offset: 0), sourceRank: 0,
+                envelope: MessageEnvelope(key: key, partition: 0, offset: 0))
+        }
+        switch outcome {
+        case .failure(let failure): return .failure(failure)
+        default: return .success(Array(try #require(outcome.decoded?.first).fields))
+        }
+    }
+
+    @Test func messageKeysInAvroAndProtobufAreReadAsFields() throws {
+        let avroKeyed = """
+            stream s from "t" { format @key avro "key.avsc" key @key.user time ts
+              fields { v: int, ts: time, @key.user: string, @key.tenant: string? } }
+            pattern p { match a: s emit to "o" { v: a.v, t: a.@key.tenant } }
+            """
+        var key = Avro()
+        key.string("alice")
+        key.long(1)
+        key.string("acme")
+        #expect(try keyed(avroKeyed, value: #"{"v":1,"ts":5}"#, key: key.bytes).get() == [.int(1), .time(5), .string("alice"), .string("acme")])
+        let bad = try keyed(avroKeyed, value: #"{"v":1,"ts":5}"#, key: Array(key.bytes.prefix(3)))
+        #expect(reason(bad) == "the message key: invalid avro Key datum at byte 0: truncated: 5 bytes announced, 2 left")
+        // In the registry's wire format: the key's schema by its own id.
+        let registry = MemoryRegistry()
+        registry.schemas[5] = .avro(try AvroSchemaParser.parse(Array(Self.keySchema.utf8)))
+        let registered = avroKeyed.replacingOccurrences(of: #"format @key avro "key.avsc""#, with: "format @key avro registry")
+        #expect(try keyed(registered, value: #"{"v":2,"ts":6}"#, key: Self.framed(5, key.bytes), registry: registry).get()[3] == .string("acme"))
+        #expect(registry.lookups == 1)
+        let protobufKeyed = """
+            stream s from "t" { format @key protobuf "events.desc" message t.v1.Device key @key.id time ts
+              fields { v: int, ts: time, @key.id: string, @key.kind: string } }
+            pattern p { match a: s emit to "o" { v: a.v, k: a.@key.kind } }
+            """
+        var device = Wire()
+        device.bytes(1, "d-7")
+        #expect(try keyed(protobufKeyed, value: #"{"v":3,"ts":7}"#, key: device.bytes).get() == [.int(3), .time(7), .string("d-7"), .string("KIND_UNSPECIFIED")])
+    }
+
+    @Test func binaryKeyFieldsAreChecked() throws {
+        let files = SchemaFiles.memory(["key.avsc": Array(Self.keySchema.utf8)])
+        func ids(_ fields: String) -> [String] {
+            Compiler.compile(
+                path: "p.cep", text: "stream s from \"t\" { format @key avro \"key.avsc\" key k fields { k: string, \(fields) } }",
+                schemaFiles: files
+            ).diagnostics.map(\.message.id)
+        }
+        #expect(ids("@key.user: string") == [])
+        #expect(ids("@key.usr: string") == ["schema-field"])
+        #expect(ids("@key.user: int") == ["schema-type-mismatch"])
+        #expect(ids("@key: string") == ["binary-key-as-text"])
+    }
+
     // MARK: - Alerts in Avro and Protocol Buffers
 
     static let alertSchema = """
