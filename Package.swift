@@ -63,8 +63,8 @@ let package = Package(
         // Thin wrappers over the C libraries; they know nothing of CEP.
         .target(name: "KafkaClient", dependencies: ["CRdKafka"], swiftSettings: strictSettings),
         .target(name: "RocksStore", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
-        // A blocking HTTP(S) GET over libcurl (the schema registry client's transport).
-        .target(name: "HTTPGet", dependencies: ["CCurl"], swiftSettings: strictSettings),
+        // Blocking HTTP(S) requests over libcurl (the schema registry client's transport).
+        .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strictSettings),
         // An HTTP/1.1 server for admin endpoints; it knows no routes and nothing of CEP.
         .target(
             name: "AdminHTTP",
@@ -78,7 +78,7 @@ let package = Package(
             name: "CEPDaemon",
             dependencies: [
                 "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "CEPSchemas", "KafkaClient", "RocksStore", "AdminHTTP",
-                "HTTPGet",
+                "CurlHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

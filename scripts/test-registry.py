@@ -5,6 +5,7 @@
   GET /schemas/ids/{id}                              {"schema": TEXT, "schemaType": T, "references": [...]}
   GET /schemas/ids/{id}?format=serialized            Protobuf: "schema" is the base64 FileDescriptorProto
   GET /subjects/{subject}/versions/{version|latest}  the same, with "subject", "version", "id"
+  POST /subjects/{subject}/versions {"schema": TEXT}  registers an Avro schema: {"id": N} (the same text, the same id)
   GET /_requests                                     (tests only) how many GETs each path got
 
 Schemas come from a JSON file (what examples/fraud/encode.py --registry writes):
@@ -74,6 +75,26 @@ def main():
                 body.update(subject=parts[1], version=int(version), id=versions[version])
                 return self.answer(200, body)
             self.answer(404, {"error_code": 404, "message": "HTTP 404 Not Found"})
+
+        def do_POST(self):
+            parts = [urllib.parse.unquote(p) for p in urllib.parse.urlsplit(self.path).path.strip("/").split("/")]
+            if expected and self.headers.get("Authorization") != expected:
+                return self.answer(401, {"error_code": 401, "message": "Unauthorized"})
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            if len(parts) != 3 or parts[0] != "subjects" or parts[2] != "versions" or not isinstance(body.get("schema"), str):
+                return self.answer(422, {"error_code": 42201, "message": "Invalid schema"})
+            with lock:
+                requests["POST " + self.path] += 1
+                schemas = store["schemas"]
+                found = next((int(i) for i, e in schemas.items()
+                              if e.get("schemaType", "AVRO") == "AVRO" and e["schema"] == body["schema"]), None)
+                if found is None:
+                    found = max(map(int, schemas), default=0) + 1
+                    schemas[str(found)] = {"schemaType": "AVRO", "schema": body["schema"]}
+                versions = store["subjects"].setdefault(parts[1], {})
+                if found not in versions.values():
+                    versions[str(len(versions) + 1)] = found
+            self.answer(200, {"id": found})
 
         @staticmethod
         def schema(entry, serialized):

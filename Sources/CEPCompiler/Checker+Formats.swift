@@ -9,7 +9,7 @@ extension Checker {
     /// A format clause with its schema read: what `checkFormat` and the alerts' `as` clause work from.
     enum LoadedFormat {
         case json
-        case avro(AvroSchema, path: String)
+        case avro(AvroSchema, path: String, text: String)
         case protobuf(ProtoSchema, message: String, path: String)
         case registry(RegistryFormat)
     }
@@ -39,7 +39,7 @@ extension Checker {
             // The schemas come with the messages (by id): the declared fields are checked against the first one a
             // topic meets (cepd stops with status 2 if it does not fit) and every new one after it.
             return .registry(registry)
-        case .avro(let schema, let path):
+        case .avro(let schema, let path, _):
             checkFields(index, schemaPath: path, select: select) { path in
                 switch schema.resolve(path) {
                 case .success(let chain): return .success(chain.last!.type.description)
@@ -83,8 +83,13 @@ extension Checker {
             diagnostics.report(
                 .formatTakesNoMessage, at: message.range, help: "an Avro schema names its record itself: format avro \"schema.avsc\"")
         }
-        if format.registry != nil {
-            return .registry(kind == "avro" ? .avro : .protobuf(message: format.message?.dotted))
+        if let registry = format.registry {
+            if format.schema == nil { return .registry(kind == "avro" ? .avro : .protobuf(message: format.message?.dotted)) }
+            // A schema file and `registry`: only alerts register their schema (checkAlertFormat takes it off).
+            diagnostics.report(
+                .formatTakesNoSchema("\(kind) registry"), at: registry,
+                help: "the writer schemas come from the registry by id: 'format \(kind) registry'")
+            return nil
         }
         guard let schemaPath = format.schema else {
             diagnostics.report(
@@ -103,7 +108,7 @@ extension Checker {
         }
         if kind == "avro" {
             do throws(AvroSchemaParser.Invalid) {
-                return .avro(try AvroSchemaParser.parse(bytes), path: schemaPath.value)
+                return .avro(try AvroSchemaParser.parse(bytes), path: schemaPath.value, text: String(decoding: bytes, as: UTF8.self))
             } catch {
                 diagnostics.report(.schemaInvalid(schemaPath.value, "an Avro schema", error.description), at: schemaPath.range)
                 return nil
@@ -138,17 +143,20 @@ extension Checker {
     /// Avro field no output fills must take null. Nil for JSON, or after an error (reported).
     mutating func checkAlertFormat(
         _ format: FormatDecl, fields: [(name: Identifier, type: ExprType)], clause: SourceRange
-    ) -> AlertEncoding? {
-        guard let loaded = loadFormat(format) else { return nil }
+    ) -> (encoding: AlertEncoding, registration: String?)? {
+        // `as avro "alert.avsc" registry`: the file's schema, registered (its id goes into each alert).
+        var file = format
+        if format.schema != nil { file.registry = nil }
+        guard let loaded = loadFormat(file) else { return nil }
         let written = fields.filter { !$0.name.name.hasPrefix("@") && !$0.type.isError }
         switch loaded {
         case .json: return nil
         case .registry:
             diagnostics.report(
                 .alertRegistryNotSupported, at: format.range,
-                help: "give the alert schema as a file: as \(format.kind.name) \"alert.\(format.kind.name == "avro" ? "avsc" : "desc")\"")
+                help: "name the schema to register: as avro \"alert.avsc\" registry")
             return nil
-        case .avro(let schema, let path):
+        case .avro(let schema, let path, let text):
             guard case .record(let record) = schema.root else { return nil }
             for field in written {
                 guard let target = record.field(named: field.name.name) else {
@@ -174,8 +182,13 @@ extension Checker {
                     continue
                 }
             }
-            return .avro(schema)
+            return (.avro(schema), format.registry != nil ? text : nil)
         case .protobuf(let schema, let message, let path):
+            if let registry = format.registry {
+                diagnostics.report(
+                    .alertProtobufNotRegistrable, at: registry,
+                    help: "register the .proto file with the registry's own tools, or write the alerts in Avro")
+            }
             let targets = schema.message(message)?.fields ?? []
             for field in written {
                 guard let target = targets.first(where: { $0.name == field.name.name }) else {
@@ -190,7 +203,7 @@ extension Checker {
                         at: field.name.range, help: Self.alertTypeHelp)
                 }
             }
-            return .protobuf(schema, message: message)
+            return (.protobuf(schema, message: message), nil)
         }
     }
 

@@ -384,6 +384,8 @@ extension Checker {
             fields.append(OutputField(name: field.name.name, value: compiled))
         }
         let encoding = clause.format.flatMap { checkAlertFormat($0, fields: types, clause: clause.range) }
-        return OutputSpec(topic: clause.topic.value, fields: fields, encoding: encoding)
+        var spec = OutputSpec(topic: clause.topic.value, fields: fields, encoding: encoding?.encoding)
+        spec.registration = encoding?.registration
+        return spec
     }
 }

@@ -11,8 +11,11 @@ extension DiagnosticMessage {
     static func alertFieldMissing(_ field: String, _ file: String) -> Self {
         .init(id: "alert-field-missing", "the alert schema '\(file)' has a field '\(field)' that nothing emits and that cannot be null")
     }
+    static var alertProtobufNotRegistrable: Self {
+        .init(id: "alert-protobuf-not-registrable", "cepd cannot register a Protobuf alert schema: a registry takes the .proto text, and cepd has only the descriptor set")
+    }
     static var alertRegistryNotSupported: Self {
-        .init(id: "alert-registry-not-supported", "alerts in a schema registry's wire format are not supported yet")
+        .init(id: "alert-registry-not-supported", "alerts need their schema as a file: cepd registers it (as avro \"alert.avsc\" registry)")
     }
     static func alertSchemaField(_ field: String, _ file: String) -> Self {
         .init(id: "alert-schema-field", "the alert schema '\(file)' has no field '\(field)'")

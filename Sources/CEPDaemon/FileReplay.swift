@@ -48,7 +48,7 @@ struct FileReplay {
     ) throws {
         engine = TaskEngines(automaton: automaton)
         self.inputFormat = inputFormat
-        formatter = AlertFormatter(automaton: automaton)
+        formatter = AlertFormatter(automaton: automaton, encoding: false)
         alerts = LineWriter(path: output)
         lateWriter = LineWriter(path: late)
         deadWriter = LineWriter(path: deadLetters)

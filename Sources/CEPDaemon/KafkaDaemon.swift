@@ -105,7 +105,7 @@ struct KafkaDaemon {
     private var engine: TaskEngines
     private var formatter: AlertFormatter
     /// A reload that waits for the reader to reach its switch point (`.reloaded`), and whom to answer.
-    private var pendingReload: (automaton: Automaton, respond: EngineRequests.Reload)?
+    private var pendingReload: (automaton: Automaton, formatter: AlertFormatter, respond: EngineRequests.Reload)?
     /// Writer schemas by id, for streams declared `format ... registry` (shared by every decoder, reloads too).
     private var schemaRegistry: SchemaRegistryClient?
     private var inputs: [Input] = []
@@ -241,6 +241,10 @@ struct KafkaDaemon {
             schemaRegistry = try options.registry.client(for: automaton) { stop.isSet }
         } catch {
             Log.error(error.message)
+            return 2
+        }
+        if let problem = registerAlertSchemas(&formatter) {
+            Log.error("\(problem); stopping")
             return 2
         }
         var decoders: [String: EventDecoder] = [:]
@@ -831,15 +835,39 @@ struct KafkaDaemon {
             respond?(.text("reload refused: \(message)", status: 409))
             return
         }
+        var formatter = AlertFormatter(automaton: automaton)
+        if let problem = registerAlertSchemas(&formatter) {
+            Log.error("reload refused: \(problem); the running patterns go on")
+            respond?(.text("reload refused: \(problem)", status: 422))
+            return
+        }
         var decoders: [String: EventDecoder] = [:]
         for topic in fresh.inputTopics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry) }
-        pendingReload = (automaton, respond)
+        pendingReload = (automaton, formatter, respond)
         reader.reload(decoders: decoders)
+    }
+
+    /// Registers the Avro schemas of the outputs that ask for it (`as avro "x.avsc" registry`) and gives
+    /// `formatter` their ids; what went wrong, if anything. Blocks while the registry does not answer.
+    private func registerAlertSchemas(_ formatter: inout AlertFormatter) -> String? {
+        for registration in formatter.registrations {
+            guard let schemaRegistry else { return "no --schema-registry to register the alert schemas with" }
+            do throws(RegistryLookupError) {
+                let id = try schemaRegistry.register(subject: registration.subject, avroSchema: registration.schema)
+                formatter.setSchemaID(id, pattern: registration.pattern, timeout: registration.timeout)
+                Log.info("alert schema of \(automaton.patterns[registration.pattern].name) registered as \(registration.subject): id \(id)")
+            } catch {
+                switch error {
+                case .unusable(let reason), .stopping(let reason): return reason
+                }
+            }
+        }
+        return nil
     }
 
     /// Switches to the reloaded patterns at the reader's switch point: state carried over by `Engine.reloading`.
     private mutating func finishReload() {
-        guard let (automaton, respond) = pendingReload else { return }
+        guard let (automaton, formatter, respond) = pendingReload else { return }
         pendingReload = nil
         let report: Engine.RestoreReport
         do {
@@ -853,7 +881,7 @@ struct KafkaDaemon {
             exit(5)
         }
         self.automaton = automaton
-        formatter = AlertFormatter(automaton: automaton)
+        self.formatter = formatter
         engine.setLimits(options.limits)
         droppedLogged = []
         // Engines kept aside for released tasks run the old patterns: such a task, given back, is restored from its

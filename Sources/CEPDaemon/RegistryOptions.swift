@@ -1,7 +1,7 @@
 import ArgumentParser
 import CEPRuntime
 import Foundation
-import HTTPGet
+import CurlHTTP
 
 /// The schema registry options of `cepd serve` and `cepd run`, for streams declared `format ... registry`.
 struct RegistryOptions: ParsableArguments {
@@ -30,16 +30,21 @@ struct RegistryOptions: ParsableArguments {
 
     /// The registry client the automaton's streams need, or nil when none reads schema ids; a usage error when one
     /// does and no registry is given, or an option is malformed.
+    /// `registeringAlerts`: whether the caller produces alerts whose schemas it registers (`cepd serve`; `cepd run`
+    /// writes alerts as JSON).
     func client(
-        for automaton: Automaton, giveUpAfterMs: Int? = nil, shouldStop: @escaping @Sendable () -> Bool
+        for automaton: Automaton, registeringAlerts: Bool = true, giveUpAfterMs: Int? = nil,
+        shouldStop: @escaping @Sendable () -> Bool
     ) throws(UsageError) -> SchemaRegistryClient? {
         let environment = ProcessInfo.processInfo.environment
-        let readers = automaton.streams.filter { if case .registry = $0.format { true } else { false } }
-        guard let first = readers.first else { return nil }
+        func byID(_ format: EventFormat) -> Bool { if case .registry = format { true } else { false } }
+        let reader = automaton.streams.first { byID($0.format) || byID($0.keyFormat) }
+            .map { "stream '\($0.name)' (\($0.location)) reads schemas from a registry" }
+        let registering = automaton.patterns.first { registeringAlerts && ($0.emit?.registration != nil || $0.timeoutEmit?.registration != nil) }
+            .map { "pattern '\($0.name)' (\($0.location)) registers its alert schema" }
+        guard let needs = reader ?? registering else { return nil }
         guard let url = url ?? environment["CEPD_SCHEMA_REGISTRY"], !url.isEmpty else {
-            throw UsageError(
-                message: "stream '\(first.name)' (\(first.location)) reads schemas from a registry: give its URL with "
-                    + "--schema-registry http://HOST:8081 (or $CEPD_SCHEMA_REGISTRY)")
+            throw UsageError(message: "\(needs): give the registry's URL with --schema-registry http://HOST:8081 (or $CEPD_SCHEMA_REGISTRY)")
         }
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw UsageError(message: "--schema-registry '\(url)': expected an http:// or https:// URL")
@@ -57,7 +62,7 @@ struct RegistryOptions: ParsableArguments {
             throw UsageError(message: "--schema-registry-cert and --schema-registry-key go together")
         }
         return SchemaRegistryClient(
-            url: url, options: HTTPGet.Options(basicAuth: auth, caFile: caFile, clientCertificate: certificate, clientKey: key),
+            url: url, options: HTTPClient.Options(basicAuth: auth, caFile: caFile, clientCertificate: certificate, clientKey: key),
             giveUpAfterMs: giveUpAfterMs, shouldStop: shouldStop)
     }
 }

@@ -84,7 +84,7 @@ struct RunCommand: ParsableCommand {
         do throws(UsageError) {
             inputs = try parseInputs(automaton)
             // A replay waits up to 30 s for a registry that does not answer, then stops (status 5).
-            registry = try registryOptions.client(for: automaton, giveUpAfterMs: 30_000) { false }
+            registry = try registryOptions.client(for: automaton, registeringAlerts: false, giveUpAfterMs: 30_000) { false }
             limits = try limitOptions.limits()
             interval = try ServeCommand.duration(checkpointInterval, "--checkpoint-interval")
             if maxLineBytes < 1 { throw UsageError(message: "--max-line-bytes \(maxLineBytes): expected a positive number") }

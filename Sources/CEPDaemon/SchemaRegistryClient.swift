@@ -2,7 +2,7 @@ import CEPRuntime
 import CEPSchemas
 import Dispatch
 import Foundation
-import HTTPGet
+import CurlHTTP
 import Synchronization
 
 /// Writer schemas from a Confluent-compatible schema registry, by id, cached for the life of the process (a
@@ -19,7 +19,7 @@ import Synchronization
 /// makes its messages dead letters.
 final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
     private let base: String
-    private let http: HTTPGet
+    private let http: HTTPClient
     private let shouldStop: @Sendable () -> Bool
     private let cache = Mutex<[Int32: Result<RegistrySchema, RegistryLookupError>]>([:])
     private let logRepeats = LogRepeats()
@@ -35,9 +35,9 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
     /// How long one request may go unanswered before the client gives up as if stopping (`cepd run`); nil: no limit.
     private let giveUpAfterMs: Int?
 
-    init(url: String, options: HTTPGet.Options, giveUpAfterMs: Int? = nil, shouldStop: @escaping @Sendable () -> Bool) {
+    init(url: String, options: HTTPClient.Options, giveUpAfterMs: Int? = nil, shouldStop: @escaping @Sendable () -> Bool) {
         base = url.hasSuffix("/") ? String(url.dropLast()) : url
-        http = HTTPGet(options: options)
+        http = HTTPClient(options: options)
         self.giveUpAfterMs = giveUpAfterMs
         self.shouldStop = shouldStop
     }
@@ -120,17 +120,35 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
         return Array(data)
     }
 
-    /// GETs `path` until the registry answers, and reads the answer as a JSON object.
-    private func object(_ path: String, what: String) throws(RegistryLookupError) -> [String: Any] {
+    /// Registers an Avro schema (its JSON) under `subject` (`POST /subjects/{subject}/versions`; a schema already
+    /// there gets its id back) and returns its id: the header of the alerts written with it.
+    func register(subject: String, avroSchema: String) throws(RegistryLookupError) -> Int32 {
+        let escaped = subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? subject
+        guard let body = try? JSONSerialization.data(withJSONObject: ["schema": avroSchema]) else {
+            throw .unusable("the alert schema for \(subject) cannot be sent")
+        }
+        let answer = try object("/subjects/\(escaped)/versions", body: Array(body), what: "registering the alert schema of \(subject)")
+        guard let id = (answer["id"] as? NSNumber)?.int32Value else {
+            throw .unusable("registering the alert schema of \(subject): the registry's answer has no 'id'")
+        }
+        return id
+    }
+
+    /// GETs (or with `body`, POSTs) `path` until the registry answers, and reads the answer as a JSON object.
+    private func object(_ path: String, body: [UInt8]? = nil, what: String) throws(RegistryLookupError) -> [String: Any] {
         var delayMs = 100
         let started = DispatchTime.now().uptimeNanoseconds
         while true {
             if let giveUpAfterMs, DispatchTime.now().uptimeNanoseconds - started > UInt64(giveUpAfterMs) * 1_000_000 {
                 throw .stopping("the schema registry at \(displayURL) gave no answer for \(what) in \(giveUpAfterMs / 1000) s")
             }
-            let response: HTTPGet.Response
-            do throws(HTTPGet.Failure) {
-                response = try http.get(base + path)
+            let response: HTTPClient.Response
+            do throws(HTTPClient.Failure) {
+                if let body {
+                    response = try http.post(base + path, json: body)
+                } else {
+                    response = try http.get(base + path)
+                }
             } catch {
                 unanswered.add(1, ordering: .relaxed)
                 try wait(&delayMs, "no answer from the schema registry at \(displayURL) for \(what): \(error.description)")

@@ -125,7 +125,7 @@ struct CaseRunner {
         }
         engine.finishAll(into: &outputs)
 
-        let formatter = AlertFormatter(automaton: automaton)
+        let formatter = AlertFormatter(automaton: automaton, encoding: false)
         var actual: [(pattern: String, timeout: Bool, json: String, fields: [String: Any])] = outputs.compactMap { output in
             guard let line = formatter.format(output),
                 let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]

@@ -34,17 +34,20 @@ public struct AlertFormatter: Sendable {
     /// Each pattern's encoders of `emit` and `on timeout` alerts that are not JSON.
     private let emitEncoders: [AlertEncoder?]
     private let timeoutEncoders: [AlertEncoder?]
+    /// The wire-format header (zero byte, schema id) of alerts whose schema is registered, by `slot(pattern:timeout:)`.
+    private var schemaHeaders: [Int: [UInt8]] = [:]
     /// For each stream that declares `@header.traceparent`, that field's index: an alert carries the last matched
     /// event's trace context on, unless the emit sets its own.
     private let traceparentSlots: [Int: Int]
 
-    /// Creates a formatter for the patterns of `automaton`.
-    public init(automaton: Automaton) {
+    /// Creates a formatter for the patterns of `automaton`. `encoding`: whether alerts of outputs declared `as avro`
+    /// or `as protobuf` are also encoded so (for Kafka); replays and tests write JSON only.
+    public init(automaton: Automaton, encoding: Bool = true) {
         self.automaton = automaton
         emitFields = automaton.patterns.map { $0.emit.map { FlatExpressions($0.fields.map(\.value)) } }
         timeoutFields = automaton.patterns.map { $0.timeoutEmit.map { FlatExpressions($0.fields.map(\.value)) } }
         func encoder(_ spec: OutputSpec?) -> AlertEncoder? {
-            guard let spec, let encoding = spec.encoding else { return nil }
+            guard encoding, let spec, let encoding = spec.encoding else { return nil }
             return AlertEncoder(encoding, names: spec.fields.map(\.name))
         }
         emitEncoders = automaton.patterns.map { encoder($0.emit) }
@@ -55,6 +58,24 @@ public struct AlertFormatter: Sendable {
         }
         traceparentSlots = slots
     }
+
+    /// The outputs whose Avro schema must be registered before their first alert (`as avro "x.avsc" registry`):
+    /// the pattern, whether it is its `on timeout` output, the subject (`TOPIC-value`) and the schema's JSON.
+    public var registrations: [(pattern: Int, timeout: Bool, subject: String, schema: String)] {
+        automaton.patterns.enumerated().flatMap { index, pattern in
+            [(pattern.emit, false), (pattern.timeoutEmit, true)].compactMap { spec, timeout in
+                guard let spec, let schema = spec.registration else { return nil }
+                return (index, timeout, spec.topic + "-value", schema)
+            }
+        }
+    }
+
+    /// Notes the id the registry gave a registered output's schema: its alerts carry it from now on.
+    public mutating func setSchemaID(_ id: Int32, pattern: Int, timeout: Bool) {
+        schemaHeaders[Self.slot(pattern: pattern, timeout: timeout)] = [0] + withUnsafeBytes(of: id.bigEndian) { Array($0) }
+    }
+
+    private static func slot(pattern: Int, timeout: Bool) -> Int { pattern * 2 + (timeout ? 1 : 0) }
 
     /// The deterministic match id: 32 hex digits.
     public func matchID(of output: MatchOutput) -> String { matchID(of: output, nodes: output.last?.path ?? []) }
@@ -140,7 +161,14 @@ public struct AlertFormatter: Sendable {
         json.endObject()
         return Alert(
             pattern: pattern.name, id: id, topic: spec.topic, key: recordKey ?? Self.text(output.key), json: json.text,
-            encoded: encoder?.encode(evaluated), headers: headers)
+            encoded: encoder.map { encoder in
+                guard spec.registration != nil else { return encoder.encode(evaluated) }
+                let slot = Self.slot(pattern: output.pattern, timeout: output.kind != .match)
+                guard let header = schemaHeaders[slot] else {
+                    preconditionFailure("an alert of '\(pattern.name)' before its schema was registered")
+                }
+                return header + encoder.encode(evaluated)
+            }, headers: headers)
     }
 
     /// A value as the text of a Kafka key or header: a string as it is, anything else as JSON.

@@ -209,6 +209,9 @@ public struct OutputSpec: Sendable, Hashable {
     public var fields: [OutputField]
     /// How alerts are encoded in Kafka; nil: JSON.
     public var encoding: AlertEncoding?
+    /// The Avro schema (its JSON) to register with the schema registry, under the subject `TOPIC-value`: each alert
+    /// then carries its id in the registry's wire format (`as avro "alert.avsc" registry`).
+    public var registration: String?
 
     /// Creates an output spec.
     public init(topic: String, fields: [OutputField], encoding: AlertEncoding? = nil) {

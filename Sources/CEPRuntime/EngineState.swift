@@ -73,6 +73,8 @@ extension Engine {
         // Nor how its alerts are encoded (the state holds partial matches, not alerts).
         pattern.emit?.encoding = nil
         pattern.timeoutEmit?.encoding = nil
+        pattern.emit?.registration = nil
+        pattern.timeoutEmit?.registration = nil
         var hash = FNV128()
         hash.add(String(describing: pattern))
         for key in pattern.keys {

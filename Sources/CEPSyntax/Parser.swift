@@ -268,9 +268,9 @@ public struct Parser {
         var message: FieldPath?
         if current.kind == .string {
             schema = try expectString("a schema file in double quotes")
-        } else if let word = acceptWord("registry") {
-            registry = word.range
         }
+        // `registry` alone: schemas by id from a registry; after a schema file (alerts): register that schema.
+        if let word = acceptWord("registry") { registry = word.range }
         if acceptWord("message") != nil {
             message = try parseFieldPath("a message type, e.g. fraud.v1.Login")
         }

@@ -547,6 +547,34 @@ import Testing
         #expect(found.first?.json.hasPrefix(#"{"user":"alice","amount":9.25,"at":-2500,"gap":2500,"note":"hi","n":3,"_match""#) == true)
     }
 
+    @Test func alertsWithARegisteredSchemaCarryItsID() throws {
+        let source = """
+            stream s from "t" { key user time ts fields { user: string, v: float, ts: time, note: string? } }
+            pattern p { match a: s -> b: s where b.v > a.v within 1h
+              emit to "o" as avro "alert.avsc" registry { user: a.user, amount: b.v, at: b.ts, gap: b.ts - a.ts } }
+            """
+        let automaton = try #require(Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.alertFiles).automaton)
+        var formatter = AlertFormatter(automaton: automaton)
+        let registrations = formatter.registrations
+        #expect(registrations.map(\.subject) == ["o-value"] && registrations.first?.schema == Self.alertSchema)
+        formatter.setSchemaID(258, pattern: 0, timeout: false)
+        var engine = Engine(automaton: automaton)
+        let input = engine.source(topic: "t", partition: 0)
+        var outputs: [MatchOutput] = []
+        for (offset, ts) in [1000, 2000].enumerated() {
+            let event = Event(
+                stream: 0, timestamp: Int64(ts), fields: [.string("u"), .float(Double(offset)), .time(Int64(ts)), .null],
+                origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)), sourceRank: engine.sources[input].rank)
+            _ = engine.process(event, source: input, into: &outputs)
+        }
+        engine.finishAll(into: &outputs)
+        let output = try #require(outputs.first)
+        let encoded = try #require(formatter.alert(output)?.encoded)
+        #expect(Array(encoded.prefix(5)) == [0, 0, 0, 1, 2])
+        // Replays write JSON only: no registration needed.
+        #expect(AlertFormatter(automaton: automaton, encoding: false).alert(outputs[0])?.encoded == nil)
+    }
+
     @Test func alertsInProtobufReadBackAsTheirJSONFields() throws {
         let found = try alerts(
             """
@@ -579,6 +607,8 @@ import Testing
         #expect(ids(#"emit to "o" as avro "alert.avsc" { user: b.note, amount: b.v, at: b.ts, gap: b.ts - a.ts }"#) == ["alert-schema-type"])
         #expect(ids(#"emit to "o" as avro "alert.avsc" { user: a.user, amount: b.v, at: b.ts }"#) == ["alert-field-missing"])
         #expect(ids(#"emit to "o" as avro registry { user: a.user }"#) == ["alert-registry-not-supported"])
+        #expect(ids(#"emit to "o" as avro "alert.avsc" registry { \#(ok) }"#) == [])
+        #expect(ids(#"emit to "o" as protobuf "events.desc" registry message t.v1.Event { user: a.user }"#) == ["alert-protobuf-not-registrable"])
         #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, kind: a.user }"#) == ["alert-schema-type"])
         #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, delta: 1 }"#) == ["alert-schema-type"])
         #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, n: 1, at: b.ts, @key: a.user }"#) == [])

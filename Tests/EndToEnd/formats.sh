@@ -222,7 +222,17 @@ for t in "${inputs[@]}"; do
 done
 sed -E 's/^(stream [a-z]+ from "[a-z]+)"/\1-framed"/' "$work/fraud-registry.cep" > "$work/fraud-framed.cep"
 grep -q 'from "payments-framed"' "$work/fraud-framed.cep" || fail "the topics were not renamed"
-"$cepd" --pattern "$work/fraud-framed.cep" --brokers "$KAFKA_BROKERS" --group formats-registry --state-dir "$work/state2" \
+# And alerts in Avro whose schema cepd registers (`as avro "alert.avsc" registry`): each carries the id.
+cat > "$work/registered-alerts.cep" <<'CEP'
+pattern takeover_registered {
+  match l: logins -> g: geo where g.country != l.country -> p: payments where p.amount > 1000
+  within 10m
+  emit to "registered-alerts" as avro "alert.avsc" registry {
+    user: l.user, amount: p.amount, seen_in: g.country, payment_ts: p.ts, gap_ms: p.ts - l.ts }
+}
+CEP
+kafka_topic registered-alerts 1
+"$cepd" --pattern "$work/fraud-framed.cep" --pattern "$work/registered-alerts.cep" --brokers "$KAFKA_BROKERS" --group formats-registry --state-dir "$work/state2" \
     --from earliest --idle-timeout 0s --idle-wall-clock --commit-interval 1s --late-topic cepd-late-2 \
     --dead-letter-topic cepd-dead-2 --metrics-port 0 "${fast[@]}" >"$work/serve2.out" 2>"$work/serve2.log" &
 serve_pid=$!
@@ -234,7 +244,7 @@ grep -q "no answer from the schema registry" "$work/serve2.log" \
 start_registry
 split=()
 for t in "${inputs[@]}"; do for p in 0 1 2; do split+=(--input "$t-framed=$work/split2/$t-framed.p$p.jsonl"); done; done
-"$cepd" run --pattern "$work/fraud-framed.cep" "${split[@]}" --output "$work/run-alerts.jsonl" \
+"$cepd" run --pattern "$work/fraud-framed.cep" --pattern "$work/registered-alerts.cep" "${split[@]}" --output "$work/run-alerts.jsonl" \
     --late "$work/run-late.jsonl" --dead-letters "$work/run-dead.jsonl" --quiet
 fraud=$(grep -c '"topic":"fraud-alerts"' "$work/run-alerts.jsonl" || true)
 payment=$(grep -c '"topic":"payment-alerts"' "$work/run-alerts.jsonl" || true)
@@ -248,7 +258,8 @@ import collections, json, sys
 work = sys.argv[1]
 def ids(path, framed):
     return [m["_match"]["id"] for m in map(json.loads, filter(str.strip, open(path)))
-            if any(e["topic"].endswith("-framed") for e in m["_match"]["events"]) == framed]
+            if any(e["topic"].endswith("-framed") for e in m["_match"]["events"]) == framed
+            and m["_match"]["topic"] != "registered-alerts"]
 want = collections.Counter(ids(f"{work}/run-alerts.jsonl", True))
 got = collections.Counter(ids(f"{work}/fraud.jsonl", True) + ids(f"{work}/payment.jsonl", True))
 if got != want:
@@ -259,6 +270,39 @@ for what, path, replay in (("dead letters", "dead.jsonl", "run-dead.jsonl"), ("l
     want = sorted((r["topic"], r["partition"], r["offset"]) for r in map(json.loads, open(f"{work}/{replay}")))
     if got != want:
         sys.exit(f"{what}: {len(got)} through Kafka, {len(want)} from cepd run")
+PY
+registered=$(grep -c '"topic":"registered-alerts"' "$work/run-alerts.jsonl" || true)
+[ "$registered" -gt 10 ] || fail "only $registered registered-schema alerts from cepd run"
+tool consume --brokers "$KAFKA_BROKERS" --topic registered-alerts --out "$work/registered.kafka" --expect "$registered" \
+    --idle 60 --headers --base64 2>/dev/null
+"$KAFKA_PY" - "$work" "$CEPD_SCHEMA_REGISTRY" <<'PY' || fail "alerts with a registered schema differ from cepd run's"
+import base64, io, json, sys, urllib.request
+import fastavro
+work, registry = sys.argv[1], sys.argv[2]
+auth = "Basic " + base64.b64encode(b"cepd:s3cret").decode()
+def get(path):
+    return json.load(urllib.request.urlopen(urllib.request.Request(registry + path, headers={"Authorization": auth})))
+reference = {}
+for line in open(f"{work}/run-alerts.jsonl"):
+    alert = json.loads(line)
+    match = alert.pop("_match")
+    if match["topic"] == "registered-alerts":
+        reference[match["id"]] = alert
+versions = get("/subjects/registered-alerts-value/versions/latest")
+count = 0
+for m in map(json.loads, open(f"{work}/registered.kafka")):
+    raw = base64.b64decode(m["value"])
+    if raw[0] != 0 or int.from_bytes(raw[1:5], "big") != versions["id"]:
+        sys.exit(f"not in the wire format with the registered id {versions['id']}: {raw[:5]!r}")
+    schema = fastavro.parse_schema(json.loads(get(f"/schemas/ids/{versions['id']}")["schema"]))
+    fields = fastavro.schemaless_reader(io.BytesIO(raw[5:]), schema, return_record_name=False)
+    fields["payment_ts"] = round(fields["payment_ts"].timestamp() * 1000)
+    if fields != reference[m["headers"]["cepd-match-id"]]:
+        sys.exit(f"{fields} != {reference[m['headers']['cepd-match-id']]}")
+    count += 1
+if count != len(reference):
+    sys.exit(f"{count} registered-schema alerts through Kafka, {len(reference)} from cepd run")
+print(f"formats e2e: {count} Avro alerts with the schema cepd registered (id {versions['id']}), read back by that id", file=sys.stderr)
 PY
 metrics "$work/metrics.txt"
 unanswered=$(sed -n 's/^cepd_schema_registry_requests_total{result="unanswered"} \([0-9]*\).*/\1/p' "$work/metrics.txt")

@@ -330,7 +330,7 @@ CASES += [
                     else "dead-letters.jsonl lacks a reason: " + text)}),
     # Schema registry options: a stream that reads schema ids needs one; malformed options say what to write.
     avro("a registry stream without --schema-registry", "", pattern=AVRO_CEP.replace('format avro "r.avsc"', "format avro registry"),
-         status=2, stderr="stream 'a' (avro.cep:1) reads schemas from a registry: give its URL with --schema-registry"),
+         status=2, stderr="stream 'a' (avro.cep:1) reads schemas from a registry: give the registry's URL with --schema-registry"),
     dict(name="--schema-registry that is not a URL",
          setup=write("avro.cep", AVRO_CEP.replace('format avro "r.avsc"', "format avro registry")),
          args=["run", "--pattern", "avro.cep", "--input", "a=ev.jsonl", "--schema-registry", "localhost:8081"],

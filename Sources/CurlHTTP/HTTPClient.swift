@@ -1,8 +1,8 @@
 import CCurl
 
-/// A blocking HTTP(S) GET over libcurl's easy interface, with the TLS and authentication options a schema
-/// registry needs. It knows nothing of registries: a URL in, a status and a body out.
-public struct HTTPGet: Sendable {
+/// Blocking HTTP(S) GET and POST over libcurl's easy interface, with the TLS and authentication options a schema
+/// registry needs. It knows nothing of registries: a URL (and a body) in, a status and a body out.
+public struct HTTPClient: Sendable {
     /// How to reach the server.
     public struct Options: Sendable, Hashable {
         /// `USER:PASSWORD` for HTTP basic authentication, if any.
@@ -53,6 +53,15 @@ public struct HTTPGet: Sendable {
 
     /// GETs `url` (with `Accept: application/vnd.schemaregistry.v1+json, application/json`).
     public func get(_ url: String) throws(Failure) -> Response {
+        try request(url, body: nil)
+    }
+
+    /// POSTs `body` (JSON, `Content-Type: application/vnd.schemaregistry.v1+json`) to `url`.
+    public func post(_ url: String, json body: [UInt8]) throws(Failure) -> Response {
+        try request(url, body: body)
+    }
+
+    private func request(_ url: String, body: [UInt8]?) throws(Failure) -> Response {
         guard Self.initialized, let curl = curl_easy_init() else { throw Failure(description: "libcurl could not start") }
         defer { curl_easy_cleanup(curl) }
         final class Sink {
@@ -61,7 +70,9 @@ public struct HTTPGet: Sendable {
         }
         let sink = Sink()
         let context = Unmanaged.passUnretained(sink).toOpaque()
-        let headers: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Accept: application/vnd.schemaregistry.v1+json, application/json")
+        var headers: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Accept: application/vnd.schemaregistry.v1+json, application/json")
+        if body != nil { headers = curl_slist_append(headers, "Content-Type: application/vnd.schemaregistry.v1+json") }
+        let payload = body ?? []
         defer { curl_slist_free_all(headers) }
         var error = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let code: CURLcode = error.withUnsafeMutableBufferPointer { errorBuffer in
@@ -79,6 +90,14 @@ public struct HTTPGet: Sendable {
             if let ca = options.caFile { _ = cepd_curl_set_string(curl, CURLOPT_CAINFO, ca) }
             if let certificate = options.clientCertificate { _ = cepd_curl_set_string(curl, CURLOPT_SSLCERT, certificate) }
             if let key = options.clientKey { _ = cepd_curl_set_string(curl, CURLOPT_SSLKEY, key) }
+            if body != nil {
+                _ = cepd_curl_set_long(curl, CURLOPT_POST, 1)
+                _ = cepd_curl_set_long(curl, CURLOPT_POSTFIELDSIZE, payload.count)
+                // COPYPOSTFIELDS copies the bytes at once: the pointer need only live through the call.
+                _ = payload.withUnsafeBytes {
+                    cepd_curl_set_pointer(curl, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress))
+                }
+            }
             _ = cepd_curl_set_pointer(curl, CURLOPT_WRITEDATA, context)
             _ = cepd_curl_set_write(curl) { data, size, count, context in
                 let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
