@@ -12,7 +12,8 @@ Schemas come from a JSON file (what examples/fraud/encode.py --registry writes):
   {"schemas": {"1": {"schemaType": "PROTOBUF", "schema": ".proto text", "serialized": "base64", "references": [...]}},
    "subjects": {"logins-value": {"1": 1}}}
 
-  test-registry.py --schemas FILE --port PORT [--auth USER:PASSWORD]    (answers 401 without the credentials)
+  test-registry.py --schemas FILE --port PORT [--auth USER:PASSWORD] [--tls CERT.pem KEY.pem]
+      (answers 401 without the credentials; with --tls, HTTPS only)
 """
 import argparse
 import base64
@@ -29,6 +30,7 @@ def main():
     ap.add_argument("--schemas", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--auth")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key")
     args = ap.parse_args()
     with open(args.schemas) as f:
         store = json.load(f)
@@ -106,6 +108,11 @@ def main():
             return body
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"registry: listening on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
     server.serve_forever()
 

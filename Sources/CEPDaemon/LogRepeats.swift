@@ -48,10 +48,11 @@ final class LogRepeats: @unchecked Sendable {
     /// How many messages the filter remembers (bounded: the ones older than the window are forgotten first).
     var trackedMessages: Int { lock.withLock { messages.count } }
 
-    /// Whether `line` is a retried Kafka failure: the consumer's error events (`Kafka: `) and librdkafka's error and
-    /// warning lines.
+    /// Whether `line` is a retried failure: the consumer's error events (`Kafka: `), librdkafka's error and warning
+    /// lines, and the schema registry client's retries.
     static func collapses(_ line: String) -> Bool {
         line.hasPrefix("Kafka: ") || line.hasPrefix("librdkafka error ") || line.hasPrefix("librdkafka warning ")
+            || line.hasPrefix("no answer from the schema registry") || line.hasPrefix("the schema registry at ")
     }
 
     /// What two lines must share to count as one message.

@@ -41,6 +41,17 @@ import Testing
         #expect(repeats.admit("librdkafka warning X: y", now: 0) != nil && repeats.admit("librdkafka warning X: y", now: 1) == nil)
     }
 
+    /// The schema registry client's retries (issue 19): the backoff's growing delay does not make them new messages.
+    @Test func registryRetriesAreOneMessage() {
+        let repeats = LogRepeats(window: 30 * Self.second)
+        let line = { (delay: String) in
+            "no answer from the schema registry at http://r:8081 for schema id 7: Couldn't connect to server; asking again in \(delay) s (its messages wait)"
+        }
+        #expect(repeats.admit(line("0.1"), now: 0) == line("0.1"))
+        #expect(repeats.admit(line("0.2"), now: Self.second) == nil)
+        #expect(repeats.admit(line("10.0"), now: 31 * Self.second) == line("10.0") + " (and 1 more like it in the last 30 s)")
+    }
+
     @Test func manyDistinctMessagesStayBounded() {
         let repeats = LogRepeats(window: Self.second)
         for i in 0..<10_000 {
