@@ -257,6 +257,10 @@ extension Checker {
             return PathProblem(
                 message: "'\(joined(path))' is repeated (or a map): an event field holds one value",
                 help: "filter or key on a scalar field instead")
+        case .typeMissing(let path, let type):
+            return PathProblem(
+                message: "the type of '\(joined(path))', \(type), is not in the descriptor set",
+                help: "write the set with the files it imports: protoc --include_imports --descriptor_set_out=...")
         }
     }
 

@@ -657,6 +657,18 @@ import Testing
         #expect(message.first?.help == "declare one of its fields: device.id, device.kind")
     }
 
+    @Test func aDescriptorSetWithoutItsImportsIsExplained() throws {
+        var set = try Google_Protobuf_FileDescriptorSet(serializedBytes: Self.descriptorSet)
+        set.file[1].messageType.removeAll { $0.name == "Device" }
+        let files = SchemaFiles.memory(["dir/events.desc": try set.serializedBytes()])
+        let found = diagnostics(
+            "stream s from \"t\" {\n  format protobuf \"events.desc\" message t.v1.Event\n  key user\n  fields { user: string, device.id: string }\n}",
+            files: files)
+        #expect(found.map(\.id) == ["schema-field"])
+        #expect(found.first?.message.hasSuffix("the type of 'device', t.v1.Device, is not in the descriptor set") == true)
+        #expect(found.first?.help?.contains("--include_imports") == true)
+    }
+
     @Test func formatClausesAreChecked() throws {
         func ids(_ format: String, files: SchemaFiles = Self.prefixedFiles) -> [String] {
             diagnostics("stream s from \"t\" {\n  \(format)\n  key user\n  fields { user: string }\n}", files: files).map(\.id)

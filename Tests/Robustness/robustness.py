@@ -46,15 +46,15 @@ def avro_lines(*data):
     return "".join(base64.b64encode(d).decode() + "\n" for d in data)
 
 
-def avro(name, events, pattern=AVRO_CEP, schema=AVRO_SCHEMA, **expected):
-    """A replay of the Avro lines `events` through `pattern` over `schema` (r.avsc)."""
+def avro(name, events, pattern=AVRO_CEP, schema=AVRO_SCHEMA, extra=(), **expected):
+    """A replay of the Avro lines `events` through `pattern` over `schema` (r.avsc), with `extra` arguments."""
     def setup(directory):
         write("avro.cep", pattern)(directory)
         write("ev.b64", events)(directory)
         if schema is not None:
             write("r.avsc", schema)(directory)
     return dict(name=name, setup=setup,
-                args=["run", "--pattern", "avro.cep", "--input", "a=ev.b64", "--output", "out.jsonl"], **expected)
+                args=["run", "--pattern", "avro.cep", "--input", "a=ev.b64", "--output", "out.jsonl", *extra], **expected)
 
 
 
@@ -343,6 +343,13 @@ CASES += [
          setup=write("avro.cep", AVRO_CEP.replace('format avro "r.avsc"', "format avro registry")),
          args=["serve", "--pattern", "avro.cep", "--schema-registry", "https://127.0.0.1:9", "--schema-registry-ca", "nope.pem"],
          status=2, stderr="--schema-registry-ca 'nope.pem': cannot read the file"),
+    # A kcat dump of an Avro topic: the payload is base64 in the line.
+    avro("a kcat dump of Avro messages", "".join(
+        '{"topic":"a","partition":0,"offset":%d,"ts":%d,"key":"u1","payload":"%s"}\n'
+        % (i, 1000 * (i + 1), base64.b64encode(avro_datum("u1", v, 1000 * (i + 1))).decode()) for i, v in enumerate([1, 5]))
+        + '{"topic":"a","partition":0,"offset":2,"ts":3000,"key":"u1","payload":"{not base64}"}\n',
+        extra=("--input-format", "kcat"), status=0, stderr="dead letters: 1",
+        files={"out.jsonl": contains("out.jsonl", '"d":4'), "dead-letters.jsonl": contains("dead-letters.jsonl", "'payload': not base64")}),
     avro("a missing Avro schema", "", schema=None, status=1, stderr="avro.cep:2:15: error: cannot read the schema 'r.avsc'"),
     avro("an Avro schema that is not JSON", "", schema="{nope", status=1, stderr="'r.avsc' is not an Avro schema: not JSON"),
     avro("an Avro schema that is not a record", "", schema='"long"', status=1, stderr="the schema is a long, not a record"),

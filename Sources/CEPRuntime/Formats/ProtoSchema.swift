@@ -41,6 +41,9 @@ public struct ProtoSchema: Sendable, Hashable {
             if field.isRepeated { return .failure(.repeated(path: chain.map(\.name))) }
             let isLast = depth == path.count - 1
             if field.kind == .message && !field.isTimestamp {
+                guard self.message(field.typeName) != nil else {
+                    return .failure(.typeMissing(path: chain.map(\.name), type: field.typeName))
+                }
                 if isLast {
                     let members = self.message(field.typeName)?.fields.map(\.name) ?? []
                     return .failure(.isMessage(path: chain.map(\.name), members: members))
@@ -64,6 +67,8 @@ public enum ProtoPathProblem: Sendable, Hashable, Error {
     case isMessage(path: [String], members: [String])
     /// The path reaches a repeated field (or a map): an event field is one value.
     case repeated(path: [String])
+    /// The path goes through a message whose type the descriptor set lacks (written without --include_imports).
+    case typeMissing(path: [String], type: String)
 }
 
 /// A message type.
