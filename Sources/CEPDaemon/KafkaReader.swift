@@ -186,10 +186,12 @@ final class KafkaReader: @unchecked Sendable {
                 case .ready: break
                 case .stopping: return
                 case .firstSchemaMismatch(let problem):
+                    // A stop with status 2, not a clean one: nothing after this point is committed.
                     Log.error(
                         "topic \(message.partition.topic): the first schema it carries does not fit the declared fields: "
                             + "\(problem); stopping (fix the stream's 'fields', or the producers' schema)")
-                    exit(2)
+                    stop.set(exitCode: 2)
+                    return
                 }
             }
             inputs[input].queue.push(message, input: input, decoder: inputs[input].decoder)

@@ -325,5 +325,21 @@ unanswered=$(sed -n 's/^cepd_schema_registry_requests_total{result="unanswered"}
 answered=$(sed -n 's/^cepd_schema_registry_requests_total{result="answered"} \([0-9]*\).*/\1/p' "$work/metrics.txt")
 [ "${unanswered:-0}" -ge 1 ] && [ "${answered:-0}" -ge 5 ] \
     || fail "registry metrics: ${unanswered:-none} unanswered (expected some: it was down), ${answered:-none} answered"
+kill "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" 2>/dev/null || true
+serve_pid=""
+# cepd serve stops with status 2 when the first schema of a topic lacks a declared field (and commits nothing).
+sed -E 's/^(stream [a-z]+ from "[a-z]+)"/\1-framed"/' "$work/mismatch.cep" > "$work/mismatch-framed.cep"
+"$cepd" --pattern "$work/mismatch-framed.cep" --brokers "$KAFKA_BROKERS" --group formats-mismatch --state-dir none \
+    --from earliest --late-topic cepd-late-2 --dead-letter-topic cepd-dead-2 "${fast[@]}" >/dev/null 2>"$work/mismatch-serve.log" &
+mismatch_pid=$!
+cepd_pids+=("$mismatch_pid")
+for _ in $(seq 1 600); do kill -0 "$mismatch_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$mismatch_pid" 2>/dev/null && fail "cepd serve did not stop within 60 s on a first schema without a declared field (waited for it to exit)"
+status=0
+wait "$mismatch_pid" || status=$?
+[ "$status" = 2 ] && grep -q "field 'region' is not in the writer schema" "$work/mismatch-serve.log" \
+    || fail "cepd serve on a first schema without a declared field: status $status, $(tail -n 3 "$work/mismatch-serve.log")"
+echo "formats e2e: cepd serve stops with status 2 naming the field a topic's first schema lacks"
 echo "formats e2e: through Kafka with the registry down at first ($unanswered requests unanswered, then $answered answered): the same alerts, late events and dead letters as cepd run"
 echo "formats e2e: PASS"
