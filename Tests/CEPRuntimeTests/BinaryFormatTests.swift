@@ -290,6 +290,21 @@ import Testing
         #expect(fields(decode(decoder, Self.payment(note: nil, tags: []).bytes)) == withoutNote)
     }
 
+    /// Found by FuzzBinaryEvents: the smallest long as timestamp-micros overflowed the floor division.
+    @Test func timestampMicrosAtTheEndsOfTheLong() throws {
+        let schema = #"{"type":"record","name":"R","fields":[{"name":"k","type":"string"},{"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}}]}"#
+        let files = SchemaFiles.memory(["r.avsc": Array(schema.utf8)])
+        let source = #"stream s from "t" { format avro "r.avsc" key k time ts fields { k: string, ts: time } }"#
+        let decoder = EventDecoder(
+            automaton: try #require(Compiler.compile(path: "p.cep", text: source, schemaFiles: files).automaton), topic: "t")
+        for (micros, ms) in [(Int64.min, Int64.min / 1000 - 1), (Int64.max, Int64.max / 1000), (-1, -1), (-1000, -1), (-1001, -2)] {
+            var d = Avro()
+            d.string("k")
+            d.long(micros)
+            #expect(fields(decode(decoder, d.bytes))?.last == .time(ms), "\(micros) µs")
+        }
+    }
+
     @Test func corruptAvroDataAreDeadLettersWithTheirReason() throws {
         let decoder = try decoder(Self.avroSource)
         let good = Self.payment(note: "hi").bytes

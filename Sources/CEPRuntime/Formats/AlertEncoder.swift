@@ -187,9 +187,9 @@ struct AlertEncoder: Sendable {
             out.append(value == .bool(true) ? 1 : 0)
         case .message where field.isTimestamp:
             // seconds and nanos, the seconds rounded down (a time before 1970 has positive nanos).
-            let ms = integer(value)
-            let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
-            let nanos = (ms - seconds * 1000) * 1_000_000
+            let (quotient, remainder) = integer(value).quotientAndRemainder(dividingBy: 1000)
+            let seconds = remainder < 0 ? quotient - 1 : quotient
+            let nanos = (remainder < 0 ? remainder + 1000 : remainder) * 1_000_000
             var inner: [UInt8] = []
             if seconds != 0 {
                 varint(1 << 3, into: &inner)

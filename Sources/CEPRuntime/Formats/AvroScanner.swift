@@ -114,9 +114,10 @@ enum AvroScanner {
             return .integer(value)
         case .long, .timestampMillis: return .integer(try reader.zigzag())
         case .timestampMicros:
-            let micros = try reader.zigzag()
-            // Floor division: a time before 1970 rounds down to its millisecond, as Java's Instant does.
-            return .integer(micros >= 0 ? micros / 1000 : (micros - 999) / 1000)
+            // Floor division: a time before 1970 rounds down to its millisecond, as Java's Instant does (and without
+            // `micros - 999`, which overflows at the smallest long: found by the fuzzer).
+            let (quotient, remainder) = try reader.zigzag().quotientAndRemainder(dividingBy: 1000)
+            return .integer(remainder < 0 ? quotient - 1 : quotient)
         case .float: return .number(Double(Float(bitPattern: try reader.fixed32())))
         case .double: return .number(Double(bitPattern: try reader.fixed64()))
         case .string, .bytes:
@@ -182,10 +183,10 @@ enum AvroScanner {
             }
             // Items take a byte or more, except those of a type that takes none (null): a short message that
             // announced billions of them would loop for ages.
-            items += count
-            guard items <= Int64(reader.remaining) + 64 else {
+            guard count <= Int64(reader.remaining) + 64 - items else {
                 throw reader.error("\(count) items announced in \(reader.remaining) bytes", at: start)
             }
+            items += count
             for _ in 0..<count { try item(&reader) }
         }
     }
