@@ -65,7 +65,9 @@ public enum ProtoDescriptorSet {
         let fullName = prefix + message.name
         var fields: [ProtoField] = []
         for field in message.field {
-            guard let kind = ProtoFieldKind(field.type) else { continue }
+            // (protoc never writes a number outside 1...2^29-1; a hand-made set could, and the decoder's plans take
+            // numbers as unsigned: such a field is left out, so a declared path to it reads as missing.)
+            guard let kind = ProtoFieldKind(field.type), (1...536_870_911).contains(field.number) else { continue }
             let repeated = field.label == .repeated
             let presence = !repeated
                 && (!implicit || kind == .message || kind == .group || field.proto3Optional || field.hasOneofIndex)

@@ -684,6 +684,16 @@ import Testing
         #expect(found.first?.help?.contains("--include_imports") == true)
     }
 
+    @Test func aHandMadeDescriptorSetWithABadFieldNumberIsRefusedNotTrusted() throws {
+        var set = try Google_Protobuf_FileDescriptorSet(serializedBytes: Self.descriptorSet)
+        set.file[1].messageType[0].field[0].number = -5  // t.v1.Event.user
+        let files = SchemaFiles.memory(["dir/events.desc": try set.serializedBytes()])
+        let found = diagnostics(
+            "stream s from \"t\" {\n  format protobuf \"events.desc\" message t.v1.Event\n  key user\n  fields { user: string }\n}",
+            files: files)
+        #expect(found.map(\.id) == ["schema-field"])
+    }
+
     @Test func formatClausesAreChecked() throws {
         func ids(_ format: String, files: SchemaFiles = Self.prefixedFiles) -> [String] {
             diagnostics("stream s from \"t\" {\n  \(format)\n  key user\n  fields { user: string }\n}", files: files).map(\.id)
