@@ -177,10 +177,8 @@ extension Checker {
                 }
             }
             for target in record.fields where !fields.contains(where: { $0.name.name == target.name }) {
-                guard case .union(let branches) = target.type, branches.contains(.null) else {
-                    diagnostics.report(.alertFieldMissing(target.name, path), at: clause, help: "emit '\(target.name): ...'")
-                    continue
-                }
+                if case .union(let branches) = target.type, branches.contains(.null) { continue }  // written null
+                diagnostics.report(.alertFieldMissing(target.name, path), at: clause, help: "emit '\(target.name): ...'")
             }
             return (.avro(schema), format.registry != nil ? text : nil)
         case .protobuf(let schema, let message, let path):

@@ -218,6 +218,7 @@ python3 scripts/test-registry.py --schemas "$work/schemas.json" --port "$tls_por
     --tls "$work/tls-cert.pem" "$work/tls-key.pem" 2>>"$work/tls-registry.log" &
 cepd_pids+=("$!")
 for _ in $(seq 1 100); do grep -q listening "$work/tls-registry.log" && break; sleep 0.1; done
+grep -q listening "$work/tls-registry.log" || fail "the TLS registry did not start within 10 s: $(cat "$work/tls-registry.log")"
 args=()
 for t in "${inputs[@]}"; do args+=(--input "$t=$work/framed/$t.b64"); done
 CEPD_SCHEMA_REGISTRY="https://127.0.0.1:$tls_port" "$cepd" run --pattern "$work/fraud-registry.cep" "${args[@]}" \

@@ -61,6 +61,8 @@ final class RegistryPlans: Sendable {
         // message of the file).
         let count = try reader.zigzag()
         guard (0...64).contains(count) else { throw reader.error("a message-index list of \(count) entries", at: 5) }
+        // The common case (the file's first message) shares one array: no allocation per message.
+        if count == 0 { return (id, Self.firstMessage, reader.index) }
         var indexes: [Int] = []
         for _ in 0..<count {
             let start = reader.index
@@ -68,8 +70,10 @@ final class RegistryPlans: Sendable {
             guard (0..<1_000_000).contains(index) else { throw reader.error("message index \(index)", at: start) }
             indexes.append(Int(index))
         }
-        return (id, indexes.isEmpty ? [0] : indexes, reader.index)
+        return (id, indexes, reader.index)
     }
+
+    private static let firstMessage = [0]
 
     /// The plan for messages of schema `id` (and message `indexes`): looked up, or built after asking the registry
     /// (which may block while it is unreachable). `firstProblem` is set when this was the first schema the topic
