@@ -60,6 +60,9 @@ let package = Package(
         .target(
             name: "CEPCompiler", dependencies: ["CEPSyntax", "CEPRuntime", "CEPCore", "CEPSchemas"],
             swiftSettings: strictSettings),
+        // Input items → engine → outputs and positions: the loop `cepd run` and `cepd serve` share. Knows neither
+        // files, Kafka nor the clock, so that the daemon's core is tested in process.
+        .target(name: "CEPDriver", dependencies: ["CEPRuntime", "CEPCore"], swiftSettings: strictSettings + hotPathSettings),
         // Thin wrappers over the C libraries; they know nothing of CEP.
         .target(name: "KafkaClient", dependencies: ["CRdKafka"], swiftSettings: strictSettings),
         .target(name: "RocksStore", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
@@ -77,8 +80,8 @@ let package = Package(
         .target(
             name: "CEPDaemon",
             dependencies: [
-                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "CEPSchemas", "KafkaClient", "RocksStore", "AdminHTTP",
-                "CurlHTTP",
+                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "CEPSchemas", "CEPDriver", "KafkaClient", "RocksStore",
+                "AdminHTTP", "CurlHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -100,11 +103,15 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings),
+        .testTarget(
+            name: "CEPDriverTests", dependencies: ["CEPDriver", "CEPRuntime", "CEPCompiler", "CEPCore", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP"], swiftSettings: strictSettings),
         .testTarget(
             name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),
         .testTarget(
-            name: "CEPDaemonTests", dependencies: ["CEPDaemon", "CEPCompiler", "CEPSyntax", "KafkaClient"],
+            name: "CEPDaemonTests",
+            dependencies: ["CEPDaemon", "CEPDriver", "CEPRuntime", "CEPCompiler", "CEPSyntax", "KafkaClient", "TestSupport"],
             swiftSettings: strictSettings),
     ]
 )

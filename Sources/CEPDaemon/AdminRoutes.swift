@@ -1,35 +1,55 @@
 import AdminHTTP
 import Foundation
+import Synchronization
 
 /// Where the daemon stands, for `/readyz`: written by the engine thread, read by the admin server's thread.
-final class DaemonStatus: @unchecked Sendable {
-    // @unchecked: every property is behind `lock`.
-    private let lock = NSLock()
-    private var restored = false
-    private var consuming = false
-    private var assignedPartitions = 0
-    private var stopping = false
+final class DaemonStatus: Sendable {
+    private struct State {
+        var restored = false
+        var consuming = false
+        var assignedPartitions = 0
+        var stopping = false
+        var progress = Progress()
+    }
+
+    /// How far the engine thread has got, published at the end of each turn of its loop: what in-process tests
+    /// wait for (a signal, not a guess of time).
+    struct Progress: Sendable, Equatable {
+        /// Turns of the loop so far (each applies at most one batch, then looks at the clock).
+        var turns = 0
+        var events = 0
+        var alerts = 0
+        /// Checkpoints written (with --state-dir).
+        var checkpoints = 0
+    }
+
+    private let state = Mutex(State())
 
     /// The checkpoint is restored (or there was none): the engine holds its state.
-    func setRestored() { lock.withLock { restored = true } }
+    func setRestored() { state.withLock { $0.restored = true } }
     /// The engine loop runs and the consumer has joined its group.
-    func setConsuming(_ value: Bool) { lock.withLock { consuming = value } }
+    func setConsuming(_ value: Bool) { state.withLock { $0.consuming = value } }
     /// The partitions this member owns now.
-    func setAssigned(_ count: Int) { lock.withLock { assignedPartitions = count } }
+    func setAssigned(_ count: Int) { state.withLock { $0.assignedPartitions = count } }
     /// A stop was asked for: not ready any more (a load balancer or orchestrator stops routing to it).
-    func setStopping() { lock.withLock { stopping = true } }
+    func setStopping() { state.withLock { $0.stopping = true } }
+
+    /// Publishes the engine thread's progress.
+    func setProgress(_ progress: Progress) { state.withLock { $0.progress = progress } }
+    /// The engine thread's progress, as last published.
+    var progress: Progress { state.withLock { $0.progress } }
 
     /// Whether the engine loop runs (and so answers requests that need the engine).
-    var isConsuming: Bool { lock.withLock { consuming && !stopping } }
+    var isConsuming: Bool { state.withLock { $0.consuming && !$0.stopping } }
 
     /// Ready: restored, consuming, at least one partition assigned, not stopping. The JSON says which part is not.
     func readiness() -> (ready: Bool, json: String) {
-        lock.withLock {
-            let ready = restored && consuming && assignedPartitions > 0 && !stopping
+        state.withLock { state in
+            let ready = state.restored && state.consuming && state.assignedPartitions > 0 && !state.stopping
             return (
                 ready,
-                "{\"ready\":\(ready),\"restored\":\(restored),\"consuming\":\(consuming),"
-                    + "\"assigned_partitions\":\(assignedPartitions),\"stopping\":\(stopping)}"
+                "{\"ready\":\(ready),\"restored\":\(state.restored),\"consuming\":\(state.consuming),"
+                    + "\"assigned_partitions\":\(state.assignedPartitions),\"stopping\":\(state.stopping)}"
             )
         }
     }
@@ -37,10 +57,9 @@ final class DaemonStatus: @unchecked Sendable {
 
 /// Requests that need the engine, queued by the admin server's thread and answered by the engine thread between
 /// batches (at least every 100 ms).
-final class EngineRequests: @unchecked Sendable {
-    // @unchecked: `queue` is behind `lock`.
+final class EngineRequests: Sendable {
     /// One request: explain a key (the key as given in the URL).
-    struct Explain {
+    struct Explain: Sendable {
         var key: String
         var respond: @Sendable (AdminResponse) -> Void
     }
@@ -48,26 +67,24 @@ final class EngineRequests: @unchecked Sendable {
     /// One reload request: from POST /reload (with its answer), or from SIGHUP (none).
     typealias Reload = (@Sendable (AdminResponse) -> Void)?
 
-    private let lock = NSLock()
-    private var queue: [Explain] = []
-    private var reloads: [Reload] = []
+    private let queues = Mutex<(explains: [Explain], reloads: [Reload])>(([], []))
 
-    func add(_ request: Explain) { lock.withLock { queue.append(request) } }
-    func addReload(_ respond: Reload) { lock.withLock { reloads.append(respond) } }
+    func add(_ request: Explain) { queues.withLock { $0.explains.append(request) } }
+    func addReload(_ respond: Reload) { queues.withLock { $0.reloads.append(respond) } }
 
     /// Takes every queued reload request.
     func takeReloads() -> [Reload] {
-        lock.withLock {
-            defer { reloads.removeAll() }
-            return reloads
+        queues.withLock { queues in
+            defer { queues.reloads.removeAll() }
+            return queues.reloads
         }
     }
 
     /// Takes every queued request.
     func take() -> [Explain] {
-        lock.withLock {
-            defer { queue.removeAll() }
-            return queue
+        queues.withLock { queues in
+            defer { queues.explains.removeAll() }
+            return queues.explains
         }
     }
 }

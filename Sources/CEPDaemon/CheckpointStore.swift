@@ -1,5 +1,6 @@
 import CEPRuntime
 import Foundation
+import Logging
 import KafkaClient
 import RocksStore
 
@@ -233,6 +234,18 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                     Log.info("checkpoint: failpoint: task \(record.task)'s changes are in the changelog, not its record; pausing \(pause) ms")
                     Thread.sleep(forTimeInterval: Double(pause) / 1000)
                 }
+                if let hangAt = Failpoints.changelogHang, record.task == records[0].task,
+                    written.keysWritten + written.keysDeleted > 0
+                {
+                    changelogCheckpointsWithChanges += 1
+                    if changelogCheckpointsWithChanges == hangAt {
+                        try producer.flush(timeoutMs: 30_000)
+                        Log.info(
+                            "checkpoint: failpoint: task \(record.task)'s changes are in the changelog, not its record; "
+                                + "pausing until killed", ["failpoint": "changelog", "task": "\(record.task)"])
+                        Failpoints.hang()
+                    }
+                }
                 tee.changelog.send(Changelog.recordKey, [UInt8(ascii: "P")] + Array(try JSONEncoder().encode(record)))
                 if let error = tee.changelog.error { throw error }
             } else {
@@ -258,7 +271,9 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     }
 
     /// `CEPD_FAILPOINT_CHANGELOG_PAUSE_MS`: tests only (docs/operations.md, "Failpoints").
-    private static let changelogPauseMs = ProcessInfo.processInfo.environment["CEPD_FAILPOINT_CHANGELOG_PAUSE_MS"].flatMap { Int($0) }
+    private static let changelogPauseMs = Failpoints.number("CEPD_FAILPOINT_CHANGELOG_PAUSE_MS")
+    /// Checkpoints whose first task wrote changes to the changelog, for `CEPD_FAILPOINT_CHANGELOG_HANG`.
+    private var changelogCheckpointsWithChanges = 0
 
     /// Writes again, to the changelog, the local value of a key an incomplete checkpoint changed there.
     private func rewrite(_ change: Changelog.Change, task: Int, into log: inout Changelog.Writer) throws {

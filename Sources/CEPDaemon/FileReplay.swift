@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEPCore
+import CEPDriver
 import CEPRuntime
 import Foundation
 
@@ -12,23 +13,19 @@ import Glibc
 /// Two threads: a `ReplayReader` reads, decodes and merges the files on its own thread, and this type matches and
 /// writes on the calling one; batches of lines pass between them through a bounded `BatchChannel`.
 struct FileReplay {
-    /// One task per partition number: file N of each topic is partition N, read by task N (as in `cepd serve`).
-    private var engine: TaskEngines
-    /// The engine source, topic and partition of each input.
-    private var sources: [(source: TaskEngines.SourceID, topic: String, partition: Int32, rank: Int32)] = []
+    /// The engine and the inputs: one task per partition number (file N of each topic is partition N, read by
+    /// task N, as in `cepd serve`); input i is the i-th --input.
+    private var driver: EngineDriver
     private var reader: ReplayReader?
     private let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
     private let formatter: AlertFormatter
     private let alerts: LineWriter
     private let lateWriter: LineWriter
     private let deadWriter: LineWriter
-    private var outputs: [MatchOutput] = []
     /// Topics some pattern reads that no --input gives (replayed as empty).
     private var missingTopics: [String] = []
     /// The inputs as given.
     private let specs: [(topic: String, path: String)]
-    /// Per input, the offset after the last line the engine has processed.
-    private var positions: [Int64]
     /// With --state-dir: the checkpoint store, how often to checkpoint (ns), and the last checkpoint.
     private var store: CheckpointStore?
     private let checkpointInterval: UInt64
@@ -46,7 +43,7 @@ struct FileReplay {
         limits: PartialMatchLimits = PartialMatchLimits(), maxLineBytes: Int = LineReader.defaultMaxLineBytes,
         inputFormat: InputFormat = .json, schemas: (any RegistrySchemas)? = nil
     ) throws {
-        engine = TaskEngines(automaton: automaton)
+        driver = EngineDriver(engine: TaskEngines(automaton: automaton), idling: .init(timeoutNanos: nil))
         self.inputFormat = inputFormat
         formatter = AlertFormatter(automaton: automaton, encoding: false)
         alerts = LineWriter(path: output)
@@ -54,7 +51,6 @@ struct FileReplay {
         deadWriter = LineWriter(path: deadLetters)
         self.specs = specs
         self.checkpointInterval = UInt64(max(checkpointInterval, 1)) * 1_000_000
-        positions = Array(repeating: 0, count: specs.count)
         var partitions: [String: Int32] = [:]
         var inputs: [ReplayReader.Input] = []
         do {
@@ -62,13 +58,16 @@ struct FileReplay {
             for spec in specs { partitions[spec.topic, default: 0] += 1 }
             let tasks = 0..<max(1, Int(partitions.values.max() ?? 1))
             partitions = [:]
-            if let stateDir { try restore(stateDir, tasks: tasks) }
-            engine.setLimits(limits)
+            var positions = Array(repeating: Int64(0), count: specs.count)
+            if let stateDir { positions = try restore(stateDir, tasks: tasks) ?? positions }
+            driver.engine.setLimits(limits)
             for (i, spec) in specs.enumerated() {
                 let partition = partitions[spec.topic, default: 0]
                 partitions[spec.topic] = partition + 1
-                let source = engine.source(topic: spec.topic, partition: partition)
-                sources.append((source, spec.topic, partition, engine[source].rank))
+                // The files are fixed: none joins late (a resumed replay's restored partitions hold the watermark
+                // where they were).
+                driver.open(input: i, topic: spec.topic, partition: partition, now: 0, joinsOnFirstMessage: false)
+                driver.setPosition(PartitionID(topic: spec.topic, partition: partition), positions[i])
                 let reader = try LineReader(path: spec.path, maxLineBytes: maxLineBytes)
                 guard reader.skip(positions[i]) else {
                     throw UsageError(message: "'\(spec.path)' has fewer than the \(positions[i]) lines the checkpoint processed: it changed")
@@ -83,11 +82,11 @@ struct FileReplay {
             // watermark of its task's patterns until the end of the replay (a topic with no file at all, or with
             // fewer files than another).
             var ignore: [MatchOutput] = []
-            for topic in engine.inputTopics {
+            for topic in driver.engine.inputTopics {
                 if partitions[topic] == nil { missingTopics.append(topic) }
                 for task in tasks where task >= partitions[topic, default: 0] {
-                    let source = engine.source(topic: topic, partition: Int32(task))
-                    if !engine[source].isFinished { engine.finish(source, into: &ignore) }
+                    let source = driver.engine.source(topic: topic, partition: Int32(task))
+                    if !driver.engine[source].isFinished { driver.engine.finish(source, into: &ignore) }
                 }
             }
             try alerts.open()
@@ -108,11 +107,11 @@ struct FileReplay {
     // MARK: - Checkpoints
 
     /// Opens the state directory; if it holds a checkpoint of this replay, restores the engine, the input
-    /// positions and the output files (cut back to what they held at the checkpoint).
-    private mutating func restore(_ dir: String, tasks: Range<Int>) throws {
+    /// positions (returned) and the output files (cut back to what they held at the checkpoint).
+    private mutating func restore(_ dir: String, tasks: Range<Int>) throws -> [Int64]? {
         let store = try CheckpointStore(path: dir)
         try store.claim(.replay)
-        engine.trackChanges()
+        driver.engine.trackChanges()
         let record: ReplayCheckpoint?
         do {
             record = try store.record(ReplayCheckpoint.self)
@@ -122,7 +121,7 @@ struct FileReplay {
         var report: Engine.RestoreReport?
         do {
             for task in tasks {
-                guard let restored = try engine.restore(task: task, from: store) else { continue }
+                guard let restored = try driver.engine.restore(task: task, from: store) else { continue }
                 // Every task holds every pattern: the pattern lists agree, the keys add up.
                 if report == nil { report = restored } else { report!.keys += restored.keys }
             }
@@ -137,7 +136,7 @@ struct FileReplay {
                     message: "the checkpoint in \(dir) was written by an earlier cepd (state not kept per task); remove it "
                         + "(or use another --state-dir) to start over")
             }
-            return
+            return nil
         }
         let given = specs.map { "\($0.topic)=\($0.path)" }
         let recorded = record.inputs.map { "\($0.topic)=\($0.path)" }
@@ -173,9 +172,10 @@ struct FileReplay {
                     + "give the same --output, --late and --dead-letters, or use another --state-dir")
         }
         for (writer, output) in zip(writers, record.outputs) { try writer.resume(bytes: output.bytes, lines: output.lines) }
-        positions = record.inputs.map(\.next)
+        let positions = record.inputs.map(\.next)
         checkpointNumber = record.number
         resumed = "resumed from checkpoint \(record.number) in \(dir) (\(report.keys) keys, \(positions.reduce(0, +)) lines already processed)"
+        return positions
     }
 
     /// An output file or a checkpoint that could not be written, or an input that could not be read to its end:
@@ -215,11 +215,12 @@ struct FileReplay {
             number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000),
             inputs: specs.enumerated().map {
                 ReplayCheckpoint.Input(
-                    topic: $1.topic, path: $1.path, next: positions[$0], file: inputFiles[$0], format: inputFormat.rawValue)
+                    topic: $1.topic, path: $1.path, next: driver.inputs[$0].position ?? 0, file: inputFiles[$0],
+                    format: inputFormat.rawValue)
             },
             outputs: writers.map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) })
         do {
-            _ = try store.write(&engine, tasks: engine.tasks, record)
+            _ = try store.write(&driver.engine, tasks: driver.engine.tasks, record)
         } catch {
             throw IOFailure(message: "checkpoint to \(store.path) failed: \(error)")
         }
@@ -233,33 +234,16 @@ struct FileReplay {
         let thread = Thread { reader.run() }
         thread.stackSize = 1 << 20
         thread.start()
-        var lines = 0
         var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
+        var millions = 0
         while let batch = channel.receive() {
-            var cursor = DecodedEvents.Cursor()
-            for item in batch.items {
-                switch item {
-                case .events(let record, let count):
-                    let (source, topic, partition, rank) = sources[record.input]
-                    let origin = EventOrigin(topic: topic, partition: partition, offset: record.offset)
-                    for _ in 0..<count {
-                        let event = batch.decoded.next(&cursor, origin: origin, sourceRank: rank)
-                        let late = engine.process(event, source: source, into: &outputs)
-                        if !late.isEmpty { batch.withBytes(record.value) { writeLate(event, line: $0, patterns: late) } }
-                    }
-                    positions[record.input] = record.offset + 1
-                    lines += 1
-                    if progress && lines % 1_000_000 == 0 { PatternFiles.writeError("\r\(lines / 1_000_000)M events…") }
-                case .deadLetter(let record, let reason):
-                    let (_, topic, partition, _) = sources[record.input]
-                    let origin = EventOrigin(topic: topic, partition: partition, offset: record.offset)
-                    batch.withBytes(record.value) { writeDeadLetter(origin: origin, line: $0, reason: reason) }
-                    positions[record.input] = record.offset + 1
-                case .finished(let input):
-                    engine.finish(sources[input].source, into: &outputs)
-                case .opened, .closed, .caughtUp, .notice, .reloaded, .released:  // a replay never reloads or rebalances
-                    break  // a replay's inputs are fixed and its files report nothing
-                }
+            var position = EngineDriver.BatchPosition()
+            // A replay's inputs are fixed and its files report nothing: no item needs the adapter (`Pause`).
+            while driver.step(batch, &position, now: 0) != nil {}
+            writeSideOutputs(batch)
+            if progress && driver.processedEvents / 1_000_000 > millions {
+                millions = driver.processedEvents / 1_000_000
+                PatternFiles.writeError("\r\(millions)M events…")
             }
             flushOutputs()
             batch.removeAll()
@@ -282,41 +266,57 @@ struct FileReplay {
             }
             throw IOFailure(message: message)
         }
-        engine.finishAll(into: &outputs)
+        driver.engine.finishAll(into: &driver.outputs)
         flushOutputs()
         // The finished state too: running the same command again then changes nothing.
         try checkpoint()
         for writer in writers { writer.close() }
         if let failure = outputFailure() { throw failure }
-        if progress && lines >= 1_000_000 { PatternFiles.writeError("\r") }
+        if progress && millions > 0 { PatternFiles.writeError("\r") }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return summary(seconds: seconds)
     }
 
     private mutating func flushOutputs() {
-        for output in outputs {
+        for output in driver.outputs {
             if let line = formatter.format(output) { alerts.write(line) }
         }
-        outputs.removeAll(keepingCapacity: true)
+        driver.outputs.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the late events and dead letters of the last `step`s, with their lines from `batch`.
+    private mutating func writeSideOutputs(_ batch: InputBatch) {
+        for side in driver.sideOutputs {
+            switch side {
+            case .late(let record, let eventTime, let patterns, let watermarks):
+                batch.withBytes(record.value) { writeLate(record, eventTime: eventTime, patterns: patterns, watermarks: watermarks, line: $0) }
+            case .deadLetter(let record, let reason):
+                batch.withBytes(record.value) { writeDeadLetter(record, line: $0, reason: reason) }
+            }
+        }
+        driver.sideOutputs.removeAll(keepingCapacity: true)
     }
 
     private func lineValue(_ line: UnsafeBufferPointer<UInt8>) -> String {
         JSONWriter.quoted(String(decoding: line, as: UTF8.self))
     }
 
-    private func writeLate(_ event: Event, line: UnsafeBufferPointer<UInt8>, patterns: [Int]) {
+    private func writeLate(
+        _ record: InputRecord, eventTime: Int64, patterns: [Int], watermarks: [Int64], line: UnsafeBufferPointer<UInt8>
+    ) {
+        let input = driver.inputs[record.input]
         var json = JSONWriter()
         json.beginObject()
         json.string("reason", "late")
-        json.string("topic", event.origin.topic)
-        json.raw("partition", String(event.origin.partition))
-        json.raw("offset", String(event.origin.offset))
-        json.raw("ts", String(event.timestamp))
+        json.string("topic", input.topic)
+        json.raw("partition", String(input.partition))
+        json.raw("offset", String(record.offset))
+        json.raw("ts", String(eventTime))
         json.beginArray("patterns")
-        for p in patterns {
+        for (p, watermark) in zip(patterns, watermarks) {
             json.beginObject()
-            json.string("pattern", engine.automaton.patterns[p].name)
-            json.raw("watermark", String(engine.watermark(ofPattern: p, task: TaskEngines.task(ofPartition: event.origin.partition))))
+            json.string("pattern", driver.engine.automaton.patterns[p].name)
+            json.raw("watermark", String(watermark))
             json.endObject()
         }
         json.endArray()
@@ -325,28 +325,29 @@ struct FileReplay {
         lateWriter.write(json.text)
     }
 
-    private func writeDeadLetter(origin: EventOrigin, line: UnsafeBufferPointer<UInt8>, reason: String) {
+    private func writeDeadLetter(_ record: InputRecord, line: UnsafeBufferPointer<UInt8>, reason: String) {
+        let input = driver.inputs[record.input]
         var json = JSONWriter()
         json.beginObject()
         json.string("reason", reason)
-        json.string("topic", origin.topic)
-        json.raw("partition", String(origin.partition))
-        json.raw("offset", String(origin.offset))
+        json.string("topic", input.topic)
+        json.raw("partition", String(input.partition))
+        json.raw("offset", String(record.offset))
         json.raw("value", lineValue(line))
         json.endObject()
         deadWriter.write(json.text)
     }
 
     private func summary(seconds: Double) -> String {
-        let stats = engine.stats
+        let stats = driver.engine.stats
         var text = resumed.map { "cepd run: \($0)\n" } ?? ""
         text += "cepd run: \(stats.events) events in \(String(format: "%.2f", seconds)) s"
         if seconds > 0 { text += " (\(Int(Double(stats.events) / seconds)) events/s)" }
         text += "\n"
-        for (p, pattern) in engine.automaton.patterns.enumerated() {
+        for (p, pattern) in driver.engine.automaton.patterns.enumerated() {
             text += "  \(pattern.name): \(stats.matches[p]) match\(stats.matches[p] == 1 ? "" : "es")"
             if pattern.timeoutEmit != nil { text += ", \(stats.timeouts[p]) timed out" }
-            let matchers = engine.matchers(ofPattern: p)
+            let matchers = driver.engine.matchers(ofPattern: p)
             let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
             if dropped > 0 {
                 let key = matchers.last { $0.lastDroppedKey != nil }?.lastDroppedKey.map { " (the last of key \($0))" } ?? ""

@@ -1,10 +1,12 @@
 import AdminHTTP
 import CEPCompiler
 import CEPCore
+import CEPDriver
 import CEPRuntime
 import Foundation
 import KafkaClient
 import Logging
+import Synchronization
 
 /// The daemon: Kafka in, the engine in event time, Kafka out.
 ///
@@ -80,94 +82,72 @@ struct KafkaDaemon {
         Log.info("patterns loaded: \(patterns)")
     }
 
-    /// One consumed partition as the engine knows it.
-    private struct Input {
-        var partition: TopicPartition
-        var source: TaskEngines.SourceID
-        var rank: Int32
-        /// Uptime (ns) of its last message or end-of-partition.
-        var lastSeen: UInt64
-        /// Whether it has been read to its end since its last message: only such a partition can be idle (one
-        /// that is merely behind, in a backlog, must hold the watermark back).
-        var caughtUp = false
-        var open = true
-        /// Uptime (ns) when it was revoked, while it is.
-        var closedAt: UInt64?
-        /// Messages read from it (good and malformed), dead letters and late events among them: for the metrics.
-        var messages = 0
-        var deadLetters = 0
-        var lateEvents = 0
-    }
-
     private var automaton: Automaton
     private let options: Options
-    /// The tasks this process runs (task i: partition i of every input topic).
-    private var engine: TaskEngines
+    /// The tasks this process runs (task i: partition i of every input topic) and their input partitions.
+    private var driver: EngineDriver
+    /// Uptime and wall clock (a manual clock in tests).
+    private let clock: any DaemonClock
     private var formatter: AlertFormatter
     /// A reload that waits for the reader to reach its switch point (`.reloaded`), and whom to answer.
     private var pendingReload: (automaton: Automaton, formatter: AlertFormatter, respond: EngineRequests.Reload)?
     /// Writer schemas by id, for streams declared `format ... registry` (shared by every decoder, reloads too).
     private var schemaRegistry: SchemaRegistryClient?
-    private var inputs: [Input] = []
-    private var outputs: [MatchOutput] = []
-    /// The offset after the last processed message of each partition: what a commit would store.
-    private var positions: [TopicPartition: Int64] = [:]
     private var committedPositions: [TopicPartition: Int64] = [:]
-    private var counts = (alerts: 0, late: 0, deadLetters: 0)
+    private var alertCount = 0
     /// The checkpoint store, with --state-dir.
     private var store: CheckpointStore?
     private var checkpointNumber: UInt64 = 0
     private var clusterID: String?
     /// What the output partitions already hold, so that a recovered run does not write it twice.
     private var ledger = OutputLedger()
-    /// Events this run processed (for the stop summary).
-    private var processedEvents = 0
     /// With --state-dir: the changelog the tasks' checkpoints also go to.
     private var changelog: Changelog?
-    /// Tasks released here at a rebalance, kept in case the group gives them straight back, with the changelog
-    /// offset of their last checkpoint (if the changelog has moved on since, another process ran them).
-    private var parked: [Int: (engine: Engine, changelogEnd: Int64?)] = [:]
-    /// Changes of an unfinished checkpoint found in a task's changelog, written again at its next checkpoint.
-    private var repair: [Int: [Changelog.Change]] = [:]
+    /// Each task's state: started, recovering, running, parked (`TaskLifecycle`).
+    private var lifecycle = TaskLifecycle()
     /// Handed over from the reader's thread: the unfinished checkpoints found while catching up.
     private let tails = TaskTails()
-    /// Why the last checkpoint failed, as an exit status: 4 when Kafka refused what it wrote (outputs or
-    /// changelog), 5 when the state directory did.
-    private var checkpointFailure: Int32 = 5
-    /// Each running task's checkpoint count.
-    private var taskNumbers: [Int: UInt64] = [:]
-    /// Tasks restored or resumed whose outputs since their checkpoint are not looked up yet, with the offsets to
-    /// look from (`prepareTasks`).
-    private var unrecovered: [Int: [TopicPartition: Int64]] = [:]
-    /// Tasks started empty whose first checkpoint is not written yet: it is, before they process anything.
-    private var unrecorded: [Int] = []
+    /// Why the last checkpoint failed: Kafka refused what it wrote (outputs or changelog), or the state directory
+    /// did.
+    private var checkpointFailure = StopReason.stateFailed
     /// The partitions of the output topics.
     private var outputPartitions: [TopicPartition] = []
     /// The partition count of the input topics (the number of tasks).
     private var inputPartitions = 1
     /// The metrics the admin port serves (with --metrics-port).
     private var metrics: DaemonMetrics?
-    /// Readiness, for the admin port.
-    private let status = DaemonStatus()
-    /// Admin requests for the engine thread.
-    private let requests = EngineRequests()
+    /// Readiness, for the admin port, and progress, for tests.
+    let status = DaemonStatus()
+    /// Admin requests and reloads (SIGHUP) for the engine thread.
+    let requests = EngineRequests()
+    /// Asks the daemon to stop, and says why (signals: the command layer, `ServeCommand`).
+    let stop = StopFlag()
     /// Kafka's failures, from librdkafka's log and the consumer's error events, written once per 30 s each.
     private let kafkaLogRepeats = LogRepeats()
+    /// Set by a failure after which nothing more may be processed or produced (an output Kafka would not take, a
+    /// reload that could not carry the state over while the reader already decodes for the new patterns): the
+    /// batches still in flight are dropped, nothing is delivered, checkpointed or committed.
+    private var halted = false
+    /// Checkpoints that recorded tasks, for `CEPD_FAILPOINT_CHECKPOINT_HANG`.
+    private var checkpointsOfTasks = 0
     /// The last checkpoint written or restored.
     private var lastCheckpoint: DaemonMetrics.CheckpointFigures?
     /// Per pattern, the partial matches dropped over a cap when last logged.
     private var droppedLogged: [Int] = []
 
-    init(automaton: Automaton, options: Options) {
+    init(automaton: Automaton, options: Options, clock: any DaemonClock = SystemClock()) {
         self.automaton = automaton
         self.options = options
-        self.engine = TaskEngines(automaton: automaton)
+        self.clock = clock
+        self.driver = EngineDriver(
+            engine: TaskEngines(automaton: automaton),
+            idling: .init(timeoutNanos: UInt64(max(0, options.idleTimeout)) * 1_000_000, revokedGraceNanos: Self.revokedGraceNanos))
         self.formatter = AlertFormatter(automaton: automaton)
     }
 
-    /// Runs until SIGINT/SIGTERM or a failure; returns the exit status.
-    mutating func run() -> Int32 {
-        let topics = engine.inputTopics
+    /// Runs until `stop` is set (SIGINT/SIGTERM) or a failure; returns why it stopped.
+    mutating func run() -> StopReason {
+        let topics = driver.engine.inputTopics
         // librdkafka's own lines in cepd's one-line format, a flood of one failure collapsed (LogRepeats).
         let repeats = kafkaLogRepeats
         KafkaLog.sink = { line in if let line = repeats.admit(line) { Log.info(line) } }
@@ -181,7 +161,7 @@ struct KafkaDaemon {
             producer = try KafkaProducer(properties: options.properties)
         } catch {
             Log.error("\(error.message) (check -X and --config)")
-            return 2
+            return .configuration
         }
         logConfiguration()
         // Tasks move whole: partition i of every input topic to the same process. The range assignor gives each
@@ -195,11 +175,9 @@ struct KafkaDaemon {
             Log.error(
                 "-X partition.assignment.strategy=\(chosen) can split a task (partition i of every input topic) "
                     + "between processes; with --state-dir cepd needs 'range' (leave the setting out)")
-            return 2
+            return .configuration
         }
-        let stop = StopFlag()
-        let signals = Self.installSignalHandlers(stop, shutdownTimeout: options.shutdownTimeout, requests: requests)
-        defer { signals.forEach { $0.cancel() } }
+        let stop = stop
         var admin: AdminServer?
         if let address = options.metricsAddress {
             let metrics = DaemonMetrics()
@@ -210,7 +188,7 @@ struct KafkaDaemon {
                 Log.error(
                     "cannot listen on \(address.host):\(address.port) for --metrics-port (\(error)); choose another "
                         + "--metrics-port or --metrics-host, or stop what uses it")
-                return 2
+                return .configuration
             }
             self.metrics = metrics
             Log.info("admin port: http://\(address.host):\(admin?.port ?? address.port)/metrics, /healthz, /readyz")
@@ -224,7 +202,7 @@ struct KafkaDaemon {
             return code
         }
 
-        engine.setLimits(options.limits)
+        driver.engine.setLimits(options.limits)
         var defaults = Self.consumerDefaults
         if needsRange {
             defaults = defaults.map { $0.key == "partition.assignment.strategy" ? ($0.key, "range") : $0 }
@@ -235,17 +213,17 @@ struct KafkaDaemon {
                 properties: defaults + options.properties, group: options.group, topics: topics, start: options.start)
         } catch {
             Log.error("\(error.message) (check -X and --config)")
-            return 2
+            return .configuration
         }
         do {
             schemaRegistry = try options.registry.client(for: automaton) { stop.isSet }
         } catch {
             Log.error(error.message)
-            return 2
+            return .configuration
         }
         if let problem = registerAlertSchemas(&formatter) {
             Log.error("\(problem); stopping")
-            return 2
+            return .configuration
         }
         var decoders: [String: EventDecoder] = [:]
         for topic in topics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry) }
@@ -254,20 +232,24 @@ struct KafkaDaemon {
                 + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters to \(options.deadLetterTopic)")
 
         let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
-        let ranks = engine
+        let ranks = driver.engine
         var catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])?
         if let store, let changelog {
             let tails = tails
             let timeoutMs = max(options.connectTimeout, 60_000)
-            catchUp = { Self.catchUp($0, store: store, changelog: changelog, tails: tails, timeoutMs: timeoutMs) }
+            let clock = clock
+            catchUp = {
+                Self.catchUp($0, store: store, changelog: changelog, tails: tails, timeoutMs: timeoutMs, clock: clock, stop: stop)
+            }
         }
         let reader = KafkaReader(
             consumer: consumer, decoders: decoders, rank: { ranks.rank(topic: $0.topic, partition: $0.partition) },
-            maxWaitMs: max(options.idleTimeout, 60_000), channel: channel, stop: stop, catchUp: catchUp)
+            maxWaitMs: max(options.idleTimeout, 60_000), channel: channel, stop: stop, catchUp: catchUp, clock: clock)
         let thread = Thread { reader.run() }
         thread.start()
 
-        var lastCommit = DispatchTime.now().uptimeNanoseconds
+        var lastCommit = clock.uptimeNanos
+        var turns = 0
         var lastPublish: UInt64 = 0
         status.setRestored()
         status.setConsuming(true)
@@ -282,17 +264,20 @@ struct KafkaDaemon {
             case .closed:
                 break loop
             }
-            let now = DispatchTime.now().uptimeNanoseconds
-            markIdle(now: now)
+            let now = clock.uptimeNanos
+            driver.markIdle(now: now)
             // Not while this member owns no partition at all (a rejoin in progress): that is not quiet traffic.
-            if options.idleWallClock && inputs.contains(where: \.open) {
-                engine.advanceIdlePatterns(toWallClock: Int64(Date().timeIntervalSince1970 * 1000), into: &outputs)
+            if options.idleWallClock && driver.inputs.contains(where: \.open) {
+                driver.engine.advanceIdlePatterns(toWallClock: clock.wallMillis, into: &driver.outputs)
             }
             deliver(producer)
             producer.poll()
-            status.setAssigned(inputs.count { $0.open })
+            status.setAssigned(driver.inputs.count { $0.open })
+            turns += 1
+            status.setProgress(
+                .init(turns: turns, events: driver.processedEvents, alerts: alertCount, checkpoints: Int(checkpointNumber)))
             if stop.isSet { status.setStopping() }
-            for request in requests.take() { request.respond(.json(KeyReport.json(key: request.key, engine: engine))) }
+            for request in requests.take() { request.respond(.json(KeyReport.json(key: request.key, engine: driver.engine))) }
             for respond in requests.takeReloads() { beginReload(respond, reader: reader) }
             if now - lastPublish >= DaemonMetrics.interval {
                 if let metrics { publish(metrics, consumer: consumer, producer: producer) }
@@ -301,15 +286,15 @@ struct KafkaDaemon {
             }
             if let failure = producer.failure {
                 Log.error("\(failure.message); stopping without committing (the events are read again on restart)")
-                stop.set(exitCode: 4)
+                stop.set(.kafkaFailed)
                 continue
             }
             let interval = store == nil ? options.commitInterval : options.checkpointInterval
-            if now - lastCommit >= UInt64(interval) * 1_000_000 {
+            if !halted && now - lastCommit >= UInt64(interval) * 1_000_000 {
                 if checkpoint(producer) {
                     commit(producer: producer, consumer: consumer)
                 } else {
-                    stop.set(exitCode: checkpointFailure)
+                    stop.set(checkpointFailure)
                 }
                 lastCommit = now
             }
@@ -322,22 +307,24 @@ struct KafkaDaemon {
         deliver(producer)
         if stop.isClean && checkpoint(producer) { commit(producer: producer, consumer: consumer) }
         consumer.close()
+        // The state directory's lock goes with the store: a daemon that returned holds nothing (another can start).
+        store = nil
         let skipped = ledger.skipped > 0 ? "; \(ledger.skipped) outputs already written before the restart not written again" : ""
         Log.info(
-            "stopped: \(processedEvents) events, \(counts.alerts) alerts, \(counts.late) late, \(counts.deadLetters) dead letters\(skipped)")
-        return stop.processExitCode
+            "stopped: \(driver.processedEvents) events, \(alertCount) alerts, \(driver.lateEvents) late, \(driver.deadLetters) dead letters\(skipped)")
+        return stop.stopReason ?? .requested
     }
 
     // MARK: - Start
 
     /// Waits for the cluster within --connect-timeout, and for the input topics if asked to. Returns an exit
     /// status to stop with, or nil to go on.
-    private mutating func waitForTopics(_ topics: [String], producer: KafkaProducer, stop: StopFlag) -> Int32? {
-        let start = DispatchTime.now().uptimeNanoseconds
+    private mutating func waitForTopics(_ topics: [String], producer: KafkaProducer, stop: StopFlag) -> StopReason? {
+        let start = clock.uptimeNanos
         var warnedConnect = false
         var warnedTopics = false
         while !stop.isSet {
-            let elapsedMs = Int64((DispatchTime.now().uptimeNanoseconds - start) / 1_000_000)
+            let elapsedMs = Int64((clock.uptimeNanos - start) / 1_000_000)
             let counts: [String: Int]
             do {
                 counts = try producer.partitionCounts(of: topics, timeoutMs: Int32(max(200, min(2_000, options.connectTimeout - elapsedMs))))
@@ -346,7 +333,7 @@ struct KafkaDaemon {
                     Log.error(
                         "cannot reach Kafka at \(options.brokers) after \(options.connectTimeout / 1000) s (\(error.message)); "
                             + "check --brokers (or CEPD_BROKERS) and that the brokers are up")
-                    return 3
+                    return .kafkaUnavailable
                 }
                 if !warnedConnect {
                     Log.info("cannot reach Kafka at \(options.brokers) yet (\(error.message)); retrying for up to \(options.connectTimeout / 1000) s")
@@ -359,7 +346,7 @@ struct KafkaDaemon {
             if missing.isEmpty {
                 if let problem = Self.coPartitioningProblem(automaton, counts) {
                     Log.error(problem)
-                    return 3
+                    return .kafkaUnavailable
                 }
                 inputPartitions = topics.compactMap { counts[$0] }.max() ?? 1
                 let sizes = topics.map { "\($0) \(counts[$0] ?? 0)" }.joined(separator: ", ")
@@ -368,14 +355,14 @@ struct KafkaDaemon {
                         "with --state-dir every input topic needs the same partition count (\(sizes)): task i, the unit "
                             + "whose state moves between processes, is partition i of every input topic; add partitions "
                             + "to the smaller topics (existing messages do not move), or run one cepd per set of topics")
-                    return 3
+                    return .kafkaUnavailable
                 }
                 return nil
             }
             let names = missing.map { "'\($0)'" }.joined(separator: ", ")
             guard options.waitForTopics else {
                 Log.error("input topic\(missing.count == 1 ? "" : "s") \(names) \(missing.count == 1 ? "does" : "do") not exist on \(options.brokers); create \(missing.count == 1 ? "it" : "them"), or start with --wait-for-topics")
-                return 3
+                return .kafkaUnavailable
             }
             if !warnedTopics {
                 Log.info("waiting for input topic\(missing.count == 1 ? "" : "s") \(names) to exist (--wait-for-topics)")
@@ -383,7 +370,7 @@ struct KafkaDaemon {
             }
             Thread.sleep(forTimeInterval: 2)
         }
-        return stop.processExitCode  // stopped while waiting: by a signal, a clean stop
+        return stop.stopReason ?? .requested  // stopped while waiting: by a signal, a clean stop
     }
 
     /// Why the patterns' topics are not co-partitioned, if they are not: a pattern's keyed join needs partition i
@@ -413,25 +400,25 @@ struct KafkaDaemon {
     /// Opens the state directory and the changelog (created if missing), and notes where the output partitions
     /// end. No task is restored here: each is, when the group assigns its partitions (`catchUp` on the reader's
     /// thread, then `startTask` here). Returns an exit status to stop with, or nil to go on.
-    private mutating func openState(_ dir: String, producer: KafkaProducer, outputTopics: [String]) -> Int32? {
+    private mutating func openState(_ dir: String, producer: KafkaProducer, outputTopics: [String]) -> StopReason? {
         let store: CheckpointStore
         do {
             store = try CheckpointStore(path: dir)
         } catch {
             Log.error("cannot open the state directory \(dir): \(error) (is another cepd using it?)")
-            return 2
+            return .configuration
         }
         do {
             try store.claim(.daemon)
         } catch {
             Log.error("\(error)")
-            return 2
+            return .configuration
         }
         if store.holdsEarlierLayout {
             Log.error(
                 "the checkpoint in \(dir) was written by an earlier cepd (state not kept per task); move the directory "
                     + "away (or use another --state-dir): this cepd then starts from the group's committed offsets")
-            return 2
+            return .configuration
         }
         clusterID = producer.clusterID(timeoutMs: 5_000)
         let log = Changelog(topic: Changelog.topicName(group: options.group, patternPaths: options.patternPaths), properties: options.properties)
@@ -439,9 +426,9 @@ struct KafkaDaemon {
             Log.info(try log.ensure(producer: producer, partitions: inputPartitions, timeoutMs: 10_000))
         } catch {
             Log.error("\(error.message); cepd keeps each task's state there so that it can move between processes")
-            return 3
+            return .kafkaUnavailable
         }
-        engine.trackChanges()
+        driver.engine.trackChanges()
         self.store = store
         self.changelog = log
         let counts = (try? producer.partitionCounts(of: outputTopics, timeoutMs: 10_000)) ?? [:]
@@ -457,18 +444,23 @@ struct KafkaDaemon {
 
     /// On the reader's thread, inside a rebalance: brings the local copies of the assigned partitions' tasks up to
     /// the end of their changelog partitions and returns where those partitions go on. A task that cannot be
-    /// caught up stops cepd (exit 3): processing it from older state would write its alerts twice.
+    /// caught up stops cepd (`.kafkaUnavailable`, exit 3) and is marked so that `startTask` refuses it: processing
+    /// it from older state would write its alerts twice. (No exit here: this runs inside librdkafka's rebalance
+    /// callback, and the stop goes through the engine's thread like any other.)
     private static func catchUp(
-        _ partitions: [TopicPartition], store: CheckpointStore, changelog: Changelog, tails: TaskTails, timeoutMs: Int64
+        _ partitions: [TopicPartition], store: CheckpointStore, changelog: Changelog, tails: TaskTails, timeoutMs: Int64,
+        clock: any DaemonClock, stop: StopFlag
     ) -> [TopicPartition: Int64] {
         let tasks = Set(partitions.map { TaskEngines.task(ofPartition: $0.partition) }).sorted()
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = clock.uptimeNanos
         let results: [Int: Changelog.CatchUp]
         do {
             results = try changelog.catchUp(tasks: tasks, store: store, timeoutMs: timeoutMs)
         } catch {
             Log.error("cannot restore tasks \(tasks.map(String.init).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)")
-            exit(3)
+            tails.markBehind(tasks)
+            stop.set(.kafkaUnavailable)
+            return [:]
         }
         var positions: [TopicPartition: Int64] = [:]
         var records = 0
@@ -479,7 +471,7 @@ struct KafkaDaemon {
             checkpoints += result.checkpoints
             for input in result.record?.inputs ?? [] { positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset }
         }
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        let ms = Double(clock.uptimeNanos - started) / 1e6
         Log.info(
             "tasks \(tasks.map(String.init).joined(separator: ", ")) caught up with \(changelog.topic) in \(String(format: "%.0f", ms)) ms: "
                 + "\(records) records read, \(checkpoints) checkpoints of other processes applied")
@@ -490,54 +482,51 @@ struct KafkaDaemon {
     /// if nothing happened to it since, else its state restored from the store (caught up with the changelog). A
     /// task without a checkpoint starts empty. Either way it is then prepared (`prepareTasks`) before it can produce
     /// anything. Returns an exit status to stop with.
-    private mutating func startTask(_ task: Int) -> Int32? {
+    private mutating func startTask(_ task: Int) -> StopReason? {
         guard let store else { return nil }
-        let started = DispatchTime.now().uptimeNanoseconds
+        if tails.isBehind(task) { return .kafkaUnavailable }  // its catch-up failed (logged): cepd is stopping
+        let started = clock.uptimeNanos
         let repair = tails.take(task)
         let record: DaemonCheckpoint?
         do {
             record = try store.taskRecord(task)
         } catch {
             Log.error("cannot read task \(task)'s checkpoint in \(store.path): \(error); move the directory away to start over")
-            return 2
+            return .configuration
         }
-        guard let record else {
-            engine.start(task)
-            taskNumbers[task] = 0
-            unrecorded.append(task)
-            Log.info("task \(task) starts empty (no checkpoint)", ["task": "\(task)"])
-            return nil
-        }
-        if let theirs = record.clusterID, let ours = clusterID, theirs != ours {
+        if let record, let theirs = record.clusterID, let ours = clusterID, theirs != ours {
             Log.error(
                 "task \(task)'s checkpoint in \(store.path) belongs to Kafka cluster \(theirs), not to cluster \(ours) at "
                     + "\(options.brokers); use another --state-dir for this cluster")
-            return 2
+            return .configuration
         }
         // What the task wrote after its checkpoint (here, or by an owner that died without a checkpoint since) is
-        // looked up in the outputs before it runs, whether restored or resumed.
-        let recorded = DaemonCheckpoint.map(record.outputs)
-        unrecovered[task] = Dictionary(uniqueKeysWithValues: outputPartitions.map { ($0, recorded[$0] ?? 0) })
-        taskNumbers[task] = record.number
-        for input in record.inputs { positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset }
-        if let parked = parked.removeValue(forKey: task), parked.changelogEnd == record.changelogEnd {
-            engine.adopt(task, parked.engine)
+        // looked up in the outputs before it runs, whether restored or resumed (`prepareTasks`).
+        let (start, parked) = lifecycle.start(task, record: record, outputPartitions: outputPartitions, tail: repair)
+        driver.holdsOutput = true
+        for input in record?.inputs ?? [] { driver.setPosition(PartitionID(topic: input.topic, partition: input.partition), input.offset) }
+        guard let record else {
+            driver.engine.start(task)
+            Log.info("task \(task) starts empty (no checkpoint)", ["task": "\(task)"])
+            return nil
+        }
+        if start == .resume, let parked {
+            driver.engine.adopt(task, parked)
             Log.info("task \(task) resumed: its state stayed here (checkpoint \(record.number))", ["task": "\(task)"])
             return nil
         }
-        if !repair.isEmpty { self.repair[task] = repair }
         let report: Engine.RestoreReport
         do {
-            guard let restored = try engine.restore(task: task, from: store) else {
+            guard let restored = try driver.engine.restore(task: task, from: store) else {
                 throw CheckpointError(message: "task \(task) has a checkpoint record (\(record.number)) but no state")
             }
             report = restored
         } catch {
             Log.error("cannot restore task \(task) from \(store.path): \(error); move the directory away (or use another --state-dir) to start over")
-            return 2
+            return .configuration
         }
-        let ms = String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
-        let age = Double(Int64(Date().timeIntervalSince1970 * 1000) - record.writtenAt) / 1000
+        let ms = String(format: "%.0f", Double(clock.uptimeNanos - started) / 1e6)
+        let age = Double(clock.wallMillis - record.writtenAt) / 1000
         func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
         Log.info(
             "task \(task) restored from checkpoint \(record.number) (taken \(String(format: "%.1f", age)) s ago) in \(ms) ms: "
@@ -553,29 +542,28 @@ struct KafkaDaemon {
     /// written again); then writes the first checkpoint of the tasks that started empty, all in one — it records
     /// where the output partitions end, so that a crash before their next checkpoint finds what they wrote.
     private mutating func prepareTasks(_ producer: KafkaProducer, stop: StopFlag) -> Bool {
-        if !unrecovered.isEmpty {
-            let tasks = unrecovered.filter { engine.runs($0.key) }
-            unrecovered = [:]
-            let started = DispatchTime.now().uptimeNanoseconds
+        driver.holdsOutput = false
+        let engine = driver.engine
+        let (tasks, fresh) = lifecycle.prepare(runs: { engine.runs($0) })
+        if !tasks.isEmpty {
+            let started = clock.uptimeNanos
             do {
                 let found = try OutputLedger.recover(
                     properties: options.properties, tasks: tasks, timeoutMs: max(options.connectTimeout, 60_000))
                 ledger.add(found)
-                let ms = String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+                let ms = String(format: "%.0f", Double(clock.uptimeNanos - started) / 1e6)
                 let each = tasks.keys.sorted().map { "task \($0): \(found.found[$0] ?? 0)" }.joined(separator: ", ")
                 Log.info(
                     "outputs read from the checkpoints' ends in \(ms) ms: \(found.found.values.reduce(0, +)) outputs written "
                         + "after them will not be written again (\(each))")
             } catch {
                 Log.error("\(error.message); stopping, as the alerts written since the tasks' checkpoints could be written twice")
-                stop.set(exitCode: 3)
+                stop.set(.kafkaUnavailable)
                 return false
             }
         }
-        let fresh = unrecorded.filter { engine.runs($0) }
-        unrecorded = []
         guard fresh.isEmpty || checkpoint(producer, tasks: fresh) else {
-            stop.set(exitCode: checkpointFailure)
+            stop.set(checkpointFailure)
             return false
         }
         return true
@@ -586,16 +574,17 @@ struct KafkaDaemon {
     /// and released; an engine released here is kept aside in case the group gives the task straight back
     /// (an eager rebalance revokes everything first).
     private mutating func releaseTasks(lost: Bool, producer: KafkaProducer) -> Bool {
-        let open = Set(inputs.filter(\.open).map(\.source.task))
-        let leaving = engine.tasks.filter { !open.contains($0) }
+        let open = Set(driver.inputs.filter(\.open).map(\.source.task))
+        let leaving = driver.engine.tasks.filter { !open.contains($0) }
         guard !leaving.isEmpty else { return true }
         var ok = true
         if !lost { ok = checkpoint(producer, tasks: leaving) }
+        var released: [(task: Int, engine: Engine?, changelogEnd: Int64?)] = []
         for task in leaving {
             ledger.forget(task: task)
-            let end = (try? store?.taskRecord(task))??.changelogEnd
-            if let released = engine.take(task), ok && !lost { parked[task] = (released, end) }
+            released.append((task, driver.engine.take(task), (try? store?.taskRecord(task))??.changelogEnd))
         }
+        lifecycle.release(released, checkpointed: ok, lost: lost)
         Log.info(
             "tasks \(leaving.map(String.init).joined(separator: ", ")) released\(lost ? " without a checkpoint (their partitions were lost)" : ok ? " after a checkpoint" : "")",
             ["tasks": "\(leaving.map(String.init).joined(separator: ","))"])
@@ -611,19 +600,20 @@ struct KafkaDaemon {
             try producer.flush(timeoutMs: 30_000)
         } catch {
             Log.error("\(error.message); no checkpoint")
-            checkpointFailure = 4
+            checkpointFailure = .kafkaFailed
             return false
         }
         checkpointNumber += 1
-        let writtenAt = Int64(Date().timeIntervalSince1970 * 1000)
+        let writtenAt = clock.wallMillis
         let delivered = producer.deliveredEnds
         var records: [DaemonCheckpoint] = []
-        for task in tasks ?? engine.tasks {
-            let inputs = positions.filter { TaskEngines.task(ofPartition: $0.key.partition) == task }
+        for task in tasks ?? driver.engine.tasks {
+            let inputs = Dictionary(
+                uniqueKeysWithValues: driver.positions(ofTask: task).map { (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
             let outputs = ledger.checkpointPositions(delivered: delivered, task: task)
             records.append(
                 DaemonCheckpoint(
-                    task: task, number: taskNumbers[task, default: 0] + 1, writtenAt: writtenAt, clusterID: clusterID,
+                    task: task, number: lifecycle.nextCheckpoint(of: task), writtenAt: writtenAt, clusterID: clusterID,
                     inputs: DaemonCheckpoint.positions(inputs), outputs: DaemonCheckpoint.positions(outputs)))
         }
         if let pause = Self.checkpointPauseMs {
@@ -633,14 +623,25 @@ struct KafkaDaemon {
             Log.info("checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing \(pause) ms before the write")
             Thread.sleep(forTimeInterval: Double(pause) / 1000)
         }
+        if let hangAt = Failpoints.checkpointHang, !records.isEmpty {
+            checkpointsOfTasks += 1
+            if checkpointsOfTasks == hangAt {
+                // The crash test kills cepd here, when it sees this line: no guess of how long the window lasts.
+                let numbers = records.map { "\($0.task)@\($0.number)" }.joined(separator: ",")
+                Log.info(
+                    "checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing until killed, before the write",
+                    ["failpoint": "checkpoint", "tasks": "\(numbers)"])
+                Failpoints.hang()
+            }
+        }
         guard !records.isEmpty else {
             checkpointNumber -= 1  // no task runs here (between assignments): nothing to record
             return true
         }
         do {
-            let cost = try store.write(&engine, records: records, changelog: changelog.map { ($0, producer) }, repair: repair)
-            repair = [:]
-            for record in records { taskNumbers[record.task] = record.number }
+            let cost = try store.write(
+                &driver.engine, records: records, changelog: changelog.map { ($0, producer) }, repair: lifecycle.repair)
+            lifecycle.checkpointed(records.map { ($0.task, $0.number) })
             lastCheckpoint = DaemonMetrics.CheckpointFigures(
                 milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: writtenAt, number: checkpointNumber)
             Log.info(
@@ -650,154 +651,67 @@ struct KafkaDaemon {
             return true
         } catch {
             Log.error("checkpoint to \(store.path) failed: \(error); stopping (the next start resumes from the last checkpoint)")
-            checkpointFailure = error is KafkaError ? 4 : 5
+            checkpointFailure = error is KafkaError ? .kafkaFailed : .stateFailed
             return false
         }
     }
 
     /// `CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS`: tests only (docs/operations.md, "Failpoints").
-    private static let checkpointPauseMs = ProcessInfo.processInfo.environment["CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS"].flatMap { Int($0) }
-
-    /// SIGINT and SIGTERM ask for a clean stop; a second one exits at once, and so does a stop that takes longer
-    /// than `shutdownTimeout` ms (exit 1: the next start resumes from the last checkpoint). SIGHUP asks for a
-    /// reload of the pattern files.
-    private static func installSignalHandlers(
-        _ stop: StopFlag, shutdownTimeout: Int64, requests: EngineRequests
-    ) -> [any DispatchSourceSignal] {
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler { requests.addReload(nil) }
-        hangup.resume()
-        return [hangup] + [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if stop.isSet {
-                    Log.info("second signal: exiting without delivering or committing")
-                    exit(130)
-                }
-                Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
-                stop.set(exitCode: StopFlag.bySignal)
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout))) {
-                    Log.error(
-                        "the stop took longer than --shutdown-timeout (\(shutdownTimeout) ms): exiting without finishing "
-                            + "it; the next start resumes from the last checkpoint")
-                    exit(1)
-                }
-            }
-            source.resume()
-            return source
-        }
-    }
+    private static let checkpointPauseMs = Failpoints.number("CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS")
 
     // MARK: - The engine loop
 
+    /// Applies a batch (`EngineDriver.step`), carrying out what only the daemon can: starting the tasks of assigned
+    /// partitions, preparing them before they produce, a reload's switch, a rebalance's release.
     private mutating func consume(_ batch: InputBatch, producer: KafkaProducer, stop: StopFlag) {
-        var cursor = DecodedEvents.Cursor()
-        let now = DispatchTime.now().uptimeNanoseconds
-        for item in batch.items {
-            // Tasks just started are prepared before anything can make them produce (an event, a watermark move).
-            if !unrecovered.isEmpty || !unrecorded.isEmpty {
-                switch item {
-                case .opened, .notice: break
-                default: if !prepareTasks(producer, stop: stop) { return }
-                }
-            }
-            switch item {
-            case .opened(let input, let topic, let partition):
+        var position = EngineDriver.BatchPosition()
+        let now = clock.uptimeNanos
+        while !halted, let pause = driver.step(batch, &position, now: now) {
+            writeSideOutputs(producer, batch)
+            deliver(producer)
+            switch pause {
+            case .preparation:
+                // Tasks just started are prepared before anything can make them produce (an event, a watermark move).
+                if !prepareTasks(producer, stop: stop) { return }
+            case .control(.opened(let input, let topic, let partition)):
                 let task = TaskEngines.task(ofPartition: partition)
-                if store != nil && !engine.runs(task), let code = startTask(task) {
-                    stop.set(exitCode: code)
+                if store != nil && !driver.engine.runs(task), let code = startTask(task) {
+                    stop.set(code)
                     return
                 }
-                let source = engine.source(topic: topic, partition: partition)
-                if input < inputs.count {
-                    // Assigned again (a rebalance, a rejoin after an outage): it goes on where it was, holding the
-                    // watermark as before (its task restored or resumed, with --state-dir).
-                    inputs[input].open = true
-                    inputs[input].closedAt = nil
-                    inputs[input].source = source
-                } else {
-                    inputs.append(
-                        Input(
-                            partition: TopicPartition(topic: topic, partition: partition), source: source,
-                            rank: engine[source].rank, lastSeen: now))
-                    // A new partition assigned while others already run joins on its first message instead of
-                    // holding everything back until then.
-                    // (Not one restored from a checkpoint with events: it holds the watermark where it was.)
-                    if engine.engines[source.task]!.stats.events > 0 && !engine[source].isIdle && engine[source].maxTimestamp == .min {
-                        engine.setIdle(source, true, into: &outputs)
-                    }
-                }
-            case .caughtUp(let input):
-                inputs[input].caughtUp = true
-                inputs[input].lastSeen = now
-                // --idle-timeout 0: idle the moment it is caught up, as a replay's file that ends.
-                if options.idleTimeout == 0 { engine.setIdle(inputs[input].source, true, into: &outputs) }
-            case .closed(let input):
-                // Not idle yet: a rebalance (or a rejoin after an outage) usually gives it back at once, and it
-                // must then hold the watermark where it was. `markIdle` lets it go if it stays away.
-                inputs[input].open = false
-                inputs[input].closedAt = now
-            case .events(let record, let count):
-                let input = inputs[record.input]
-                inputs[record.input].lastSeen = now
-                inputs[record.input].caughtUp = false
-                inputs[record.input].messages += 1
-                processedEvents += count
-                let origin = EventOrigin(topic: input.partition.topic, partition: input.partition.partition, offset: record.offset)
-                for _ in 0..<count {
-                    let event = batch.decoded.next(&cursor, origin: origin, sourceRank: input.rank)
-                    let late = engine.process(event, source: input.source, into: &outputs)
-                    if !late.isEmpty {
-                        let names = late.map { automaton.patterns[$0].name }.joined(separator: ",")
-                        let watermarks = late.map { String(engine.watermark(ofPattern: $0, task: input.source.task)) }.joined(separator: ",")
-                        sideOutput(
-                            producer, topic: options.lateTopic, record, batch, partition: input.partition, reason: "late",
-                            extra: [("cepd-event-time", String(event.timestamp)), ("cepd-patterns", names), ("cepd-watermarks", watermarks)])
-                        counts.late += 1
-                        inputs[record.input].lateEvents += 1
-                    }
-                }
-                positions[input.partition] = record.offset + 1
-            case .deadLetter(let record, let reason):
-                let input = inputs[record.input]
-                inputs[record.input].lastSeen = now
-                inputs[record.input].caughtUp = false
-                sideOutput(producer, topic: options.deadLetterTopic, record, batch, partition: input.partition, reason: reason, extra: [])
-                counts.deadLetters += 1
-                inputs[record.input].messages += 1
-                inputs[record.input].deadLetters += 1
-                positions[input.partition] = record.offset + 1
-            case .finished(let input):
-                engine.finish(inputs[input].source, into: &outputs)
-            case .notice(let text):
+                driver.open(input: input, topic: topic, partition: partition, now: now)
+            case .control(.notice(let text)):
                 if let text = kafkaLogRepeats.admit(text) { Log.info(text) }
-            case .reloaded:
-                deliver(producer)  // outputs of the old patterns go out with the old formatter
-                finishReload()
-            case .released(let lost, let done):
-                deliver(producer)
-                if !releaseTasks(lost: lost, producer: producer) { stop.set(exitCode: checkpointFailure) }
+            case .control(.reloaded):
+                finishReload()  // the outputs of the old patterns went out above, with the old formatter
+            case .control(.released(let lost, let done)):
+                if !releaseTasks(lost: lost, producer: producer) { stop.set(checkpointFailure) }
                 done.signal()
+            case .control:
+                break  // the driver applies every other item itself
             }
-            deliver(producer)
         }
-        if (!unrecovered.isEmpty || !unrecorded.isEmpty) && !prepareTasks(producer, stop: stop) { return }
+        writeSideOutputs(producer, batch)
+        deliver(producer)
+        if driver.holdsOutput && !prepareTasks(producer, stop: stop) { return }
     }
 
-    /// A partition read to its end and without messages for --idle-timeout stops holding back the watermark (its
-    /// next message makes it active again: `Engine.process`).
-    private mutating func markIdle(now: UInt64) {
-        let timeout = UInt64(options.idleTimeout) * 1_000_000
-        let revokedTimeout = max(timeout, Self.revokedGraceNanos)
-        for i in inputs.indices where engine.runs(inputs[i].source.task) && !engine[inputs[i].source].isIdle {
-            if inputs[i].open && inputs[i].caughtUp && now - inputs[i].lastSeen >= timeout {
-                engine.setIdle(inputs[i].source, true, into: &outputs)
-            } else if let closedAt = inputs[i].closedAt, now - closedAt >= revokedTimeout {
-                engine.setIdle(inputs[i].source, true, into: &outputs)
+    /// Produces the late events and dead letters of the last `step`, with their messages from `batch`.
+    private mutating func writeSideOutputs(_ producer: KafkaProducer, _ batch: InputBatch) {
+        guard !driver.sideOutputs.isEmpty, !halted else { return }
+        for side in driver.sideOutputs {
+            switch side {
+            case .late(let record, let eventTime, let patterns, let watermarks):
+                let names = patterns.map { automaton.patterns[$0].name }.joined(separator: ",")
+                sideOutput(
+                    producer, topic: options.lateTopic, record, batch, reason: "late",
+                    extra: [("cepd-event-time", String(eventTime)), ("cepd-patterns", names),
+                            ("cepd-watermarks", watermarks.map(String.init).joined(separator: ","))])
+            case .deadLetter(let record, let reason):
+                sideOutput(producer, topic: options.deadLetterTopic, record, batch, reason: reason, extra: [])
             }
         }
+        driver.sideOutputs.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Reload
@@ -826,11 +740,11 @@ struct KafkaDaemon {
             return
         }
         let fresh = TaskEngines(automaton: automaton)
-        let sameTopics = fresh.inputTopics == engine.inputTopics
-            && fresh.inputTopics.allSatisfy { fresh.rank(topic: $0, partition: 0) == engine.rank(topic: $0, partition: 0) }
+        let sameTopics = fresh.inputTopics == driver.engine.inputTopics
+            && fresh.inputTopics.allSatisfy { fresh.rank(topic: $0, partition: 0) == driver.engine.rank(topic: $0, partition: 0) }
         guard sameTopics else {
             let message = "the patterns would read \(fresh.inputTopics.joined(separator: ", ")) instead of "
-                + "\(engine.inputTopics.joined(separator: ", ")) (in declaration order); restart cepd to change the topics it consumes"
+                + "\(driver.engine.inputTopics.joined(separator: ", ")) (in declaration order); restart cepd to change the topics it consumes"
             Log.error("reload refused: \(message); the running patterns go on")
             respond?(.text("reload refused: \(message)", status: 409))
             return
@@ -871,22 +785,23 @@ struct KafkaDaemon {
         pendingReload = nil
         let report: Engine.RestoreReport
         do {
-            let reloaded = try engine.reloading(automaton)
-            engine = reloaded.tasks
+            let reloaded = try driver.engine.reloading(automaton)
+            driver.replaceEngine(reloaded.tasks)
             report = reloaded.report
         } catch {
             // The reader already decodes for the new patterns: the old engine cannot go on.
             Log.error("reload failed while carrying the state over (\(error)); stopping without committing")
             respond?(.json("{\"error\":\"reload failed; cepd stops\"}", status: 500))
-            exit(5)
+            halt(.stateFailed)
+            return
         }
         self.automaton = automaton
         self.formatter = formatter
-        engine.setLimits(options.limits)
+        driver.engine.setLimits(options.limits)
         droppedLogged = []
         // Engines kept aside for released tasks run the old patterns: such a task, given back, is restored from its
         // checkpoint under the new ones instead.
-        parked = [:]
+        lifecycle.dropParked()
         let changed = report.started.filter { name in !Set(report.restored).contains(name) }
         func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
         Log.info(
@@ -900,7 +815,7 @@ struct KafkaDaemon {
     private mutating func warnAboutDrops() {
         if droppedLogged.isEmpty { droppedLogged = Array(repeating: 0, count: automaton.patterns.count) }
         for p in automaton.patterns.indices {
-            let matchers = engine.matchers(ofPattern: p)
+            let matchers = driver.engine.matchers(ofPattern: p)
             let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
             guard dropped > droppedLogged[p] else { continue }
             let new = dropped - droppedLogged[p]
@@ -916,19 +831,25 @@ struct KafkaDaemon {
 
     /// Hands the engine thread's counters to the metrics (see `DaemonMetrics.publish`).
     private func publish(_ metrics: DaemonMetrics, consumer: KafkaConsumer, producer: KafkaProducer) {
-        let partitions = inputs.filter { engine.runs($0.source.task) }.map { input in
-            let source = engine[input.source]
+        let partitions = driver.inputs.filter { driver.engine.runs($0.source.task) }.map { input in
+            let source = driver.engine[input.source]
             return DaemonMetrics.Snapshot.Partition(
-                topic: input.partition.topic, partition: input.partition.partition, messages: input.messages,
-                deadLetters: input.deadLetters, lateEvents: input.lateEvents, position: positions[input.partition],
-                highWatermark: input.open ? consumer.highWatermark(of: input.partition) : nil,
+                topic: input.topic, partition: input.partition, messages: input.messages,
+                deadLetters: input.deadLetters, lateEvents: input.lateEvents, position: input.position,
+                highWatermark: input.open ? consumer.highWatermark(of: TopicPartition(topic: input.topic, partition: input.partition)) : nil,
                 watermark: source.maxTimestamp == .min ? nil : source.watermark, assigned: input.open)
         }
         metrics.publish(
             DaemonMetrics.Snapshot(
-                partitions: partitions, engine: engine, automaton: automaton, produceErrors: producer.failedCount,
-                alertsProduced: counts.alerts, checkpoint: lastCheckpoint, stateBytes: store?.approximateSize,
+                partitions: partitions, engine: driver.engine, automaton: automaton, produceErrors: producer.failedCount,
+                alertsProduced: alertCount, checkpoint: lastCheckpoint, stateBytes: store?.approximateSize,
                 registry: schemaRegistry.map { ($0.requests.answered, $0.requests.unanswered, $0.schemaCount) }))
+    }
+
+    /// Stops processing and producing at once, and the daemon with `reason` (see `halted`).
+    private mutating func halt(_ reason: StopReason) {
+        halted = true
+        stop.set(reason)
     }
 
     /// How long a revoked partition keeps holding the watermark back, at least, in case it comes back.
@@ -936,10 +857,10 @@ struct KafkaDaemon {
 
     /// Produces the alerts the engine has output so far.
     private mutating func deliver(_ producer: KafkaProducer) {
-        guard !outputs.isEmpty else { return }
-        for output in outputs {
+        guard !driver.outputs.isEmpty, !halted else { return }
+        for output in driver.outputs {
             guard let alert = formatter.alert(output) else { continue }
-            counts.alerts += 1
+            alertCount += 1
             if let metrics, case .match = output.kind, let last = output.last {
                 metrics.recordAlert(lastEventTime: last.event.timestamp)
             }
@@ -950,14 +871,16 @@ struct KafkaDaemon {
                  headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8)),
                            ("cepd-task", Array(task.utf8))] + alert.headers.map { ($0.name, Array($0.value.utf8)) })
         }
-        outputs.removeAll(keepingCapacity: true)
+        driver.outputs.removeAll(keepingCapacity: true)
     }
 
     /// A late event or a dead letter: the original key and value, the reason and origin in headers.
     private mutating func sideOutput(
-        _ producer: KafkaProducer, topic: String, _ record: InputRecord, _ batch: InputBatch, partition: TopicPartition,
-        reason: String, extra: [(String, String)]
+        _ producer: KafkaProducer, topic: String, _ record: InputRecord, _ batch: InputBatch, reason: String,
+        extra: [(String, String)]
     ) {
+        let input = driver.inputs[record.input]
+        let partition = TopicPartition(topic: input.topic, partition: input.partition)
         let identity = OutputLedger.identity(
             late: reason == "late", topic: partition.topic, partition: partition.partition, offset: record.offset)
         if ledger.alreadyWritten(identity) { return }
@@ -985,7 +908,7 @@ struct KafkaDaemon {
         options.properties.last { $0.key == "message.max.bytes" }.flatMap { Int($0.value) } ?? 1_000_000
     }
 
-    private func send(
+    private mutating func send(
         _ producer: KafkaProducer, topic: String, key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]
     ) {
         do {
@@ -993,7 +916,7 @@ struct KafkaDaemon {
         } catch {
             // Not queued at all (e.g. larger than message.max.bytes): as fatal as a failed delivery.
             Log.error("cannot produce to '\(topic)': \(error.message)")
-            exit(4)
+            halt(.kafkaFailed)
         }
     }
 
@@ -1002,8 +925,11 @@ struct KafkaDaemon {
     /// join it is in the middle of (after a broker outage that cost the membership, a commit every interval
     /// would keep cepd out of the group for good).
     private mutating func commit(producer: KafkaProducer, consumer: KafkaConsumer) {
-        let owned = Set(inputs.filter(\.open).map(\.partition))
-        let pending = positions.filter { owned.contains($0.key) && committedPositions[$0.key] != $0.value }
+        var pending: [TopicPartition: Int64] = [:]
+        for input in driver.inputs where input.open {
+            let partition = TopicPartition(topic: input.topic, partition: input.partition)
+            if let position = input.position, committedPositions[partition] != position { pending[partition] = position }
+        }
         guard !pending.isEmpty else { return }
         do {
             try producer.flush(timeoutMs: 30_000)
@@ -1021,13 +947,17 @@ struct KafkaDaemon {
     }
 }
 
-/// The unfinished checkpoints the reader's thread found in the changelog while catching tasks up, for the engine's
-/// thread to repair at the tasks' next checkpoints.
-final class TaskTails: @unchecked Sendable {
-    private let lock = NSLock()
-    private var tails: [Int: [Changelog.Change]] = [:]
+/// What the reader's thread learnt while catching tasks up, for the engine's thread: the unfinished checkpoints
+/// found in the changelog (repaired at the tasks' next checkpoints), and the tasks it could not catch up.
+final class TaskTails: Sendable {
+    private let state = Mutex<(tails: [Int: [Changelog.Change]], behind: Set<Int>)>(([:], []))
 
-    func set(_ task: Int, _ tail: [Changelog.Change]) { lock.withLock { tails[task] = tail.isEmpty ? nil : tail } }
+    func set(_ task: Int, _ tail: [Changelog.Change]) { state.withLock { $0.tails[task] = tail.isEmpty ? nil : tail } }
 
-    func take(_ task: Int) -> [Changelog.Change] { lock.withLock { tails.removeValue(forKey: task) ?? [] } }
+    func take(_ task: Int) -> [Changelog.Change] { state.withLock { $0.tails.removeValue(forKey: task) ?? [] } }
+
+    /// Notes tasks whose catch-up failed: their local state is older than their changelog.
+    func markBehind(_ tasks: [Int]) { state.withLock { $0.behind.formUnion(tasks) } }
+
+    func isBehind(_ task: Int) -> Bool { state.withLock { $0.behind.contains(task) } }
 }

@@ -1,4 +1,5 @@
 import CEPCore
+import CEPDriver
 import CEPRuntime
 import Foundation
 import KafkaClient
@@ -57,7 +58,9 @@ final class KafkaReader: @unchecked Sendable {
     private var batch: InputBatch?
     /// Uptime (ns) of the last message from any partition.
     private var lastMessage: UInt64 = 0
-    private var batchStarted = DispatchTime.now()
+    private var batchStarted: UInt64 = 0
+    /// Uptime, for the merge's waits and the batches' ages (a manual clock in tests).
+    private let clock: any DaemonClock
 
     /// `catchUp`, with --state-dir: brings the state of the tasks of partitions being assigned up to date (inside
     /// the rebalance, on this thread) and returns where those partitions start. With it, a revoked partition is
@@ -66,8 +69,9 @@ final class KafkaReader: @unchecked Sendable {
     init(
         consumer: KafkaConsumer, decoders: [String: EventDecoder], rank: @escaping (TopicPartition) -> Int32,
         maxWaitMs: Int64, channel: BatchChannel<InputBatch>, stop: StopFlag,
-        catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])? = nil
+        catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])? = nil, clock: any DaemonClock = SystemClock()
     ) {
+        self.clock = clock
         self.consumer = consumer
         self.decoders = decoders
         self.rank = rank
@@ -132,7 +136,7 @@ final class KafkaReader: @unchecked Sendable {
             }
             let batch = currentBatch()
             merge(into: batch)
-            let age = DispatchTime.now().uptimeNanoseconds - batchStarted.uptimeNanoseconds
+            let age = clock.uptimeNanos - batchStarted
             if batch.isFull || (!batch.items.isEmpty && (drained || age >= maxDelayNanos)) {
                 channel.send(batch)
                 self.batch = nil
@@ -169,7 +173,7 @@ final class KafkaReader: @unchecked Sendable {
         var next = channel.tryEmptyBatch(waitingMs: 0)
         while next == nil && !stop.isSet { next = channel.tryEmptyBatch(waitingMs: 20) }
         if next == nil { next = channel.emptyBatch() }
-        batchStarted = DispatchTime.now()
+        batchStarted = clock.uptimeNanos
         batch = next
         return next!
     }
@@ -177,7 +181,7 @@ final class KafkaReader: @unchecked Sendable {
     private func handle(_ event: KafkaConsumer.Event, into batch: InputBatch) {
         switch event {
         case .message(let message):
-            lastMessage = DispatchTime.now().uptimeNanoseconds
+            lastMessage = clock.uptimeNanos
             let input = inputNumber(message.partition, batch)
             // A message whose schema is new is held here while the registry is asked (the reader waits; nothing
             // later of any partition overtakes it), and left unread if cepd stops meanwhile.
@@ -190,7 +194,7 @@ final class KafkaReader: @unchecked Sendable {
                     Log.error(
                         "topic \(message.partition.topic): the first schema it carries does not fit the declared fields: "
                             + "\(problem); stopping (fix the stream's 'fields', or the producers' schema)")
-                    stop.set(exitCode: 2)
+                    stop.set(.configuration)
                     return
                 }
             }
@@ -214,26 +218,26 @@ final class KafkaReader: @unchecked Sendable {
                 if known && !inputs[input].open { batch.items.append(.opened(input: input, topic: p.topic, partition: p.partition)) }
                 inputs[input].open = true
                 inputs[input].closedAt = nil
-                inputs[input].emptySince = DispatchTime.now().uptimeNanoseconds
+                inputs[input].emptySince = clock.uptimeNanos
             }
         case .revoked(let partitions):
             batch.items.append(.notice("revoked \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"))
             for p in partitions {
                 guard let input = inputNumbers[p], inputs[input].open else { continue }  // (or released already)
                 inputs[input].open = false
-                inputs[input].closedAt = DispatchTime.now().uptimeNanoseconds
+                inputs[input].closedAt = clock.uptimeNanos
                 inputs[input].pausedForQueue = false
                 batch.items.append(.closed(input: input))
             }
         case .error(let error, let fatal):
             batch.items.append(.notice((fatal ? "fatal Kafka error: " : "Kafka: ") + error.message))
-            if fatal { stop.set(exitCode: 4) }
+            if fatal { stop.set(.kafkaFailed) }
         }
     }
 
     /// Releases waiting messages into `batch` in event-time order, as far as every partition allows.
     private func merge(into batch: InputBatch) {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = clock.uptimeNanos
         while !batch.isFull {
             var best: Int?
             var bestKey = (time: Int64.max, rank: Int32.max)
@@ -294,7 +298,7 @@ final class KafkaReader: @unchecked Sendable {
         inputs.append(
             Input(
                 partition: partition, rank: rank(partition), decoder: decoders[partition.topic],
-                emptySince: DispatchTime.now().uptimeNanoseconds))
+                emptySince: clock.uptimeNanos))
         batch.items.append(.opened(input: input, topic: partition.topic, partition: partition.partition))
         return input
     }

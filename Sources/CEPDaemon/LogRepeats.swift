@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Collapses a flood of one message into one line per window. While a broker is down librdkafka reports the same
 /// failure every few tens of milliseconds, and through up to three paths (the consumer's error callback, the
@@ -9,11 +10,10 @@ import Foundation
 /// Messages are compared by their gist: without librdkafka's thread and client prefixes (`[thrd:...]: `,
 /// `rdkafka#producer-1: `), without the path's prefix (`librdkafka error FAIL: `, `Kafka: `), and with every
 /// number as `#` (`after 0ms`, `after 1ms`).
-final class LogRepeats: @unchecked Sendable {
+final class LogRepeats: Sendable {
     /// How long repeats of a message are held back, in nanoseconds.
     let window: UInt64
-    private let lock = NSLock()
-    private var messages: [String: (since: UInt64, leftOut: Int)] = [:]
+    private let seen = Mutex<[String: (since: UInt64, leftOut: Int)]>([:])
     /// The most messages remembered at once.
     static let maxMessages = 1024
 
@@ -28,7 +28,7 @@ final class LogRepeats: @unchecked Sendable {
     func admit(_ line: String, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> String? {
         guard Self.collapses(line) else { return line }
         let key = Self.gist(line)
-        return lock.withLock {
+        return seen.withLock { messages in
             if let seen = messages[key], now &- seen.since < window {
                 messages[key]!.leftOut += 1
                 return nil
@@ -46,7 +46,7 @@ final class LogRepeats: @unchecked Sendable {
     }
 
     /// How many messages the filter remembers (bounded: the ones older than the window are forgotten first).
-    var trackedMessages: Int { lock.withLock { messages.count } }
+    var trackedMessages: Int { seen.withLock { $0.count } }
 
     /// Whether `line` is a retried failure: the consumer's error events (`Kafka: `), librdkafka's error and warning
     /// lines, and the schema registry client's retries.

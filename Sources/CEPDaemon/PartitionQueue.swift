@@ -1,3 +1,4 @@
+import CEPDriver
 import CEPRuntime
 import KafkaClient
 

@@ -1,4 +1,5 @@
 import CEPCore
+import CEPDriver
 import CEPRuntime
 
 /// The reading side of a replay, on its own thread: reads the files, decodes their lines and merges them by event

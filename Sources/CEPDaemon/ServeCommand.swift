@@ -131,8 +131,10 @@ struct ServeCommand: ParsableCommand {
             throw ExitCode(2)
         }
         var daemon = KafkaDaemon(automaton: automaton, options: options)
-        let code = daemon.run()
-        if code != 0 { throw ExitCode(code) }
+        let signals = Self.installSignalHandlers(daemon.stop, shutdownTimeout: options.shutdownTimeout, requests: daemon.requests)
+        defer { signals.forEach { $0.cancel() } }
+        let status = daemon.run().exitStatus
+        if status != 0 { throw ExitCode(status) }
     }
 
     private func makeOptions() throws(UsageError) -> KafkaDaemon.Options {
@@ -208,12 +210,47 @@ struct ServeCommand: ParsableCommand {
         return result
     }
 
-    /// `500ms`, `30s`, `2m`, `1h` in milliseconds.
+    /// A duration flag in milliseconds, in the language's syntax (`DurationFormat`: `500ms`, `30s`, `1h30m`, `1d`),
+    /// so that what a pattern file accepts a flag accepts too.
     static func duration(_ text: String, _ option: String) throws(UsageError) -> Int64 {
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        for (unit, scale) in units where text.hasSuffix(unit) {
-            if let n = Int64(text.dropLast(unit.count)), n >= 0 { return n * scale }
+        switch DurationFormat.read(text[...]) {
+        case .milliseconds(let ms): return ms
+        case .tooLarge: throw UsageError(message: "\(option) '\(text)': too large a duration")
+        case .invalid:
+            throw UsageError(message: "\(option) '\(text)': expected a duration such as 500ms, 30s, 2m, 1h30m or 1d")
         }
-        throw UsageError(message: "\(option) '\(text)': expected a duration such as 500ms, 30s, 2m or 1h")
+    }
+
+    /// SIGINT and SIGTERM ask the daemon for a clean stop; a second one exits at once, and so does a stop that takes
+    /// longer than `shutdownTimeout` ms (exit 1: the next start resumes from the last checkpoint). SIGHUP asks for a
+    /// reload of the pattern files. Here, in the command layer: the only place below `main` that exits the
+    /// process, because a stop stuck in a flush cannot return.
+    private static func installSignalHandlers(
+        _ stop: StopFlag, shutdownTimeout: Int64, requests: EngineRequests
+    ) -> [any DispatchSourceSignal] {
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { requests.addReload(nil) }
+        hangup.resume()
+        return [hangup] + [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if stop.isSet {
+                    Log.info("second signal: exiting without delivering or committing")
+                    Foundation.exit(StopReason.secondSignal.exitStatus)
+                }
+                Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
+                stop.set(.requested)
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout))) {
+                    Log.error(
+                        "the stop took longer than --shutdown-timeout (\(shutdownTimeout) ms): exiting without finishing "
+                            + "it; the next start resumes from the last checkpoint")
+                    Foundation.exit(StopReason.shutdownTimeout.exitStatus)
+                }
+            }
+            source.resume()
+            return source
+        }
     }
 }

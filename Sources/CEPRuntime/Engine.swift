@@ -1,4 +1,4 @@
-public import CEPCore
+import CEPCore
 
 /// The event-time matching engine: every pattern of an automaton over every key, fed by any number of input
 /// partitions. Pure and synchronous — it knows no files, no Kafka and no clock; file replay and the Kafka daemon

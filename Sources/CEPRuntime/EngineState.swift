@@ -1,4 +1,4 @@
-public import CEPCore
+import CEPCore
 
 /// Where `Engine.writeCheckpoint` puts the engine's state: keys and values, applied in the order given (a RocksDB
 /// write batch in the daemon, a dictionary in memory).

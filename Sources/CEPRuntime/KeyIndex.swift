@@ -1,4 +1,4 @@
-public import CEPCore
+import CEPCore
 
 /// Key values to key slots: an open-addressing hash table (linear probing, backward-shift deletion) that stores
 /// only hashes and slot numbers; the key itself is compared through the caller, which keeps it in the slot.

@@ -1,4 +1,4 @@
-public import CEPCore
+import CEPCore
 
 /// Why a snapshot could not be restored.
 public struct SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-public import CEPCore
+import CEPCore
 
 /// The engines of the tasks a process runs: task *i* owns partition *i* of every input topic, with its own
 /// watermark, timers and state — the unit that moves between processes when several share the work.

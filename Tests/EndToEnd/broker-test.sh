@@ -23,6 +23,16 @@ cleanup() {
 trap cleanup EXIT
 export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fail() { echo "$e2e_name: FAIL: $*" >&2; exit 1; }
+# wait_until WHAT SECONDS CONDITION: evaluates CONDITION (a shell command line) every 0.1 s until it succeeds;
+# fails after SECONDS saying what it waited for. A deadline in seconds, not a count of tries: a busy machine makes
+# each try slower, not the wait shorter.
+wait_until() {
+    local what=$1 limit=$2 condition=$3 deadline=$((SECONDS + $2))
+    until eval "$condition"; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "waited $limit s for $what"
+        sleep 0.1
+    done
+}
 tool() { "$KAFKA_PY" scripts/kafka-tool.py "$@"; }
 inputs=(logins payments geo confirmations)
 # Quick group joins on Tansu (it answers the first join after session.timeout.ms / 2).
@@ -30,8 +40,8 @@ fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
 
 # admin_port_of LOG: the port a cepd started with --metrics-port 0 logged for its admin server (empty if none).
 admin_port_of() {
-    local i
-    for i in $(seq 1 100); do grep -q "admin port: http://127.0.0.1:" "$1" && break; sleep 0.1; done
+    local admin_log=$1  # (not "$1" in the condition: wait_until evaluates it with its own arguments)
+    wait_until "the admin port in $admin_log" 120 'grep -q "admin port: http://127.0.0.1:" "$admin_log"'
     sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$1" | head -n 1
 }
 # scrape PATH [METHOD]: the answer of the admin port at $admin_port, "STATUS BODY" on stdout.

@@ -186,8 +186,7 @@ start_registry() {
         2>"$work/registry.log" &
     registry_pid=$!
     cepd_pids+=("$registry_pid")
-    for _ in $(seq 1 100); do grep -q listening "$work/registry.log" && return 0; sleep 0.1; done
-    fail "the test registry did not start: $(cat "$work/registry.log")"
+    wait_until "the test registry to listen ($work/registry.log)" 120 'grep -q listening "$work/registry.log"'
 }
 # Files first: the same alerts as JSON.
 start_registry
@@ -217,8 +216,7 @@ tls_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 
 python3 scripts/test-registry.py --schemas "$work/schemas.json" --port "$tls_port" --auth cepd:s3cret \
     --tls "$work/tls-cert.pem" "$work/tls-key.pem" 2>>"$work/tls-registry.log" &
 cepd_pids+=("$!")
-for _ in $(seq 1 100); do grep -q listening "$work/tls-registry.log" && break; sleep 0.1; done
-grep -q listening "$work/tls-registry.log" || fail "the TLS registry did not start within 10 s: $(cat "$work/tls-registry.log")"
+wait_until "the TLS registry to listen ($work/tls-registry.log)" 120 'grep -q listening "$work/tls-registry.log"'
 args=()
 for t in "${inputs[@]}"; do args+=(--input "$t=$work/framed/$t.b64"); done
 CEPD_SCHEMA_REGISTRY="https://127.0.0.1:$tls_port" "$cepd" run --pattern "$work/fraud-registry.cep" "${args[@]}" \
@@ -255,9 +253,8 @@ kafka_topic registered-alerts 1
 serve_pid=$!
 admin_port=$(admin_port_of "$work/serve2.log")
 [ -n "$admin_port" ] || fail "no admin port in the log"
-for _ in $(seq 1 600); do grep -q "no answer from the schema registry" "$work/serve2.log" && break; sleep 0.1; done
-grep -q "no answer from the schema registry" "$work/serve2.log" \
-    || fail "cepd did not report the registry down within 60 s (waited for 'no answer from the schema registry' in its log)"
+wait_until "cepd to report the registry down ('no answer from the schema registry' in its log)" 120 \
+    'grep -q "no answer from the schema registry" "$work/serve2.log"'
 start_registry
 split=()
 for t in "${inputs[@]}"; do for p in 0 1 2; do split+=(--input "$t-framed=$work/split2/$t-framed.p$p.jsonl"); done; done
@@ -335,8 +332,7 @@ sed -E 's/^(stream [a-z]+ from "[a-z]+)"/\1-framed"/' "$work/mismatch.cep" > "$w
     --from earliest --late-topic cepd-late-2 --dead-letter-topic cepd-dead-2 "${fast[@]}" >/dev/null 2>"$work/mismatch-serve.log" &
 mismatch_pid=$!
 cepd_pids+=("$mismatch_pid")
-for _ in $(seq 1 600); do kill -0 "$mismatch_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$mismatch_pid" 2>/dev/null && fail "cepd serve did not stop within 60 s on a first schema without a declared field (waited for it to exit)"
+wait_until "cepd serve to stop on a first schema without a declared field" 120 '! kill -0 "$mismatch_pid" 2>/dev/null'
 status=0
 wait "$mismatch_pid" || status=$?
 [ "$status" = 2 ] && grep -q "field 'region' is not in the writer schema" "$work/mismatch-serve.log" \

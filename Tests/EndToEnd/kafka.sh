@@ -240,7 +240,7 @@ kafka_topic seconds 1
 "$cepd" --pattern "$work/ticks.cep" --brokers "$KAFKA_BROKERS" --group ticks --state-dir "$work/state-ticks" --from earliest --idle-timeout 2s \
     "${fast[@]}" >/dev/null 2>"$work/ticks.log" &
 serve_pid=$!
-for i in $(seq 1 150); do grep -q "cepd: assigned" "$work/ticks.log" && break; sleep 0.2; done
+wait_until "cepd to be assigned partitions of ticks ('cepd: assigned' in its log)" 120 'grep -q "cepd: assigned" "$work/ticks.log"'
 grep -q "cepd: assigned" "$work/ticks.log" || { cat "$work/ticks.log" >&2; fail "cepd got no partitions of ticks"; }
 # 300 messages at 20 per second: 15 s of traffic.
 tool produce --brokers "$KAFKA_BROKERS" --topic ticks --partitions 2 --file "$work/ticks.jsonl" --rate 20 2>/dev/null &
@@ -308,7 +308,7 @@ sleep 3
 grep -q "waiting for input topics 'device-events', 'deploys', 'service-errors' to exist" "$work/wait.log" ||
     { cat "$work/wait.log" >&2; fail "--wait-for-topics did not say what it waits for"; }
 for t in device-events deploys service-errors; do kafka_topic "$t" 1; done
-for i in $(seq 1 50); do grep -q "cepd: consuming" "$work/wait.log" && break; sleep 0.2; done
+wait_until "cepd --wait-for-topics to consume once the topics exist ('cepd: consuming' in its log)" 120 'grep -q "cepd: consuming" "$work/wait.log"'
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd --wait-for-topics exited with $?"
 serve_pid=""

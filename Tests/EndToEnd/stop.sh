@@ -25,11 +25,8 @@ total=$(($(cat "$work"/input/*.jsonl | wc -l) - $(wc -l < "$work/run-dead.jsonl"
 serve "$work/first.log"
 admin_port=$(admin_port_of "$work/first.log")
 [ -n "$admin_port" ] || { cat "$work/first.log" >&2; fail "no admin port"; }
-for i in $(seq 1 300); do
-    seen=$(metric cepd_events_total 2>/dev/null || true)
-    [ -n "$seen" ] && [ "$seen" -gt 0 ] && break
-    sleep 0.1
-done
+wait_until "cepd_events_total above 0 on the admin port (mid-stream)" 120 \
+    'seen=$(metric cepd_events_total 2>/dev/null || true); [ -n "$seen" ] && [ "$seen" -gt 0 ]'
 started=$(date +%s%N)
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd exited with $? after SIGTERM"
@@ -59,7 +56,7 @@ echo "stop e2e: restarted, it went on: the alert topics hold exactly cepd run's 
 
 # 2. A stop slower than --shutdown-timeout (the failpoint pauses 5 s inside the final checkpoint) exits 1 in time.
 CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=5000 serve "$work/slow.log" --shutdown-timeout 1s --checkpoint-interval 1h
-for i in $(seq 1 150); do grep -q "cepd: consuming" "$work/slow.log" && break; sleep 0.1; done
+wait_until "cepd to consume ('cepd: consuming' in its log)" 120 'grep -q "cepd: consuming" "$work/slow.log"'
 started=$(date +%s%N)
 kill -TERM "$serve_pid"
 status=0
@@ -70,7 +67,7 @@ slow_ms=$((($(date +%s%N) - started) / 1000000))
 [ "$slow_ms" -lt 4000 ] || fail "a stop over --shutdown-timeout 1s took $slow_ms ms"
 grep -q "the stop took longer than --shutdown-timeout" "$work/slow.log" || { cat "$work/slow.log" >&2; fail "no shutdown-timeout message"; }
 CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=5000 serve "$work/twice.log" --checkpoint-interval 1h
-for i in $(seq 1 150); do grep -q "cepd: consuming" "$work/twice.log" && break; sleep 0.1; done
+wait_until "cepd to consume ('cepd: consuming' in its log)" 120 'grep -q "cepd: consuming" "$work/twice.log"'
 started=$(date +%s%N)
 kill -TERM "$serve_pid"
 sleep 0.5
@@ -97,7 +94,7 @@ tool produce --brokers "$KAFKA_BROKERS" --topic burst --partitions 1 --file "$wo
 serve_pid=$!
 admin_port=$(admin_port_of "$work/burst.log")
 [ -n "$admin_port" ] || { cat "$work/burst.log" >&2; fail "no admin port (json log)"; }
-for i in $(seq 1 300); do [ "$(metric cepd_events_total)" = 50000 ] && break; sleep 0.2; done
+wait_until "cepd_events_total to reach 50000 on the admin port" 120 '[ "$(metric cepd_events_total)" = 50000 ]'
 sleep 1.2  # the next publish
 [ "$(metric cepd_events_total)" = 50000 ] || { cat "$work/burst.log" >&2; fail "events lost under the cap: $(metric cepd_events_total)"; }
 open=$(metric cepd_partial_matches)

@@ -536,6 +536,8 @@ BAD_OPTIONS = [
     (SERVE + ["--commit-interval", "-5s"], "--commit-interval '-5s': expected a duration"),
     (SERVE + ["--checkpoint-interval", "-10s"], "--checkpoint-interval '-10s': expected a duration"),
     (SERVE + ["--shutdown-timeout", "-1m"], "--shutdown-timeout '-1m': expected a duration"),
+    (SERVE + ["--idle-timeout", "9999999999999999d"], "--idle-timeout '9999999999999999d': too large a duration"),
+    (SERVE + ["--connect-timeout", "1h30"], "--connect-timeout '1h30': expected a duration"),
     (["inspect", "--key", "u1", "--admin-port", "-5"], "--admin-port -5: expected a port number"),
     # An option's value forgotten: the next option is not taken for it.
     (RUN + ["--output"], "Missing value for '--output <output>'"),

@@ -1,25 +1,34 @@
-import Dispatch
-import CEPCore
-import CEPRuntime
+public import Dispatch
+public import CEPRuntime
 
 /// Where one input message came from, and where its bytes are kept in the batch.
-struct InputRecord {
+public struct InputRecord: Sendable {
+    /// A record of input `input` at `offset` whose bytes are `value` (and `key`) in the batch.
+    public init(input: Int, offset: Int64, value: Range<Int>, key: Range<Int>? = nil, timestamp: Int64? = nil, isNull: Bool = false) {
+        self.input = input
+        self.offset = offset
+        self.value = value
+        self.key = key
+        self.timestamp = timestamp
+        self.isNull = isNull
+    }
+
     /// The reader's number for the partition (see `InputItem.opened`; a replay file's index).
-    var input: Int
+    public var input: Int
     /// Its offset in the partition (a replay file's line number).
-    var offset: Int64
+    public var offset: Int64
     /// The message bytes (a replay line) in the batch's `bytes`.
-    var value: Range<Int>
+    public var value: Range<Int>
     /// The Kafka message key in `bytes`, if it had one.
-    var key: Range<Int>? = nil
+    public var key: Range<Int>? = nil
     /// The Kafka message timestamp, if it had one.
-    var timestamp: Int64? = nil
+    public var timestamp: Int64? = nil
     /// The Kafka message value was null (a tombstone), not empty.
-    var isNull = false
+    public var isNull = false
 }
 
 /// One unit of work for the engine's thread, in the order the reading thread produced them.
-enum InputItem {
+public enum InputItem {
     /// A message that decoded to `count` events (the next entries of the batch's `decoded`).
     case events(InputRecord, count: Int)
     /// A message that did not decode.
@@ -45,35 +54,35 @@ enum InputItem {
 
 /// Items, their decoded events and the bytes of their messages (the late and dead-letter outputs carry a message
 /// as it was read). Reused: emptying keeps the capacity.
-final class InputBatch {
+public final class InputBatch {
     /// How many items a batch holds before it is handed over.
-    static let capacity = 4096
-    var items: [InputItem] = []
-    var decoded = DecodedEvents()
-    var bytes: [UInt8] = []
+    public static let capacity = 4096
+    public var items: [InputItem] = []
+    public var decoded = DecodedEvents()
+    public var bytes: [UInt8] = []
 
-    init() {
+    public init() {
         items.reserveCapacity(Self.capacity)
     }
 
-    var isFull: Bool { items.count >= Self.capacity || bytes.count >= 1 << 20 }
+    public var isFull: Bool { items.count >= Self.capacity || bytes.count >= 1 << 20 }
 
     /// Keeps a copy of some bytes; returns where they are in `bytes`.
-    func keep(_ data: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+    public func keep(_ data: UnsafeBufferPointer<UInt8>) -> Range<Int> {
         let start = bytes.count
         bytes.append(contentsOf: data)
         return start..<bytes.count
     }
 
     /// Calls `body` with bytes kept by `keep`.
-    func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    public func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     /// A copy of bytes kept by `keep`.
-    func copy(_ range: Range<Int>) -> [UInt8] { Array(bytes[range]) }
+    public func copy(_ range: Range<Int>) -> [UInt8] { Array(bytes[range]) }
 
-    func removeAll() {
+    public func removeAll() {
         items.removeAll(keepingCapacity: true)
         decoded.removeAll()
         bytes.removeAll(keepingCapacity: true)

@@ -1,0 +1,184 @@
+import CEPCompiler
+import CEPRuntime
+import Foundation
+import KafkaClient
+import Synchronization
+import Testing
+
+@testable import CEPDaemon
+
+/// The daemon in process, on librdkafka's mock cluster and a manual clock: time moves only when the test moves it,
+/// and every wait is for a signal (the daemon's published progress, a message in a topic) with a deadline that
+/// fails saying what it waited for.
+@Suite(.serialized) struct KafkaDaemonTests {
+    static let source = """
+        stream a from "da" { key k time ts lateness 0s fields { k: string, ts: time } }
+        stream b from "db" { key k time ts lateness 0s fields { k: string, ts: time } }
+        pattern pair { match x: a -> y: b within 10s emit to "dalerts" { k: x.k, at: y.ts } }
+        """
+
+    /// A running daemon and what it runs on.
+    /// The daemon handed to its thread; the test never touches it again (it reads `status` and sets `stop`, which
+    /// are shared by design). `@unchecked`: the hand-off is the only access from the test's side.
+    final class Running: @unchecked Sendable {
+        var daemon: KafkaDaemon
+        let result = Mutex<StopReason?>(nil)
+        init(_ daemon: KafkaDaemon) { self.daemon = daemon }
+        func run() {
+            let reason = daemon.run()
+            result.withLock { $0 = reason }
+        }
+    }
+
+    final class Harness {
+        let cluster: KafkaMockCluster
+        let settings: [(key: String, value: String)]
+        let clock = ManualClock()
+        let status: DaemonStatus
+        let stopFlag: StopFlag
+        let running: Running
+        let thread: Thread
+
+        init(group: String, idleTimeoutMs: Int64, stateDir: String? = nil, cluster: KafkaMockCluster? = nil) throws {
+            let cluster = try cluster ?? KafkaMockCluster()
+            self.cluster = cluster
+            settings = [("bootstrap.servers", cluster.bootstrapServers)]
+            let automaton = try #require(Compiler.compile(text: KafkaDaemonTests.source).automaton)
+            // Quick group joins (the second daemon of a test joins the group the first left).
+            let fast = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000")]
+            let options = KafkaDaemon.Options(
+                properties: settings + fast, brokers: cluster.bootstrapServers, group: group, start: .earliest,
+                idleTimeout: idleTimeoutMs, idleWallClock: false, lateTopic: "dlate", deadLetterTopic: "ddead",
+                connectTimeout: 10_000, waitForTopics: false, commitInterval: 1_000, stateDir: stateDir,
+                checkpointInterval: 1_000, metricsAddress: nil)
+            let daemon = KafkaDaemon(automaton: automaton, options: options, clock: clock)
+            status = daemon.status
+            stopFlag = daemon.stop
+            let running = Running(daemon)
+            self.running = running
+            thread = Thread { running.run() }
+            thread.start()
+        }
+
+        /// Waits until `condition` holds for the daemon's progress; fails after 60 s (real time) saying `what`.
+        func wait(for what: String, _ condition: (DaemonStatus.Progress) -> Bool) throws {
+            let deadline = Date().addingTimeInterval(60)
+            while !condition(status.progress) {
+                if running.result.withLock({ $0 }) != nil { throw Failure("the daemon stopped while waiting for \(what)") }
+                if Date() > deadline { throw Failure("waited 60 s for \(what); progress: \(status.progress)") }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+
+        /// Waits for `turns` more turns of the engine loop: everything it had is applied, the clock looked at.
+        func settle(turns: Int = 3) throws {
+            let now = status.progress.turns
+            try wait(for: "\(turns) more turns of the engine loop") { $0.turns >= now + turns }
+        }
+
+        /// Stops the daemon (as SIGTERM does) and returns why it stopped.
+        func stop() throws -> StopReason {
+            stopFlag.set(.requested)
+            let deadline = Date().addingTimeInterval(60)
+            while true {
+                if let reason = running.result.withLock({ $0 }) { return reason }
+                if Date() > deadline { throw Failure("the daemon did not stop within 60 s of the stop request") }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+
+        func produce(_ topic: String, key: String, at ts: Int64) throws {
+            let producer = try KafkaProducer(properties: settings)
+            try producer.send(topic: topic, partition: 0, key: nil, value: Array(#"{"k":"\#(key)","ts":\#(ts)}"#.utf8))
+            try producer.flush(timeoutMs: 10_000)
+        }
+
+        /// The values of the messages in `topic` from `offset` on, read until `count` arrived (fails after 60 s).
+        func read(_ topic: String, count: Int) throws -> [String] {
+            let consumer = try KafkaConsumer(
+                properties: settings, reading: [PartitionOffset(TopicPartition(topic: topic, partition: 0), offset: 0)])
+            defer { consumer.close() }
+            var values: [String] = []
+            let deadline = Date().addingTimeInterval(60)
+            while values.count < count {
+                if Date() > deadline { throw Failure("waited 60 s for \(count) messages in \(topic); got \(values)") }
+                if case .message(let message) = consumer.poll(timeoutMs: 100) {
+                    values.append(String(decoding: message.value, as: UTF8.self))
+                }
+            }
+            return values
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func topics(_ cluster: KafkaMockCluster) throws {
+        for topic in ["da", "db", "dalerts", "dlate", "ddead"] { try cluster.createTopic(topic, partitions: 1) }
+    }
+
+    /// The idle timeout runs on the daemon's clock: with one topic quiet (read to its end) the watermark waits for
+    /// it — no alert however long the test waits in real time — until the manual clock passes the timeout; then the
+    /// match comes out, exactly once, and the stop commits the positions after the last message of each partition.
+    @Test func theIdleTimeoutRunsOnTheManualClock() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        let harness = try Harness(group: "idle", idleTimeoutMs: 60_000, cluster: cluster)
+        try harness.produce("da", key: "u", at: 1_000)
+        try harness.produce("da", key: "v", at: 5_000)
+        try harness.produce("db", key: "u", at: 2_000)
+        try harness.wait(for: "3 events processed") { $0.events == 3 }
+        try harness.settle()
+        // db's watermark (1.999 s) holds b's event at 2 s back: no match yet.
+        #expect(harness.status.progress.alerts == 0)
+        harness.clock.advance(milliseconds: 59_999)
+        try harness.settle()
+        #expect(harness.status.progress.alerts == 0)
+        harness.clock.advance(milliseconds: 1)
+        try harness.wait(for: "the alert once the idle timeout passed on the manual clock") { $0.alerts == 1 }
+        let alerts = try harness.read("dalerts", count: 1)
+        #expect(alerts.count == 1 && alerts[0].hasPrefix(#"{"k":"u","at":2000"#))
+        #expect(try harness.stop() == .requested)
+        let consumer = try KafkaConsumer(properties: harness.settings, group: "idle", topics: ["da"], start: .earliest)
+        defer { consumer.close() }
+        let committed = try consumer.committed([TopicPartition(topic: "da", partition: 0), TopicPartition(topic: "db", partition: 0)])
+        #expect(committed[TopicPartition(topic: "da", partition: 0)] == 2)
+        #expect(committed[TopicPartition(topic: "db", partition: 0)] == 1)
+    }
+
+    /// Checkpoints run on the daemon's clock too: none before the interval has passed on it, one after; a second
+    /// daemon on the same state directory goes on after the last processed message and does not write the alert
+    /// again.
+    @Test func checkpointsFollowTheManualClockAndRestore() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        // The mock cluster does not answer CreateTopics: the changelog topic is made here, as an operator would.
+        try cluster.createTopic(Changelog.topicName(group: "ck", patternPaths: []), partitions: 1)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-daemon-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let first = try Harness(group: "ck", idleTimeoutMs: 60_000, stateDir: state, cluster: cluster)
+        try first.produce("da", key: "u", at: 1_000)
+        try first.produce("db", key: "u", at: 2_000)
+        try first.produce("da", key: "x", at: 20_000)
+        try first.produce("db", key: "y", at: 20_000)
+        try first.wait(for: "the alert (the watermark at 19.999 s)") { $0.alerts == 1 }
+        try first.settle()
+        // The task started empty and was recorded at once (checkpoint 1); the next waits for the interval.
+        #expect(first.status.progress.checkpoints == 1)
+        first.clock.advance(milliseconds: 999)
+        try first.settle()
+        #expect(first.status.progress.checkpoints == 1)
+        first.clock.advance(milliseconds: 1)
+        try first.wait(for: "a checkpoint once the interval passed on the manual clock") { $0.checkpoints == 2 }
+        #expect(try first.stop() == .requested)
+        let second = try Harness(group: "ck", idleTimeoutMs: 60_000, stateDir: state, cluster: cluster)
+        try second.produce("db", key: "w", at: 3_000)
+        // Only the new event: the restored positions are after the four before.
+        try second.wait(for: "the new event processed after the restore") { $0.events == 1 }
+        try second.settle()
+        #expect(try second.stop() == .requested)
+        #expect(try second.read("dalerts", count: 1).count == 1)
+    }
+}
