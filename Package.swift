@@ -62,7 +62,8 @@ let package = Package(
             swiftSettings: strictSettings),
         // Input items → engine → outputs and positions: the loop `cepd run` and `cepd serve` share. Knows neither
         // files, Kafka nor the clock, so that the daemon's core is tested in process.
-        .target(name: "CEPDriver", dependencies: ["CEPRuntime", "CEPCore"], swiftSettings: strictSettings + hotPathSettings),
+        .target(
+            name: "CEPDriver", dependencies: ["CEPRuntime", "CEPCore"], swiftSettings: strictSettings + hotPathSettings),
         // Thin wrappers over the C libraries; they know nothing of CEP.
         .target(name: "KafkaClient", dependencies: ["CRdKafka"], swiftSettings: strictSettings),
         .target(name: "RocksStore", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
@@ -80,7 +81,8 @@ let package = Package(
         .target(
             name: "CEPDaemon",
             dependencies: [
-                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "CEPSchemas", "CEPDriver", "KafkaClient", "RocksStore",
+                "CEPCompiler", "CEPRuntime", "CEPSyntax", "CEPCore", "CEPSchemas", "CEPDriver", "KafkaClient",
+                "RocksStore",
                 "AdminHTTP", "CurlHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -111,7 +113,9 @@ let package = Package(
             name: "NativeLibraryTests", dependencies: ["KafkaClient", "RocksStore"], swiftSettings: strictSettings),
         .testTarget(
             name: "CEPDaemonTests",
-            dependencies: ["CEPDaemon", "CEPDriver", "CEPRuntime", "CEPCompiler", "CEPSyntax", "KafkaClient", "TestSupport"],
+            dependencies: [
+                "CEPDaemon", "CEPDriver", "CEPRuntime", "CEPCompiler", "CEPSyntax", "KafkaClient", "TestSupport",
+            ],
             swiftSettings: strictSettings),
     ]
 )

@@ -12,7 +12,9 @@ public enum AdminClient {
     }
 
     /// GETs `path` from `host:port` (an IPv4 address or `localhost`); returns the status code and the body.
-    public static func get(host: String, port: Int, path: String, timeoutSeconds: Int = 10) throws(Failure) -> (status: Int, body: [UInt8]) {
+    public static func get(host: String, port: Int, path: String, timeoutSeconds: Int = 10) throws(Failure) -> (
+        status: Int, body: [UInt8]
+    ) {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -30,10 +32,13 @@ public enum AdminClient {
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
-            throw Failure(description: "nothing answers on \(host):\(port) (is cepd running with --metrics-port \(port)?)")
+            throw Failure(
+                description: "nothing answers on \(host):\(port) (is cepd running with --metrics-port \(port)?)")
         }
         let request = Array("GET \(path) HTTP/1.0\r\nHost: \(host)\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else {

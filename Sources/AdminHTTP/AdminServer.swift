@@ -103,7 +103,9 @@ public final class AdminServer: Sendable {
     }
 
     /// The request path of a connection: HTTP/1 decoding and encoding, then `RequestHandler`.
-    private static func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, handler: @escaping Handler) throws {
+    private static func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, handler: @escaping Handler)
+        throws
+    {
         try pipeline.configureHTTPServerPipeline()
         try pipeline.addHandler(RequestHandler(handler: handler))
     }
@@ -117,7 +119,7 @@ public final class AdminServer: Sendable {
         do {
             try addHandlers(to: channel.pipeline.syncOperations, handler: handler)
             // A malformed request is an error in the pipeline (the handler closes the connection on it).
-            try? channel.writeInbound(channel.allocator.buffer(bytes: bytes))
+            _ = try? channel.writeInbound(channel.allocator.buffer(bytes: bytes))
             channel.embeddedEventLoop.run()
             while let part = try channel.readOutbound(as: IOData.self) {
                 if case .byteBuffer(let buffer) = part { written += buffer.readableBytesView }
@@ -174,7 +176,9 @@ private final class RequestHandler: ChannelInboundHandler {
             self.head = nil
             let keepAlive = head.isKeepAlive
             if tooLarge {
-                write(.text("request body larger than \(AdminServer.maxBodyBytes) bytes", status: 413), context: context, keepAlive: false)
+                write(
+                    .text("request body larger than \(AdminServer.maxBodyBytes) bytes", status: 413), context: context,
+                    keepAlive: false)
                 return
             }
             let target = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -182,12 +186,15 @@ private final class RequestHandler: ChannelInboundHandler {
             guard let decoded = path.removingPercentEncoding else {
                 // Looked up literally, a malformed escape would name another key than the one meant.
                 body = []
-                write(.text("malformed %-escape in \(path) (escape bytes as %XX, e.g. %20)", status: 400), context: context,
-                      keepAlive: keepAlive)
+                write(
+                    .text("malformed %-escape in \(path) (escape bytes as %XX, e.g. %20)", status: 400),
+                    context: context,
+                    keepAlive: keepAlive)
                 return
             }
             let request = AdminRequest(
-                method: head.method.rawValue, path: decoded, query: target.count > 1 ? String(target[1]) : nil, body: body)
+                method: head.method.rawValue, path: decoded, query: target.count > 1 ? String(target[1]) : nil,
+                body: body)
             body = []
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
@@ -208,7 +215,8 @@ private final class RequestHandler: ChannelInboundHandler {
         headers.add(name: "Content-Length", value: String(response.body.count))
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let status = HTTPResponseStatus(statusCode: response.status)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         var buffer = context.channel.allocator.buffer(capacity: response.body.count)
         buffer.writeBytes(response.body)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -244,7 +252,8 @@ extension String {
                 bytes.append(byte)
                 continue
             }
-            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
+            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
+            else {
                 return nil
             }
             bytes.append(high << 4 | low)

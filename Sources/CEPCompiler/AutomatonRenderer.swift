@@ -1,5 +1,5 @@
-public import CEPRuntime
 import CEPCore
+public import CEPRuntime
 
 /// Prints a compiled pattern for `cepd explain`: as text for people, or as Graphviz DOT for a picture.
 public struct AutomatonRenderer: Sendable {
@@ -42,7 +42,10 @@ public struct AutomatonRenderer: Sendable {
                 + (b.kind == .multiple ? " (several events)" : b.kind == .optional ? " (optional)" : "")
         }
         out += "  steps:    \(steps.joined(separator: ", "))\n"
-        out += "  within:   " + (pattern.window.map { DurationFormat.format(milliseconds: $0) + " (first event to last, exclusive)" } ?? "none") + "\n"
+        out +=
+            "  within:   "
+            + (pattern.window.map { DurationFormat.format(milliseconds: $0) + " (first event to last, exclusive)" }
+                ?? "none") + "\n"
         out += "  skip:     \(describe(pattern.skip, pattern))\n"
         out += "  bound:    \(describe(pattern.bound, pattern))\n"
         if let emit = pattern.emit {
@@ -59,7 +62,9 @@ public struct AutomatonRenderer: Sendable {
             if index == pattern.start { tags.append("start") }
             if state.kind != .normal { tags.append(state.kind.rawValue) }
             if state.isGreedy { tags.append("greedy") }
-            if let window = state.window { tags.append("within \(DurationFormat.format(milliseconds: window)) of previous") }
+            if let window = state.window {
+                tags.append("within \(DurationFormat.format(milliseconds: window)) of previous")
+            }
             out += "    \(state.name)" + (tags.isEmpty ? "" : "  [\(tags.joined(separator: ", "))]") + "\n"
             for t in state.transitions {
                 let action = t.action.rawValue.padding(7)

@@ -105,7 +105,8 @@ extension Checker {
         if info.kind == .multiple && source != .current {
             diagnostics.report(
                 .quantifiedBindingNeedsAggregate(root.name), at: expr.range,
-                help: "use last(\(expr.rangeText(sources))), first(...), count(\(root.name)), sum(...), avg, min or max")
+                help: "use last(\(expr.rangeText(sources))), first(...), count(\(root.name)), sum(...), avg, min or max"
+            )
             return (.literal(.null), .error)
         }
         let unbound = scope.mayBeUnbound.contains(binding) && source != .current
@@ -130,7 +131,10 @@ extension Checker {
         }
         markUsed(stream: stream, field: f)
         let spec = info.fields[f]
-        return (.field(FieldRef(source: source, field: f)), ExprType(field: spec.type, optional: spec.isOptional || optional))
+        return (
+            .field(FieldRef(source: source, field: f)),
+            ExprType(field: spec.type, optional: spec.isOptional || optional)
+        )
     }
 
     /// Resolves a step name used in a condition or output, enforcing visibility.
@@ -139,7 +143,9 @@ extension Checker {
             var help = Suggestions.help(for: name.name, in: scope.bindings.map(\.name.name))
             if help == nil, streamByName[name.name] != nil {
                 let example = scope.bindings.first { $0.stream == streamByName[name.name] }?.name.name
-                help = "'\(name.name)' is a stream; refer to the step that binds it" + (example.map { ", here '\($0)'" } ?? "")
+                help =
+                    "'\(name.name)' is a stream; refer to the step that binds it"
+                    + (example.map { ", here '\($0)'" } ?? "")
             }
             diagnostics.report(.unknownBinding(name.name), at: name.range, help: help)
             return nil
@@ -189,7 +195,8 @@ extension Checker {
         let optional = lt.isOptional || rt.isOptional
         let compiled = CompiledExpr.binary(runtimeOp, l, r)
         func invalid() -> (CompiledExpr, ExprType) {
-            diagnostics.report(.invalidOperand(op.rawValue, "'\(lt)' and '\(rt)'"), at: range, help: arithmeticHelp(op, lt, rt))
+            diagnostics.report(
+                .invalidOperand(op.rawValue, "'\(lt)' and '\(rt)'"), at: range, help: arithmeticHelp(op, lt, rt))
             return (.literal(.null), .error)
         }
         switch op {
@@ -259,7 +266,8 @@ extension Checker {
         }
         guard let function = Function(rawValue: name.name) else {
             let all = Function.allCases.map(\.rawValue) + Aggregate.allCases.map(\.rawValue)
-            diagnostics.report(.unknownFunction(name.name), at: name.range, help: Suggestions.help(for: name.name, in: all))
+            diagnostics.report(
+                .unknownFunction(name.name), at: name.range, help: Suggestions.help(for: name.name, in: all))
             return (.literal(.null), .error)
         }
         if function == .exists { scope.guardDepth += 1 }
@@ -273,7 +281,10 @@ extension Checker {
             -> (CompiledExpr, ExprType)
         {
             guard arguments.count == params.count else {
-                let expected = params.isEmpty ? "no arguments" : "\(params.count) argument\(params.count == 1 ? "" : "s") (\(params.joined(separator: ", ")))"
+                let expected =
+                    params.isEmpty
+                    ? "no arguments"
+                    : "\(params.count) argument\(params.count == 1 ? "" : "s") (\(params.joined(separator: ", ")))"
                 diagnostics.report(.wrongArgumentCount(name.name, expected, arguments.count), at: range)
                 return (.literal(.null), .error)
             }
@@ -308,7 +319,8 @@ extension Checker {
     ) -> (CompiledExpr, ExprType) {
         guard case .filter = scope.kind else {
             guard arguments.count == 1 else {
-                let what = aggregate == .count ? "1 argument (a quantified step)" : "1 argument (a quantified step's field)"
+                let what =
+                    aggregate == .count ? "1 argument (a quantified step)" : "1 argument (a quantified step's field)"
                 diagnostics.report(.wrongArgumentCount(name.name, what, arguments.count), at: range)
                 return (.literal(.null), .error)
             }
@@ -322,7 +334,9 @@ extension Checker {
             if scope.bindings[binding].kind != .multiple {
                 diagnostics.report(
                     .aggregateOnSingleBinding(name.name, root.name), at: arguments[0].range,
-                    help: "read the field directly, e.g. '\(root.name).\(members.map(\.name).joined(separator: ".").isEmpty ? "field" : members.map(\.name).joined(separator: "."))'")
+                    help:
+                        "read the field directly, e.g. '\(root.name).\(members.map(\.name).joined(separator: ".").isEmpty ? "field" : members.map(\.name).joined(separator: "."))'"
+                )
                 return (.literal(.null), .error)
             }
             if aggregate == .count {
@@ -337,7 +351,9 @@ extension Checker {
             guard !members.isEmpty else {
                 diagnostics.report(
                     .typeMismatch("a field of '\(root.name)'", "the step itself"), at: arguments[0].range,
-                    help: "aggregate one of its fields, e.g. '\(name.name)(\(root.name).\(firstFieldName(of: scope.bindings[binding])))'")
+                    help:
+                        "aggregate one of its fields, e.g. '\(name.name)(\(root.name).\(firstFieldName(of: scope.bindings[binding])))'"
+                )
                 return (.literal(.null), .error)
             }
             let (fieldExpr, fieldType) = resolveField(
@@ -372,7 +388,9 @@ extension Checker {
             // Aggregates over a step bound 0 times give null (min/max/first/last) or 0 (count/sum).
             return (.aggregate(aggregate, binding: binding, field: ref.field), result)
         }
-        diagnostics.report(.unknownFunction(name.name), at: name.range, help: "aggregates apply to pattern steps, not to stream filters")
+        diagnostics.report(
+            .unknownFunction(name.name), at: name.range,
+            help: "aggregates apply to pattern steps, not to stream filters")
         return (.literal(.null), .error)
     }
 

@@ -17,7 +17,8 @@ extension Checker {
     /// The stream's format (or, with `ofKey`, its message keys' format), checked against its declared fields
     /// (`@key.PATH` ones for the key); `.json` after an error (reported).
     mutating func checkFormat(_ index: Int, ofKey: Bool = false) -> EventFormat {
-        guard let format = ofKey ? streams[index].decl.keyFormat : streams[index].decl.format, let loaded = loadFormat(format)
+        guard let format = ofKey ? streams[index].decl.keyFormat : streams[index].decl.format,
+            let loaded = loadFormat(format)
         else { return .json }
         // The paths the format reads: the value's fields, or the members of the key.
         let select: ([String]) -> [String]? = { path in
@@ -68,7 +69,8 @@ extension Checker {
         switch kind {
         case "json":
             if let extra = format.schema?.range ?? format.registry ?? format.message?.range {
-                diagnostics.report(.formatTakesNoSchema("json"), at: extra, help: "JSON needs no schema: write 'json' alone")
+                diagnostics.report(
+                    .formatTakesNoSchema("json"), at: extra, help: "JSON needs no schema: write 'json' alone")
             }
             return .json
         case "protobuf", "avro":
@@ -76,15 +78,19 @@ extension Checker {
         default:
             diagnostics.report(
                 .unknownFormat(kind), at: format.kind.range,
-                help: Suggestions.help(for: kind, in: ["json", "protobuf", "avro"]) ?? "the formats are json, protobuf and avro")
+                help: Suggestions.help(for: kind, in: ["json", "protobuf", "avro"])
+                    ?? "the formats are json, protobuf and avro")
             return nil
         }
         if kind == "avro", let message = format.message {
             diagnostics.report(
-                .formatTakesNoMessage, at: message.range, help: "an Avro schema names its record itself: format avro \"schema.avsc\"")
+                .formatTakesNoMessage, at: message.range,
+                help: "an Avro schema names its record itself: format avro \"schema.avsc\"")
         }
         if let registry = format.registry {
-            if format.schema == nil { return .registry(kind == "avro" ? .avro : .protobuf(message: format.message?.dotted)) }
+            if format.schema == nil {
+                return .registry(kind == "avro" ? .avro : .protobuf(message: format.message?.dotted))
+            }
             // A schema file and `registry`: only alerts register their schema (checkAlertFormat takes it off).
             diagnostics.report(
                 .formatTakesNoSchema("\(kind) registry"), at: registry,
@@ -96,7 +102,8 @@ extension Checker {
                 .formatNeedsSchema(kind), at: format.range,
                 help: kind == "avro"
                     ? "name the writer schema: format avro \"payment.avsc\""
-                    : "name a descriptor set (protoc --include_imports --descriptor_set_out=fraud.desc) and the message: format protobuf \"fraud.desc\" message fraud.v1.Login")
+                    : "name a descriptor set (protoc --include_imports --descriptor_set_out=fraud.desc) and the message: format protobuf \"fraud.desc\" message fraud.v1.Login"
+            )
             return nil
         }
         let bytes: [UInt8]
@@ -108,9 +115,12 @@ extension Checker {
         }
         if kind == "avro" {
             do throws(AvroSchemaParser.Invalid) {
-                return .avro(try AvroSchemaParser.parse(bytes), path: schemaPath.value, text: String(decoding: bytes, as: UTF8.self))
+                return .avro(
+                    try AvroSchemaParser.parse(bytes), path: schemaPath.value,
+                    text: String(decoding: bytes, as: UTF8.self))
             } catch {
-                diagnostics.report(.schemaInvalid(schemaPath.value, "an Avro schema", error.description), at: schemaPath.range)
+                diagnostics.report(
+                    .schemaInvalid(schemaPath.value, "an Avro schema", error.description), at: schemaPath.range)
                 return nil
             }
         }
@@ -126,7 +136,8 @@ extension Checker {
         let names = schema.messages.map(\.fullName)
         guard let named = format.message else {
             diagnostics.report(
-                .formatNeedsMessage(schemaPath.value), at: format.range, help: "add 'message NAME', one of: \(Self.list(names))")
+                .formatNeedsMessage(schemaPath.value), at: format.range,
+                help: "add 'message NAME', one of: \(Self.list(names))")
             return nil
         }
         guard schema.message(named.dotted) != nil else {
@@ -167,10 +178,12 @@ extension Checker {
                     continue
                 }
                 if !AlertEncoding.avroAccepts(
-                    target.type, field.type.fieldType, duration: field.type.base == .duration, nullable: field.type.isOptional)
+                    target.type, field.type.fieldType, duration: field.type.base == .duration,
+                    nullable: field.type.isOptional)
                 {
                     diagnostics.report(
-                        .alertSchemaType(field.name.name, field.type.description, target.type.description, path), at: field.name.range,
+                        .alertSchemaType(field.name.name, field.type.description, target.type.description, path),
+                        at: field.name.range,
                         help: field.type.isOptional
                             ? "a value that may be null needs a union with null in the schema, or a default: '?? ...'"
                             : Self.alertTypeHelp)
@@ -178,7 +191,8 @@ extension Checker {
             }
             for target in record.fields where !fields.contains(where: { $0.name.name == target.name }) {
                 if case .union(let branches) = target.type, branches.contains(.null) { continue }  // written null
-                diagnostics.report(.alertFieldMissing(target.name, path), at: clause, help: "emit '\(target.name): ...'")
+                diagnostics.report(
+                    .alertFieldMissing(target.name, path), at: clause, help: "emit '\(target.name): ...'")
             }
             return (.avro(schema), format.registry != nil ? text : nil)
         case .protobuf(let schema, let message, let path):
@@ -192,10 +206,12 @@ extension Checker {
                 guard let target = targets.first(where: { $0.name == field.name.name }) else {
                     diagnostics.report(
                         .alertSchemaField(field.name.name, path), at: field.name.range,
-                        help: Suggestions.help(for: field.name.name, in: targets.map(\.name)) ?? "its fields: \(Self.list(targets.map(\.name)))")
+                        help: Suggestions.help(for: field.name.name, in: targets.map(\.name))
+                            ?? "its fields: \(Self.list(targets.map(\.name)))")
                     continue
                 }
-                if !AlertEncoding.protobufAccepts(target, field.type.fieldType, duration: field.type.base == .duration) {
+                if !AlertEncoding.protobufAccepts(target, field.type.fieldType, duration: field.type.base == .duration)
+                {
                     diagnostics.report(
                         .alertSchemaType(field.name.name, field.type.description, target.typeDescription, path),
                         at: field.name.range, help: Self.alertTypeHelp)
@@ -213,7 +229,8 @@ extension Checker {
     /// Looks every declared field `select` picks (giving its path in the schema) up with `resolve`, which gives the
     /// schema's type of the field or what is wrong with the path.
     private mutating func checkFields(
-        _ index: Int, schemaPath: String, select: ([String]) -> [String]?, resolve: ([String]) -> Result<String, PathProblem>,
+        _ index: Int, schemaPath: String, select: ([String]) -> [String]?,
+        resolve: ([String]) -> Result<String, PathProblem>,
         accepts: ([String], FieldType) -> Bool
     ) {
         for (f, field) in streams[index].fields.enumerated() {
@@ -223,11 +240,14 @@ extension Checker {
             case .success(let schemaType):
                 if !accepts(path, field.type) {
                     diagnostics.report(
-                        .schemaTypeMismatch(field.dotted, schemaType, field.type.rawValue, schemaPath), at: decl.typeName.range,
+                        .schemaTypeMismatch(field.dotted, schemaType, field.type.rawValue, schemaPath),
+                        at: decl.typeName.range,
                         help: Self.typeHelp(schemaType))
                 }
             case .failure(let problem):
-                diagnostics.report(.schemaFieldProblem(field.dotted, problem.message, schemaPath), at: decl.path.range, help: problem.help)
+                diagnostics.report(
+                    .schemaFieldProblem(field.dotted, problem.message, schemaPath), at: decl.path.range,
+                    help: problem.help)
             }
         }
     }
@@ -269,7 +289,8 @@ extension Checker {
                 message: "record \(record) has no field '\(name)'",
                 help: Suggestions.help(for: name, in: available) ?? "its fields: \(list(available))")
         case .notARecord(let prefix, let type):
-            return PathProblem(message: "'\(joined(prefix))' is a \(type), not a record, so it has no fields", help: nil)
+            return PathProblem(
+                message: "'\(joined(prefix))' is a \(type), not a record, so it has no fields", help: nil)
         case .isRecord(let path, let members):
             let dotted = joined(path)
             return PathProblem(

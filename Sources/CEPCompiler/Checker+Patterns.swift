@@ -67,7 +67,8 @@ extension Checker {
             checkStepShape(step, index: index, of: decl)
             var scope = ExpressionScope(kind: .condition(step: index), bindings: bindings)
             // An optional earlier step may be unbound when this condition runs.
-            scope.mayBeUnbound = Set(bindings.indices.filter { bindings[$0].kind == .optional || bindings[$0].kind == .multiple })
+            scope.mayBeUnbound = Set(
+                bindings.indices.filter { bindings[$0].kind == .optional || bindings[$0].kind == .multiple })
             var predicate: Int?
             if let condition = step.condition {
                 let (compiled, type) = check(condition, in: &scope)
@@ -128,7 +129,8 @@ extension Checker {
         }
         let specs = bindings.map { BindingSpec(name: $0.name.name, stream: $0.stream ?? 0, kind: $0.kind) }
         return CheckedPattern(
-            decl: decl, steps: steps, predicates: predicates, predicateSteps: predicateSteps, bindings: specs, keys: keys, window: decl.within?.value,
+            decl: decl, steps: steps, predicates: predicates, predicateSteps: predicateSteps, bindings: specs,
+            keys: keys, window: decl.within?.value,
             skip: skip, emit: emit, timeoutEmit: timeoutEmit)
     }
 
@@ -201,7 +203,9 @@ extension Checker {
 
     /// Where Flink CEP 2.3 refuses `greedy()` (or fails on it at run time), cepd refuses it at check time.
     private mutating func checkGreedy(_ step: Step, index: Int, of decl: PatternDecl) {
-        if step.isOptional, index > 0, let previous = decl.steps[index - 1].modifiers.first(where: { $0.value == .greedy }) {
+        if step.isOptional, index > 0,
+            let previous = decl.steps[index - 1].modifiers.first(where: { $0.value == .greedy })
+        {
             // Flink: "Optional pattern cannot be preceded by greedy pattern" (the greedy step would need to know
             // where the optional one ends).
             diagnostics.report(
@@ -214,13 +218,15 @@ extension Checker {
         if q.max == 1 {
             // Flink: "Option not applicable to singleton quantifier".
             diagnostics.report(
-                .invalidGreedy("'greedy' needs a quantifier that repeats; '\(step.binding.name)' takes at most one event"),
+                .invalidGreedy(
+                    "'greedy' needs a quantifier that repeats; '\(step.binding.name)' takes at most one event"),
                 at: greedy.range, help: "drop 'greedy', or let the step repeat, e.g. '*' or '{0,3}'")
         }
         if let any = step.modifiers.first(where: { $0.value == .any }) {
             // Flink (allowCombinations().greedy()): "Option not applicable to FollowedByAny pattern".
             diagnostics.report(
-                .invalidGreedy("'greedy' and 'any' cannot both apply: 'any' takes every combination, not the most events"),
+                .invalidGreedy(
+                    "'greedy' and 'any' cannot both apply: 'any' takes every combination, not the most events"),
                 at: any.range, help: "drop 'any' or 'greedy'")
         }
         if step.isOptional, step.until != nil, notFollowedByBefore(index, in: decl) {
@@ -228,7 +234,8 @@ extension Checker {
             // fails with a NullPointerException when the event comes.
             diagnostics.report(
                 .invalidGreedy(
-                    "an optional greedy step with 'until' cannot come after a '-> not' step (Flink CEP 2.3 fails on it at run time)"),
+                    "an optional greedy step with 'until' cannot come after a '-> not' step (Flink CEP 2.3 fails on it at run time)"
+                ),
                 at: greedy.range, help: "drop 'greedy', or make the step required ('+' instead of '*')")
         }
     }
@@ -253,7 +260,8 @@ extension Checker {
             case .perStream(let entries):
                 for entry in entries {
                     guard let stream = streamByName[entry.stream.name] else {
-                        diagnostics.report(.unknownStream(entry.stream.name), at: entry.stream.range,
+                        diagnostics.report(
+                            .unknownStream(entry.stream.name), at: entry.stream.range,
                             help: Suggestions.help(for: entry.stream.name, in: streamByName.keys))
                         continue
                     }
@@ -340,7 +348,8 @@ extension Checker {
                 return .pastLast
             }
             if bindings[index].kind == .negated {
-                diagnostics.report(.invalidSkip("cannot skip to '\(name.name)': a 'not' step binds no event"), at: name.range)
+                diagnostics.report(
+                    .invalidSkip("cannot skip to '\(name.name)': a 'not' step binds no event"), at: name.range)
             }
             // `skip to first` the start step is allowed, as in Flink 2.3: it prunes only partial matches that
             // started before the match's first event.

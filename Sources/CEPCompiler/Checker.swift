@@ -65,17 +65,21 @@ struct Checker {
         for (topic, sharing) in topics where sharing.count > 1 {
             // One topic, one encoding: a decoder reads each message once for all the streams that share it.
             let first = streams[sharing[0]]
-            for index in sharing.dropFirst() where streams[index].format != first.format || streams[index].keyFormat != first.keyFormat {
+            for index in sharing.dropFirst()
+            where streams[index].format != first.format || streams[index].keyFormat != first.keyFormat {
                 diagnostics.report(
                     .formatConflict(topic, streams[index].format.description, first.format.description),
                     at: streams[index].decl.format?.range ?? streams[index].decl.name.range,
-                    notes: [DiagnosticNote("stream '\(first.decl.name.name)' reads it here", at: first.decl.name.range)])
+                    notes: [DiagnosticNote("stream '\(first.decl.name.name)' reads it here", at: first.decl.name.range)]
+                )
             }
             for index in sharing where streams[index].decl.filter == nil {
                 let decl = streams[index].decl
                 diagnostics.report(
                     .sharedTopicWithoutFilter(decl.name.name, topic), at: decl.name.range,
-                    help: "select this stream's events with 'stream \(decl.name.name) from \"\(topic)\" where type == \"...\"'")
+                    help:
+                        "select this stream's events with 'stream \(decl.name.name) from \"\(topic)\" where type == \"...\"'"
+                )
             }
         }
     }
@@ -126,7 +130,9 @@ struct Checker {
                 } else {
                     diagnostics.report(
                         .unknownEnvelopeField(dotted), at: field.path.range,
-                        help: "the message's fields are \(EnvelopeField.names) (a header name that is not an identifier in quotes: @header.\"x-tenant\")")
+                        help:
+                            "the message's fields are \(EnvelopeField.names) (a header name that is not an identifier in quotes: @header.\"x-tenant\")"
+                    )
                 }
             }
             fieldIndex[dotted] = fields.count
@@ -135,14 +141,16 @@ struct Checker {
         }
         // `key @key` and `time @timestamp` need no declaration in 'fields': their type is the envelope's.
         for case let path? in [decl.key, decl.time] where fieldIndex[path.dotted] == nil {
-            guard let envelope = EnvelopeField(path: path.components.map(\.name)), envelope == .key || envelope == .timestamp,
+            guard let envelope = EnvelopeField(path: path.components.map(\.name)),
+                envelope == .key || envelope == .timestamp,
                 let type = envelope.type
             else { continue }
             fieldIndex[path.dotted] = fields.count
             fields.append(FieldSpec(path: [path.dotted], type: type, isOptional: false, isUsed: false))
             fieldDecls.append(
-                FieldDecl(path: path, typeName: Identifier(type.rawValue, range: path.range), isOptional: false,
-                          typeRange: path.range))
+                FieldDecl(
+                    path: path, typeName: Identifier(type.rawValue, range: path.range), isOptional: false,
+                    typeRange: path.range))
         }
         streams[index].fields = fields
         streams[index].fieldIndex = fieldIndex
@@ -161,7 +169,9 @@ struct Checker {
                 } else if fields[f].isOptional {
                     diagnostics.report(
                         .optionalKey(key.dotted), at: key.range,
-                        help: "declare it '\(key.dotted): \(fields[f].type.rawValue)'; events without it go to the dead-letter output")
+                        help:
+                            "declare it '\(key.dotted): \(fields[f].type.rawValue)'; events without it go to the dead-letter output"
+                    )
                 }
             }
         } else {

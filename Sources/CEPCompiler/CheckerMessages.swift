@@ -3,25 +3,36 @@ import CEPSyntax
 /// The checker's diagnostics. Please keep them in alphabetical order.
 extension DiagnosticMessage {
     static func absenceWithoutWithin(_ name: String) -> Self {
-        .init(id: "absence-without-within", "absence at the end ('not \(name)') needs a 'within' that says how long to wait")
+        .init(
+            id: "absence-without-within",
+            "absence at the end ('not \(name)') needs a 'within' that says how long to wait")
     }
     static func aggregateOnSingleBinding(_ function: String, _ name: String) -> Self {
         .init(id: "aggregate-on-single-binding", "'\(function)' needs a quantified step, but '\(name)' binds one event")
     }
     static func alertFieldMissing(_ field: String, _ file: String) -> Self {
-        .init(id: "alert-field-missing", "the alert schema '\(file)' has a field '\(field)' that nothing emits and that cannot be null")
+        .init(
+            id: "alert-field-missing",
+            "the alert schema '\(file)' has a field '\(field)' that nothing emits and that cannot be null")
     }
     static var alertProtobufNotRegistrable: Self {
-        .init(id: "alert-protobuf-not-registrable", "cepd cannot register a Protobuf alert schema: a registry takes the .proto text, and cepd has only the descriptor set")
+        .init(
+            id: "alert-protobuf-not-registrable",
+            "cepd cannot register a Protobuf alert schema: a registry takes the .proto text, and cepd has only the descriptor set"
+        )
     }
     static var alertRegistryNotSupported: Self {
-        .init(id: "alert-registry-not-supported", "alerts need their schema as a file: cepd registers it (as avro \"alert.avsc\" registry)")
+        .init(
+            id: "alert-registry-not-supported",
+            "alerts need their schema as a file: cepd registers it (as avro \"alert.avsc\" registry)")
     }
     static func alertSchemaField(_ field: String, _ file: String) -> Self {
         .init(id: "alert-schema-field", "the alert schema '\(file)' has no field '\(field)'")
     }
     static func alertSchemaType(_ field: String, _ type: String, _ schemaType: String, _ file: String) -> Self {
-        .init(id: "alert-schema-type", "output field '\(field)' is a '\(type)', which the field of type '\(schemaType)' in '\(file)' cannot take")
+        .init(
+            id: "alert-schema-type",
+            "output field '\(field)' is a '\(type)', which the field of type '\(schemaType)' in '\(file)' cannot take")
     }
     static func allStepsOptional(_ name: String) -> Self {
         .init(
@@ -36,7 +47,9 @@ extension DiagnosticMessage {
         .init(id: "binding-used-before-bound", "'\(name)' is used before its step binds it")
     }
     static func binaryKeyAsText(_ kind: String) -> Self {
-        .init(id: "binary-key-as-text", "with 'format @key \(kind)' the message key is not text: '@key' cannot be read as a string")
+        .init(
+            id: "binary-key-as-text",
+            "with 'format @key \(kind)' the message key is not text: '@key' cannot be read as a string")
     }
     static func combinations(_ name: String) -> Self {
         .init(
@@ -119,7 +132,8 @@ extension DiagnosticMessage {
     static func keyTypeMismatch(_ stream: String, _ type: String, _ other: String, _ otherType: String) -> Self {
         .init(
             id: "key-type-mismatch",
-            "stream '\(stream)' is keyed by '\(type)' but '\(other)' by '\(otherType)'; one pattern joins keys of one type")
+            "stream '\(stream)' is keyed by '\(type)' but '\(other)' by '\(otherType)'; one pattern joins keys of one type"
+        )
     }
     static func listTypeMismatch(_ element: String, _ value: String) -> Self {
         .init(id: "list-type-mismatch", "list element of type '\(element)' cannot match a value of type '\(value)'")
@@ -137,14 +151,17 @@ extension DiagnosticMessage {
         .init(id: "modifier-without-quantifier", "'\(modifier)' applies only to a step with a quantifier")
     }
     static func negatedBindingOutOfScope(_ name: String) -> Self {
-        .init(id: "negated-binding-out-of-scope", "'\(name)' is a negation and never binds an event; use it only in its own condition")
+        .init(
+            id: "negated-binding-out-of-scope",
+            "'\(name)' is a negation and never binds an event; use it only in its own condition")
     }
     static func optionalKey(_ name: String) -> Self {
         .init(id: "optional-key", "key field '\(name)' cannot be optional")
     }
     static func possiblyUnbound(_ field: String, _ binding: String) -> Self {
         .init(
-            id: "possibly-unbound", "output '\(field)' reads '\(binding)', which may be unbound; the alert then carries null",
+            id: "possibly-unbound",
+            "output '\(field)' reads '\(binding)', which may be unbound; the alert then carries null",
             severity: .warning)
     }
     static func quantifiedBindingNeedsAggregate(_ name: String) -> Self {
@@ -165,7 +182,9 @@ extension DiagnosticMessage {
         .init(id: "schema-invalid", "'\(file)' is not \(what): \(reason)")
     }
     static func schemaTypeMismatch(_ field: String, _ schemaType: String, _ type: String, _ file: String) -> Self {
-        .init(id: "schema-type-mismatch", "field '\(field)' has type '\(schemaType)' in '\(file)', which cannot be read as '\(type)'")
+        .init(
+            id: "schema-type-mismatch",
+            "field '\(field)' has type '\(schemaType)' in '\(file)', which cannot be read as '\(type)'")
     }
     static func schemaUnreadable(_ file: String, _ reason: String) -> Self {
         .init(id: "schema-unreadable", "cannot read the schema '\(file)': \(reason)")
@@ -216,7 +235,9 @@ extension DiagnosticMessage {
         .init(id: "unknown-type", "'\(name)' is not a type; use string, int, float, bool or time")
     }
     static func untilWithoutLoop(_ name: String) -> Self {
-        .init(id: "until-without-loop", "'until' on '\(name)' needs a quantifier without upper bound ('+', '*' or '{n,}')")
+        .init(
+            id: "until-without-loop", "'until' on '\(name)' needs a quantifier without upper bound ('+', '*' or '{n,}')"
+        )
     }
     static func wrongArgumentCount(_ name: String, _ expected: String, _ found: Int) -> Self {
         .init(id: "wrong-argument-count", "'\(name)' takes \(expected), but \(found) given")

@@ -48,8 +48,10 @@ public enum Compiler {
                 return PatternAutomaton(
                     name: pattern.decl.name.name, location: checker.location(pattern.decl.name.range),
                     bindings: pattern.bindings, keys: pattern.keys, states: states, start: start,
-                    predicates: pattern.predicates, predicateSteps: pattern.predicateSteps, window: pattern.window, skip: pattern.skip, emit: pattern.emit,
-                    timeoutEmit: pattern.timeoutEmit, bound: BoundAnalysis.bound(of: pattern, states: states, start: start))
+                    predicates: pattern.predicates, predicateSteps: pattern.predicateSteps, window: pattern.window,
+                    skip: pattern.skip, emit: pattern.emit,
+                    timeoutEmit: pattern.timeoutEmit,
+                    bound: BoundAnalysis.bound(of: pattern, states: states, start: start))
             }
             automaton = Automaton(streams: checker.streamSpecs(), patterns: lowered)
         }
@@ -59,7 +61,9 @@ public enum Compiler {
     }
 
     /// Compiles one file given as text (tests and tools).
-    public static func compile(path: String = "input.cep", text: String, schemaFiles: SchemaFiles = .disk) -> Compilation {
+    public static func compile(path: String = "input.cep", text: String, schemaFiles: SchemaFiles = .disk)
+        -> Compilation
+    {
         compile([SourceFile(path: path, text: text)], schemaFiles: schemaFiles)
     }
 }

@@ -248,7 +248,8 @@ struct NFABuilder {
         for transition in original.transitions {
             if transition.action == .proceed {
                 if stops.contains(transition.target) { continue }
-                let target = states[transition.target].kind == .stop
+                let target =
+                    states[transition.target].kind == .stop
                     ? transition.target : self.copy(transition.target, dropping: stops)
                 add(.proceed, from: copy, to: target, when: transition.condition)
             } else {
@@ -268,7 +269,8 @@ struct NFABuilder {
         if step.isLooping {
             let loopSink = withoutPendingNegations(sink)
             let loop = createLoop(index, sink: loopSink)
-            first = createTimes(index, sink: loop, proceedTo: sink, from: max(step.minCount, 1), to: max(step.minCount, 1))
+            first = createTimes(
+                index, sink: loop, proceedTo: sink, from: max(step.minCount, 1), to: max(step.minCount, 1))
         } else if step.hasQuantifier {
             first = createTimes(
                 index, sink: sink, proceedTo: sink, from: max(step.minCount, 1), to: step.maxCount ?? step.minCount)
@@ -304,7 +306,8 @@ struct NFABuilder {
             }
         }
         return createSingle(
-            index, sink: last, proceedTo: proceedTo, take: take, ignore: ignore(index), optional: steps[index].isOptional)
+            index, sink: last, proceedTo: proceedTo, take: take, ignore: ignore(index),
+            optional: steps[index].isOptional)
     }
 
     private mutating func createSingle(

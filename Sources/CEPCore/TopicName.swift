@@ -14,7 +14,8 @@ public enum TopicName {
         }
         if let bad = name.unicodeScalars.first(where: { !isAllowed($0) }) {
             let hex = String(bad.value, radix: 16, uppercase: true)
-            let shown = bad.value < 0x20 || bad.value == 0x7F
+            let shown =
+                bad.value < 0x20 || bad.value == 0x7F
                 ? "the control character U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex : "'\(bad)'"
             return "a topic name may hold only letters, digits, '.', '_' and '-' (not \(shown))"
         }

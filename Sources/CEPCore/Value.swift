@@ -59,7 +59,8 @@ extension Value {
     public static func == (l: Value, r: Value) -> Bool {
         switch (l, r) {
         case (.string(let a), .string(let b)): return a.hasSameScalars(as: b)
-        case (.int(let a), .int(let b)), (.time(let a), .time(let b)), (.duration(let a), .duration(let b)): return a == b
+        case (.int(let a), .int(let b)), (.time(let a), .time(let b)), (.duration(let a), .duration(let b)):
+            return a == b
         case (.float(let a), .float(let b)): return a == b
         case (.bool(let a), .bool(let b)): return a == b
         case (.null, .null): return true
@@ -72,13 +73,25 @@ extension Value {
         case .string(let s):
             hasher.combine(0 as UInt8)
             hasher.combine(s.utf8.count)
-            let contiguous: Void? = s.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            let contiguous: Void? = s.utf8.withContiguousStorageIfAvailable {
+                hasher.combine(bytes: UnsafeRawBufferPointer($0))
+            }
             if contiguous == nil { for byte in s.utf8 { hasher.combine(byte) } }
-        case .int(let i): hasher.combine(1 as UInt8); hasher.combine(i)
-        case .float(let d): hasher.combine(2 as UInt8); hasher.combine(d)
-        case .bool(let b): hasher.combine(3 as UInt8); hasher.combine(b)
-        case .time(let t): hasher.combine(4 as UInt8); hasher.combine(t)
-        case .duration(let d): hasher.combine(5 as UInt8); hasher.combine(d)
+        case .int(let i):
+            hasher.combine(1 as UInt8)
+            hasher.combine(i)
+        case .float(let d):
+            hasher.combine(2 as UInt8)
+            hasher.combine(d)
+        case .bool(let b):
+            hasher.combine(3 as UInt8)
+            hasher.combine(b)
+        case .time(let t):
+            hasher.combine(4 as UInt8)
+            hasher.combine(t)
+        case .duration(let d):
+            hasher.combine(5 as UInt8)
+            hasher.combine(d)
         case .null: hasher.combine(6 as UInt8)
         }
     }
@@ -94,7 +107,8 @@ extension String {
         guard self == other else { return false }
         let same = utf8.withContiguousStorageIfAvailable { mine in
             other.utf8.withContiguousStorageIfAvailable { theirs in
-                mine.count == theirs.count && (mine.isEmpty || memcmp(mine.baseAddress!, theirs.baseAddress!, mine.count) == 0)
+                mine.count == theirs.count
+                    && (mine.isEmpty || memcmp(mine.baseAddress!, theirs.baseAddress!, mine.count) == 0)
             }
         }
         if let same, let same { return same }

@@ -101,8 +101,10 @@ struct AdminRoutes: Sendable {
     func handle(_ request: AdminRequest, respond: @escaping @Sendable (AdminResponse) -> Void) {
         switch (request.method, request.path) {
         case ("GET", "/metrics"), ("HEAD", "/metrics"):
-            respond(AdminResponse(
-                status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(metrics.render().utf8)))
+            respond(
+                AdminResponse(
+                    status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                    body: Array(metrics.render().utf8)))
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             respond(.text("ok"))
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
@@ -110,7 +112,8 @@ struct AdminRoutes: Sendable {
             respond(.json(json, status: ready ? 200 : 503))
         case ("GET", let path) where path.hasPrefix("/keys/") && path.count > "/keys/".count:
             guard status.isConsuming else {
-                respond(.json("{\"error\":\"cepd is not consuming yet (or is stopping): no engine to ask\"}", status: 503))
+                respond(
+                    .json("{\"error\":\"cepd is not consuming yet (or is stopping): no engine to ask\"}", status: 503))
                 return
             }
             requests.add(EngineRequests.Explain(key: String(path.dropFirst("/keys/".count)), respond: respond))

@@ -17,7 +17,7 @@ enum Base64Line {
         var end = line.count
         while end > 0, line[end - 1] == 0x20 || line[end - 1] == 0x0D || line[end - 1] == 0x09 { end -= 1 }
         var padding = 0
-        while end > 0, line[end - 1] == UInt8(ascii: "=") , padding < 2 {
+        while end > 0, line[end - 1] == UInt8(ascii: "="), padding < 2 {
             end -= 1
             padding += 1
         }
@@ -39,7 +39,10 @@ enum Base64Line {
                 var o = 0
                 var i = 0
                 while i + 4 <= end {
-                    let a = table[Int(line[i])], b = table[Int(line[i + 1])], c = table[Int(line[i + 2])], d = table[Int(line[i + 3])]
+                    let a = table[Int(line[i])]
+                    let b = table[Int(line[i + 1])]
+                    let c = table[Int(line[i + 2])]
+                    let d = table[Int(line[i + 3])]
                     guard (a | b | c | d) & 0xC0 == 0 else { return i }
                     let word = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
                     out[o] = UInt8(truncatingIfNeeded: word >> 16)
@@ -70,8 +73,10 @@ enum Base64Line {
             var i = bad
             while i < end, table[Int(line[i])] != 0xFF { i += 1 }
             let byte = line[i]
-            let shown = byte >= 0x20 && byte < 0x7F ? "'\(Character(UnicodeScalar(byte)))'" : "0x\(String(byte, radix: 16))"
-            return "not base64: byte \(i) (\(shown)) is not in its alphabet (binary formats are replayed one base64 message per line)"
+            let shown =
+                byte >= 0x20 && byte < 0x7F ? "'\(Character(UnicodeScalar(byte)))'" : "0x\(String(byte, radix: 16))"
+            return
+                "not base64: byte \(i) (\(shown)) is not in its alphabet (binary formats are replayed one base64 message per line)"
         }
         return nil
     }

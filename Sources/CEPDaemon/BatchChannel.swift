@@ -30,7 +30,9 @@ final class BatchChannel<Batch>: @unchecked Sendable {
     func tryEmptyBatch(waitingMs: Int) -> Batch? {
         condition.lock()
         defer { condition.unlock() }
-        if empty.isEmpty && waitingMs > 0 { _ = condition.wait(until: Date().addingTimeInterval(Double(waitingMs) / 1000)) }
+        if empty.isEmpty && waitingMs > 0 {
+            _ = condition.wait(until: Date().addingTimeInterval(Double(waitingMs) / 1000))
+        }
         return empty.popLast()
     }
 

@@ -9,7 +9,8 @@ public struct CepdCommand: ParsableCommand {
         abstract: "Complex event processing for Kafka: match .cep patterns over event streams in event time.",
         version: CepdVersion.description,
         subcommands: [
-            ServeCommand.self, CheckCommand.self, ExplainCommand.self, RunCommand.self, TestCommand.self, InspectCommand.self,
+            ServeCommand.self, CheckCommand.self, ExplainCommand.self, RunCommand.self, TestCommand.self,
+            InspectCommand.self,
         ],
         defaultSubcommand: ServeCommand.self)
 
@@ -31,7 +32,9 @@ public struct CepdCommand: ParsableCommand {
             let names = configuration.subcommands.compactMap { $0.configuration.commandName }
             if !names.contains(first) && first != "help" {
                 FileHandle.standardError.write(
-                    Data("cepd: error: unknown command '\(first)'; the commands are \(names.joined(separator: ", ")) (cepd --help)\n".utf8))
+                    Data(
+                        "cepd: error: unknown command '\(first)'; the commands are \(names.joined(separator: ", ")) (cepd --help)\n"
+                            .utf8))
                 Foundation.exit(2)
             }
         }

@@ -39,7 +39,8 @@ final class Changelog: @unchecked Sendable {
     /// `cepd-<group>-<pattern files>-changelog`: one per group and set of pattern files, as Kafka Streams names
     /// its changelogs after the application id. Characters Kafka does not allow in topic names become `_`.
     static func topicName(group: String, patternPaths: [String]) -> String {
-        let files = patternPaths.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }.joined(separator: "+")
+        let files = patternPaths.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }.joined(
+            separator: "+")
         let raw = "cepd-\(group)-\(files)-changelog"
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         return String(raw.map { allowed.contains($0) ? $0 : "_" }.prefix(249))
@@ -57,8 +58,10 @@ final class Changelog: @unchecked Sendable {
             }
             return "changelog topic \(topic) (\(existing) partitions)"
         }
-        let created = try producer.createTopic(topic, partitions: partitions, config: Self.topicConfig, timeoutMs: timeoutMs)
-        return "changelog topic \(topic) \(created ? "created" : "found") (\(partitions) partitions, cleanup.policy=compact)"
+        let created = try producer.createTopic(
+            topic, partitions: partitions, config: Self.topicConfig, timeoutMs: timeoutMs)
+        return
+            "changelog topic \(topic) \(created ? "created" : "found") (\(partitions) partitions, cleanup.policy=compact)"
     }
 
     // MARK: - Writing (the engine thread, inside a checkpoint)
@@ -118,14 +121,17 @@ final class Changelog: @unchecked Sendable {
             from[TopicPartition(topic: topic, partition: Int32(task))] = record?.changelogEnd ?? 0
         }
         guard !from.isEmpty else { return result }
-        let consumer = try KafkaConsumer(properties: properties, reading: from.map { PartitionOffset($0.key, offset: $0.value) })
+        let consumer = try KafkaConsumer(
+            properties: properties, reading: from.map { PartitionOffset($0.key, offset: $0.value) })
         var open = Set(from.keys)
         var pending: [Int: [Change]] = [:]
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
         while !open.isEmpty {
             guard DispatchTime.now().uptimeNanoseconds < deadline else {
                 let names = open.map(\.description).sorted().joined(separator: ", ")
-                throw KafkaError(message: "could not read the changelog partitions \(names) to their end within \(timeoutMs / 1000) s")
+                throw KafkaError(
+                    message:
+                        "could not read the changelog partitions \(names) to their end within \(timeoutMs / 1000) s")
             }
             switch consumer.poll(timeoutMs: 200) {
             case .message(let m):

@@ -30,7 +30,8 @@ struct CheckCommand: ParsableCommand {
         case .json:
             PatternFiles.writeOutput(renderer.json(compilation.diagnostics) + "\n")
         case .text:
-            PatternFiles.writeError(renderer.render(compilation.diagnostics, truncatedFiles: compilation.truncatedFiles))
+            PatternFiles.writeError(
+                renderer.render(compilation.diagnostics, truncatedFiles: compilation.truncatedFiles))
             let summary = PatternFiles.summary(compilation.diagnostics)
             if let automaton = compilation.automaton {
                 let n = automaton.patterns.count

@@ -1,7 +1,7 @@
 import CEPRuntime
 import Foundation
-import Logging
 import KafkaClient
+import Logging
 import RocksStore
 
 /// What a driver stores in a checkpoint beside the engine's records, under its own key.
@@ -50,7 +50,9 @@ struct DaemonCheckpoint: CheckpointRecord {
     }
 
     static func map(_ positions: [Position]) -> [TopicPartition: Int64] {
-        Dictionary(positions.map { (TopicPartition(topic: $0.topic, partition: $0.partition), $0.offset) }, uniquingKeysWith: max)
+        Dictionary(
+            positions.map { (TopicPartition(topic: $0.topic, partition: $0.partition), $0.offset) },
+            uniquingKeysWith: max)
     }
 }
 
@@ -78,7 +80,10 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
 
     init(path: String) throws {
         if let status = FileStatus(path), !status.isDirectory {
-            throw CheckpointError(message: "the state directory '\(path)' is a file, not a directory; name a directory (it is created if missing)")
+            throw CheckpointError(
+                message:
+                    "the state directory '\(path)' is a file, not a directory; name a directory (it is created if missing)"
+            )
         }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -102,16 +107,20 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     }
 
     /// A record from its bytes; another version of it is refused.
-    static func decode<Record: CheckpointRecord>(_ type: Record.Type, _ bytes: some Collection<UInt8>) throws -> Record {
+    static func decode<Record: CheckpointRecord>(_ type: Record.Type, _ bytes: some Collection<UInt8>) throws -> Record
+    {
         let record: Record
         do {
             record = try JSONDecoder().decode(Record.self, from: Data(bytes))
         } catch {
-            throw CheckpointError(message: "the checkpoint's '\(Record.key)' record is damaged or of another kind (\(error))")
+            throw CheckpointError(
+                message: "the checkpoint's '\(Record.key)' record is damaged or of another kind (\(error))")
         }
         guard record.version == Record.currentVersion else {
             throw CheckpointError(
-                message: "checkpoint record version \(record.version) is not the version this cepd reads (\(Record.currentVersion))")
+                message:
+                    "checkpoint record version \(record.version) is not the version this cepd reads (\(Record.currentVersion))"
+            )
         }
         return record
     }
@@ -168,7 +177,8 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         let needed = UInt64(bytes) * 2 + (1 << 20)
         guard free >= needed else {
             throw CheckpointError(
-                message: "only \(free / 1024) KiB are free under \(path) and a checkpoint needs about \(needed / 1024) KiB: "
+                message:
+                    "only \(free / 1024) KiB are free under \(path) and a checkpoint needs about \(needed / 1024) KiB: "
                     + "make room (the last complete checkpoint stays, and the next start resumes from it)")
         }
     }
@@ -182,12 +192,15 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     }
 
     /// A value of task `task`'s state (a key as the engine names it).
-    func taskValue(_ task: Int, _ key: [UInt8]) throws -> [UInt8]? { try database.get(TaskEngines.statePrefix(task) + key) }
+    func taskValue(_ task: Int, _ key: [UInt8]) throws -> [UInt8]? {
+        try database.get(TaskEngines.statePrefix(task) + key)
+    }
 
     /// Calls `body` with each key of task `task`'s state under `prefix` (as the engine names it) and its value.
     func scanTask(_ task: Int, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         let taskPrefix = TaskEngines.statePrefix(task)
-        try database.scan(prefix: taskPrefix + prefix) { key, value in try body(Array(key[taskPrefix.count...]), value) }
+        try database.scan(prefix: taskPrefix + prefix) { key, value in try body(Array(key[taskPrefix.count...]), value)
+        }
     }
 
     /// Applies one complete checkpoint read from the changelog to task `task`'s copy, in one synced batch (after
@@ -223,7 +236,8 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             let written: Engine.CheckpointCounts
             if let (log, producer) = changelog {
                 var tee = TeeWriter(
-                    local: writer, changelog: Changelog.Writer(producer: producer, topic: log.topic, partition: Int32(record.task)),
+                    local: writer,
+                    changelog: Changelog.Writer(producer: producer, topic: log.topic, partition: Int32(record.task)),
                     taskPrefix: TaskEngines.statePrefix(record.task).count)
                 for change in repair[record.task] ?? [] { try rewrite(change, task: record.task, into: &tee.changelog) }
                 written = engine.writeCheckpoint(task: record.task, into: &tee)
@@ -231,7 +245,9 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                     // A failpoint for the crash test: the task's changes are in the changelog, its record is not (an
                     // unfinished checkpoint for the next owner to find).
                     try producer.flush(timeoutMs: 30_000)
-                    Log.info("checkpoint: failpoint: task \(record.task)'s changes are in the changelog, not its record; pausing \(pause) ms")
+                    Log.info(
+                        "checkpoint: failpoint: task \(record.task)'s changes are in the changelog, not its record; pausing \(pause) ms"
+                    )
                     Thread.sleep(forTimeInterval: Double(pause) / 1000)
                 }
                 if let hangAt = Failpoints.changelogHang, record.task == records[0].task,
@@ -258,15 +274,19 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         if let (log, producer) = changelog {
             try producer.flush(timeoutMs: 30_000)
             let ends = producer.deliveredEnds
-            for i in records.indices { records[i].changelogEnd = ends[TopicPartition(topic: log.topic, partition: Int32(records[i].task))] }
+            for i in records.indices {
+                records[i].changelogEnd = ends[TopicPartition(topic: log.topic, partition: Int32(records[i].task))]
+            }
         }
         for record in records {
-            writer.batch.put(TaskEngines.statePrefix(record.task) + Changelog.recordKey, Array(try JSONEncoder().encode(record)))
+            writer.batch.put(
+                TaskEngines.statePrefix(record.task) + Changelog.recordKey, Array(try JSONEncoder().encode(record)))
         }
         try ensureSpace(for: writer.batch.payloadBytes)
         try database.write(writer.batch, sync: true)
         return Cost(
-            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, batchBytes: writer.batch.payloadBytes,
+            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+            batchBytes: writer.batch.payloadBytes,
             keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
     }
 
@@ -303,7 +323,8 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         try ensureSpace(for: writer.batch.payloadBytes)
         try database.write(writer.batch, sync: true)
         return Cost(
-            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, batchBytes: writer.batch.payloadBytes,
+            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+            batchBytes: writer.batch.payloadBytes,
             keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
     }
 

@@ -112,7 +112,8 @@ final class DaemonMetrics: @unchecked Sendable {
             set("cepd_buffered_events", labels, Double(matchers.reduce(0) { $0 + $1.bufferedEvents }))
             set("cepd_active_keys", labels, Double(matchers.reduce(0) { $0 + $1.activeKeys }))
             // Over the tasks this process runs: the one furthest behind.
-            if let watermark = snapshot.engine.watermark(ofPattern: index), watermark > Int64.min, watermark < Int64.max {
+            if let watermark = snapshot.engine.watermark(ofPattern: index), watermark > Int64.min, watermark < Int64.max
+            {
                 set("cepd_watermark_seconds", labels, Double(watermark) / 1000)
                 set("cepd_watermark_lag_seconds", labels, Double(wallMs - watermark) / 1000)
             }

@@ -70,11 +70,15 @@ struct FileReplay {
                 driver.setPosition(PartitionID(topic: spec.topic, partition: partition), positions[i])
                 let reader = try LineReader(path: spec.path, maxLineBytes: maxLineBytes)
                 guard reader.skip(positions[i]) else {
-                    throw UsageError(message: "'\(spec.path)' has fewer than the \(positions[i]) lines the checkpoint processed: it changed")
+                    throw UsageError(
+                        message:
+                            "'\(spec.path)' has fewer than the \(positions[i]) lines the checkpoint processed: it changed"
+                    )
                 }
                 inputs.append(
                     ReplayReader.Input(
-                        reader: reader, decoder: EventDecoder(automaton: automaton, topic: spec.topic, schemas: schemas),
+                        reader: reader,
+                        decoder: EventDecoder(automaton: automaton, topic: spec.topic, schemas: schemas),
                         offset: positions[i] - 1,
                         partition: partition, format: inputFormat))
             }
@@ -116,7 +120,8 @@ struct FileReplay {
         do {
             record = try store.record(ReplayCheckpoint.self)
         } catch {
-            throw UsageError(message: "cannot resume from \(dir): \(error); remove it (or use another --state-dir) to start over")
+            throw UsageError(
+                message: "cannot resume from \(dir): \(error); remove it (or use another --state-dir) to start over")
         }
         var report: Engine.RestoreReport?
         do {
@@ -126,14 +131,21 @@ struct FileReplay {
                 if report == nil { report = restored } else { report!.keys += restored.keys }
             }
         } catch {
-            throw UsageError(message: "cannot restore the checkpoint in \(dir): \(error); remove it (or use another --state-dir) to start over")
+            throw UsageError(
+                message:
+                    "cannot restore the checkpoint in \(dir): \(error); remove it (or use another --state-dir) to start over"
+            )
         }
         self.store = store
         guard let record, let report else {
-            if report != nil { throw UsageError(message: "the state in \(dir) is not a replay's (cepd serve's?); use another --state-dir") }
+            if report != nil {
+                throw UsageError(
+                    message: "the state in \(dir) is not a replay's (cepd serve's?); use another --state-dir")
+            }
             if record != nil {
                 throw UsageError(
-                    message: "the checkpoint in \(dir) was written by an earlier cepd (state not kept per task); remove it "
+                    message:
+                        "the checkpoint in \(dir) was written by an earlier cepd (state not kept per task); remove it "
                         + "(or use another --state-dir) to start over")
             }
             return nil
@@ -142,7 +154,8 @@ struct FileReplay {
         let recorded = record.inputs.map { "\($0.topic)=\($0.path)" }
         guard given == recorded else {
             throw UsageError(
-                message: "the checkpoint in \(dir) is of a replay of other inputs (\(recorded.joined(separator: " "))); "
+                message:
+                    "the checkpoint in \(dir) is of a replay of other inputs (\(recorded.joined(separator: " "))); "
                     + "give the same --input options, or use another --state-dir")
         }
         // The engine's checkpoint keeps each pattern's fingerprint: its restore says which patterns differ.
@@ -151,19 +164,23 @@ struct FileReplay {
             let what = [("changed", report.changed), ("new", added), ("gone", report.dropped)]
                 .filter { !$0.1.isEmpty }.map { "\($0.0): " + $0.1.sorted().joined(separator: ", ") }
             throw UsageError(
-                message: "the checkpoint in \(dir) was computed with other patterns (\(what.joined(separator: "; "))); a "
-                    + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over")
+                message:
+                    "the checkpoint in \(dir) was computed with other patterns (\(what.joined(separator: "; "))); a "
+                    + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over"
+            )
         }
         for (i, input) in record.inputs.enumerated() {
             if (input.format ?? InputFormat.json.rawValue) != inputFormat.rawValue {
                 throw UsageError(
-                    message: "the checkpoint in \(dir) read its inputs as --input-format \(input.format ?? "json"); give the "
+                    message:
+                        "the checkpoint in \(dir) read its inputs as --input-format \(input.format ?? "json"); give the "
                         + "same, or use another --state-dir")
             }
             if let change = inputFiles[i].change(from: input.file) {
                 throw UsageError(
                     message: "input '\(input.path)' changed since checkpoint \(record.number) in \(dir) (\(change)); a "
-                        + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over")
+                        + "resumed replay would mix both in one output: remove \(dir) (or use another --state-dir) to start over"
+                )
             }
         }
         guard record.outputs.map(\.path) == writers.map({ $0.path ?? "" }) else {
@@ -171,10 +188,13 @@ struct FileReplay {
                 message: "the checkpoint in \(dir) wrote to \(record.outputs.map(\.path).joined(separator: ", ")); "
                     + "give the same --output, --late and --dead-letters, or use another --state-dir")
         }
-        for (writer, output) in zip(writers, record.outputs) { try writer.resume(bytes: output.bytes, lines: output.lines) }
+        for (writer, output) in zip(writers, record.outputs) {
+            try writer.resume(bytes: output.bytes, lines: output.lines)
+        }
         let positions = record.inputs.map(\.next)
         checkpointNumber = record.number
-        resumed = "resumed from checkpoint \(record.number) in \(dir) (\(report.keys) keys, \(positions.reduce(0, +)) lines already processed)"
+        resumed =
+            "resumed from checkpoint \(record.number) in \(dir) (\(report.keys) keys, \(positions.reduce(0, +)) lines already processed)"
         return positions
     }
 
@@ -193,10 +213,12 @@ struct FileReplay {
     /// The first write failure of an output, as the error the replay stops with.
     private func outputFailure() -> IOFailure? {
         guard let failed = writers.first(where: { $0.failure != nil }), let reason = failed.failure else { return nil }
-        var message = reason + "; the outputs are incomplete (up to \(alerts.lines) alerts, \(lateWriter.lines) late "
+        var message =
+            reason + "; the outputs are incomplete (up to \(alerts.lines) alerts, \(lateWriter.lines) late "
             + "events and \(deadWriter.lines) dead letters were written before it)"
         if store != nil {
-            message += checkpointNumber > 0
+            message +=
+                checkpointNumber > 0
                 ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be written"
                 : "; no checkpoint was written"
         }
@@ -260,7 +282,8 @@ struct FileReplay {
         if let failure = reader.readFailure {
             var message = failure + "; the replay stopped there, its windows not ended"
             if store != nil {
-                message += checkpointNumber > 0
+                message +=
+                    checkpointNumber > 0
                     ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be read"
                     : "; no checkpoint was written"
             }
@@ -289,7 +312,9 @@ struct FileReplay {
         for side in driver.sideOutputs {
             switch side {
             case .late(let record, let eventTime, let patterns, let watermarks):
-                batch.withBytes(record.value) { writeLate(record, eventTime: eventTime, patterns: patterns, watermarks: watermarks, line: $0) }
+                batch.withBytes(record.value) {
+                    writeLate(record, eventTime: eventTime, patterns: patterns, watermarks: watermarks, line: $0)
+                }
             case .deadLetter(let record, let reason):
                 batch.withBytes(record.value) { writeDeadLetter(record, line: $0, reason: reason) }
             }
@@ -350,13 +375,15 @@ struct FileReplay {
             let matchers = driver.engine.matchers(ofPattern: p)
             let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
             if dropped > 0 {
-                let key = matchers.last { $0.lastDroppedKey != nil }?.lastDroppedKey.map { " (the last of key \($0))" } ?? ""
+                let key =
+                    matchers.last { $0.lastDroppedKey != nil }?.lastDroppedKey.map { " (the last of key \($0))" } ?? ""
                 text += ", \(dropped) partial match\(dropped == 1 ? "" : "es") dropped over the cap\(key)"
             }
             text += "\n"
         }
         text += "  alerts: \(alerts.lines) → \(alerts.path ?? "stdout")\n"
-        text += "  late events: \(stats.lateEvents)" + (lateWriter.lines > 0 ? " → \(lateWriter.path ?? "")" : "") + "\n"
+        text +=
+            "  late events: \(stats.lateEvents)" + (lateWriter.lines > 0 ? " → \(lateWriter.path ?? "")" : "") + "\n"
         let dead = deadWriter.lines
         text += "  dead letters: \(dead)" + (dead > 0 ? " → \(deadWriter.path ?? "")" : "") + "\n"
         if !missingTopics.isEmpty {

@@ -41,7 +41,8 @@ enum InputFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
         var headers: [String: [UInt8]?] = [:]
         if let list = object["headers"] {
             guard let items = list as? [Any], items.count % 2 == 0 else {
-                return .failure(DecodeFailure(reason: "not a kcat -J line: 'headers' must be a list of names and values"))
+                return .failure(
+                    DecodeFailure(reason: "not a kcat -J line: 'headers' must be a list of names and values"))
             }
             for i in stride(from: 0, to: items.count, by: 2) {
                 guard let name = items[i] as? String else {

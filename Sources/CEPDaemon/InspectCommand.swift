@@ -68,20 +68,25 @@ struct InspectCommand: ParsableCommand {
             let held = (pattern["held_matches"] as? NSNumber)?.intValue ?? 0
             let buffered = (pattern["buffered_events"] as? NSNumber)?.intValue ?? 0
             text += "\n\(name): watermark \(watermark.map(time) ?? "none yet"); \(partial.count) open partial match"
-            text += "\(partial.count == 1 ? "" : "es"), \(held) held back, \(buffered) event\(buffered == 1 ? "" : "s") waiting for the watermark\n"
+            text +=
+                "\(partial.count == 1 ? "" : "es"), \(held) held back, \(buffered) event\(buffered == 1 ? "" : "s") waiting for the watermark\n"
             for (i, match) in partial.enumerated() {
                 let state = match["state"] as? String ?? "?"
                 let waits = (match["waits_for"] as? [String] ?? []).joined(separator: " or ")
                 text += "  #\(i + 1) in state \(state), waits for \(waits.isEmpty ? "nothing" : waits)"
-                if let dies = match["dies_on"] as? [String], !dies.isEmpty { text += "; discarded by \(dies.joined(separator: " or "))" }
+                if let dies = match["dies_on"] as? [String], !dies.isEmpty {
+                    text += "; discarded by \(dies.joined(separator: " or "))"
+                }
                 text += "\n"
                 for bound in match["bound"] as? [[String: Any]] ?? [] {
                     let ts = (bound["ts"] as? NSNumber)?.int64Value ?? 0
                     text += "     \(bound["step"] as? String ?? "?") = \(bound["topic"] as? String ?? "?")"
-                    text += "/\(bound["partition"] as? NSNumber ?? 0)@\(bound["offset"] as? NSNumber ?? 0) at \(time(ts))\n"
+                    text +=
+                        "/\(bound["partition"] as? NSNumber ?? 0)@\(bound["offset"] as? NSNumber ?? 0) at \(time(ts))\n"
                 }
                 if let end = (match["window_end"] as? NSNumber)?.int64Value {
-                    let what = match["completes_at_window_end"] as? Bool == true ? "completes (nothing came)" : "times out"
+                    let what =
+                        match["completes_at_window_end"] as? Bool == true ? "completes (nothing came)" : "times out"
                     text += "     \(what) when the watermark passes \(time(end))"
                     if let beyond = (match["window_end_beyond_watermark_ms"] as? NSNumber)?.int64Value {
                         text += beyond > 0 ? ", \(beyond) ms of event time from now" : ", at the next event or timer"

@@ -74,7 +74,8 @@ struct KafkaDaemon {
             [
                 "brokers": "\(options.brokers)", "group": "\(options.group)", "from": "\(options.fromDescription)",
                 "state_dir": "\(options.stateDir ?? "none")",
-                "checkpoint_interval_ms": "\(options.stateDir == nil ? options.commitInterval : options.checkpointInterval)",
+                "checkpoint_interval_ms":
+                    "\(options.stateDir == nil ? options.commitInterval : options.checkpointInterval)",
                 "idle_timeout_ms": "\(options.idleTimeout)", "idle_wall_clock": "\(options.idleWallClock)",
                 "shutdown_timeout_ms": "\(options.shutdownTimeout)", "settings": "\(settings)",
             ])
@@ -141,7 +142,9 @@ struct KafkaDaemon {
         self.clock = clock
         self.driver = EngineDriver(
             engine: TaskEngines(automaton: automaton),
-            idling: .init(timeoutNanos: UInt64(max(0, options.idleTimeout)) * 1_000_000, revokedGraceNanos: Self.revokedGraceNanos))
+            idling: .init(
+                timeoutNanos: UInt64(max(0, options.idleTimeout)) * 1_000_000, revokedGraceNanos: Self.revokedGraceNanos
+            ))
         self.formatter = AlertFormatter(automaton: automaton)
     }
 
@@ -154,7 +157,8 @@ struct KafkaDaemon {
         if KafkaLibrary.versionNumber < 0x020a_0000 {
             Log.info(
                 "librdkafka \(KafkaLibrary.version) is older than 2.10: it cannot talk to some brokers (Tansu), and a "
-                    + "produce refused at once (e.g. not authorized) crashes it instead of failing; 2.10 or newer is recommended")
+                    + "produce refused at once (e.g. not authorized) crashes it instead of failing; 2.10 or newer is recommended"
+            )
         }
         let producer: KafkaProducer
         do {
@@ -169,7 +173,8 @@ struct KafkaDaemon {
         // one by one and would split a task between processes (librdkafka takes no assignor of ours). With one
         // input topic a partition is a task, and cooperative-sticky stays.
         let needsRange = options.stateDir != nil && topics.count > 1
-        if needsRange, let chosen = options.properties.last(where: { $0.key == "partition.assignment.strategy" })?.value,
+        if needsRange,
+            let chosen = options.properties.last(where: { $0.key == "partition.assignment.strategy" })?.value,
             chosen != "range"
         {
             Log.error(
@@ -195,9 +200,11 @@ struct KafkaDaemon {
         }
         defer { admin?.stop() }
         if let code = waitForTopics(topics, producer: producer, stop: stop) { return code }
-        let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } }).sorted()
+        let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } })
+            .sorted()
         if let dir = options.stateDir,
-            let code = openState(dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
+            let code = openState(
+                dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
         {
             return code
         }
@@ -226,10 +233,13 @@ struct KafkaDaemon {
             return .configuration
         }
         var decoders: [String: EventDecoder] = [:]
-        for topic in topics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry) }
+        for topic in topics {
+            decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry)
+        }
         Log.info(
             "consuming \(topics.joined(separator: ", ")) from \(options.brokers) as group '\(options.group)'; "
-                + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters to \(options.deadLetterTopic)")
+                + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters to \(options.deadLetterTopic)"
+        )
 
         let channel = BatchChannel<InputBatch>(capacity: 4) { InputBatch() }
         let ranks = driver.engine
@@ -239,7 +249,9 @@ struct KafkaDaemon {
             let timeoutMs = max(options.connectTimeout, 60_000)
             let clock = clock
             catchUp = {
-                Self.catchUp($0, store: store, changelog: changelog, tails: tails, timeoutMs: timeoutMs, clock: clock, stop: stop)
+                Self.catchUp(
+                    $0, store: store, changelog: changelog, tails: tails, timeoutMs: timeoutMs, clock: clock, stop: stop
+                )
             }
         }
         let reader = KafkaReader(
@@ -275,9 +287,13 @@ struct KafkaDaemon {
             status.setAssigned(driver.inputs.count { $0.open })
             turns += 1
             status.setProgress(
-                .init(turns: turns, events: driver.processedEvents, alerts: alertCount, checkpoints: Int(checkpointNumber)))
+                .init(
+                    turns: turns, events: driver.processedEvents, alerts: alertCount, checkpoints: Int(checkpointNumber)
+                ))
             if stop.isSet { status.setStopping() }
-            for request in requests.take() { request.respond(.json(KeyReport.json(key: request.key, engine: driver.engine))) }
+            for request in requests.take() {
+                request.respond(.json(KeyReport.json(key: request.key, engine: driver.engine)))
+            }
             for respond in requests.takeReloads() { beginReload(respond, reader: reader) }
             if now - lastPublish >= DaemonMetrics.interval {
                 if let metrics { publish(metrics, consumer: consumer, producer: producer) }
@@ -309,9 +325,11 @@ struct KafkaDaemon {
         consumer.close()
         // The state directory's lock goes with the store: a daemon that returned holds nothing (another can start).
         store = nil
-        let skipped = ledger.skipped > 0 ? "; \(ledger.skipped) outputs already written before the restart not written again" : ""
+        let skipped =
+            ledger.skipped > 0 ? "; \(ledger.skipped) outputs already written before the restart not written again" : ""
         Log.info(
-            "stopped: \(driver.processedEvents) events, \(alertCount) alerts, \(driver.lateEvents) late, \(driver.deadLetters) dead letters\(skipped)")
+            "stopped: \(driver.processedEvents) events, \(alertCount) alerts, \(driver.lateEvents) late, \(driver.deadLetters) dead letters\(skipped)"
+        )
         return stop.stopReason ?? .requested
     }
 
@@ -327,7 +345,8 @@ struct KafkaDaemon {
             let elapsedMs = Int64((clock.uptimeNanos - start) / 1_000_000)
             let counts: [String: Int]
             do {
-                counts = try producer.partitionCounts(of: topics, timeoutMs: Int32(max(200, min(2_000, options.connectTimeout - elapsedMs))))
+                counts = try producer.partitionCounts(
+                    of: topics, timeoutMs: Int32(max(200, min(2_000, options.connectTimeout - elapsedMs))))
             } catch {
                 if elapsedMs >= options.connectTimeout {
                     Log.error(
@@ -336,7 +355,9 @@ struct KafkaDaemon {
                     return .kafkaUnavailable
                 }
                 if !warnedConnect {
-                    Log.info("cannot reach Kafka at \(options.brokers) yet (\(error.message)); retrying for up to \(options.connectTimeout / 1000) s")
+                    Log.info(
+                        "cannot reach Kafka at \(options.brokers) yet (\(error.message)); retrying for up to \(options.connectTimeout / 1000) s"
+                    )
                     warnedConnect = true
                 }
                 Thread.sleep(forTimeInterval: 0.5)
@@ -354,18 +375,22 @@ struct KafkaDaemon {
                     Log.error(
                         "with --state-dir every input topic needs the same partition count (\(sizes)): task i, the unit "
                             + "whose state moves between processes, is partition i of every input topic; add partitions "
-                            + "to the smaller topics (existing messages do not move), or run one cepd per set of topics")
+                            + "to the smaller topics (existing messages do not move), or run one cepd per set of topics"
+                    )
                     return .kafkaUnavailable
                 }
                 return nil
             }
             let names = missing.map { "'\($0)'" }.joined(separator: ", ")
             guard options.waitForTopics else {
-                Log.error("input topic\(missing.count == 1 ? "" : "s") \(names) \(missing.count == 1 ? "does" : "do") not exist on \(options.brokers); create \(missing.count == 1 ? "it" : "them"), or start with --wait-for-topics")
+                Log.error(
+                    "input topic\(missing.count == 1 ? "" : "s") \(names) \(missing.count == 1 ? "does" : "do") not exist on \(options.brokers); create \(missing.count == 1 ? "it" : "them"), or start with --wait-for-topics"
+                )
                 return .kafkaUnavailable
             }
             if !warnedTopics {
-                Log.info("waiting for input topic\(missing.count == 1 ? "" : "s") \(names) to exist (--wait-for-topics)")
+                Log.info(
+                    "waiting for input topic\(missing.count == 1 ? "" : "s") \(names) to exist (--wait-for-topics)")
                 warnedTopics = true
             }
             Thread.sleep(forTimeInterval: 2)
@@ -421,7 +446,9 @@ struct KafkaDaemon {
             return .configuration
         }
         clusterID = producer.clusterID(timeoutMs: 5_000)
-        let log = Changelog(topic: Changelog.topicName(group: options.group, patternPaths: options.patternPaths), properties: options.properties)
+        let log = Changelog(
+            topic: Changelog.topicName(group: options.group, patternPaths: options.patternPaths),
+            properties: options.properties)
         do {
             Log.info(try log.ensure(producer: producer, partitions: inputPartitions, timeoutMs: 10_000))
         } catch {
@@ -432,7 +459,9 @@ struct KafkaDaemon {
         self.store = store
         self.changelog = log
         let counts = (try? producer.partitionCounts(of: outputTopics, timeoutMs: 10_000)) ?? [:]
-        outputPartitions = counts.flatMap { topic, n in (0..<n).map { TopicPartition(topic: topic, partition: Int32($0)) } }
+        outputPartitions = counts.flatMap { topic, n in
+            (0..<n).map { TopicPartition(topic: topic, partition: Int32($0)) }
+        }
         // A lower bound of where every output partition ends: a task that starts empty records these, so that a
         // crash before its next checkpoint finds what it wrote.
         var ends: [TopicPartition: Int64] = [:]
@@ -448,7 +477,8 @@ struct KafkaDaemon {
     /// it from older state would write its alerts twice. (No exit here: this runs inside librdkafka's rebalance
     /// callback, and the stop goes through the engine's thread like any other.)
     private static func catchUp(
-        _ partitions: [TopicPartition], store: CheckpointStore, changelog: Changelog, tails: TaskTails, timeoutMs: Int64,
+        _ partitions: [TopicPartition], store: CheckpointStore, changelog: Changelog, tails: TaskTails,
+        timeoutMs: Int64,
         clock: any DaemonClock, stop: StopFlag
     ) -> [TopicPartition: Int64] {
         let tasks = Set(partitions.map { TaskEngines.task(ofPartition: $0.partition) }).sorted()
@@ -457,7 +487,9 @@ struct KafkaDaemon {
         do {
             results = try changelog.catchUp(tasks: tasks, store: store, timeoutMs: timeoutMs)
         } catch {
-            Log.error("cannot restore tasks \(tasks.map(String.init).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)")
+            Log.error(
+                "cannot restore tasks \(tasks.map(String.init).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)"
+            )
             tails.markBehind(tasks)
             stop.set(.kafkaUnavailable)
             return [:]
@@ -469,7 +501,9 @@ struct KafkaDaemon {
             tails.set(task, result.tail)
             records += result.records
             checkpoints += result.checkpoints
-            for input in result.record?.inputs ?? [] { positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset }
+            for input in result.record?.inputs ?? [] {
+                positions[TopicPartition(topic: input.topic, partition: input.partition)] = input.offset
+            }
         }
         let ms = Double(clock.uptimeNanos - started) / 1e6
         Log.info(
@@ -491,7 +525,9 @@ struct KafkaDaemon {
         do {
             record = try store.taskRecord(task)
         } catch {
-            Log.error("cannot read task \(task)'s checkpoint in \(store.path): \(error); move the directory away to start over")
+            Log.error(
+                "cannot read task \(task)'s checkpoint in \(store.path): \(error); move the directory away to start over"
+            )
             return .configuration
         }
         if let record, let theirs = record.clusterID, let ours = clusterID, theirs != ours {
@@ -504,7 +540,9 @@ struct KafkaDaemon {
         // looked up in the outputs before it runs, whether restored or resumed (`prepareTasks`).
         let (start, parked) = lifecycle.start(task, record: record, outputPartitions: outputPartitions, tail: repair)
         driver.holdsOutput = true
-        for input in record?.inputs ?? [] { driver.setPosition(PartitionID(topic: input.topic, partition: input.partition), input.offset) }
+        for input in record?.inputs ?? [] {
+            driver.setPosition(PartitionID(topic: input.topic, partition: input.partition), input.offset)
+        }
         guard let record else {
             driver.engine.start(task)
             Log.info("task \(task) starts empty (no checkpoint)", ["task": "\(task)"])
@@ -522,7 +560,9 @@ struct KafkaDaemon {
             }
             report = restored
         } catch {
-            Log.error("cannot restore task \(task) from \(store.path): \(error); move the directory away (or use another --state-dir) to start over")
+            Log.error(
+                "cannot restore task \(task) from \(store.path): \(error); move the directory away (or use another --state-dir) to start over"
+            )
             return .configuration
         }
         let ms = String(format: "%.0f", Double(clock.uptimeNanos - started) / 1e6)
@@ -533,7 +573,9 @@ struct KafkaDaemon {
                 + "\(report.keys) keys; patterns kept: \(list(report.restored)); started empty (new or changed): "
                 + "\(list(report.started)); dropped: \(list(report.dropped))",
             ["task": "\(task)", "restore_ms": "\(ms)"])
-        if !repair.isEmpty { Log.info("task \(task): \(repair.count) changelog records of an unfinished checkpoint are written again") }
+        if !repair.isEmpty {
+            Log.info("task \(task): \(repair.count) changelog records of an unfinished checkpoint are written again")
+        }
         return nil
     }
 
@@ -557,7 +599,9 @@ struct KafkaDaemon {
                     "outputs read from the checkpoints' ends in \(ms) ms: \(found.found.values.reduce(0, +)) outputs written "
                         + "after them will not be written again (\(each))")
             } catch {
-                Log.error("\(error.message); stopping, as the alerts written since the tasks' checkpoints could be written twice")
+                Log.error(
+                    "\(error.message); stopping, as the alerts written since the tasks' checkpoints could be written twice"
+                )
                 stop.set(.kafkaUnavailable)
                 return false
             }
@@ -609,7 +653,9 @@ struct KafkaDaemon {
         var records: [DaemonCheckpoint] = []
         for task in tasks ?? driver.engine.tasks {
             let inputs = Dictionary(
-                uniqueKeysWithValues: driver.positions(ofTask: task).map { (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
+                uniqueKeysWithValues: driver.positions(ofTask: task).map {
+                    (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value)
+                })
             let outputs = ledger.checkpointPositions(delivered: delivered, task: task)
             records.append(
                 DaemonCheckpoint(
@@ -620,7 +666,8 @@ struct KafkaDaemon {
             // A failpoint for the crash test: a window inside the checkpoint (outputs delivered, state not yet
             // written) long enough to kill cepd in.
             let numbers = records.map { "\($0.task)@\($0.number)" }.joined(separator: ",")
-            Log.info("checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing \(pause) ms before the write")
+            Log.info(
+                "checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing \(pause) ms before the write")
             Thread.sleep(forTimeInterval: Double(pause) / 1000)
         }
         if let hangAt = Failpoints.checkpointHang, !records.isEmpty {
@@ -643,14 +690,17 @@ struct KafkaDaemon {
                 &driver.engine, records: records, changelog: changelog.map { ($0, producer) }, repair: lifecycle.repair)
             lifecycle.checkpointed(records.map { ($0.task, $0.number) })
             lastCheckpoint = DaemonMetrics.CheckpointFigures(
-                milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: writtenAt, number: checkpointNumber)
+                milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: writtenAt,
+                number: checkpointNumber)
             Log.info(
                 "checkpoint \(checkpointNumber) (tasks \(records.map { String($0.task) }.joined(separator: ","))): \(cost.keysWritten) keys "
                     + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; "
                     + "state ≈ \(store.approximateSize / 1024) KiB")
             return true
         } catch {
-            Log.error("checkpoint to \(store.path) failed: \(error); stopping (the next start resumes from the last checkpoint)")
+            Log.error(
+                "checkpoint to \(store.path) failed: \(error); stopping (the next start resumes from the last checkpoint)"
+            )
             checkpointFailure = error is KafkaError ? .kafkaFailed : .stateFailed
             return false
         }
@@ -705,8 +755,10 @@ struct KafkaDaemon {
                 let names = patterns.map { automaton.patterns[$0].name }.joined(separator: ",")
                 sideOutput(
                     producer, topic: options.lateTopic, record, batch, reason: "late",
-                    extra: [("cepd-event-time", String(eventTime)), ("cepd-patterns", names),
-                            ("cepd-watermarks", watermarks.map(String.init).joined(separator: ","))])
+                    extra: [
+                        ("cepd-event-time", String(eventTime)), ("cepd-patterns", names),
+                        ("cepd-watermarks", watermarks.map(String.init).joined(separator: ",")),
+                    ])
             case .deadLetter(let record, let reason):
                 sideOutput(producer, topic: options.deadLetterTopic, record, batch, reason: reason, extra: [])
             }
@@ -740,10 +792,14 @@ struct KafkaDaemon {
             return
         }
         let fresh = TaskEngines(automaton: automaton)
-        let sameTopics = fresh.inputTopics == driver.engine.inputTopics
-            && fresh.inputTopics.allSatisfy { fresh.rank(topic: $0, partition: 0) == driver.engine.rank(topic: $0, partition: 0) }
+        let sameTopics =
+            fresh.inputTopics == driver.engine.inputTopics
+            && fresh.inputTopics.allSatisfy {
+                fresh.rank(topic: $0, partition: 0) == driver.engine.rank(topic: $0, partition: 0)
+            }
         guard sameTopics else {
-            let message = "the patterns would read \(fresh.inputTopics.joined(separator: ", ")) instead of "
+            let message =
+                "the patterns would read \(fresh.inputTopics.joined(separator: ", ")) instead of "
                 + "\(driver.engine.inputTopics.joined(separator: ", ")) (in declaration order); restart cepd to change the topics it consumes"
             Log.error("reload refused: \(message); the running patterns go on")
             respond?(.text("reload refused: \(message)", status: 409))
@@ -756,7 +812,9 @@ struct KafkaDaemon {
             return
         }
         var decoders: [String: EventDecoder] = [:]
-        for topic in fresh.inputTopics { decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry) }
+        for topic in fresh.inputTopics {
+            decoders[topic] = EventDecoder(automaton: automaton, topic: topic, schemas: schemaRegistry)
+        }
         pendingReload = (automaton, formatter, respond)
         reader.reload(decoders: decoders)
     }
@@ -769,7 +827,9 @@ struct KafkaDaemon {
             do throws(RegistryLookupError) {
                 let id = try schemaRegistry.register(subject: registration.subject, avroSchema: registration.schema)
                 formatter.setSchemaID(id, pattern: registration.pattern, timeout: registration.timeout)
-                Log.info("alert schema of \(automaton.patterns[registration.pattern].name) registered as \(registration.subject): id \(id)")
+                Log.info(
+                    "alert schema of \(automaton.patterns[registration.pattern].name) registered as \(registration.subject): id \(id)"
+                )
             } catch {
                 switch error {
                 case .unusable(let reason), .stopping(let reason): return reason
@@ -808,7 +868,10 @@ struct KafkaDaemon {
             "reloaded \(options.patternPaths.joined(separator: ", ")): kept (with their state): \(list(report.restored)); "
                 + "started empty (new or changed): \(list(changed)); dropped: \(list(report.dropped))")
         func array(_ names: [String]) -> String { "[" + names.map(JSONWriter.quoted).joined(separator: ",") + "]" }
-        respond?(.json("{\"kept\":\(array(report.restored)),\"started\":\(array(changed)),\"dropped\":\(array(report.dropped))}"))
+        respond?(
+            .json(
+                "{\"kept\":\(array(report.restored)),\"started\":\(array(changed)),\"dropped\":\(array(report.dropped))}"
+            ))
     }
 
     /// Warns about partial matches dropped over a cap since the last warning (called once a second at most).
@@ -824,8 +887,10 @@ struct KafkaDaemon {
             Log.warning(
                 "pattern \(automaton.patterns[p].name): \(new) partial matches dropped over the cap "
                     + "(--max-partial-matches\(options.limits.perKey != nil ? "-per-key" : "")), the oldest first",
-                ["pattern": "\(automaton.patterns[p].name)", "dropped_total": "\(dropped)",
-                 "last_key": "\(lastKey.map { "\($0)" } ?? "")"])
+                [
+                    "pattern": "\(automaton.patterns[p].name)", "dropped_total": "\(dropped)",
+                    "last_key": "\(lastKey.map { "\($0)" } ?? "")",
+                ])
         }
     }
 
@@ -836,12 +901,14 @@ struct KafkaDaemon {
             return DaemonMetrics.Snapshot.Partition(
                 topic: input.topic, partition: input.partition, messages: input.messages,
                 deadLetters: input.deadLetters, lateEvents: input.lateEvents, position: input.position,
-                highWatermark: input.open ? consumer.highWatermark(of: TopicPartition(topic: input.topic, partition: input.partition)) : nil,
+                highWatermark: input.open
+                    ? consumer.highWatermark(of: TopicPartition(topic: input.topic, partition: input.partition)) : nil,
                 watermark: source.maxTimestamp == .min ? nil : source.watermark, assigned: input.open)
         }
         metrics.publish(
             DaemonMetrics.Snapshot(
-                partitions: partitions, engine: driver.engine, automaton: automaton, produceErrors: producer.failedCount,
+                partitions: partitions, engine: driver.engine, automaton: automaton,
+                produceErrors: producer.failedCount,
                 alertsProduced: alertCount, checkpoint: lastCheckpoint, stateBytes: store?.approximateSize,
                 registry: schemaRegistry.map { ($0.requests.answered, $0.requests.unanswered, $0.schemaCount) }))
     }
@@ -867,9 +934,13 @@ struct KafkaDaemon {
             if ledger.alreadyWritten(OutputLedger.identity(matchID: alert.id)) { continue }
             // The task that wrote it: a task restored elsewhere skips only its own outputs (`OutputLedger`).
             let task = output.last.map { String(TaskEngines.task(ofPartition: $0.event.origin.partition)) } ?? ""
-            send(producer, topic: alert.topic, key: Array(alert.key.utf8), value: alert.encoded ?? Array(alert.json.utf8),
-                 headers: [("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8)),
-                           ("cepd-task", Array(task.utf8))] + alert.headers.map { ($0.name, Array($0.value.utf8)) })
+            send(
+                producer, topic: alert.topic, key: Array(alert.key.utf8),
+                value: alert.encoded ?? Array(alert.json.utf8),
+                headers: [
+                    ("cepd-pattern", Array(alert.pattern.utf8)), ("cepd-match-id", Array(alert.id.utf8)),
+                    ("cepd-task", Array(task.utf8)),
+                ] + alert.headers.map { ($0.name, Array($0.value.utf8)) })
         }
         driver.outputs.removeAll(keepingCapacity: true)
     }
@@ -909,7 +980,8 @@ struct KafkaDaemon {
     }
 
     private mutating func send(
-        _ producer: KafkaProducer, topic: String, key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]
+        _ producer: KafkaProducer, topic: String, key: [UInt8]?, value: [UInt8]?,
+        headers: [(name: String, value: [UInt8]?)]
     ) {
         do {
             try producer.send(topic: topic, key: key, value: value, headers: headers)
@@ -928,7 +1000,9 @@ struct KafkaDaemon {
         var pending: [TopicPartition: Int64] = [:]
         for input in driver.inputs where input.open {
             let partition = TopicPartition(topic: input.topic, partition: input.partition)
-            if let position = input.position, committedPositions[partition] != position { pending[partition] = position }
+            if let position = input.position, committedPositions[partition] != position {
+                pending[partition] = position
+            }
         }
         guard !pending.isEmpty else { return }
         do {

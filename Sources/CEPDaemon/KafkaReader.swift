@@ -69,7 +69,8 @@ final class KafkaReader: @unchecked Sendable {
     init(
         consumer: KafkaConsumer, decoders: [String: EventDecoder], rank: @escaping (TopicPartition) -> Int32,
         maxWaitMs: Int64, channel: BatchChannel<InputBatch>, stop: StopFlag,
-        catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])? = nil, clock: any DaemonClock = SystemClock()
+        catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])? = nil,
+        clock: any DaemonClock = SystemClock()
     ) {
         self.clock = clock
         self.consumer = consumer
@@ -79,7 +80,9 @@ final class KafkaReader: @unchecked Sendable {
         self.channel = channel
         self.stop = stop
         if let catchUp {
-            consumer.setRebalanceHooks(assign: catchUp) { [unowned self] partitions, lost in release(partitions, lost: lost) }
+            consumer.setRebalanceHooks(assign: catchUp) { [unowned self] partitions, lost in
+                release(partitions, lost: lost)
+            }
         }
     }
 
@@ -132,7 +135,9 @@ final class KafkaReader: @unchecked Sendable {
                 handle(event, into: currentBatch())
             } else {
                 drained = true
-                if currentBatch().items.isEmpty, let event = consumer.poll(timeoutMs: 20) { handle(event, into: currentBatch()) }
+                if currentBatch().items.isEmpty, let event = consumer.poll(timeoutMs: 20) {
+                    handle(event, into: currentBatch())
+                }
             }
             let batch = currentBatch()
             merge(into: batch)
@@ -186,7 +191,9 @@ final class KafkaReader: @unchecked Sendable {
             // A message whose schema is new is held here while the registry is asked (the reader waits; nothing
             // later of any partition overtakes it), and left unread if cepd stops meanwhile.
             if let decoder = inputs[input].decoder, !message.isNull {
-                switch message.value.withUnsafeBufferPointer({ decoder.prepare($0, key: decoder.readsKey ? message.key : nil) }) {
+                switch message.value.withUnsafeBufferPointer({
+                    decoder.prepare($0, key: decoder.readsKey ? message.key : nil)
+                }) {
                 case .ready: break
                 case .stopping: return
                 case .firstSchemaMismatch(let problem):
@@ -210,18 +217,26 @@ final class KafkaReader: @unchecked Sendable {
             inputs[input].caughtUp = true
             announceCaughtUp(input, in: batch)
         case .assigned(let partitions):
-            batch.items.append(.notice("assigned \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"))
+            batch.items.append(
+                .notice(
+                    "assigned \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"
+                ))
             for p in partitions {
                 let known = inputNumbers[p] != nil
                 let input = inputNumber(p, batch)
                 // A partition that comes back (after a lost membership, say) is announced again.
-                if known && !inputs[input].open { batch.items.append(.opened(input: input, topic: p.topic, partition: p.partition)) }
+                if known && !inputs[input].open {
+                    batch.items.append(.opened(input: input, topic: p.topic, partition: p.partition))
+                }
                 inputs[input].open = true
                 inputs[input].closedAt = nil
                 inputs[input].emptySince = clock.uptimeNanos
             }
         case .revoked(let partitions):
-            batch.items.append(.notice("revoked \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"))
+            batch.items.append(
+                .notice(
+                    "revoked \(partitions.count) partitions: \(partitions.map(\.description).sorted().joined(separator: ", "))"
+                ))
             for p in partitions {
                 guard let input = inputNumbers[p], inputs[input].open else { continue }  // (or released already)
                 inputs[input].open = false

@@ -15,7 +15,9 @@ enum KeyReport {
             let explanations = engine.tasks.map { task in
                 (task, engine.engines[task]!.matchers[p].explain(key: value, automaton: engine.automaton))
             }
-            guard let (task, explanation) = explanations.first(where: { !$0.1.isEmpty }) ?? explanations.first else { continue }
+            guard let (task, explanation) = explanations.first(where: { !$0.1.isEmpty }) ?? explanations.first else {
+                continue
+            }
             json.beginObject()
             json.string("pattern", explanation.pattern)
             json.int("task", task)
@@ -36,7 +38,9 @@ enum KeyReport {
                 if let end = partial.windowEnd {
                     json.int("window_end", Int(end))
                     // How much event time must still pass: the watermark, not the clock, ends windows.
-                    if explanation.watermark > Int64.min { json.int("window_end_beyond_watermark_ms", Int(end - explanation.watermark)) }
+                    if explanation.watermark > Int64.min {
+                        json.int("window_end_beyond_watermark_ms", Int(end - explanation.watermark))
+                    }
                 }
                 json.beginArray("bound")
                 for bound in partial.bound {

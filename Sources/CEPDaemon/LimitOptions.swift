@@ -22,8 +22,11 @@ struct LimitOptions: ParsableArguments {
     /// The caps, or a usage error for a cap below 1.
     func limits() throws(UsageError) -> PartialMatchLimits {
         for (value, flag) in [(total, "--max-partial-matches"), (perKey, "--max-partial-matches-per-key")] {
-            if let value, value < 1 { throw UsageError(message: "\(flag) \(value): expected a number of partial matches, 1 or more") }
+            if let value, value < 1 {
+                throw UsageError(message: "\(flag) \(value): expected a number of partial matches, 1 or more")
+            }
         }
-        return PartialMatchLimits(perKey: perKey, total: total, branchingPerKey: PartialMatchLimits.defaultBranchingPerKey)
+        return PartialMatchLimits(
+            perKey: perKey, total: total, branchingPerKey: PartialMatchLimits.defaultBranchingPerKey)
     }
 }

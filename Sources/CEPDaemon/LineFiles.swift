@@ -244,14 +244,18 @@ final class LineWriter {
         }
         var info = stat()
         guard stat(path, &info) == 0 else {
-            guard bytes == 0 else { throw UsageError(message: "'\(path)' is gone since the checkpoint (it held \(bytes) bytes)") }
+            guard bytes == 0 else {
+                throw UsageError(message: "'\(path)' is gone since the checkpoint (it held \(bytes) bytes)")
+            }
             return
         }
         guard Int64(info.st_size) >= bytes else {
-            throw UsageError(message: "'\(path)' is shorter (\(info.st_size) bytes) than at the checkpoint (\(bytes)): it changed")
+            throw UsageError(
+                message: "'\(path)' is shorter (\(info.st_size) bytes) than at the checkpoint (\(bytes)): it changed")
         }
         guard truncate(path, off_t(bytes)) == 0 else {
-            throw UsageError(message: "cannot cut '\(path)' back to its checkpoint: \(String(cString: strerror(errno)))")
+            throw UsageError(
+                message: "cannot cut '\(path)' back to its checkpoint: \(String(cString: strerror(errno)))")
         }
     }
 

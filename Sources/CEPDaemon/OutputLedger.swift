@@ -52,7 +52,8 @@ struct OutputLedger {
         while !open.isEmpty {
             guard DispatchTime.now().uptimeNanoseconds < deadline else {
                 let names = open.map { "\($0.topic)[\($0.partition)]" }.sorted().joined(separator: ", ")
-                throw KafkaError(message: "could not read the output partitions \(names) to their end within \(timeoutMs / 1000) s")
+                throw KafkaError(
+                    message: "could not read the output partitions \(names) to their end within \(timeoutMs / 1000) s")
             }
             switch consumer.poll(timeoutMs: 200) {
             case .message(let m):
@@ -82,7 +83,10 @@ struct OutputLedger {
             let partition = header("cepd-source-partition").flatMap({ Int32($0) }),
             let offset = header("cepd-source-offset").flatMap({ Int64($0) })
         else { return nil }
-        return (identity(late: reason == "late", topic: topic, partition: partition, offset: offset), TaskEngines.task(ofPartition: partition))
+        return (
+            identity(late: reason == "late", topic: topic, partition: partition, offset: offset),
+            TaskEngines.task(ofPartition: partition)
+        )
     }
 
     /// Adds what another recovery found (a task restored here).

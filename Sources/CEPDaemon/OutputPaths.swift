@@ -24,9 +24,13 @@ enum OutputPaths {
                         message: "\(output.option) '\(output.path)' is also \(read.option) '\(read.path)': cepd never "
                             + "writes over a file it reads; choose another file")
                 }
-                if let other = seen.first(where: { $0.canonical == canonical || FileStatus.sameFile($0.named.path, output.path) }) {
+                if let other = seen.first(where: {
+                    $0.canonical == canonical || FileStatus.sameFile($0.named.path, output.path)
+                }) {
                     throw UsageError(
-                        message: "\(other.named.option) and \(output.option) both name '\(output.path)'; give each its own file")
+                        message:
+                            "\(other.named.option) and \(output.option) both name '\(output.path)'; give each its own file"
+                    )
                 }
             }
             seen.append((output, canonical))
@@ -46,11 +50,13 @@ enum OutputPaths {
         let directory = parent(of: output.path)
         guard let parentStatus = FileStatus(directory) else {
             throw UsageError(
-                message: "cannot write \(output.option) '\(output.path)': directory '\(directory)' does not exist; create it "
+                message:
+                    "cannot write \(output.option) '\(output.path)': directory '\(directory)' does not exist; create it "
                     + "or choose another file")
         }
         guard parentStatus.isDirectory else {
-            throw UsageError(message: "cannot write \(output.option) '\(output.path)': '\(directory)' is not a directory")
+            throw UsageError(
+                message: "cannot write \(output.option) '\(output.path)': '\(directory)' is not a directory")
         }
         guard access(directory, W_OK | X_OK) == 0 else {
             throw UsageError(

@@ -44,7 +44,9 @@ struct PartitionQueue {
     ) -> String? {
         if record.isNull { return DecodeFailure.tombstone.reason }
         guard let decoder else { return nil }
-        guard decoder.readsEnvelope else { return decoder.decode(value, messageTimestamp: record.timestamp, into: &decoded)?.reason }
+        guard decoder.readsEnvelope else {
+            return decoder.decode(value, messageTimestamp: record.timestamp, into: &decoded)?.reason
+        }
         // The envelope costs no copy unless a stream reads the key or headers.
         var envelope = MessageEnvelope(timestamp: record.timestamp, partition: partition, offset: record.offset)
         if decoder.readsKey, let key { envelope.key = Array(key) }
@@ -58,7 +60,8 @@ struct PartitionQueue {
     mutating func push(_ message: KafkaMessage, input: Int, decoder: EventDecoder?) {
         let start = bytes.count
         bytes.append(contentsOf: message.value)
-        var record = InputRecord(input: input, offset: message.offset, value: start..<bytes.count, timestamp: message.timestamp)
+        var record = InputRecord(
+            input: input, offset: message.offset, value: start..<bytes.count, timestamp: message.timestamp)
         if let key = message.key {
             let keyStart = bytes.count
             bytes.append(contentsOf: key)
@@ -73,7 +76,8 @@ struct PartitionQueue {
         }
         messages.append(
             Message(
-                record: record, events: decoded.count - before, failure: failure, partition: message.partition.partition,
+                record: record, events: decoded.count - before, failure: failure,
+                partition: message.partition.partition,
                 headers: message.headers))
     }
 
@@ -100,7 +104,9 @@ struct PartitionQueue {
         let message = messages[head]
         head += 1
         var record = message.record
-        record.value = bytes.withUnsafeBufferPointer { batch.keep(UnsafeBufferPointer(rebasing: $0[message.record.value])) }
+        record.value = bytes.withUnsafeBufferPointer {
+            batch.keep(UnsafeBufferPointer(rebasing: $0[message.record.value]))
+        }
         if let key = message.record.key {
             record.key = bytes.withUnsafeBufferPointer { batch.keep(UnsafeBufferPointer(rebasing: $0[key])) }
         }
@@ -126,7 +132,9 @@ struct PartitionQueue {
             decoded.removeFirst(upTo: &cursor)
             bytes.removeFirst(releasedBytes)
             for i in messages.indices {
-                messages[i].record.value = messages[i].record.value.lowerBound - releasedBytes..<messages[i].record.value.upperBound - releasedBytes
+                messages[i].record.value =
+                    messages[i].record.value.lowerBound - releasedBytes..<messages[i].record.value.upperBound
+                    - releasedBytes
                 if let key = messages[i].record.key {
                     messages[i].record.key = key.lowerBound - releasedBytes..<key.upperBound - releasedBytes
                 }

@@ -101,7 +101,8 @@ struct PatternCases {
                 let (topic, partition) = try topicPartition(word, fail)
                 let (message, json) = try messageParts(rest, fail)
                 guard !json.isEmpty else { throw fail("expected an event: TOPIC {json}") }
-                current.steps.append(.event(topic: topic, partition: partition, json: json, line: number, message: message))
+                current.steps.append(
+                    .event(topic: topic, partition: partition, json: json, line: number, message: message))
             }
         }
         return result
@@ -109,7 +110,9 @@ struct PatternCases {
 
     /// The `key=K timestamp=T header.NAME=V` words before an event's JSON (a value in double quotes may hold
     /// spaces; no escapes), and the JSON.
-    private static func messageParts(_ text: String, _ fail: (String) -> UsageError) throws(UsageError) -> (MessageParts, String) {
+    private static func messageParts(_ text: String, _ fail: (String) -> UsageError) throws(UsageError) -> (
+        MessageParts, String
+    ) {
         var parts = MessageParts()
         var rest = Substring(text)
         while let equals = rest.firstIndex(of: "="), !rest.hasPrefix("{"), !rest.hasPrefix("["),
@@ -119,7 +122,9 @@ struct PatternCases {
             rest = rest[rest.index(after: equals)...]
             let value: String
             if rest.hasPrefix("\"") {
-                guard let close = rest.dropFirst().firstIndex(of: "\"") else { throw fail("unterminated quote after '\(name)='") }
+                guard let close = rest.dropFirst().firstIndex(of: "\"") else {
+                    throw fail("unterminated quote after '\(name)='")
+                }
                 value = String(rest[rest.index(after: rest.startIndex)..<close])
                 rest = rest[rest.index(after: close)...]
             } else {
@@ -131,7 +136,9 @@ struct PatternCases {
             switch name {
             case "key": parts.key = value
             case "timestamp":
-                guard let time = parseTime(value) else { throw fail("'timestamp=' needs epoch ms or RFC 3339: '\(value)'") }
+                guard let time = parseTime(value) else {
+                    throw fail("'timestamp=' needs epoch ms or RFC 3339: '\(value)'")
+                }
                 parts.timestamp = time
             case let header where header.hasPrefix("header.") && header.count > "header.".count:
                 parts.headers[String(header.dropFirst("header.".count))] = Array(value.utf8)
@@ -147,16 +154,21 @@ struct PatternCases {
         return (String(text[..<space]), text[space...].trimmingCharacters(in: .whitespaces))
     }
 
-    private static func topicPartition(_ text: String, _ fail: (String) -> UsageError) throws(UsageError) -> (String, Int32) {
+    private static func topicPartition(_ text: String, _ fail: (String) -> UsageError) throws(UsageError) -> (
+        String, Int32
+    ) {
         let parts = text.split(separator: "/")
-        guard parts.count == 1 || parts.count == 2, !parts[0].isEmpty else { throw fail("expected TOPIC or TOPIC/PARTITION") }
+        guard parts.count == 1 || parts.count == 2, !parts[0].isEmpty else {
+            throw fail("expected TOPIC or TOPIC/PARTITION")
+        }
         guard parts.count == 2 else { return (String(parts[0]), 0) }
         guard let p = Int32(parts[1]), p >= 0 else { throw fail("partition must be a number: '\(text)'") }
         return (String(parts[0]), p)
     }
 
     private static func object(_ json: String, _ fail: (String) -> UsageError) throws(UsageError) -> [String: Any] {
-        guard let parsed = try? JSONSerialization.jsonObject(with: Data(json.utf8)), let object = parsed as? [String: Any]
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
+            let object = parsed as? [String: Any]
         else { throw fail("expected a JSON object: \(json)") }
         return object
     }

@@ -20,7 +20,9 @@ enum PatternFiles {
     /// The whole file, read with plain `read(2)`: so a FIFO, `/dev/stdin` or `<(…)` works too, and an error says
     /// what the system said.
     static func readAll(_ path: String) throws(UsageError) -> [UInt8] {
-        if FileStatus(path)?.isDirectory == true { throw UsageError(message: "cannot read '\(path)': it is a directory") }
+        if FileStatus(path)?.isDirectory == true {
+            throw UsageError(message: "cannot read '\(path)': it is a directory")
+        }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw UsageError(message: "cannot read '\(path)': \(FileStatus.lastError)") }
         defer { close(fd) }

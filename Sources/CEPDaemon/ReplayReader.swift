@@ -47,7 +47,9 @@ final class ReplayReader: @unchecked Sendable {
         while readFailure == nil && schemaMismatch == nil, let next = nextInput() {
             let line = inputs[next].headLine.withUnsafeBufferPointer { batch.keep($0) }
             batch.decoded.append(contentsOf: inputs[next].head)
-            emit(.events(InputRecord(input: next, offset: inputs[next].offset, value: line), count: inputs[next].head.count))
+            emit(
+                .events(
+                    InputRecord(input: next, offset: inputs[next].offset, value: line), count: inputs[next].head.count))
             advanceHead(next)
         }
         channel.send(batch)
@@ -88,7 +90,8 @@ final class ReplayReader: @unchecked Sendable {
                 case .json:
                     // A line of values carries no message key, timestamp or headers: of the envelope only the
                     // partition (the file's) and offset (the line's number).
-                    let envelope = decoder.readsEnvelope
+                    let envelope =
+                        decoder.readsEnvelope
                         ? MessageEnvelope(partition: inputs[index].partition, offset: inputs[index].offset + 1) : nil
                     guard decoder.format.isBinary else {
                         failure = decoder.decode(bytes, envelope: envelope, into: &inputs[index].head)
@@ -100,7 +103,8 @@ final class ReplayReader: @unchecked Sendable {
                     }
                     failure = inputs[index].binary.withUnsafeBufferPointer {
                         unready = decoder.prepare($0)
-                        return unready == .ready ? decoder.decode($0, envelope: envelope, into: &inputs[index].head) : nil
+                        return unready == .ready
+                            ? decoder.decode($0, envelope: envelope, into: &inputs[index].head) : nil
                     }
                 case .kcat:
                     switch InputFormat.kcatMessage(bytes) {
@@ -121,7 +125,9 @@ final class ReplayReader: @unchecked Sendable {
                         }
                         if decoder.format.isBinary {
                             // A binary payload is base64 in the line (a JSON string cannot hold arbitrary bytes).
-                            if let problem = payload.withUnsafeBufferPointer({ Base64Line.decode($0, into: &inputs[index].binary) }) {
+                            if let problem = payload.withUnsafeBufferPointer({
+                                Base64Line.decode($0, into: &inputs[index].binary)
+                            }) {
                                 failure = DecodeFailure(reason: "'payload': \(problem)")
                                 return
                             }
@@ -144,7 +150,8 @@ final class ReplayReader: @unchecked Sendable {
                 inputs[index].finished = true
                 return
             case .firstSchemaMismatch(let problem):
-                schemaMismatch = "\(inputs[index].reader.path), line \(inputs[index].offset + 2): the first schema of topic "
+                schemaMismatch =
+                    "\(inputs[index].reader.path), line \(inputs[index].offset + 2): the first schema of topic "
                     + "'\(decoder.topic)' does not fit the declared fields: \(problem)"
                 inputs[index].finished = true
                 return
@@ -153,7 +160,8 @@ final class ReplayReader: @unchecked Sendable {
                 inputs[index].finished = true
                 if let error = inputs[index].reader.readError {
                     // Not the end of the input: matching stops here rather than end windows that are still open.
-                    readFailure = "cannot read \(inputs[index].reader.path) after \(inputs[index].offset + 1) lines: \(error)"
+                    readFailure =
+                        "cannot read \(inputs[index].reader.path) after \(inputs[index].offset + 1) lines: \(error)"
                     return
                 }
                 emit(.finished(input: index))
@@ -164,12 +172,15 @@ final class ReplayReader: @unchecked Sendable {
             let current = reader.current
             if let overlong = reader.overlongLength {
                 failure = DecodeFailure(
-                    reason: "line longer than \(reader.maxLineBytes) bytes (\(overlong) bytes; the value holds its first "
+                    reason:
+                        "line longer than \(reader.maxLineBytes) bytes (\(overlong) bytes; the value holds its first "
                         + "\(current.count))")
             }
             if let failure {
                 let line = batch.keep(current)
-                emit(.deadLetter(InputRecord(input: index, offset: inputs[index].offset, value: line), reason: failure.reason))
+                emit(
+                    .deadLetter(
+                        InputRecord(input: index, offset: inputs[index].offset, value: line), reason: failure.reason))
                 continue
             }
             inputs[index].headLine.removeAll(keepingCapacity: true)

@@ -37,7 +37,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(
         name: .customLong("input-format"),
-        help: "json: each line is a message value; kcat: each line is a message as 'kcat -C -J' writes it (key, timestamp, headers, value).")
+        help:
+            "json: each line is a message value; kcat: each line is a message as 'kcat -C -J' writes it (key, timestamp, headers, value)."
+    )
     var inputFormat: InputFormat = .json
 
     @Option(help: "Write alerts here instead of stdout ('-': stdout).")
@@ -59,10 +61,13 @@ struct RunCommand: ParsableCommand {
 
     @Option(
         name: .customLong("state-dir"),
-        help: ArgumentHelp("Checkpoint here, and resume from here if a checkpoint of the same replay exists.", valueName: "dir"))
+        help: ArgumentHelp(
+            "Checkpoint here, and resume from here if a checkpoint of the same replay exists.", valueName: "dir"))
     var stateDir: String?
 
-    @Option(name: .customLong("checkpoint-interval"), parsing: .unconditional, help: "With --state-dir: how often to checkpoint.")
+    @Option(
+        name: .customLong("checkpoint-interval"), parsing: .unconditional,
+        help: "With --state-dir: how often to checkpoint.")
     var checkpointInterval: String = "10s"
 
     @OptionGroup var limitOptions: LimitOptions
@@ -84,16 +89,23 @@ struct RunCommand: ParsableCommand {
         do throws(UsageError) {
             inputs = try parseInputs(automaton)
             // A replay waits up to 30 s for a registry that does not answer, then stops (status 5).
-            registry = try registryOptions.client(for: automaton, registeringAlerts: false, giveUpAfterMs: 30_000) { false }
+            registry = try registryOptions.client(for: automaton, registeringAlerts: false, giveUpAfterMs: 30_000) {
+                false
+            }
             limits = try limitOptions.limits()
             interval = try ServeCommand.duration(checkpointInterval, "--checkpoint-interval")
-            if maxLineBytes < 1 { throw UsageError(message: "--max-line-bytes \(maxLineBytes): expected a positive number") }
-            if stateDir != nil && output == nil {
-                throw UsageError(message: "--state-dir needs --output: alerts written to stdout cannot be taken back on resume")
+            if maxLineBytes < 1 {
+                throw UsageError(message: "--max-line-bytes \(maxLineBytes): expected a positive number")
             }
-            let written = (output.map { [OutputPaths.Named(option: "--output", path: $0)] } ?? [])
+            if stateDir != nil && output == nil {
+                throw UsageError(
+                    message: "--state-dir needs --output: alerts written to stdout cannot be taken back on resume")
+            }
+            let written =
+                (output.map { [OutputPaths.Named(option: "--output", path: $0)] } ?? [])
                 + [.init(option: "--late", path: late), .init(option: "--dead-letters", path: deadLetters)]
-            let read = inputs.map { OutputPaths.Named(option: "--input", path: $0.path) }
+            let read =
+                inputs.map { OutputPaths.Named(option: "--input", path: $0.path) }
                 + patterns.map { OutputPaths.Named(option: "--pattern", path: $0) }
             try OutputPaths.check(outputs: written, reads: read)
         } catch {
@@ -101,7 +113,8 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(2)
         }
         var replay = try FileReplay(
-            automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters, stateDir: stateDir,
+            automaton: automaton, inputs: inputs, output: output, late: late, deadLetters: deadLetters,
+            stateDir: stateDir,
             checkpointInterval: interval, limits: limits, maxLineBytes: maxLineBytes, inputFormat: inputFormat,
             schemas: registry)
         do {
@@ -124,7 +137,9 @@ struct RunCommand: ParsableCommand {
             }
             let topic = String(input[..<equals])
             guard known.contains(topic) else {
-                let list = known.isEmpty ? "the pattern files declare no pattern" : "topics: " + known.sorted().joined(separator: ", ")
+                let list =
+                    known.isEmpty
+                    ? "the pattern files declare no pattern" : "topics: " + known.sorted().joined(separator: ", ")
                 throw UsageError(message: "--input '\(input)': no stream reads topic '\(topic)' (\(list))")
             }
             result.append((topic, String(input[input.index(after: equals)...])))

@@ -1,8 +1,8 @@
 import CEPRuntime
 import CEPSchemas
+import CurlHTTP
 import Dispatch
 import Foundation
-import CurlHTTP
 import Synchronization
 
 /// Writer schemas from a Confluent-compatible schema registry, by id, cached for the life of the process (a
@@ -35,7 +35,9 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
     /// How long one request may go unanswered before the client gives up as if stopping (`cepd run`); nil: no limit.
     private let giveUpAfterMs: Int?
 
-    init(url: String, options: HTTPClient.Options, giveUpAfterMs: Int? = nil, shouldStop: @escaping @Sendable () -> Bool) {
+    init(
+        url: String, options: HTTPClient.Options, giveUpAfterMs: Int? = nil, shouldStop: @escaping @Sendable () -> Bool
+    ) {
         base = url.hasSuffix("/") ? String(url.dropLast()) : url
         http = HTTPClient(options: options)
         self.giveUpAfterMs = giveUpAfterMs
@@ -66,7 +68,9 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
         let type = (answer["schemaType"] as? String) ?? "AVRO"
         switch type {
         case "AVRO":
-            guard let text = answer["schema"] as? String else { throw .unusable("schema id \(id): the registry's answer has no 'schema'") }
+            guard let text = answer["schema"] as? String else {
+                throw .unusable("schema id \(id): the registry's answer has no 'schema'")
+            }
             if let references = answer["references"] as? [Any], !references.isEmpty {
                 throw .unusable("schema id \(id): an Avro schema with references to other subjects is not supported")
             }
@@ -98,11 +102,14 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
         guard let references = answer["references"] as? [[String: Any]] else { return }
         guard depth < 16 else { throw .unusable("schema references nested deeper than 16") }
         for reference in references {
-            guard let subject = reference["subject"] as? String, let version = (reference["version"] as? NSNumber)?.intValue else {
+            guard let subject = reference["subject"] as? String,
+                let version = (reference["version"] as? NSNumber)?.intValue
+            else {
                 throw .unusable("a schema reference without 'subject' and 'version'")
             }
             guard seen.insert("\(subject)/\(version)").inserted else { continue }
-            let escaped = subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? subject
+            let escaped =
+                subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? subject
             let what = "subject \(subject) version \(version)"
             let referenced = try object("/subjects/\(escaped)/versions/\(version)?format=serialized", what: what)
             imports.append(try descriptor(referenced, what: what))
@@ -111,7 +118,9 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
     }
 
     private func descriptor(_ answer: [String: Any], what: String) throws(RegistryLookupError) -> [UInt8] {
-        guard let text = answer["schema"] as? String else { throw .unusable("\(what): the registry's answer has no 'schema'") }
+        guard let text = answer["schema"] as? String else {
+            throw .unusable("\(what): the registry's answer has no 'schema'")
+        }
         guard let data = Data(base64Encoded: text) else {
             throw .unusable(
                 "\(what): the registry gave the .proto text, not a serialized descriptor (cepd asks with ?format=serialized, "
@@ -123,11 +132,13 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
     /// Registers an Avro schema (its JSON) under `subject` (`POST /subjects/{subject}/versions`; a schema already
     /// there gets its id back) and returns its id: the header of the alerts written with it.
     func register(subject: String, avroSchema: String) throws(RegistryLookupError) -> Int32 {
-        let escaped = subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? subject
+        let escaped =
+            subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? subject
         guard let body = try? JSONSerialization.data(withJSONObject: ["schema": avroSchema]) else {
             throw .unusable("the alert schema for \(subject) cannot be sent")
         }
-        let answer = try object("/subjects/\(escaped)/versions", body: Array(body), what: "registering the alert schema of \(subject)")
+        let answer = try object(
+            "/subjects/\(escaped)/versions", body: Array(body), what: "registering the alert schema of \(subject)")
         guard let id = (answer["id"] as? NSNumber)?.int32Value else {
             throw .unusable("registering the alert schema of \(subject): the registry's answer has no 'id'")
         }
@@ -135,12 +146,14 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
     }
 
     /// GETs (or with `body`, POSTs) `path` until the registry answers, and reads the answer as a JSON object.
-    private func object(_ path: String, body: [UInt8]? = nil, what: String) throws(RegistryLookupError) -> [String: Any] {
+    private func object(_ path: String, body: [UInt8]? = nil, what: String) throws(RegistryLookupError) -> [String: Any]
+    {
         var delayMs = 100
         let started = DispatchTime.now().uptimeNanoseconds
         while true {
             if let giveUpAfterMs, DispatchTime.now().uptimeNanoseconds - started > UInt64(giveUpAfterMs) * 1_000_000 {
-                throw .stopping("the schema registry at \(displayURL) gave no answer for \(what) in \(giveUpAfterMs / 1000) s")
+                throw .stopping(
+                    "the schema registry at \(displayURL) gave no answer for \(what) in \(giveUpAfterMs / 1000) s")
             }
             let response: HTTPClient.Response
             do throws(HTTPClient.Failure) {
@@ -151,7 +164,8 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
                 }
             } catch {
                 unanswered.add(1, ordering: .relaxed)
-                try wait(&delayMs, "no answer from the schema registry at \(displayURL) for \(what): \(error.description)")
+                try wait(
+                    &delayMs, "no answer from the schema registry at \(displayURL) for \(what): \(error.description)")
                 continue
             }
             switch response.status {
@@ -167,7 +181,8 @@ final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
             case 401, 403, 429, 500...599:
                 unanswered.add(1, ordering: .relaxed)
                 let hint = response.status == 401 || response.status == 403 ? " (check --schema-registry-auth)" : ""
-                try wait(&delayMs, "the schema registry at \(displayURL) answered \(response.status) for \(what)\(hint)")
+                try wait(
+                    &delayMs, "the schema registry at \(displayURL) answered \(response.status) for \(what)\(hint)")
             default:
                 answered.add(1, ordering: .relaxed)
                 let body = String(decoding: response.body.prefix(200), as: UTF8.self)

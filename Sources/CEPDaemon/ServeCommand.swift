@@ -31,20 +31,25 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("pattern"), help: "A .cep file (repeat for several).")
     var patterns: [String]
 
-    @Option(help: ArgumentHelp("Kafka bootstrap servers (host:port,...).", discussion: "Default: $CEPD_BROKERS, else localhost:9092."))
+    @Option(
+        help: ArgumentHelp(
+            "Kafka bootstrap servers (host:port,...).", discussion: "Default: $CEPD_BROKERS, else localhost:9092."))
     var brokers: String?
 
     @Option(help: "Consumer group id.")
     var group: String = "cepd"
 
-    @Option(help: ArgumentHelp(
-        "Where a new group starts: earliest, latest or an RFC 3339 time (a backfill from that time).",
-        valueName: "earliest|latest|time"))
+    @Option(
+        help: ArgumentHelp(
+            "Where a new group starts: earliest, latest or an RFC 3339 time (a backfill from that time).",
+            valueName: "earliest|latest|time"))
     var from: String = "latest"
 
-    @Option(name: .customShort("X"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
-        "A librdkafka setting KEY=VALUE for both consumer and producer (security, tuning); repeatable.",
-        valueName: "key=value"))
+    @Option(
+        name: .customShort("X"), parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "A librdkafka setting KEY=VALUE for both consumer and producer (security, tuning); repeatable.",
+            valueName: "key=value"))
     var settings: [String] = []
 
     @Option(help: "A file of librdkafka settings, one KEY=VALUE per line (# comments); -X overrides it.")
@@ -55,7 +60,11 @@ struct ServeCommand: ParsableCommand {
         help: "A partition read to its end and quiet for this long stops holding back the watermark (0s: at once).")
     var idleTimeout: String = "30s"
 
-    @Flag(name: .customLong("idle-wall-clock"), help: "While every partition of a pattern is idle, let its watermark follow the wall clock (so absences fire when traffic stops).")
+    @Flag(
+        name: .customLong("idle-wall-clock"),
+        help:
+            "While every partition of a pattern is idle, let its watermark follow the wall clock (so absences fire when traffic stops)."
+    )
     var idleWallClock = false
 
     @Option(name: .customLong("late-topic"), help: "Topic for late events.")
@@ -64,7 +73,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("dead-letter-topic"), help: "Topic for malformed messages.")
     var deadLetterTopic: String = "cepd-dead-letters"
 
-    @Option(name: .customLong("connect-timeout"), parsing: .unconditional, help: "Give up (exit 3) when no broker answers for this long at start.")
+    @Option(
+        name: .customLong("connect-timeout"), parsing: .unconditional,
+        help: "Give up (exit 3) when no broker answers for this long at start.")
     var connectTimeout: String = "30s"
 
     @Flag(name: .customLong("wait-for-topics"), help: "Wait for missing input topics instead of exiting.")
@@ -94,17 +105,22 @@ struct ServeCommand: ParsableCommand {
 
     @Option(
         name: .customLong("metrics-host"),
-        help: "The address the admin port listens on; beyond loopback (0.0.0.0: all interfaces) only with --admin-insecure.")
+        help:
+            "The address the admin port listens on; beyond loopback (0.0.0.0: all interfaces) only with --admin-insecure."
+    )
     var metricsHost: String = "127.0.0.1"
 
     @Flag(
         name: .customLong("admin-insecure"),
-        help: "Allow --metrics-host to be an address other than loopback although the admin port has no authentication.")
+        help: "Allow --metrics-host to be an address other than loopback although the admin port has no authentication."
+    )
     var adminInsecure = false
 
     @Option(
         name: .customLong("shutdown-timeout"), parsing: .unconditional,
-        help: "On SIGTERM/SIGINT: how long delivering, checkpointing and committing may take before cepd exits anyway (exit 1).")
+        help:
+            "On SIGTERM/SIGINT: how long delivering, checkpointing and committing may take before cepd exits anyway (exit 1)."
+    )
     var shutdownTimeout: String = "30s"
 
     @OptionGroup var limitOptions: LimitOptions
@@ -131,8 +147,9 @@ struct ServeCommand: ParsableCommand {
             throw ExitCode(2)
         }
         var daemon = KafkaDaemon(automaton: automaton, options: options)
-        let signals = Self.installSignalHandlers(daemon.stop, shutdownTimeout: options.shutdownTimeout, requests: daemon.requests)
-        defer { signals.forEach { $0.cancel() } }
+        let signals = Self.installSignalHandlers(
+            daemon.stop, shutdownTimeout: options.shutdownTimeout, requests: daemon.requests)
+        defer { for signal in signals { signal.cancel() } }
         let status = daemon.run().exitStatus
         if status != 0 { throw ExitCode(status) }
     }
@@ -161,7 +178,9 @@ struct ServeCommand: ParsableCommand {
         case "latest": start = .latest
         default:
             guard let ms = RFC3339.parse(from) else {
-                throw UsageError(message: "--from '\(from)': expected earliest, latest or an RFC 3339 time such as 2026-11-25T08:00:00Z")
+                throw UsageError(
+                    message:
+                        "--from '\(from)': expected earliest, latest or an RFC 3339 time such as 2026-11-25T08:00:00Z")
             }
             start = .time(ms)
         }
@@ -193,7 +212,10 @@ struct ServeCommand: ParsableCommand {
         guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
             throw UsageError(message: "\(what) '\(text)' must be KEY=VALUE, e.g. -X security.protocol=SSL")
         }
-        return (text[..<equals].trimmingCharacters(in: .whitespaces), text[text.index(after: equals)...].trimmingCharacters(in: .whitespaces))
+        return (
+            text[..<equals].trimmingCharacters(in: .whitespaces),
+            text[text.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+        )
     }
 
     /// A `--config` file: KEY=VALUE lines, blank lines and `#` comments.
@@ -202,7 +224,9 @@ struct ServeCommand: ParsableCommand {
             throw UsageError(message: "--config '\(path)': cannot read the file")
         }
         var result: [(key: String, value: String)] = []
-        for (number, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, raw) in String(decoding: data, as: UTF8.self).split(
+            separator: "\n", omittingEmptySubsequences: false
+        ).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             result.append(try keyValue(line, what: "\(path):\(number + 1):"))
@@ -232,25 +256,26 @@ struct ServeCommand: ParsableCommand {
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { requests.addReload(nil) }
         hangup.resume()
-        return [hangup] + [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if stop.isSet {
-                    Log.info("second signal: exiting without delivering or committing")
-                    Foundation.exit(StopReason.secondSignal.exitStatus)
+        return [hangup]
+            + [SIGINT, SIGTERM].map { number in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler {
+                    if stop.isSet {
+                        Log.info("second signal: exiting without delivering or committing")
+                        Foundation.exit(StopReason.secondSignal.exitStatus)
+                    }
+                    Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
+                    stop.set(.requested)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout))) {
+                        Log.error(
+                            "the stop took longer than --shutdown-timeout (\(shutdownTimeout) ms): exiting without finishing "
+                                + "it; the next start resumes from the last checkpoint")
+                        Foundation.exit(StopReason.shutdownTimeout.exitStatus)
+                    }
                 }
-                Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
-                stop.set(.requested)
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout))) {
-                    Log.error(
-                        "the stop took longer than --shutdown-timeout (\(shutdownTimeout) ms): exiting without finishing "
-                            + "it; the next start resumes from the last checkpoint")
-                    Foundation.exit(StopReason.shutdownTimeout.exitStatus)
-                }
+                source.resume()
+                return source
             }
-            source.resume()
-            return source
-        }
     }
 }

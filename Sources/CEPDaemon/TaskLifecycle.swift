@@ -130,7 +130,9 @@ struct TaskLifecycle {
     /// Tasks leave this process (their partitions revoked). Those released after a checkpoint (`checkpointed`, not
     /// `lost`) are parked with their engines and changelog ends; the others are forgotten (restored from the store
     /// if they come back).
-    mutating func release(_ leaving: [(task: Int, engine: Engine?, changelogEnd: Int64?)], checkpointed: Bool, lost: Bool) {
+    mutating func release(
+        _ leaving: [(task: Int, engine: Engine?, changelogEnd: Int64?)], checkpointed: Bool, lost: Bool
+    ) {
         for (task, engine, changelogEnd) in leaving {
             guard let engine, checkpointed && !lost else {
                 states[task] = nil

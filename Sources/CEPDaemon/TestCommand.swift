@@ -30,7 +30,8 @@ struct TestCommand: ParsableCommand {
             PatternFiles.writeError(DiagnosticRendering.render(compilation))
             throw ExitCode(1)
         }
-        let paths = cases.isEmpty ? files.map { ($0.hasSuffix(".cep") ? String($0.dropLast(4)) : $0) + ".cases" } : cases
+        let paths =
+            cases.isEmpty ? files.map { ($0.hasSuffix(".cep") ? String($0.dropLast(4)) : $0) + ".cases" } : cases
         var total = 0
         var failed = 0
         let useColor = isatty(STDOUT_FILENO) != 0
@@ -38,7 +39,8 @@ struct TestCommand: ParsableCommand {
         let fail = useColor ? "\u{1B}[31m✘\u{1B}[0m" : "✘"
         for path in paths {
             guard let data = FileManager.default.contents(atPath: path) else {
-                PatternFiles.writeError("cepd: error: cannot read '\(path)': no such file (write cases there or give --cases)\n")
+                PatternFiles.writeError(
+                    "cepd: error: cannot read '\(path)': no such file (write cases there or give --cases)\n")
                 throw ExitCode(2)
             }
             let file: PatternCases
@@ -114,7 +116,8 @@ struct CaseRunner {
                             offset: offset, headers: message.headers))
                 }
                 if case .failure(let failure) = outcome { deadLetters.append("line \(line): \(failure.reason)") }
-                for event in outcome.decoded ?? [] where !engine.process(event, source: source, into: &outputs).isEmpty {
+                for event in outcome.decoded ?? [] where !engine.process(event, source: source, into: &outputs).isEmpty
+                {
                     late += 1
                 }
             case .idle(let topic, let partition):
@@ -126,7 +129,8 @@ struct CaseRunner {
         engine.finishAll(into: &outputs)
 
         let formatter = AlertFormatter(automaton: automaton, encoding: false)
-        var actual: [(pattern: String, timeout: Bool, json: String, fields: [String: Any])] = outputs.compactMap { output in
+        var actual: [(pattern: String, timeout: Bool, json: String, fields: [String: Any])] = outputs.compactMap {
+            output in
             guard let line = formatter.format(output),
                 let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             else { return nil }

@@ -87,7 +87,9 @@ public struct EngineDriver {
     /// already processed events goes idle at once, so that it does not hold everything back until its first
     /// message (Kafka: a partition added while others run); not a restored one that had events — it holds the
     /// watermark where it was.
-    public mutating func open(input: Int, topic: String, partition: Int32, now: UInt64, joinsOnFirstMessage: Bool = true) {
+    public mutating func open(
+        input: Int, topic: String, partition: Int32, now: UInt64, joinsOnFirstMessage: Bool = true
+    ) {
         let source = engine.source(topic: topic, partition: partition)
         if input < inputs.count {
             // Assigned again (a rebalance, a rejoin after an outage): it goes on where it was, holding the
@@ -97,7 +99,8 @@ public struct EngineDriver {
             inputs[input].source = source
         } else {
             precondition(input == inputs.count, "inputs are numbered in the order they are first opened")
-            var opened = DriverInput(topic: topic, partition: partition, source: source, rank: engine[source].rank, lastSeen: now)
+            var opened = DriverInput(
+                topic: topic, partition: partition, source: source, rank: engine[source].rank, lastSeen: now)
             opened.position = pendingPositions.removeValue(forKey: PartitionID(topic: topic, partition: partition))
             inputs.append(opened)
             if joinsOnFirstMessage && engine.engines[source.task]!.stats.events > 0 && !engine[source].isIdle
@@ -110,7 +113,8 @@ public struct EngineDriver {
 
     /// Sets where `partition` goes on (a restored checkpoint's position), whether or not it is open yet.
     public mutating func setPosition(_ partition: PartitionID, _ offset: Int64) {
-        if let input = inputs.firstIndex(where: { $0.topic == partition.topic && $0.partition == partition.partition }) {
+        if let input = inputs.firstIndex(where: { $0.topic == partition.topic && $0.partition == partition.partition })
+        {
             inputs[input].position = offset
         } else {
             pendingPositions[partition] = offset
@@ -121,7 +125,9 @@ public struct EngineDriver {
     public func positions(ofTask task: Int) -> [PartitionID: Int64] {
         var positions = pendingPositions.filter { TaskEngines.task(ofPartition: $0.key.partition) == task }
         for input in inputs where TaskEngines.task(ofPartition: input.partition) == task {
-            if let position = input.position { positions[PartitionID(topic: input.topic, partition: input.partition)] = position }
+            if let position = input.position {
+                positions[PartitionID(topic: input.topic, partition: input.partition)] = position
+            }
         }
         return positions
     }
@@ -154,7 +160,8 @@ public struct EngineDriver {
                     let late = engine.process(event, source: input.source, into: &outputs)
                     if !late.isEmpty {
                         let watermarks = late.map { engine.watermark(ofPattern: $0, task: input.source.task) }
-                        sideOutputs.append(.late(record, eventTime: event.timestamp, patterns: late, watermarks: watermarks))
+                        sideOutputs.append(
+                            .late(record, eventTime: event.timestamp, patterns: late, watermarks: watermarks))
                         lateEvents += 1
                         inputs[record.input].lateEvents += 1
                     }

@@ -1,10 +1,13 @@
-public import Dispatch
 public import CEPRuntime
+public import Dispatch
 
 /// Where one input message came from, and where its bytes are kept in the batch.
 public struct InputRecord: Sendable {
     /// A record of input `input` at `offset` whose bytes are `value` (and `key`) in the batch.
-    public init(input: Int, offset: Int64, value: Range<Int>, key: Range<Int>? = nil, timestamp: Int64? = nil, isNull: Bool = false) {
+    public init(
+        input: Int, offset: Int64, value: Range<Int>, key: Range<Int>? = nil, timestamp: Int64? = nil,
+        isNull: Bool = false
+    ) {
         self.input = input
         self.offset = offset
         self.value = value

@@ -72,7 +72,8 @@ public struct AlertFormatter: Sendable {
 
     /// Notes the id the registry gave a registered output's schema: its alerts carry it from now on.
     public mutating func setSchemaID(_ id: Int32, pattern: Int, timeout: Bool) {
-        schemaHeaders[Self.slot(pattern: pattern, timeout: timeout)] = [0] + withUnsafeBytes(of: id.bigEndian) { Array($0) }
+        schemaHeaders[Self.slot(pattern: pattern, timeout: timeout)] =
+            [0] + withUnsafeBytes(of: id.bigEndian) { Array($0) }
     }
 
     private static func slot(pattern: Int, timeout: Bool) -> Int { pattern * 2 + (timeout ? 1 : 0) }
@@ -105,7 +106,10 @@ public struct AlertFormatter: Sendable {
         let encoder: AlertEncoder?
         switch output.kind {
         case .match: (spec, values, encoder) = (pattern.emit, emitFields[output.pattern], emitEncoders[output.pattern])
-        case .timeout: (spec, values, encoder) = (pattern.timeoutEmit, timeoutFields[output.pattern], timeoutEncoders[output.pattern])
+        case .timeout:
+            (spec, values, encoder) = (
+                pattern.timeoutEmit, timeoutFields[output.pattern], timeoutEncoders[output.pattern]
+            )
         }
         guard let spec, let values else { return nil }
         let nodes = output.last?.path ?? []

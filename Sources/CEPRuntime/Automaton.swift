@@ -48,7 +48,8 @@ public struct PatternAutomaton: Sendable, Hashable {
     /// Creates a pattern automaton.
     public init(
         name: String, location: String, bindings: [BindingSpec], keys: [PatternKey], states: [NFAState],
-        start: Int, predicates: [CompiledExpr], predicateSteps: [Int], window: Int64?, skip: SkipStrategy, emit: OutputSpec?,
+        start: Int, predicates: [CompiledExpr], predicateSteps: [Int], window: Int64?, skip: SkipStrategy,
+        emit: OutputSpec?,
         timeoutEmit: OutputSpec?, bound: PartialMatchBound
     ) {
         self.name = name

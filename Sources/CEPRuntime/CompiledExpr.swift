@@ -52,9 +52,18 @@ public enum UnaryOp: String, Sendable, Hashable {
 /// Infix operators. Null operands give null, except for `and`, `or` and `??`; a null condition is false.
 public enum BinaryOp: String, Sendable, Hashable {
     case or, and
-    case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    case equal = "=="
+    case notEqual = "!="
+    case less = "<"
+    case lessEqual = "<="
+    case greater = ">"
+    case greaterEqual = ">="
     case coalesce = "??"
-    case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
+    case add = "+"
+    case subtract = "-"
+    case multiply = "*"
+    case divide = "/"
+    case remainder = "%"
 }
 
 /// Built-in scalar functions.
@@ -82,7 +91,9 @@ extension CompiledExpr {
                 if let field { visit(FieldRef(source: .binding(binding), field: field)) }
             case .unary(_, let e): stack.append(e)
             case .binary(_, let l, let r): stack.append(contentsOf: [l, r])
-            case .inList(let e, let list, _): stack.append(e); stack.append(contentsOf: list)
+            case .inList(let e, let list, _):
+                stack.append(e)
+                stack.append(contentsOf: list)
             case .call(_, let args): stack.append(contentsOf: args)
             }
         }

@@ -80,7 +80,10 @@ final class CompiledNFA: @unchecked Sendable {
         for state in pattern.states {
             let first = Int32(edges.count)
             for transition in state.transitions {
-                edges.append(Edge(action: transition.action, target: Int32(transition.target), condition: add(transition.condition)))
+                edges.append(
+                    Edge(
+                        action: transition.action, target: Int32(transition.target),
+                        condition: add(transition.condition)))
             }
             states.append(
                 State(
@@ -113,10 +116,14 @@ final class CompiledNFA: @unchecked Sendable {
         case .predicate: return predicateEvaluator.holds(Int(node.value), current: event, match: match)
         case .not: return !holds(conditionChildren[Int(node.value)], event, match)
         case .and:
-            for i in 0..<Int(node.count) where !holds(conditionChildren[Int(node.value) + i], event, match) { return false }
+            for i in 0..<Int(node.count) where !holds(conditionChildren[Int(node.value) + i], event, match) {
+                return false
+            }
             return true
         case .or:
-            for i in 0..<Int(node.count) where holds(conditionChildren[Int(node.value) + i], event, match) { return true }
+            for i in 0..<Int(node.count) where holds(conditionChildren[Int(node.value) + i], event, match) {
+                return true
+            }
             return false
         }
     }

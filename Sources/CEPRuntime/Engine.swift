@@ -90,7 +90,9 @@ public struct Engine {
 
     /// The topics some pattern reads, in declaration order.
     public var inputTopics: [String] {
-        topicRank.sorted { $0.value < $1.value }.map(\.key).filter { topic in patternTopics.contains { $0.contains(topic) } }
+        topicRank.sorted { $0.value < $1.value }.map(\.key).filter { topic in
+            patternTopics.contains { $0.contains(topic) }
+        }
     }
 
     /// Registers (or finds) an input partition and returns its index.
@@ -98,7 +100,9 @@ public struct Engine {
         if let existing = sourceIndex[topic]?[partition] { return existing }
         let index = sources.count
         sources.append(
-            Source(topic: topic, partition: partition, lateness: topicLateness[topic] ?? 0, rank: rank(topic: topic, partition: partition)))
+            Source(
+                topic: topic, partition: partition, lateness: topicLateness[topic] ?? 0,
+                rank: rank(topic: topic, partition: partition)))
         sourceIndex[topic, default: [:]][partition] = index
         sourcePatterns.append(patternTopics.indices.filter { patternTopics[$0].contains(topic) })
         for p in sourcePatterns[index] {

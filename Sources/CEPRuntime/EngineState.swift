@@ -100,7 +100,9 @@ extension Engine {
     /// checkpoint (every key when `full`, for an empty store), and deletions for keys whose state emptied and for
     /// the state of changed or removed patterns. Clears the change notes.
     @discardableResult
-    public mutating func writeCheckpoint(into writer: inout some EngineStateWriter, full: Bool = false) -> CheckpointCounts {
+    public mutating func writeCheckpoint(into writer: inout some EngineStateWriter, full: Bool = false)
+        -> CheckpointCounts
+    {
         var counts = CheckpointCounts()
         for name in obsoletePatternState {
             writer.deletePrefix(Self.keyPrefix(name))
@@ -151,7 +153,8 @@ extension Engine {
         guard r.isAtEnd else { throw r.fail("trailing bytes") }
 
         var report = RestoreReport()
-        let patternIndex = Dictionary(automaton.patterns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let patternIndex = Dictionary(
+            automaton.patterns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         var restored = Set<Int>()
         for (name, fingerprint) in stored {
             guard let p = patternIndex[name] else {
@@ -186,7 +189,9 @@ extension Engine {
             restored.insert(p)
             report.restored.append(name)
         }
-        for (p, pattern) in automaton.patterns.enumerated() where !restored.contains(p) { report.started.append(pattern.name) }
+        for (p, pattern) in automaton.patterns.enumerated() where !restored.contains(p) {
+            report.started.append(pattern.name)
+        }
         return report
     }
 
@@ -195,11 +200,14 @@ extension Engine {
     /// A reader placed after the magic and format version, which must be this cepd's.
     static func reader(checkingHeaderOf bytes: [UInt8], kind: String) throws(SnapshotError) -> SnapshotReader {
         var r = SnapshotReader(bytes)
-        guard bytes.count >= 4, Array(bytes[0..<4]) == stateMagic else { throw SnapshotError(message: "not a cepd \(kind)") }
+        guard bytes.count >= 4, Array(bytes[0..<4]) == stateMagic else {
+            throw SnapshotError(message: "not a cepd \(kind)")
+        }
         r.position = 4
         let version = try r.unsigned()
         guard version == stateVersion else {
-            throw SnapshotError(message: "\(kind) format \(version) is not the format this cepd reads (\(stateVersion))")
+            throw SnapshotError(
+                message: "\(kind) format \(version) is not the format this cepd reads (\(stateVersion))")
         }
         return r
     }
@@ -275,7 +283,8 @@ extension Engine {
             matcher.pending.items.append((event, key))
             matcher.pending.insert(
                 PendingEvents.Entry(
-                    time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset, arrival: arrival))
+                    time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset, arrival: arrival
+                ))
         }
         guard r.isAtEnd else { throw r.fail("trailing bytes in pattern '\(automaton.patterns[p].name)'") }
         matcher.tracksChanges = matchers[p].tracksChanges
@@ -439,7 +448,9 @@ struct EventTable {
             let sequence = try r.unsigned()
             let previous = try r.int()
             guard previous < nodes.count else { throw r.fail("node refers forward") }
-            nodes.append(MatchNode(event: event, binding: binding, sequence: sequence, previous: previous < 0 ? nil : nodes[previous]))
+            nodes.append(
+                MatchNode(
+                    event: event, binding: binding, sequence: sequence, previous: previous < 0 ? nil : nodes[previous]))
         }
         return (events, nodes)
     }
@@ -470,7 +481,8 @@ extension Engine {
                 for slot in fresh.matchers[p].keyIndex.slots { fresh.matchers[p].markChanged(slot) }
             }
         }
-        let old = Dictionary(self.automaton.patterns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let old = Dictionary(
+            self.automaton.patterns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (p, pattern) in automaton.patterns.enumerated() where report.restored.contains(pattern.name) {
             if let q = old[pattern.name] {
                 fresh.stats.matches[p] = stats.matches[q]

@@ -69,7 +69,9 @@ public struct MessageEnvelope: Sendable {
     public var headers: [String: [UInt8]?]
 
     /// An envelope.
-    public init(key: [UInt8]? = nil, timestamp: Int64? = nil, partition: Int32, offset: Int64, headers: [String: [UInt8]?] = [:]) {
+    public init(
+        key: [UInt8]? = nil, timestamp: Int64? = nil, partition: Int32, offset: Int64, headers: [String: [UInt8]?] = [:]
+    ) {
         self.key = key
         self.timestamp = timestamp
         self.partition = partition

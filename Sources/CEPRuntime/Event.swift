@@ -40,7 +40,8 @@ public final class Event: @unchecked Sendable {
     @usableFromInline let storage: UnsafeMutableBufferPointer<Value>
 
     /// Creates an event.
-    public convenience init(stream: Int, timestamp: Int64, fields: [Value], origin: EventOrigin, sourceRank: Int32 = 0) {
+    public convenience init(stream: Int, timestamp: Int64, fields: [Value], origin: EventOrigin, sourceRank: Int32 = 0)
+    {
         self.init(stream: stream, timestamp: timestamp, fields: fields[...], origin: origin, sourceRank: sourceRank)
     }
 

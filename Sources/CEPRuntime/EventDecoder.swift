@@ -215,7 +215,10 @@ public struct EventDecoder: Sendable {
             var slots: [Int?] = []
             for (f, field) in spec.fields.enumerated() {
                 let needed = field.isUsed || f == spec.keyField || f == spec.timeField
-                guard needed else { slots.append(nil); continue }
+                guard needed else {
+                    slots.append(nil)
+                    continue
+                }
                 if let slot = slotsByPath[field.path] {
                     slots.append(slot)
                     continue
@@ -234,21 +237,27 @@ public struct EventDecoder: Sendable {
                 StreamPlan(stream: index, spec: spec, slots: slots, filter: spec.filter.map { FlatExpressions([$0]) }))
         }
         valuePlan = Self.plan(format, leaves: valueLeaves, schemas: schemas) {
-            automaton.streams.filter { $0.topic == topic }.flatMap(\.fields).filter { !EnvelopeField.isEnvelopePath($0.path) }
+            automaton.streams.filter { $0.topic == topic }.flatMap(\.fields).filter {
+                !EnvelopeField.isEnvelopePath($0.path)
+            }
         }
         // The members of the message key that streams read (`@key.PATH`), in the key's format.
         let keyFormat = asJSON ? .json : automaton.streams.first { $0.topic == topic }?.keyFormat ?? .json
-        let keyPlan = keyLeaves.isEmpty ? nil : Self.plan(keyFormat, leaves: keyLeaves, schemas: schemas) {
-            automaton.streams.filter { $0.topic == topic }.flatMap(\.fields).compactMap { field in
-                guard case .keyMember(let members)? = EnvelopeField(path: field.path) else { return nil }
-                var member = field
-                member.path = members
-                return member
+        let keyPlan =
+            keyLeaves.isEmpty
+            ? nil
+            : Self.plan(keyFormat, leaves: keyLeaves, schemas: schemas) {
+                automaton.streams.filter { $0.topic == topic }.flatMap(\.fields).compactMap { field in
+                    guard case .keyMember(let members)? = EnvelopeField(path: field.path) else { return nil }
+                    var member = field
+                    member.path = members
+                    return member
+                }
             }
-        }
         self.streams = plans
         self.slotCount = slotsByPath.count
-        self.envelopePlan = envelopeSlots.isEmpty ? nil : EnvelopePlan(slots: envelopeSlots, keyPlan: keyPlan, keyFormat: keyFormat)
+        self.envelopePlan =
+            envelopeSlots.isEmpty ? nil : EnvelopePlan(slots: envelopeSlots, keyPlan: keyPlan, keyFormat: keyFormat)
     }
 
     /// How to read `leaves` (declared paths, their slots and specs) from messages in `format`. `declared` gives
@@ -275,7 +284,10 @@ public struct EventDecoder: Sendable {
             }
             return .protobuf(ProtoPlan(schema: schema, leaves: found))
         case .avro(let schema):
-            return .avro(AvroStep(schema.root, leaves: leaves.map { AvroStep.Leaf(path: $0.path[...], slot: $0.slot, type: $0.field.type) }))
+            return .avro(
+                AvroStep(
+                    schema.root,
+                    leaves: leaves.map { AvroStep.Leaf(path: $0.path[...], slot: $0.slot, type: $0.field.type) }))
         case .registry(let registry):
             return .registry(RegistryPlans(format: registry, source: schemas, leaves: leaves, declared: declared()))
         }
@@ -297,13 +309,15 @@ public struct EventDecoder: Sendable {
             do throws(BinaryDecodeError) {
                 try ProtoScanner.scan(bytes, plan: plan, into: raw)
             } catch {
-                return DecodeFailure(reason: "invalid \(format.description) message at byte \(error.offset): \(error.message)")
+                return DecodeFailure(
+                    reason: "invalid \(format.description) message at byte \(error.offset): \(error.message)")
             }
         case .avro(let step):
             do throws(BinaryDecodeError) {
                 try AvroScanner.scan(bytes, step: step, into: raw)
             } catch {
-                return DecodeFailure(reason: "invalid \(format.description) datum at byte \(error.offset): \(error.message)")
+                return DecodeFailure(
+                    reason: "invalid \(format.description) datum at byte \(error.offset): \(error.message)")
             }
         case .registry(let plans):
             return scanRegistered(bytes, plans: plans, into: raw)
@@ -344,7 +358,9 @@ public struct EventDecoder: Sendable {
             if let failure = Self.scan(bytes, valuePlan, format: format, into: raw) { return failure }
             if let envelopePlan, let envelope {
                 if let keyPlan = envelopePlan.keyPlan, let key = envelope.key {
-                    let failure = key.withUnsafeBufferPointer { Self.scan($0, keyPlan, format: envelopePlan.keyFormat, into: raw) }
+                    let failure = key.withUnsafeBufferPointer {
+                        Self.scan($0, keyPlan, format: envelopePlan.keyFormat, into: raw)
+                    }
                     if let failure { return DecodeFailure(reason: "the message key: " + failure.reason) }
                 }
                 for (slot, field) in envelopePlan.slots {
@@ -409,7 +425,9 @@ public struct EventDecoder: Sendable {
         } catch {
             let kind = if case .avro = plans.format { "Avro datum" } else { "protobuf message" }
             return DecodeFailure(
-                reason: "invalid \(kind) of schema id \(header.id) at byte \(header.start + error.offset): \(error.message)")
+                reason:
+                    "invalid \(kind) of schema id \(header.id) at byte \(header.start + error.offset): \(error.message)"
+            )
         }
         return nil
     }
@@ -521,7 +539,8 @@ public struct EventDecoder: Sendable {
         case nil: message = "missing"
         case .null: message = "null, but the field is not optional"
         case .string(let text) where field.type == .time: message = "'\(text)' is not an RFC 3339 time"
-        case .number(let number) where (field.type == .int || field.type == .time) && number.isFinite
+        case .number(let number)
+        where (field.type == .int || field.type == .time) && number.isFinite
             && number.rounded() == number && Swift.abs(number) >= 9.2e18:
             message = "the integer is out of the 64-bit range (\(number))"
         case let raw?:

@@ -130,7 +130,9 @@ extension FlatExpressions {
         }
 
         /// `current` is the candidate event's field buffer (kept alive by the caller).
-        fileprivate func evaluate(node index: Int32, _ current: UnsafeMutableBufferPointer<Value>?, _ match: MatchNode?) -> Value {
+        fileprivate func evaluate(node index: Int32, _ current: UnsafeMutableBufferPointer<Value>?, _ match: MatchNode?)
+            -> Value
+        {
             let node = nodes[Int(index)]
             switch node.kind {
             case .literal:
@@ -172,7 +174,8 @@ extension FlatExpressions {
                 let v = evaluate(node: node.a, current, match)
                 if case .null = v { return .null }
                 var found = false
-                for i in 0..<Int(node.c) where ValueOperations.equal(v, evaluate(node: children[Int(node.b) + i], current, match)) == true {
+                for i in 0..<Int(node.c)
+                where ValueOperations.equal(v, evaluate(node: children[Int(node.b) + i], current, match)) == true {
                     found = true
                     break
                 }

@@ -80,13 +80,18 @@ struct JSONScanner {
         index += 1
     }
 
-    private mutating func object(_ fields: FieldTree?, into slots: UnsafeMutableBufferPointer<RawJSONValue?>, depth: Int)
+    private mutating func object(
+        _ fields: FieldTree?, into slots: UnsafeMutableBufferPointer<RawJSONValue?>, depth: Int
+    )
         throws(JSONSyntaxError)
     {
         guard depth < Self.maxDepth else { throw error("JSON nested too deeply") }
         index += 1  // {
         skipWhitespace()
-        if peek() == UInt8(ascii: "}") { index += 1; return }
+        if peek() == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name in quotes") }
@@ -103,7 +108,9 @@ struct JSONScanner {
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return
+            case UInt8(ascii: "}"):
+                index += 1
+                return
             default: throw error("expected ',' or '}' in an object")
             }
         }
@@ -115,7 +122,10 @@ struct JSONScanner {
         var end = start
         var escaped = false
         while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
-            if bytes[end] == UInt8(ascii: "\\") { escaped = true; end += 1 }
+            if bytes[end] == UInt8(ascii: "\\") {
+                escaped = true
+                end += 1
+            }
             end += 1
         }
         if escaped {
@@ -133,7 +143,10 @@ struct JSONScanner {
         let length = end - start
         for child in fields.children where child.name.count == length {
             var same = true
-            for i in 0..<length where child.name[i] != bytes[start + i] { same = false; break }
+            for i in 0..<length where child.name[i] != bytes[start + i] {
+                same = false
+                break
+            }
             if same { return child.node }
         }
         return nil
@@ -146,9 +159,15 @@ struct JSONScanner {
         case UInt8(ascii: "{"), UInt8(ascii: "["):
             try skipValue(depth: depth)
             return .composite
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw error("unexpected character")
         }
@@ -162,14 +181,19 @@ struct JSONScanner {
         case UInt8(ascii: "["):
             index += 1
             skipWhitespace()
-            if peek() == UInt8(ascii: "]") { index += 1; return }
+            if peek() == UInt8(ascii: "]") {
+                index += 1
+                return
+            }
             while true {
                 skipWhitespace()
                 try skipValue(depth: depth + 1)
                 skipWhitespace()
                 switch peek() {
                 case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "]"): index += 1; return
+                case UInt8(ascii: "]"):
+                    index += 1
+                    return
                 default: throw error("expected ',' or ']' in an array")
                 }
             }
@@ -215,7 +239,9 @@ struct JSONScanner {
     private mutating func skipNumber() throws(JSONSyntaxError) {
         @inline(__always) func digits() -> Int {
             let start = index
-            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                index += 1
+            }
             return index - start
         }
         if peek() == UInt8(ascii: "-") { index += 1 }
@@ -245,7 +271,10 @@ struct JSONScanner {
     private mutating func number() throws(JSONSyntaxError) -> RawJSONValue {
         let start = index
         var negative = false
-        if peek() == UInt8(ascii: "-") { negative = true; index += 1 }
+        if peek() == UInt8(ascii: "-") {
+            negative = true
+            index += 1
+        }
         guard let first = peek(), first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else {
             throw error("invalid number")
         }
@@ -289,7 +318,9 @@ struct JSONScanner {
             while let d = peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") { index += 1 }
         }
         if integral && !overflow {
-            if negative, magnitude <= UInt64(Int64.max) + 1 { return .integer(magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)) }
+            if negative, magnitude <= UInt64(Int64.max) + 1 {
+                return .integer(magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude))
+            }
             if !negative, magnitude <= UInt64(Int64.max) { return .integer(Int64(magnitude)) }
         }
         // Fast path for plain decimals such as 1523.75: when the digits fit in 2^53 and the scale is an exact
@@ -340,7 +371,9 @@ struct JSONScanner {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let text = out.withUnsafeBufferPointer(Self.validString) else { throw error("invalid UTF-8 in a string") }
+                guard let text = out.withUnsafeBufferPointer(Self.validString) else {
+                    throw error("invalid UTF-8 in a string")
+                }
                 return text
             case UInt8(ascii: "\\"):
                 index += 1

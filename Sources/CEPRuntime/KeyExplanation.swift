@@ -70,11 +70,13 @@ extension PatternMatcher {
             }
             result.partial.append(
                 KeyExplanation.Partial(
-                    state: pattern.states[Int(match.state)].name, waitsFor: takes.map(describe), diesOn: stops.map(describe),
+                    state: pattern.states[Int(match.state)].name, waitsFor: takes.map(describe),
+                    diesOn: stops.map(describe),
                     completesAtWindowEnd: pattern.states[Int(match.state)].kind == .pending,
                     bound: (match.last?.path ?? []).map {
                         KeyExplanation.Bound(
-                            step: pattern.bindings[$0.binding].name, origin: $0.event.origin, timestamp: $0.event.timestamp)
+                            step: pattern.bindings[$0.binding].name, origin: $0.event.origin,
+                            timestamp: $0.event.timestamp)
                     },
                     windowEnd: windowEnd))
         }
@@ -99,7 +101,9 @@ extension PatternMatcher {
                         takes.append(binding)
                     }
                 case .proceed:
-                    if pattern.states[transition.target].kind == .stop, let binding = pattern.states[transition.target].binding {
+                    if pattern.states[transition.target].kind == .stop,
+                        let binding = pattern.states[transition.target].binding
+                    {
                         if !stops.contains(binding) { stops.append(binding) }
                     } else if seen.insert(transition.target).inserted {
                         stack.append(transition.target)

@@ -78,8 +78,11 @@ extension PatternMatcher {
                 state.open += 1
                 if seen.insert(match.startOrder).inserted {
                     starts.append(
-                        (match.startTimestamp,
-                         LimitState.Start(slot: slot, generation: slots[Int(slot)].generation, startOrder: match.startOrder)))
+                        (
+                            match.startTimestamp,
+                            LimitState.Start(
+                                slot: slot, generation: slots[Int(slot)].generation, startOrder: match.startOrder)
+                        ))
                 }
             }
         }
@@ -103,7 +106,8 @@ extension PatternMatcher {
         let after = slots[Int(slot)].state.startedCount
         limit.open += after - before
         if let sequence, slots[Int(slot)].state.partial.elements.contains(where: { $0.startOrder == sequence }) {
-            limit.starts.append(LimitState.Start(slot: slot, generation: slots[Int(slot)].generation, startOrder: sequence))
+            limit.starts.append(
+                LimitState.Start(slot: slot, generation: slots[Int(slot)].generation, startOrder: sequence))
         }
         let droppedBefore = limit.dropped
         if let perKey = limit.limits.perKey {

@@ -96,7 +96,9 @@ public struct PatternMatcher {
     public func partialMatchesByState() -> [Int] {
         var counts = Array(repeating: 0, count: executor.nfa.states.count)
         for slot in keyIndex.slots {
-            for match in slots[Int(slot)].state.partial.elements where match.hasStarted { counts[Int(match.state)] += 1 }
+            for match in slots[Int(slot)].state.partial.elements where match.hasStarted {
+                counts[Int(match.state)] += 1
+            }
         }
         return counts
     }
@@ -132,7 +134,8 @@ public struct PatternMatcher {
                 slot = newSlot(for: key, hash: hash)
             }
             let before = limitState == nil ? 0 : slots[Int(slot)].state.startedCount
-            var (idle, next) = Self.feed(&slots[Int(slot)], event, executor: executor, scratch: &scratch, into: &outputs)
+            var (idle, next) = Self.feed(
+                &slots[Int(slot)], event, executor: executor, scratch: &scratch, into: &outputs)
             if let next { slots[Int(slot)].state.queuedOrder = timers.push(time: next, slot: slot) }
             if limitState != nil {
                 idle = enforceLimits(slot, before: before, startedBy: slots[Int(slot)].state.nextSequence - 1) || idle
@@ -274,7 +277,10 @@ struct PendingEvents {
             id = Int32(items.count)
             items.append((event, key))
         }
-        insert(Entry(time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset, arrival: nextArrival))
+        insert(
+            Entry(
+                time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset, arrival: nextArrival
+            ))
         nextArrival += 1
     }
 

@@ -44,12 +44,22 @@ struct SnapshotWriter {
     mutating func value(_ value: Value) {
         switch value {
         case .null: bytes.append(0)
-        case .string(let s): bytes.append(1); string(s)
-        case .int(let i): bytes.append(2); signed(i)
-        case .float(let d): bytes.append(3); double(d)
+        case .string(let s):
+            bytes.append(1)
+            string(s)
+        case .int(let i):
+            bytes.append(2)
+            signed(i)
+        case .float(let d):
+            bytes.append(3)
+            double(d)
         case .bool(let b): bytes.append(b ? 5 : 4)
-        case .time(let t): bytes.append(6); signed(t)
-        case .duration(let d): bytes.append(7); signed(d)
+        case .time(let t):
+            bytes.append(6)
+            signed(t)
+        case .duration(let d):
+            bytes.append(7)
+            signed(d)
         }
     }
 }
@@ -63,7 +73,9 @@ struct SnapshotReader {
 
     var isAtEnd: Bool { position == bytes.count }
 
-    func fail(_ what: String) -> SnapshotError { SnapshotError(message: "corrupt snapshot at byte \(position): \(what)") }
+    func fail(_ what: String) -> SnapshotError {
+        SnapshotError(message: "corrupt snapshot at byte \(position): \(what)")
+    }
 
     mutating func byte() throws(SnapshotError) -> UInt8 {
         guard position < bytes.count else { throw fail("unexpected end") }

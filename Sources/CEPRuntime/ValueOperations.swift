@@ -38,7 +38,8 @@ enum ValueOperations {
         case (.null, _), (_, .null): return nil
         case (.string(let a), .string(let b)): return a.hasSameScalars(as: b)  // not canonical equivalence (Value)
         case (.bool(let a), .bool(let b)): return a == b
-        case (.time(let a), .time(let b)), (.duration(let a), .duration(let b)), (.int(let a), .int(let b)): return a == b
+        case (.time(let a), .time(let b)), (.duration(let a), .duration(let b)), (.int(let a), .int(let b)):
+            return a == b
         default:
             guard let a = number(l), let b = number(r) else { return nil }
             return a == b
@@ -91,7 +92,8 @@ enum ValueOperations {
             if op == .add { return checked(t.addingReportingOverflow(d), Value.time) }
             if op == .subtract, case .time = l { return checked(t.subtractingReportingOverflow(d), Value.time) }
             return .null
-        case (.time(let a), .time(let b)) where op == .subtract: return checked(a.subtractingReportingOverflow(b), Value.duration)
+        case (.time(let a), .time(let b)) where op == .subtract:
+            return checked(a.subtractingReportingOverflow(b), Value.duration)
         case (.duration(let a), .duration(let b)):
             switch op {
             case .add: return checked(a.addingReportingOverflow(b), Value.duration)
@@ -135,7 +137,9 @@ enum ValueOperations {
                 return .bool(t.isEmpty || s.utf8.firstRange(of: t.utf8) != nil)
             }
         case (.startsWith, 2):
-            if case .string(let s) = args[0], case .string(let t) = args[1] { return .bool(s.utf8.starts(with: t.utf8)) }
+            if case .string(let s) = args[0], case .string(let t) = args[1] {
+                return .bool(s.utf8.starts(with: t.utf8))
+            }
         case (.endsWith, 2):
             if case .string(let s) = args[0], case .string(let t) = args[1] {
                 return .bool(s.utf8.count >= t.utf8.count && s.utf8.suffix(t.utf8.count).elementsEqual(t.utf8))
@@ -176,7 +180,8 @@ enum ValueOperations {
         let radians = Double.pi / 180
         let dLat = (lat2 - lat1) * radians
         let dLon = (lon2 - lon1) * radians
-        let a = sin(dLat / 2) * sin(dLat / 2) + cos(lat1 * radians) * cos(lat2 * radians) * sin(dLon / 2) * sin(dLon / 2)
+        let a =
+            sin(dLat / 2) * sin(dLat / 2) + cos(lat1 * radians) * cos(lat2 * radians) * sin(dLon / 2) * sin(dLon / 2)
         return 2 * 6371 * atan2(a.squareRoot(), (1 - a).squareRoot())
     }
 

@@ -79,7 +79,9 @@ public enum AvroSchemaParser {
             name.contains(".") || namespace.isEmpty ? name : namespace + "." + name
         }
 
-        private mutating func define(_ object: [String: Any], namespace: String) throws(Invalid) -> (full: String, namespace: String) {
+        private mutating func define(_ object: [String: Any], namespace: String) throws(Invalid) -> (
+            full: String, namespace: String
+        ) {
             guard let name = object["name"] as? String, !name.isEmpty else {
                 throw Invalid(description: "a \(object["type"] as? String ?? "named type") without a 'name'")
             }
@@ -91,7 +93,9 @@ public enum AvroSchemaParser {
             return (full, inner)
         }
 
-        private mutating func complex(_ object: [String: Any], namespace: String, depth: Int) throws(Invalid) -> AvroType {
+        private mutating func complex(_ object: [String: Any], namespace: String, depth: Int) throws(Invalid)
+            -> AvroType
+        {
             guard let kind = object["type"] else { throw Invalid(description: "a type object without 'type'") }
             guard let kindName = kind as? String else {
                 // {"type": {...}} or {"type": [...]}: a wrapped type.
@@ -100,16 +104,21 @@ public enum AvroSchemaParser {
             switch kindName {
             case "record", "error":
                 let (full, inner) = try define(object, namespace: namespace)
-                guard let list = object["fields"] as? [Any] else { throw Invalid(description: "record '\(full)' has no 'fields' list") }
+                guard let list = object["fields"] as? [Any] else {
+                    throw Invalid(description: "record '\(full)' has no 'fields' list")
+                }
                 var fields: [AvroRecordField] = []
                 for item in list {
-                    guard let field = item as? [String: Any], let name = field["name"] as? String, let fieldType = field["type"] else {
+                    guard let field = item as? [String: Any], let name = field["name"] as? String,
+                        let fieldType = field["type"]
+                    else {
                         throw Invalid(description: "record '\(full)': a field needs a 'name' and a 'type'")
                     }
                     if fields.contains(where: { $0.name == name }) {
                         throw Invalid(description: "record '\(full)': field '\(name)' is defined twice")
                     }
-                    fields.append(AvroRecordField(name: name, type: try type(fieldType, namespace: inner, depth: depth + 1)))
+                    fields.append(
+                        AvroRecordField(name: name, type: try type(fieldType, namespace: inner, depth: depth + 1)))
                 }
                 let type = AvroType.record(AvroRecord(name: full, fields: fields))
                 named[full] = .some(type)

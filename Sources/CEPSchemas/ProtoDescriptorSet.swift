@@ -31,13 +31,17 @@ public enum ProtoDescriptorSet {
             do {
                 files.append(try Google_Protobuf_FileDescriptorProto(serializedBytes: bytes))
             } catch {
-                throw Invalid(description: "\(n == 0 ? "the schema" : "an imported schema") is not a serialized FileDescriptorProto (\(error))")
+                throw Invalid(
+                    description:
+                        "\(n == 0 ? "the schema" : "an imported schema") is not a serialized FileDescriptorProto (\(error))"
+                )
             }
         }
         let prefix = files[0].package.isEmpty ? "" : files[0].package + "."
         func tree(_ message: Google_Protobuf_DescriptorProto, prefix: String) -> ProtoMessageTree {
             ProtoMessageTree(
-                name: prefix + message.name, nested: message.nestedType.map { tree($0, prefix: prefix + message.name + ".") })
+                name: prefix + message.name,
+                nested: message.nestedType.map { tree($0, prefix: prefix + message.name + ".") })
         }
         return .protobuf(schema(of: files), messages: files[0].messageType.map { tree($0, prefix: prefix) })
     }
@@ -69,7 +73,8 @@ public enum ProtoDescriptorSet {
             // numbers as unsigned: such a field is left out, so a declared path to it reads as missing.)
             guard let kind = ProtoFieldKind(field.type), (1...536_870_911).contains(field.number) else { continue }
             let repeated = field.label == .repeated
-            let presence = !repeated
+            let presence =
+                !repeated
                 && (!implicit || kind == .message || kind == .group || field.proto3Optional || field.hasOneofIndex)
             fields.append(
                 ProtoField(

@@ -114,7 +114,9 @@ public struct FormatDecl: Sendable, Hashable {
     public var range: SourceRange
 
     /// Creates a format clause.
-    public init(kind: Identifier, schema: Located<String>?, registry: SourceRange?, message: FieldPath?, range: SourceRange) {
+    public init(
+        kind: Identifier, schema: Located<String>?, registry: SourceRange?, message: FieldPath?, range: SourceRange
+    ) {
         self.kind = kind
         self.schema = schema
         self.registry = registry

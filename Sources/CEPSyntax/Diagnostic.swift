@@ -62,7 +62,8 @@ public struct Diagnostic: Sendable, Hashable {
     public var help: String?
 
     /// Creates a diagnostic.
-    public init(_ message: DiagnosticMessage, at range: SourceRange, notes: [DiagnosticNote] = [], help: String? = nil) {
+    public init(_ message: DiagnosticMessage, at range: SourceRange, notes: [DiagnosticNote] = [], help: String? = nil)
+    {
         self.message = message
         self.range = range
         self.notes = notes

@@ -43,9 +43,18 @@ public enum UnaryOperator: String, Sendable, Hashable {
 /// Infix operators, by precedence from loosest: `or`, `and`, comparisons, `??`, `+ -`, `* / %`.
 public enum BinaryOperator: String, Sendable, Hashable {
     case or, and
-    case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    case equal = "=="
+    case notEqual = "!="
+    case less = "<"
+    case lessEqual = "<="
+    case greater = ">"
+    case greaterEqual = ">="
     case coalesce = "??"
-    case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
+    case add = "+"
+    case subtract = "-"
+    case multiply = "*"
+    case divide = "/"
+    case remainder = "%"
 
     /// Whether the operator compares its operands.
     public var isComparison: Bool {

@@ -101,11 +101,21 @@ public struct Lexer {
         case UInt8(ascii: "/"): kind = .slash
         case UInt8(ascii: "%"): kind = .percent
         case UInt8(ascii: "?"):
-            if peek() == UInt8(ascii: "?") { position += 1; kind = .coalesce } else { kind = .question }
+            if peek() == UInt8(ascii: "?") {
+                position += 1
+                kind = .coalesce
+            } else {
+                kind = .question
+            }
         case UInt8(ascii: "-"):
             if peek() == UInt8(ascii: ">") {
                 position += 1
-                if peek() == UInt8(ascii: ">") { position += 1; kind = .doubleArrow } else { kind = .arrow }
+                if peek() == UInt8(ascii: ">") {
+                    position += 1
+                    kind = .doubleArrow
+                } else {
+                    kind = .arrow
+                }
             } else {
                 kind = .minus
             }
@@ -130,9 +140,19 @@ public struct Lexer {
                     help: "use 'not' for negation")
             }
         case UInt8(ascii: "<"):
-            if peek() == UInt8(ascii: "=") { position += 1; kind = .lessEqual } else { kind = .less }
+            if peek() == UInt8(ascii: "=") {
+                position += 1
+                kind = .lessEqual
+            } else {
+                kind = .less
+            }
         case UInt8(ascii: ">"):
-            if peek() == UInt8(ascii: "=") { position += 1; kind = .greaterEqual } else { kind = .greater }
+            if peek() == UInt8(ascii: "=") {
+                position += 1
+                kind = .greaterEqual
+            } else {
+                kind = .greater
+            }
         default:
             return lexInvalid(start: start, startsLine: startsLine)
         }

@@ -241,7 +241,8 @@ public struct Parser {
                     if current.kind != .invalid {
                         diagnostics.report(
                             .unknownClause(
-                                describe(current), in: "a stream", allowed: "'format', 'key', 'time', 'lateness' or 'fields'"),
+                                describe(current), in: "a stream",
+                                allowed: "'format', 'key', 'time', 'lateness' or 'fields'"),
                             at: current.range)
                     }
                     advance()
@@ -747,7 +748,9 @@ public struct Parser {
         case .identifier:
             advance()
             let name = Identifier(token.text, range: token.range)
-            guard current.kind == .leftParen else { return Parsed(expr: Expr(.name(name), range: token.range), height: 1) }
+            guard current.kind == .leftParen else {
+                return Parsed(expr: Expr(.name(name), range: token.range), height: 1)
+            }
             advance()
             var arguments: [Expr] = []
             var height = 1
@@ -771,7 +774,8 @@ public struct Parser {
             try checkHeight(parenDepth, at: token.range)
             let inner = try parseOr()
             _ = try expect(.rightParen, "')'")
-            return Parsed(expr: Expr(inner.expr.kind, range: token.range.union(tokens[index - 1].range)), height: inner.height)
+            return Parsed(
+                expr: Expr(inner.expr.kind, range: token.range.union(tokens[index - 1].range)), height: inner.height)
         default:
             throw fail(expected: "an expression")
         }

@@ -6,7 +6,9 @@ extension DiagnosticMessage {
     }
     /// A duration literal with a bad unit or out of range.
     public static func durationTooLarge(_ text: String) -> Self {
-        .init(id: "invalid-duration", "'\(text)' is too large: a duration is at most 2^63 - 1 ms (about 106,751,991,167 days)")
+        .init(
+            id: "invalid-duration",
+            "'\(text)' is too large: a duration is at most 2^63 - 1 ms (about 106,751,991,167 days)")
     }
     public static func invalidDuration(_ text: String) -> Self {
         .init(id: "invalid-duration", "'\(text)' is not a duration; use a number with a unit: ms, s, m, h or d")

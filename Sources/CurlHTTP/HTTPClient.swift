@@ -62,7 +62,9 @@ public struct HTTPClient: Sendable {
     }
 
     private func request(_ url: String, body: [UInt8]?) throws(Failure) -> Response {
-        guard Self.initialized, let curl = curl_easy_init() else { throw Failure(description: "libcurl could not start") }
+        guard Self.initialized, let curl = curl_easy_init() else {
+            throw Failure(description: "libcurl could not start")
+        }
         defer { curl_easy_cleanup(curl) }
         final class Sink {
             var body: [UInt8] = []
@@ -70,7 +72,8 @@ public struct HTTPClient: Sendable {
         }
         let sink = Sink()
         let context = Unmanaged.passUnretained(sink).toOpaque()
-        var headers: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Accept: application/vnd.schemaregistry.v1+json, application/json")
+        var headers: UnsafeMutablePointer<curl_slist>? = curl_slist_append(
+            nil, "Accept: application/vnd.schemaregistry.v1+json, application/json")
         if body != nil { headers = curl_slist_append(headers, "Content-Type: application/vnd.schemaregistry.v1+json") }
         let payload = body ?? []
         defer { curl_slist_free_all(headers) }
@@ -88,14 +91,17 @@ public struct HTTPClient: Sendable {
                 _ = cepd_curl_set_string(curl, CURLOPT_USERPWD, auth)
             }
             if let ca = options.caFile { _ = cepd_curl_set_string(curl, CURLOPT_CAINFO, ca) }
-            if let certificate = options.clientCertificate { _ = cepd_curl_set_string(curl, CURLOPT_SSLCERT, certificate) }
+            if let certificate = options.clientCertificate {
+                _ = cepd_curl_set_string(curl, CURLOPT_SSLCERT, certificate)
+            }
             if let key = options.clientKey { _ = cepd_curl_set_string(curl, CURLOPT_SSLKEY, key) }
             if body != nil {
                 _ = cepd_curl_set_long(curl, CURLOPT_POST, 1)
                 _ = cepd_curl_set_long(curl, CURLOPT_POSTFIELDSIZE, payload.count)
                 // COPYPOSTFIELDS copies the bytes at once: the pointer need only live through the call.
                 _ = payload.withUnsafeBytes {
-                    cepd_curl_set_pointer(curl, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress))
+                    cepd_curl_set_pointer(
+                        curl, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress))
                 }
             }
             _ = cepd_curl_set_pointer(curl, CURLOPT_WRITEDATA, context)

@@ -219,7 +219,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         let m = message.pointee
         let event: Event
         if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let rkt = m.rkt {
-            event = .endOfPartition(TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition), offset: m.offset)
+            event = .endOfPartition(
+                TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition),
+                offset: m.offset)
         } else if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
             event = .error(KafkaError(m.err, text), fatal: false)
@@ -249,7 +251,11 @@ public final class KafkaConsumer: @unchecked Sendable {
             var bytes: UnsafeRawPointer?
             var size = 0
             while rd_kafka_header_get_all(list, index, &name, &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                headers.append((name.map { String(cString: $0) } ?? "", bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                headers.append(
+                    (
+                        name.map { String(cString: $0) } ?? "",
+                        bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
+                    ))
                 index += 1
             }
         }
@@ -269,7 +275,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// The group's committed positions for `partitions` (nil for a partition with none).
-    public func committed(_ partitions: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64?] {
+    public func committed(_ partitions: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError)
+        -> [TopicPartition: Int64?]
+    {
         let list = PartitionList(partitions)
         let err = try list.withList { rd_kafka_committed(handle, $0, timeoutMs) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
@@ -314,7 +322,9 @@ public final class KafkaConsumer: @unchecked Sendable {
 
 /// Cluster metadata queries shared by the consumer and the producer.
 enum Metadata {
-    static func partitionCounts(_ handle: OpaquePointer, _ topics: [String], _ timeoutMs: Int32) throws(KafkaError) -> [String: Int] {
+    static func partitionCounts(_ handle: OpaquePointer, _ topics: [String], _ timeoutMs: Int32) throws(KafkaError)
+        -> [String: Int]
+    {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let err = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMs)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(err) }

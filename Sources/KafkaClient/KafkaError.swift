@@ -1,5 +1,6 @@
 internal import CRdKafka
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -100,7 +101,9 @@ final class PartitionList {
     deinit { rd_kafka_topic_partition_list_destroy(pointer) }
 
     /// Calls `body` with the C list, which stays alive until `body` returns.
-    func withList<R>(_ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws(KafkaError) -> R) throws(KafkaError) -> R {
+    func withList<R>(_ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws(KafkaError) -> R)
+        throws(KafkaError) -> R
+    {
         defer { withExtendedLifetime(self) {} }
         return try body(pointer)
     }
@@ -131,7 +134,9 @@ enum Configuration {
             guard let facility, let message else { return }
             let text = String(cString: message)
             // -X settings go to both clients; each one warns about the other's keys. Not worth a line.
-            if String(cString: facility) == "CONFWARN" && (text.contains("consumer property") || text.contains("producer property")) {
+            if String(cString: facility) == "CONFWARN"
+                && (text.contains("consumer property") || text.contains("producer property"))
+            {
                 return
             }
             Configuration.log(level: level, facility: String(cString: facility), text)
@@ -153,7 +158,7 @@ enum Configuration {
     }
 
     /// The text of a C error buffer.
-    private static func text(_ buffer: [CChar]) -> String {
+    static func text(_ buffer: [CChar]) -> String {
         buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 

@@ -36,7 +36,8 @@ public final class KafkaProducer: @unchecked Sendable {
                 deliveries.delivered += 1
                 let m = message.pointee
                 if m.offset >= 0, let rkt = m.rkt {
-                    let partition = TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition)
+                    let partition = TopicPartition(
+                        topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition)
                     deliveries.ends[partition] = max(deliveries.ends[partition] ?? 0, m.offset + 1)
                 }
             } else {
@@ -88,7 +89,8 @@ public final class KafkaProducer: @unchecked Sendable {
     /// local queue is full this serves delivery reports and waits; it throws when the message cannot be queued
     /// at all (unknown topic when auto-creation is off, message too large).
     public func send(
-        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = [],
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?,
+        headers: [(name: String, value: [UInt8]?)] = [],
         timestamp: Int64? = nil
     ) throws(KafkaError) {
         // One buffer holds every C string and byte range the call refers to, so that one pointer scope covers all.
@@ -102,7 +104,9 @@ public final class KafkaProducer: @unchecked Sendable {
         let topicAt = add(Array(topic.utf8), terminate: true)
         let keyAt = key.map { add($0) }
         let valueAt = value.map { add($0) }
-        let headerAt = headers.map { (name: add(Array($0.name.utf8), terminate: true), value: $0.value.map { add($0) }) }
+        let headerAt = headers.map {
+            (name: add(Array($0.name.utf8), terminate: true), value: $0.value.map { add($0) })
+        }
         while true {
             let error: OpaquePointer? = arena.withUnsafeMutableBytes { raw in
                 let base = raw.baseAddress!
@@ -113,19 +117,28 @@ public final class KafkaProducer: @unchecked Sendable {
                     fill(&v)
                     vus.append(v)
                 }
-                vu(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = UnsafePointer(base.advanced(by: topicAt).assumingMemoryBound(to: CChar.self)) }
+                vu(RD_KAFKA_VTYPE_TOPIC) {
+                    $0.u.cstr = UnsafePointer(base.advanced(by: topicAt).assumingMemoryBound(to: CChar.self))
+                }
                 if let partition { vu(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition } }
                 if let key, let keyAt {
-                    vu(RD_KAFKA_VTYPE_KEY) { $0.u.mem.ptr = base.advanced(by: keyAt); $0.u.mem.size = key.count }
+                    vu(RD_KAFKA_VTYPE_KEY) {
+                        $0.u.mem.ptr = base.advanced(by: keyAt)
+                        $0.u.mem.size = key.count
+                    }
                 }
                 if let value, let valueAt {
-                    vu(RD_KAFKA_VTYPE_VALUE) { $0.u.mem.ptr = base.advanced(by: valueAt); $0.u.mem.size = value.count }
+                    vu(RD_KAFKA_VTYPE_VALUE) {
+                        $0.u.mem.ptr = base.advanced(by: valueAt)
+                        $0.u.mem.size = value.count
+                    }
                 }  // none: a null value, a tombstone in a compacted topic
                 vu(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
                 if let timestamp { vu(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestamp } }
                 for (i, header) in headers.enumerated() {
                     vu(RD_KAFKA_VTYPE_HEADER) {
-                        $0.u.header.name = UnsafePointer(base.advanced(by: headerAt[i].name).assumingMemoryBound(to: CChar.self))
+                        $0.u.header.name = UnsafePointer(
+                            base.advanced(by: headerAt[i].name).assumingMemoryBound(to: CChar.self))
                         if let at = headerAt[i].value, let bytes = header.value {
                             $0.u.header.val = UnsafeRawPointer(base.advanced(by: at))
                             $0.u.header.size = bytes.count
@@ -157,7 +170,8 @@ public final class KafkaProducer: @unchecked Sendable {
         let err = rd_kafka_flush(handle, timeoutMs)
         if let failure { throw failure }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaError(message: "\(inFlight) messages not delivered after \(timeoutMs) ms (\(KafkaError(err).message))")
+            throw KafkaError(
+                message: "\(inFlight) messages not delivered after \(timeoutMs) ms (\(KafkaError(err).message))")
         }
     }
 
@@ -185,7 +199,7 @@ public final class KafkaProducer: @unchecked Sendable {
     ) throws(KafkaError) -> Bool {
         var errstr = [CChar](repeating: 0, count: 512)
         guard let newTopic = rd_kafka_NewTopic_new(topic, Int32(partitions), -1, &errstr, errstr.count) else {
-            throw KafkaError(message: "cannot create topic '\(topic)': \(String(cString: errstr))")
+            throw KafkaError(message: "cannot create topic '\(topic)': \(Configuration.text(errstr))")
         }
         defer { rd_kafka_NewTopic_destroy(newTopic) }
         for (key, value) in config {

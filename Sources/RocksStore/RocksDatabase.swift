@@ -41,13 +41,17 @@ public struct RocksDatabase: ~Copyable {
     /// Stores `value` under `key` (wraps `rocksdb_put`).
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(StoreError) {
         try withRocksError("put") { error in
-            withChars(key) { k, kn in withChars(value) { v, vn in rocksdb_put(handle, writeOptions, k, kn, v, vn, error) } }
+            withChars(key) { k, kn in
+                withChars(value) { v, vn in rocksdb_put(handle, writeOptions, k, kn, v, vn, error) }
+            }
         }
     }
 
     /// Removes `key` (wraps `rocksdb_delete`); nothing happens if it is absent.
     public func delete(_ key: [UInt8]) throws(StoreError) {
-        try withRocksError("delete") { error in withChars(key) { k, kn in rocksdb_delete(handle, writeOptions, k, kn, error) } }
+        try withRocksError("delete") { error in
+            withChars(key) { k, kn in rocksdb_delete(handle, writeOptions, k, kn, error) }
+        }
     }
 
     /// The value under `key`, or `nil` when there is none (wraps `rocksdb_get`).
@@ -116,7 +120,9 @@ public struct RocksDatabase: ~Copyable {
 
     // MARK: - Shared by the database and its snapshot views
 
-    private static func get(_ db: OpaquePointer, _ options: OpaquePointer, _ key: [UInt8]) throws(StoreError) -> [UInt8]? {
+    private static func get(_ db: OpaquePointer, _ options: OpaquePointer, _ key: [UInt8]) throws(StoreError)
+        -> [UInt8]?
+    {
         var length = 0
         let value = try withRocksError("get") { error in
             withChars(key) { k, kn in rocksdb_get(db, options, k, kn, &length, error) }

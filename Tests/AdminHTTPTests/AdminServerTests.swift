@@ -76,16 +76,22 @@ import Glibc
     /// The request path as the fuzzer drives it (`AdminServer.exchange`): pipelined requests answered in order, a
     /// malformed escape refused, a body over the limit refused, bytes that are not HTTP answered 400.
     @Test func exchangeAnswersWhatTheAdminPortWould() {
-        let both = AdminServer.exchange(Array("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b%20c HTTP/1.1\r\nHost: x\r\n\r\n".utf8), handler: Self.ok)
+        let both = AdminServer.exchange(
+            Array("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b%20c HTTP/1.1\r\nHost: x\r\n\r\n".utf8), handler: Self.ok)
         let text = String(decoding: both, as: UTF8.self)
         #expect(text.hasPrefix("HTTP/1.1 200 OK"))
         #expect(text.contains("ok /a\n") && text.contains("ok /b c\n"))
         #expect(text.range(of: "ok /a")!.lowerBound < text.range(of: "ok /b c")!.lowerBound)
-        let escape = String(decoding: AdminServer.exchange(Array("GET /keys/%zz HTTP/1.1\r\n\r\n".utf8), handler: Self.ok), as: UTF8.self)
+        let escape = String(
+            decoding: AdminServer.exchange(Array("GET /keys/%zz HTTP/1.1\r\n\r\n".utf8), handler: Self.ok),
+            as: UTF8.self)
         #expect(escape.hasPrefix("HTTP/1.1 400"))
-        let large = "POST /reload HTTP/1.1\r\nContent-Length: \(AdminServer.maxBodyBytes + 1)\r\n\r\n"
+        let large =
+            "POST /reload HTTP/1.1\r\nContent-Length: \(AdminServer.maxBodyBytes + 1)\r\n\r\n"
             + String(repeating: "x", count: AdminServer.maxBodyBytes + 1)
-        #expect(String(decoding: AdminServer.exchange(Array(large.utf8), handler: Self.ok), as: UTF8.self).hasPrefix("HTTP/1.1 413"))
+        #expect(
+            String(decoding: AdminServer.exchange(Array(large.utf8), handler: Self.ok), as: UTF8.self).hasPrefix(
+                "HTTP/1.1 413"))
         let garbage = AdminServer.exchange(Array("\u{0}\u{1}garbage\r\n\r\n".utf8), handler: Self.ok)
         #expect(String(decoding: garbage, as: UTF8.self).hasPrefix("HTTP/1.1 400 Bad Request"))
     }

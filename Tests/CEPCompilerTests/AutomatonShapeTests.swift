@@ -1,5 +1,6 @@
 import CEPCompiler
 import CEPRuntime
+import CEPSyntax
 import Foundation
 import Testing
 
@@ -51,9 +52,12 @@ import Testing
     @Test func oneOrMoreLoops() throws {
         let p = try compile("pattern p { match xs: a+ -> y: b within 1m emit to \"o\" { n: count(xs) } }")
         // first xs (mandatory), then a loop state with TAKE to itself and PROCEED to y, plus its IGNORE twin.
-        let loops = p.states.filter { s in s.transitions.contains { $0.action == .take && p.states[$0.target].name == s.name } }
+        let loops = p.states.filter { s in
+            s.transitions.contains { $0.action == .take && p.states[$0.target].name == s.name }
+        }
         #expect(!loops.isEmpty)
-        #expect(loops.contains { s in s.transitions.contains { $0.action == .proceed && p.states[$0.target].name == "y" } })
+        #expect(
+            loops.contains { s in s.transitions.contains { $0.action == .proceed && p.states[$0.target].name == "y" } })
         #expect(p.bindings[0].kind == .multiple)
     }
 
@@ -62,7 +66,10 @@ import Testing
         let xsStates = p.states.filter { $0.binding == 0 }
         // 1 first + 1 mandatory + 2 optional states (+ IGNORE twins of the optional ones).
         #expect(xsStates.filter { s in s.transitions.contains { $0.action == .proceed } }.count == 2)
-        #expect(!xsStates.contains { s in s.transitions.contains { $0.action == .take && p.states[$0.target].name == s.name } })
+        #expect(
+            !xsStates.contains { s in
+                s.transitions.contains { $0.action == .take && p.states[$0.target].name == s.name }
+            })
     }
 
     @Test func consecutiveDropsInnerIgnoreEdges() throws {
@@ -75,14 +82,17 @@ import Testing
     /// Flink 2.3's NFACompiler (updateWithGreedyCondition): the loop proceeds unconditionally, and every edge of
     /// the next step's state is guarded with "not the loop's condition"; no IGNORE twin proceeds.
     @Test func greedyGuardsTheNextStepsEdges() throws {
-        let p = try compile("pattern p { match xs: a+ greedy where xs.x > 1 -> y: b within 1m emit to \"o\" { n: count(xs) } }")
-        let loopTake = try #require(p.states.first { $0.binding == 0 }?.transitions.first { $0.action == .take }?.condition)
+        let p = try compile(
+            "pattern p { match xs: a+ greedy where xs.x > 1 -> y: b within 1m emit to \"o\" { n: count(xs) } }")
+        let loopTake = try #require(
+            p.states.first { $0.binding == 0 }?.transitions.first { $0.action == .take }?.condition)
         let y = try #require(p.states.first { $0.name == "y" })
         #expect(!y.transitions.isEmpty)
-        #expect(y.transitions.allSatisfy { t in
-            if case .and(let parts) = t.condition { return parts.last == .not(loopTake) }
-            return false
-        })
+        #expect(
+            y.transitions.allSatisfy { t in
+                if case .and(let parts) = t.condition { return parts.last == .not(loopTake) }
+                return false
+            })
         let proceeds = p.states.filter { $0.binding == 0 }.flatMap(\.transitions).filter { $0.action == .proceed }
         #expect(proceeds.count == 1)
         #expect(proceeds.allSatisfy { $0.condition == .always })
@@ -95,20 +105,27 @@ import Testing
             "pattern p { match xs: a+ greedy until xs.x > 5 -> y: b within 1m emit to \"o\" { n: count(xs) } }")
         let ys = p.states.indices.filter { p.states[$0].name.hasPrefix("y") }
         #expect(ys.count == 2)
-        let loop = try #require(p.states.first { s in s.binding == 0 && s.transitions.contains { $0.action == .proceed } })
+        let loop = try #require(
+            p.states.first { s in s.binding == 0 && s.transitions.contains { $0.action == .proceed } })
         let targets = loop.transitions.filter { $0.action == .proceed }.map(\.target)
         #expect(Set(targets) == Set(ys))
-        let guarded = ys.filter { y in p.states[y].transitions.allSatisfy { if case .and = $0.condition { true } else { false } } }
+        let guarded = ys.filter { y in
+            p.states[y].transitions.allSatisfy { if case .and = $0.condition { true } else { false } }
+        }
         #expect(guarded.count == 1)
     }
 
     @Test func untilIsFoldedIntoTheLoopsTakeGuard() throws {
-        let p = try compile("pattern p { match xs: a+ until xs.x > 5 -> y: b within 1m emit to \"o\" { n: count(xs) } }")
+        let p = try compile(
+            "pattern p { match xs: a+ until xs.x > 5 -> y: b within 1m emit to \"o\" { n: count(xs) } }")
         let takes = p.states.filter { $0.binding == 0 }.flatMap(\.transitions).filter { $0.action == .take }
-        #expect(takes.allSatisfy { t in
-            if case .and(let parts) = t.condition { return parts.contains { if case .not = $0 { true } else { false } } }
-            return false
-        })
+        #expect(
+            takes.allSatisfy { t in
+                if case .and(let parts) = t.condition {
+                    return parts.contains { if case .not = $0 { true } else { false } }
+                }
+                return false
+            })
     }
 
     @Test func notFollowedByBetweenStepsAddsStopEdges() throws {
@@ -150,7 +167,8 @@ import Testing
     }
 
     @Test func onlyUsedFieldsAreMarkedForDecoding() throws {
-        let compilation = Compiler.compile(text: Self.streams + "pattern p { match x: a where x.x > 1 emit to \"o\" { k: x.k } }")
+        let compilation = Compiler.compile(
+            text: Self.streams + "pattern p { match x: a where x.x > 1 emit to \"o\" { k: x.k } }")
         let a = try #require(compilation.automaton?.streams.first)
         #expect(a.fields.map(\.isUsed) == [true, true, true])
         let b = try #require(compilation.automaton?.streams.last)
@@ -158,11 +176,12 @@ import Testing
     }
 
     @Test func sharedTopicFilterAndPartitionBy() throws {
-        let compilation = Compiler.compile(text: """
-            stream l from "events" where kind == "login" { key user fields { kind: string, user: string, card: string } }
-            stream p from "events" where kind == "pay" { key user fields { kind: string, user: string, card_id: string } }
-            pattern q { match a: l -> b: p within 1m partition by { l: card, p: card_id } emit to "o" { c: a.card } }
-            """)
+        let compilation = Compiler.compile(
+            text: """
+                stream l from "events" where kind == "login" { key user fields { kind: string, user: string, card: string } }
+                stream p from "events" where kind == "pay" { key user fields { kind: string, user: string, card_id: string } }
+                pattern q { match a: l -> b: p within 1m partition by { l: card, p: card_id } emit to "o" { c: a.card } }
+                """)
         #expect(!compilation.hasErrors, "\(compilation.diagnostics.map(\.message.text))")
         let automaton = try #require(compilation.automaton)
         #expect(automaton.streams.allSatisfy { $0.filter != nil })

@@ -1,5 +1,5 @@
-import CEPSyntax
 import CEPCompiler
+import CEPSyntax
 import Foundation
 import Testing
 
@@ -11,7 +11,8 @@ import Testing
 
     @Test(arguments: ["fraud.cep", "operations.cep"])
     func mutatedPatternsNeverCrash(_ name: String) throws {
-        let original = Array(try String(contentsOf: Self.root.appendingPathComponent("patterns/\(name)"), encoding: .utf8).utf8)
+        let original = Array(
+            try String(contentsOf: Self.root.appendingPathComponent("patterns/\(name)"), encoding: .utf8).utf8)
         var state: UInt64 = 0x5EED
         func next() -> Int {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407

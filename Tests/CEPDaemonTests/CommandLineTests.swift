@@ -27,7 +27,8 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
             stderr: String(decoding: stderr, as: UTF8.self))
     }
 
@@ -44,7 +45,8 @@ import Testing
     }
 
     @Test func checkWithErrorsExitsOneAndPointsAtTheMistake() throws {
-        let path = try temporaryFile("stream s from \"t\" { key k fields { k: string } }\npattern p { match a: sx emit to \"o\" { k: a.k } }\n")
+        let path = try temporaryFile(
+            "stream s from \"t\" { key k fields { k: string } }\npattern p { match a: sx emit to \"o\" { k: a.k } }\n")
         let run = try cepd(["check", path])
         #expect(run.status == 1)
         #expect(run.stderr.contains("\(path):2:22: error: no stream named 'sx' [unknown-stream]"))
@@ -52,7 +54,9 @@ import Testing
     }
 
     @Test func checkWithWarningsOnlyExitsZero() throws {
-        let path = try temporaryFile("stream s from \"t\" { key k fields { k: string } }\npattern p { match a: s -> b: s emit to \"o\" { k: a.k } }\n")
+        let path = try temporaryFile(
+            "stream s from \"t\" { key k fields { k: string } }\npattern p { match a: s -> b: s emit to \"o\" { k: a.k } }\n"
+        )
         let run = try cepd(["check", path])
         #expect(run.status == 0)
         #expect(run.stderr.contains("[unbounded-state]"))

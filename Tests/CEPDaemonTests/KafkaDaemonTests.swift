@@ -64,7 +64,9 @@ import Testing
         func wait(for what: String, _ condition: (DaemonStatus.Progress) -> Bool) throws {
             let deadline = Date().addingTimeInterval(60)
             while !condition(status.progress) {
-                if running.result.withLock({ $0 }) != nil { throw Failure("the daemon stopped while waiting for \(what)") }
+                if running.result.withLock({ $0 }) != nil {
+                    throw Failure("the daemon stopped while waiting for \(what)")
+                }
                 if Date() > deadline { throw Failure("waited 60 s for \(what); progress: \(status.progress)") }
                 Thread.sleep(forTimeInterval: 0.01)
             }
@@ -143,7 +145,9 @@ import Testing
         #expect(try harness.stop() == .requested)
         let consumer = try KafkaConsumer(properties: harness.settings, group: "idle", topics: ["da"], start: .earliest)
         defer { consumer.close() }
-        let committed = try consumer.committed([TopicPartition(topic: "da", partition: 0), TopicPartition(topic: "db", partition: 0)])
+        let committed = try consumer.committed([
+            TopicPartition(topic: "da", partition: 0), TopicPartition(topic: "db", partition: 0),
+        ])
         #expect(committed[TopicPartition(topic: "da", partition: 0)] == 2)
         #expect(committed[TopicPartition(topic: "db", partition: 0)] == 1)
     }
@@ -156,7 +160,8 @@ import Testing
         try Self.topics(cluster)
         // The mock cluster does not answer CreateTopics: the changelog topic is made here, as an operator would.
         try cluster.createTopic(Changelog.topicName(group: "ck", patternPaths: []), partitions: 1)
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-daemon-\(UUID().uuidString)").path
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-daemon-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: state) }
         let first = try Harness(group: "ck", idleTimeoutMs: 60_000, stateDir: state, cluster: cluster)
         try first.produce("da", key: "u", at: 1_000)

@@ -19,7 +19,7 @@ import Testing
         process.arguments = arguments
         process.currentDirectoryURL = Self.root
         if let stdout {
-            FileManager.default.createFile(atPath: stdout.path, contents: nil)
+            try #require(FileManager.default.createFile(atPath: stdout.path, contents: nil))
             process.standardOutput = try FileHandle(forWritingTo: stdout)
         }
         process.standardError = FileHandle.nullDevice
@@ -31,19 +31,22 @@ import Testing
     /// Starts `cepd serve` on the fraud patterns against the mock cluster, reading from the start, with event time
     /// following the wall clock once everything is read (so every window fires, as at the end of a replay).
     func startServe(
-        _ cepd: String, _ cluster: KafkaMockCluster, group: String, commitInterval: String, stderr: Any, extra: [String] = [],
+        _ cepd: String, _ cluster: KafkaMockCluster, group: String, commitInterval: String, stderr: Any,
+        extra: [String] = [],
         state: URL
     ) throws -> Process {
         // librdkafka's mock cluster does not answer CreateTopics: the changelog cepd would create is made here.
         try cluster.createTopic("cepd-\(group)-fraud-changelog", partitions: Self.partitions)
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: cepd)
-        serve.arguments = [
-            "--pattern", "patterns/fraud.cep", "--brokers", cluster.bootstrapServers, "--group", group,
-            "--from", "earliest", "--idle-timeout", "0s", "--idle-wall-clock", "--checkpoint-interval", commitInterval,
-            "--state-dir", state.appendingPathComponent("state-\(group)").path,
-            "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
-        ] + extra
+        serve.arguments =
+            [
+                "--pattern", "patterns/fraud.cep", "--brokers", cluster.bootstrapServers, "--group", group,
+                "--from", "earliest", "--idle-timeout", "0s", "--idle-wall-clock", "--checkpoint-interval",
+                commitInterval,
+                "--state-dir", state.appendingPathComponent("state-\(group)").path,
+                "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
+            ] + extra
         serve.currentDirectoryURL = Self.root
         serve.standardError = stderr
         serve.standardOutput = FileHandle.nullDevice
@@ -54,7 +57,8 @@ import Testing
     /// A stable partition for a line: by its user, so that a key stays in one partition.
     func partition(of line: String, number: Int) -> Int32 {
         guard let data = line.data(using: .utf8),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let user = object["user"] as? String
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let user = object["user"] as? String
         else { return Int32(number % Int(Self.partitions)) }
         var hash: UInt32 = 2_166_136_261
         for byte in user.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
@@ -78,8 +82,12 @@ import Testing
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let input = work.appendingPathComponent("input")
         try #require(
-            try run("/usr/bin/env", ["python3", "examples/fraud/generate.py", "--events", "\(events)", "--users", "\(users)",
-                "--malformed", "0.002", "--late", "0.002", "--seed", "\(seed)", "--out", input.path]) == 0)
+            try run(
+                "/usr/bin/env",
+                [
+                    "python3", "examples/fraud/generate.py", "--events", "\(events)", "--users", "\(users)",
+                    "--malformed", "0.002", "--late", "0.002", "--seed", "\(seed)", "--out", input.path,
+                ]) == 0)
 
         let cluster = try KafkaMockCluster()
         for topic in Self.inputs { try cluster.createTopic(topic, partitions: Self.partitions) }
@@ -107,9 +115,13 @@ import Testing
 
         let expectedFile = work.appendingPathComponent("expected.jsonl")
         try #require(
-            try run(cepd, ["run", "--pattern", "patterns/fraud.cep", "--quiet", "--output", expectedFile.path,
-                "--late", work.appendingPathComponent("late.jsonl").path,
-                "--dead-letters", work.appendingPathComponent("dead.jsonl").path] + replay) == 0)
+            try run(
+                cepd,
+                [
+                    "run", "--pattern", "patterns/fraud.cep", "--quiet", "--output", expectedFile.path,
+                    "--late", work.appendingPathComponent("late.jsonl").path,
+                    "--dead-letters", work.appendingPathComponent("dead.jsonl").path,
+                ] + replay) == 0)
         let expected = try String(contentsOf: expectedFile, encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(expected.count > 50)
         return Scenario(cepd: cepd, work: work, cluster: cluster, settings: settings, expected: expected)
@@ -119,17 +131,22 @@ import Testing
     /// beyond the expected count would be a duplicate or a wrong alert.
     func collectAlerts(_ consumer: KafkaConsumer, into alerts: inout [String], count: Int, deadline: Date) {
         while alerts.count < count && Date() < deadline {
-            if case .message(let m) = consumer.poll(timeoutMs: 200) { alerts.append(String(decoding: m.value, as: UTF8.self)) }
+            if case .message(let m) = consumer.poll(timeoutMs: 200) {
+                alerts.append(String(decoding: m.value, as: UTF8.self))
+            }
         }
         let settle = Date().addingTimeInterval(3)
         while Date() < settle {
-            if case .message(let m) = consumer.poll(timeoutMs: 200) { alerts.append(String(decoding: m.value, as: UTF8.self)) }
+            if case .message(let m) = consumer.poll(timeoutMs: 200) {
+                alerts.append(String(decoding: m.value, as: UTF8.self))
+            }
         }
     }
 
     func alertConsumer(_ scenario: Scenario) throws -> KafkaConsumer {
         try KafkaConsumer(
-            properties: scenario.settings + [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")], group: "check",
+            properties: scenario.settings + [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")],
+            group: "check",
             topics: ["fraud-alerts", "payment-alerts"], start: .earliest)
     }
 
@@ -140,7 +157,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: work) }
 
         let log = work.appendingPathComponent("serve.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: log.path, contents: nil))
         let serve = try startServe(
             cepd, cluster, group: "fault", commitInterval: "1s", stderr: try FileHandle(forWritingTo: log), state: work)
         defer { if serve.isRunning { serve.terminate() } }
@@ -151,7 +168,9 @@ import Testing
         var alerts: [String] = []
         let deadline = Date().addingTimeInterval(120)
         while alerts.isEmpty && Date() < deadline {
-            if case .message(let m) = consumer.poll(timeoutMs: 100) { alerts.append(String(decoding: m.value, as: UTF8.self)) }
+            if case .message(let m) = consumer.poll(timeoutMs: 100) {
+                alerts.append(String(decoding: m.value, as: UTF8.self))
+            }
         }
         try #require(!alerts.isEmpty, "no alert before the outage")
         // Longer than the session timeout: the group drops cepd, which must rejoin, get its partitions back and go
@@ -169,19 +188,26 @@ import Testing
         if alerts.sorted() != expected.sorted() {
             // Which events cepd found late that the replay did not: the usual cause of different alerts.
             let replayLate = Set(
-                (try String(contentsOf: work.appendingPathComponent("late.jsonl"), encoding: .utf8)).split(separator: "\n").compactMap {
+                (try String(contentsOf: work.appendingPathComponent("late.jsonl"), encoding: .utf8)).split(
+                    separator: "\n"
+                ).compactMap {
                     line -> String? in
-                    guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                    guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                        return nil
+                    }
                     return "\(o["topic"] ?? "")/\(o["partition"] ?? "")/\(o["offset"] ?? "")"
                 })
-            let lateConsumer = try KafkaConsumer(properties: settings, group: "late-check", topics: ["cepd-late"], start: .earliest)
+            let lateConsumer = try KafkaConsumer(
+                properties: settings, group: "late-check", topics: ["cepd-late"], start: .earliest)
             var extra: [String] = []
             let until = Date().addingTimeInterval(8)
             while Date() < until {
                 guard case .message(let m) = lateConsumer.poll(timeoutMs: 200) else { continue }
                 func h(_ name: String) -> String { String(decoding: m.header(name) ?? [], as: UTF8.self) }
                 let key = "\(h("cepd-source-topic"))/\(h("cepd-source-partition"))/\(h("cepd-source-offset"))"
-                if !replayLate.contains(key) { extra.append("\(key) t=\(h("cepd-event-time")) wm=\(h("cepd-watermarks"))") }
+                if !replayLate.contains(key) {
+                    extra.append("\(key) t=\(h("cepd-event-time")) wm=\(h("cepd-watermarks"))")
+                }
             }
             lateConsumer.close()
             lateDiagnosis = "late through Kafka, not in the replay: \(extra.count), first: \(extra.prefix(5))"
@@ -197,10 +223,14 @@ import Testing
             cepd's log: \(logText.suffix(30000))
             """)
         // The outage happened while cepd ran, and cost it its partitions, which it got back.
-        #expect(logText.contains("brokers are down") || logText.contains("Connection refused") || logText.contains("Disconnected"),
+        #expect(
+            logText.contains("brokers are down") || logText.contains("Connection refused")
+                || logText.contains("Disconnected"),
             "no sign of the outage in cepd's log: \(logText.suffix(2000))")
-        #expect(logText.components(separatedBy: "cepd: assigned").count - 1 >= 2 && logText.contains("cepd: revoked"),
-            "cepd kept its group membership through the outage; the test did not test a rejoin: \(logText.suffix(2000))")
+        #expect(
+            logText.components(separatedBy: "cepd: assigned").count - 1 >= 2 && logText.contains("cepd: revoked"),
+            "cepd kept its group membership through the outage; the test did not test a rejoin: \(logText.suffix(2000))"
+        )
     }
 
     /// Retriable produce errors (not leader, request timed out) on the alert topics: the idempotent producer
@@ -213,9 +243,10 @@ import Testing
         scenario.cluster.inject(
             (0..<40).map { $0 % 2 == 0 ? .notLeader : .requestTimedOut }, into: .produce)
         let log = scenario.work.appendingPathComponent("serve.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: log.path, contents: nil))
         let serve = try startServe(
-            scenario.cepd, scenario.cluster, group: "retries", commitInterval: "1s", stderr: try FileHandle(forWritingTo: log),
+            scenario.cepd, scenario.cluster, group: "retries", commitInterval: "1s",
+            stderr: try FileHandle(forWritingTo: log),
             // One produce request in flight: librdkafka's mock broker does not check idempotent sequence numbers,
             // so a later batch accepted while an earlier one waits for its retry would make librdkafka count the
             // earlier one as delivered ("implicitly acked by subsequent batch success") although the mock never
@@ -231,7 +262,8 @@ import Testing
         let logText = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(serve.terminationStatus == 0, "cepd serve: \(logText.suffix(2000))")
         #expect(alerts.count == scenario.expected.count, "\(alerts.count) alerts, expected \(scenario.expected.count)")
-        #expect(alerts.sorted() == scenario.expected.sorted(), "alerts differ from cepd run; log: \(logText.suffix(3000))")
+        #expect(
+            alerts.sorted() == scenario.expected.sorted(), "alerts differ from cepd run; log: \(logText.suffix(3000))")
         // The errors did reach cepd's producer (librdkafka's debug=msg lines report each failed message set).
         let failedSets = logText.components(separatedBy: "encountered error").count - 1
         #expect(failedSets >= 10, "only \(failedSets) failed produce requests in cepd's log: the test tested nothing")
@@ -247,8 +279,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: work) }
         let input = work.appendingPathComponent("input")
         try #require(
-            try run("/usr/bin/env", ["python3", "examples/fraud/generate.py", "--events", "5000", "--users", "100",
-                "--seed", "4", "--out", input.path]) == 0)
+            try run(
+                "/usr/bin/env",
+                [
+                    "python3", "examples/fraud/generate.py", "--events", "5000", "--users", "100",
+                    "--seed", "4", "--out", input.path,
+                ]) == 0)
         let cluster = try KafkaMockCluster()
         for topic in Self.inputs { try cluster.createTopic(topic, partitions: 1) }
         for topic in ["fraud-alerts", "payment-alerts", "cepd-late", "cepd-dead-letters"] {
@@ -258,7 +294,9 @@ import Testing
         let producer = try KafkaProducer(properties: settings)
         for topic in Self.inputs {
             let text = try String(contentsOf: input.appendingPathComponent("\(topic).jsonl"), encoding: .utf8)
-            for line in text.split(separator: "\n") { try producer.send(topic: topic, key: nil, value: Array(line.utf8)) }
+            for line in text.split(separator: "\n") {
+                try producer.send(topic: topic, key: nil, value: Array(line.utf8))
+            }
         }
         try producer.flush(timeoutMs: 30_000)
         // From now on every produce request is refused, for good.

@@ -1,5 +1,6 @@
-@testable import CEPDaemon
 import Testing
+
+@testable import CEPDaemon
 
 /// The log's flood control (issue 18: 44 lines a second while the broker was down, each error twice), on lines
 /// as librdkafka and the consumer wrote them in that test.
@@ -34,11 +35,15 @@ import Testing
     /// Only retried failures are collapsed: rebalances, fatal errors and asked-for debug lines are all written.
     @Test func otherLinesAreNeverHeldBack() {
         let repeats = LogRepeats(window: 30 * Self.second)
-        for line in ["assigned 3 partitions: a[0], a[1], a[2]", "fatal Kafka error: fenced", "librdkafka debug MSG: sent 1",
-                     "librdkafka info FAIL: Disconnected"] {
+        for line in [
+            "assigned 3 partitions: a[0], a[1], a[2]", "fatal Kafka error: fenced", "librdkafka debug MSG: sent 1",
+            "librdkafka info FAIL: Disconnected",
+        ] {
             for i in 0..<5 { #expect(repeats.admit(line, now: UInt64(i)) == line) }
         }
-        #expect(repeats.admit("librdkafka warning X: y", now: 0) != nil && repeats.admit("librdkafka warning X: y", now: 1) == nil)
+        #expect(
+            repeats.admit("librdkafka warning X: y", now: 0) != nil
+                && repeats.admit("librdkafka warning X: y", now: 1) == nil)
     }
 
     /// The schema registry client's retries (issue 19): the backoff's growing delay does not make them new messages.
@@ -49,20 +54,26 @@ import Testing
         }
         #expect(repeats.admit(line("0.1"), now: 0) == line("0.1"))
         #expect(repeats.admit(line("0.2"), now: Self.second) == nil)
-        #expect(repeats.admit(line("10.0"), now: 31 * Self.second) == line("10.0") + " (and 1 more like it in the last 30 s)")
+        #expect(
+            repeats.admit(line("10.0"), now: 31 * Self.second) == line("10.0")
+                + " (and 1 more like it in the last 30 s)")
     }
 
     @Test func manyDistinctMessagesStayBounded() {
         let repeats = LogRepeats(window: Self.second)
         for i in 0..<10_000 {
             // Numbers are not what tells messages apart; words are.
-            let word = String(i, radix: 26).map { Character(UnicodeScalar(UInt8(ascii: "a") + UInt8(String($0), radix: 26)!)) }
+            let word = String(i, radix: 26).map {
+                Character(UnicodeScalar(UInt8(ascii: "a") + UInt8(String($0), radix: 26)!))
+            }
             #expect(repeats.admit("Kafka: topic \(String(word)) failed", now: UInt64(i) * Self.second / 100) != nil)
         }
         #expect(repeats.trackedMessages <= LogRepeats.maxMessages)
         // All within one window.
         let burst = LogRepeats(window: 1000 * Self.second)
-        for i in 0..<5000 { _ = burst.admit("Kafka: \(String(repeating: "x", count: i % 3000)) failed", now: UInt64(i)) }
+        for i in 0..<5000 {
+            _ = burst.admit("Kafka: \(String(repeating: "x", count: i % 3000)) failed", now: UInt64(i))
+        }
         #expect(burst.trackedMessages <= LogRepeats.maxMessages)
     }
 }

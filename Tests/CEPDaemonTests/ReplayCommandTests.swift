@@ -15,8 +15,11 @@ import Testing
     func generate(into dir: URL, events: Int, extra: [String] = []) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "examples/fraud/generate.py", "--events", "\(events)", "--users", "50",
-            "--out", dir.path] + extra
+        process.arguments =
+            [
+                "python3", "examples/fraud/generate.py", "--events", "\(events)", "--users", "50",
+                "--out", dir.path,
+            ] + extra
         process.currentDirectoryURL = CommandLineTests.root
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -29,8 +32,10 @@ import Testing
     }
 
     func replayArguments(_ dir: URL, output: String, late: String, dead: String, extra: [String] = []) -> [String] {
-        ["run", "--pattern", "patterns/fraud.cep", "--output", dir.appendingPathComponent(output).path,
-         "--late", dir.appendingPathComponent(late).path, "--dead-letters", dir.appendingPathComponent(dead).path]
+        [
+            "run", "--pattern", "patterns/fraud.cep", "--output", dir.appendingPathComponent(output).path,
+            "--late", dir.appendingPathComponent(late).path, "--dead-letters", dir.appendingPathComponent(dead).path,
+        ]
             + ["logins", "geo", "payments", "confirmations"].flatMap {
                 ["--input", "\($0)=\(dir.appendingPathComponent("\($0).jsonl").path)"]
             } + extra
@@ -42,7 +47,8 @@ import Testing
         let dir = try directory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try generate(into: dir, events: 60_000, extra: ["--late", "0.005", "--malformed", "0.005"])
-        let reference = try cli.cepd(replayArguments(dir, output: "ref.jsonl", late: "ref-late.jsonl", dead: "ref-dead.jsonl"))
+        let reference = try cli.cepd(
+            replayArguments(dir, output: "ref.jsonl", late: "ref-late.jsonl", dead: "ref-dead.jsonl"))
         try #require(reference.status == 0, "\(reference.stderr)")
         let state = dir.appendingPathComponent("state").path
         let arguments = replayArguments(
@@ -65,29 +71,37 @@ import Testing
             // start, and three kills before the first checkpoint would leave nothing to resume from.
             let deadline = Date().addingTimeInterval(120)
             while size() <= before && process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-            try #require(size() > before, "the replay wrote no alert within 120 s of its start (waited for \(alerts) to grow)")
+            try #require(
+                size() > before, "the replay wrote no alert within 120 s of its start (waited for \(alerts) to grow)")
             let delay = Double.random(in: 0...0.4)
             delays.append(delay)
             Thread.sleep(forTimeInterval: delay)
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal, "the replay ended before it was killed (after \(delay) s)")
+            #expect(
+                process.terminationReason == .uncaughtSignal, "the replay ended before it was killed (after \(delay) s)"
+            )
         }
         let last = try cli.cepd(arguments)
         #expect(last.status == 0, "\(last.stderr)")
         #expect(last.stderr.contains("resumed from checkpoint"), "\(last.stderr)")
-        func read(_ name: String) throws -> String { try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8) }
+        func read(_ name: String) throws -> String {
+            try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+        }
         #expect(try read("alerts.jsonl") == read("ref.jsonl"), "alerts differ after kills at \(delays) s")
         #expect(try read("late.jsonl") == read("ref-late.jsonl"), "late events differ after kills at \(delays) s")
         // Dead letters: the same lines; a resumed reader reports a malformed line at its start, so the order may differ.
-        #expect(try read("dead.jsonl").split(separator: "\n").sorted() == read("ref-dead.jsonl").split(separator: "\n").sorted())
+        #expect(
+            try read("dead.jsonl").split(separator: "\n").sorted()
+                == read("ref-dead.jsonl").split(separator: "\n").sorted())
         #expect(try !read("ref.jsonl").isEmpty && !read("ref-dead.jsonl").isEmpty)
         // The finished replay, run again, changes nothing.
         let again = try cli.cepd(arguments)
         #expect(again.status == 0 && again.stderr.contains("resumed from checkpoint"))
         #expect(try read("alerts.jsonl") == read("ref.jsonl"))
         // Another set of inputs (without confirmations, the last --input) is refused, not mixed in.
-        let withoutConfirmations = Array(arguments.dropLast(6))  // --input confirmations=…, --state-dir …, --checkpoint-interval …
+        // Without: --input confirmations=…, --state-dir …, --checkpoint-interval ….
+        let withoutConfirmations = Array(arguments.dropLast(6))
         let other = try cli.cepd(withoutConfirmations + ["--state-dir", state])
         #expect(other.status == 2 && other.stderr.contains("is of a replay of other inputs"), "\(other.stderr)")
     }
@@ -122,7 +136,9 @@ import Testing
         let missing = try cli.cepd(["run", "--pattern", "patterns/fraud.cep", "--input", "logins=/nonexistent.jsonl"])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("cannot read '/nonexistent.jsonl'"))
-        let stateToStdout = try cli.cepd(["run", "--pattern", "patterns/fraud.cep", "--input", "logins=x.jsonl", "--state-dir", "/tmp/x"])
+        let stateToStdout = try cli.cepd([
+            "run", "--pattern", "patterns/fraud.cep", "--input", "logins=x.jsonl", "--state-dir", "/tmp/x",
+        ])
         #expect(stateToStdout.status == 2)
         #expect(stateToStdout.stderr.contains("--state-dir needs --output"))
     }

@@ -17,7 +17,9 @@ import Testing
         return Engine(automaton: try #require(Compiler.compile(text: source).automaton))
     }
 
-    static func record(_ task: Int, number: UInt64, outputs: [(Int32, Int64)] = [], changelogEnd: Int64? = nil) -> DaemonCheckpoint {
+    static func record(_ task: Int, number: UInt64, outputs: [(Int32, Int64)] = [], changelogEnd: Int64? = nil)
+        -> DaemonCheckpoint
+    {
         DaemonCheckpoint(
             task: task, number: number, writtenAt: 0, clusterID: nil, inputs: [],
             outputs: outputs.map { .init(topic: "o", partition: $0.0, offset: $0.1) }, changelogEnd: changelogEnd)
@@ -68,9 +70,11 @@ import Testing
         }
         #expect(checkpoint == 5 && end == 120)
         var again = lifecycle
-        let resumed = again.start(0, record: Self.record(0, number: 5, changelogEnd: 120), outputPartitions: Self.outputs)
+        let resumed = again.start(
+            0, record: Self.record(0, number: 5, changelogEnd: 120), outputPartitions: Self.outputs)
         #expect(resumed.start == .resume && resumed.parked != nil)
-        let moved = lifecycle.start(0, record: Self.record(0, number: 9, changelogEnd: 300), outputPartitions: Self.outputs)
+        let moved = lifecycle.start(
+            0, record: Self.record(0, number: 9, changelogEnd: 300), outputPartitions: Self.outputs)
         #expect(moved.start == .restore && moved.parked == nil)
         #expect(lifecycle.nextCheckpoint(of: 0) == 10)
     }
@@ -84,7 +88,9 @@ import Testing
             lifecycle.checkpointed([(2, 1)])
             lifecycle.release([(2, try Self.engine(), 10)], checkpointed: checkpointed, lost: lost)
             #expect(lifecycle[2] == nil)
-            #expect(lifecycle.start(2, record: Self.record(2, number: 1, changelogEnd: 10), outputPartitions: Self.outputs).start == .restore)
+            #expect(
+                lifecycle.start(2, record: Self.record(2, number: 1, changelogEnd: 10), outputPartitions: Self.outputs)
+                    .start == .restore)
         }
     }
 

@@ -72,7 +72,8 @@ import Testing
                     driver.open(input: input, topic: topic, partition: partition, now: now)
                 case .control(.notice(let text)): controls.append("notice \(text)")
                 case .control(.reloaded): controls.append("reloaded after \(driver.processedEvents) events")
-                case .control(.released(let lost, _)): controls.append("released lost=\(lost) after \(driver.processedEvents) events")
+                case .control(.released(let lost, _)):
+                    controls.append("released lost=\(lost) after \(driver.processedEvents) events")
                 case .control: Issue.record("the driver handed back an item it applies itself")
                 }
             }
@@ -93,7 +94,8 @@ import Testing
             for side in driver.sideOutputs {
                 switch side {
                 case .late(let record, let time, let patterns, let watermarks):
-                    late.append("\(record.input)@\(record.offset) ts=\(time) patterns=\(patterns) watermarks=\(watermarks)")
+                    late.append(
+                        "\(record.input)@\(record.offset) ts=\(time) patterns=\(patterns) watermarks=\(watermarks)")
                 case .deadLetter(let record, let reason):
                     deadLetters.append("\(record.input)@\(record.offset): \(reason)")
                 }
@@ -129,7 +131,10 @@ import Testing
         #expect(adapter.alerts == ["u@2000"])
         #expect(adapter.position(0) == 12 && adapter.position(1) == 22)
         #expect(adapter.driver.processedEvents == 4)
-        #expect(adapter.driver.positions(ofTask: 0) == [PartitionID(topic: "a", partition: 0): 12, PartitionID(topic: "b", partition: 0): 22])
+        #expect(
+            adapter.driver.positions(ofTask: 0) == [
+                PartitionID(topic: "a", partition: 0): 12, PartitionID(topic: "b", partition: 0): 22,
+            ])
         #expect(adapter.driver.inputs.map(\.messages) == [2, 2])
     }
 

@@ -17,7 +17,8 @@ import Testing
     /// `t.v1.Event` and friends, as protoc would describe them (a FileDescriptorSet, built with swift-protobuf).
     static let descriptorSet: [UInt8] = {
         func field(
-            _ name: String, _ number: Int32, _ type: Google_Protobuf_FieldDescriptorProto.TypeEnum, _ typeName: String = "",
+            _ name: String, _ number: Int32, _ type: Google_Protobuf_FieldDescriptorProto.TypeEnum,
+            _ typeName: String = "",
             repeated: Bool = false, proto3Optional: Bool = false
         ) -> Google_Protobuf_FieldDescriptorProto {
             var f = Google_Protobuf_FieldDescriptorProto()
@@ -140,7 +141,10 @@ import Testing
         m.varint(7, 2)
         m.fixed32(22, 5)
         m.message(8, Self.timestamp(1_767_225_600_123))
-        m.group(24) { $0.varint(1, 5); $0.bytes(2, "in a group") }
+        m.group(24) {
+            $0.varint(1, 5)
+            $0.bytes(2, "in a group")
+        }
         var device = Wire()
         device.bytes(1, "d1")
         device.varint(2, 1)
@@ -196,7 +200,9 @@ import Testing
         var tooBig = Wire()
         tooBig.message(8, Self.timestamp(5_000))
         tooBig.varint(13, UInt64.max)
-        #expect(reason(decode(decoder, tooBig.bytes)) == "field 'huge': the integer is out of the 64-bit range (1.8446744073709552e+19)")
+        #expect(
+            reason(decode(decoder, tooBig.bytes))
+                == "field 'huge': the integer is out of the 64-bit range (1.8446744073709552e+19)")
         var badText = Wire()
         badText.raw(1, [0xC3, 0x28])
         #expect(reason(decode(decoder, badText.bytes))?.contains("field 'user': invalid UTF-8") == true)
@@ -292,12 +298,16 @@ import Testing
 
     /// Found by FuzzBinaryEvents: the smallest long as timestamp-micros overflowed the floor division.
     @Test func timestampMicrosAtTheEndsOfTheLong() throws {
-        let schema = #"{"type":"record","name":"R","fields":[{"name":"k","type":"string"},{"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}}]}"#
+        let schema =
+            #"{"type":"record","name":"R","fields":[{"name":"k","type":"string"},{"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}}]}"#
         let files = SchemaFiles.memory(["r.avsc": Array(schema.utf8)])
         let source = #"stream s from "t" { format avro "r.avsc" key k time ts fields { k: string, ts: time } }"#
         let decoder = EventDecoder(
-            automaton: try #require(Compiler.compile(path: "p.cep", text: source, schemaFiles: files).automaton), topic: "t")
-        for (micros, ms) in [(Int64.min, Int64.min / 1000 - 1), (Int64.max, Int64.max / 1000), (-1, -1), (-1000, -1), (-1001, -2)] {
+            automaton: try #require(Compiler.compile(path: "p.cep", text: source, schemaFiles: files).automaton),
+            topic: "t")
+        for (micros, ms) in [
+            (Int64.min, Int64.min / 1000 - 1), (Int64.max, Int64.max / 1000), (-1, -1), (-1000, -1), (-1001, -2),
+        ] {
             var d = Avro()
             d.string("k")
             d.long(micros)
@@ -310,7 +320,9 @@ import Testing
         let good = Self.payment(note: "hi").bytes
         for cut in 0..<good.count {
             let reason = reason(decode(decoder, Array(good.prefix(cut))))
-            #expect(reason?.hasPrefix("invalid avro pay.Payment datum at byte") == true, "cut at \(cut): \(String(describing: reason))")
+            #expect(
+                reason?.hasPrefix("invalid avro pay.Payment datum at byte") == true,
+                "cut at \(cut): \(String(describing: reason))")
         }
         #expect(reason(decode(decoder, good + [0]))?.contains("1 bytes after the datum") == true)
         var badEnum = Avro()
@@ -333,7 +345,9 @@ import Testing
         var lookups = 0
         func schema(id: Int32) throws(RegistryLookupError) -> RegistrySchema {
             lookups += 1
-            guard let schema = schemas[id] else { throw .unusable("schema id \(id) is not in the schema registry (404)") }
+            guard let schema = schemas[id] else {
+                throw .unusable("schema id \(id) is not in the schema registry (404)")
+            }
             return schema
         }
     }
@@ -350,7 +364,9 @@ import Testing
         return EventDecoder(automaton: automaton, topic: "t", schemas: registry)
     }
 
-    func decode(_ decoder: EventDecoder, prepared bytes: [UInt8]) -> (EventDecoder.Readiness, Result<[Value], DecodeFailure>) {
+    func decode(_ decoder: EventDecoder, prepared bytes: [UInt8]) -> (
+        EventDecoder.Readiness, Result<[Value], DecodeFailure>
+    ) {
         (bytes.withUnsafeBufferPointer { decoder.prepare($0) }, decode(decoder, bytes))
     }
 
@@ -363,7 +379,8 @@ import Testing
         record.fields.insert(AvroRecordField(name: "channel", type: .string), at: 0)
         record.fields.removeAll { $0.name == "ok" }
         registry.schemas[8] = .avro(AvroSchema(root: .record(record)))
-        let source = Self.avroSource.replacingOccurrences(of: "format avro \"payment.avsc\"", with: "format avro registry")
+        let source = Self.avroSource.replacingOccurrences(
+            of: "format avro \"payment.avsc\"", with: "format avro registry")
         let decoder = try registryDecoder(source, registry)
         let (ready, first) = decode(decoder, prepared: Self.framed(7, Self.payment(note: "hi").bytes))
         #expect(ready == .ready)
@@ -380,22 +397,37 @@ import Testing
         let (readyNewer, failed) = decode(decoder, prepared: Self.framed(8, newer.bytes + payment))
         #expect(readyNewer == .ready, "only the first schema stops cepd")
         #expect(reason(failed)?.contains("schema id 8 (pay.Payment): field 'ok' is not in the writer schema") == true)
-        #expect(reason(decode(decoder, Self.framed(9, [])))?.contains("schema id 9 is not in the schema registry") == true)
-        #expect(reason(decode(decoder, Array("{}".utf8) + [0, 0, 0])) == "not in the schema registry's wire format: the first byte is 0x7b, not 0 (a message written without a schema registry?)")
-        #expect(reason(decode(decoder, [0, 0, 0])) == "not in the schema registry's wire format: 3 bytes, a header needs 5")
+        #expect(
+            reason(decode(decoder, Self.framed(9, [])))?.contains("schema id 9 is not in the schema registry") == true)
+        #expect(
+            reason(decode(decoder, Array("{}".utf8) + [0, 0, 0]))
+                == "not in the schema registry's wire format: the first byte is 0x7b, not 0 (a message written without a schema registry?)"
+        )
+        #expect(
+            reason(decode(decoder, [0, 0, 0])) == "not in the schema registry's wire format: 3 bytes, a header needs 5")
         let truncated = Self.framed(7, Array(Self.payment(note: "hi").bytes.prefix(10)))
         let truncatedReason = reason(decode(decoder, truncated))
-        #expect(truncatedReason?.hasPrefix("invalid Avro datum of schema id 7 at byte 14: truncated: 1 bytes announced, 0 left") == true, "\(String(describing: truncatedReason))")
+        #expect(
+            truncatedReason?.hasPrefix(
+                "invalid Avro datum of schema id 7 at byte 14: truncated: 1 bytes announced, 0 left") == true,
+            "\(String(describing: truncatedReason))")
     }
 
     @Test func theFirstRegistrySchemaMustFitEveryDeclaredField() throws {
         let registry = MemoryRegistry()
-        registry.schemas[8] = .avro(try AvroSchemaParser.parse(Array(Self.avroSchema.replacingOccurrences(of: "\"user\"", with: "\"who\"").utf8)))
+        registry.schemas[8] = .avro(
+            try AvroSchemaParser.parse(
+                Array(Self.avroSchema.replacingOccurrences(of: "\"user\"", with: "\"who\"").utf8)))
         registry.schemas[7] = .avro(try AvroSchemaParser.parse(Array(Self.avroSchema.utf8)))
-        let source = Self.avroSource.replacingOccurrences(of: "format avro \"payment.avsc\"", with: "format avro registry")
+        let source = Self.avroSource.replacingOccurrences(
+            of: "format avro \"payment.avsc\"", with: "format avro registry")
         let decoder = try registryDecoder(source, registry)
         let (ready, _) = decode(decoder, prepared: Self.framed(8, []))
-        #expect(ready == .firstSchemaMismatch("schema id 8 (pay.Payment): field 'user' is not in the writer schema (and has no default: declare it optional)"))
+        #expect(
+            ready
+                == .firstSchemaMismatch(
+                    "schema id 8 (pay.Payment): field 'user' is not in the writer schema (and has no default: declare it optional)"
+                ))
         // Once a first schema was met, others that do not fit are dead letters, not a stop.
         let other = try registryDecoder(source, registry)
         #expect(decode(other, prepared: Self.framed(7, Self.payment(note: nil).bytes)).0 == .ready)
@@ -408,7 +440,8 @@ import Testing
         registry.schemas[3] = try ProtoDescriptorSet.registrySchema(
             main: try set.file[1].serializedBytes(), imports: [try set.file[0].serializedBytes()])
         let source = Self.protoSource.replacingOccurrences(
-            of: "format protobuf \"events.desc\" message t.v1.Event", with: "format protobuf registry message t.v1.Event")
+            of: "format protobuf \"events.desc\" message t.v1.Event",
+            with: "format protobuf registry message t.v1.Event")
         let decoder = try registryDecoder(source, registry)
         var m = Wire()
         m.bytes(1, "alice")
@@ -416,16 +449,22 @@ import Testing
         // Index list [0] written as a zero count: the file's first message, t.v1.Event.
         #expect(fields(decode(decoder, Self.framed(3, [0], m.bytes)))?.first == .string("alice"))
         // [1] is t.v1.Device (count 1, index 1, zigzag-encoded): not the message the stream reads.
-        #expect(reason(decode(decoder, Self.framed(3, [2, 2], m.bytes))) == "schema id 3: the message is t.v1.Device, the stream reads t.v1.Event")
-        #expect(reason(decode(decoder, Self.framed(3, [2, 8], m.bytes))) == "schema id 3: no message at index path [4]")
+        #expect(
+            reason(decode(decoder, Self.framed(3, [2, 2], m.bytes)))
+                == "schema id 3: the message is t.v1.Device, the stream reads t.v1.Event")
+        #expect(
+            reason(decode(decoder, Self.framed(3, [2, 8], m.bytes))) == "schema id 3: no message at index path [4]")
         #expect(registry.lookups == 1)
     }
 
     // MARK: - Message keys in Avro and Protocol Buffers
 
-    static let keySchema = #"{"type":"record","name":"Key","fields":[{"name":"user","type":"string"},{"name":"tenant","type":["null","string"]}]}"#
+    static let keySchema =
+        #"{"type":"record","name":"Key","fields":[{"name":"user","type":"string"},{"name":"tenant","type":["null","string"]}]}"#
 
-    func keyed(_ source: String, value: String, key: [UInt8], registry: MemoryRegistry? = nil) throws -> Result<[Value], DecodeFailure> {
+    func keyed(_ source: String, value: String, key: [UInt8], registry: MemoryRegistry? = nil) throws -> Result<
+        [Value], DecodeFailure
+    > {
         let files = SchemaFiles.memory(["events.desc": Self.descriptorSet, "key.avsc": Array(Self.keySchema.utf8)])
         let compilation = Compiler.compile(path: "p.cep", text: source, schemaFiles: files)
         #expect(compilation.diagnostics.isEmpty, "\(compilation.diagnostics.map(\.message.text))")
@@ -454,14 +493,21 @@ import Testing
         key.string("alice")
         key.long(1)
         key.string("acme")
-        #expect(try keyed(avroKeyed, value: #"{"v":1,"ts":5}"#, key: key.bytes).get() == [.int(1), .time(5), .string("alice"), .string("acme")])
+        #expect(
+            try keyed(avroKeyed, value: #"{"v":1,"ts":5}"#, key: key.bytes).get() == [
+                .int(1), .time(5), .string("alice"), .string("acme"),
+            ])
         let bad = try keyed(avroKeyed, value: #"{"v":1,"ts":5}"#, key: Array(key.bytes.prefix(3)))
-        #expect(reason(bad) == "the message key: invalid avro Key datum at byte 0: truncated: 5 bytes announced, 2 left")
+        #expect(
+            reason(bad) == "the message key: invalid avro Key datum at byte 0: truncated: 5 bytes announced, 2 left")
         // In the registry's wire format: the key's schema by its own id.
         let registry = MemoryRegistry()
         registry.schemas[5] = .avro(try AvroSchemaParser.parse(Array(Self.keySchema.utf8)))
-        let registered = avroKeyed.replacingOccurrences(of: #"format @key avro "key.avsc""#, with: "format @key avro registry")
-        #expect(try keyed(registered, value: #"{"v":2,"ts":6}"#, key: Self.framed(5, key.bytes), registry: registry).get()[3] == .string("acme"))
+        let registered = avroKeyed.replacingOccurrences(
+            of: #"format @key avro "key.avsc""#, with: "format @key avro registry")
+        #expect(
+            try keyed(registered, value: #"{"v":2,"ts":6}"#, key: Self.framed(5, key.bytes), registry: registry).get()[
+                3] == .string("acme"))
         #expect(registry.lookups == 1)
         let protobufKeyed = """
             stream s from "t" { format @key protobuf "events.desc" message t.v1.Device key @key.id time ts
@@ -470,14 +516,18 @@ import Testing
             """
         var device = Wire()
         device.bytes(1, "d-7")
-        #expect(try keyed(protobufKeyed, value: #"{"v":3,"ts":7}"#, key: device.bytes).get() == [.int(3), .time(7), .string("d-7"), .string("KIND_UNSPECIFIED")])
+        #expect(
+            try keyed(protobufKeyed, value: #"{"v":3,"ts":7}"#, key: device.bytes).get() == [
+                .int(3), .time(7), .string("d-7"), .string("KIND_UNSPECIFIED"),
+            ])
     }
 
     @Test func binaryKeyFieldsAreChecked() throws {
         let files = SchemaFiles.memory(["key.avsc": Array(Self.keySchema.utf8)])
         func ids(_ fields: String) -> [String] {
             Compiler.compile(
-                path: "p.cep", text: "stream s from \"t\" { format @key avro \"key.avsc\" key k fields { k: string, \(fields) } }",
+                path: "p.cep",
+                text: "stream s from \"t\" { format @key avro \"key.avsc\" key k fields { k: string, \(fields) } }",
                 schemaFiles: files
             ).diagnostics.map(\.message.id)
         }
@@ -519,7 +569,9 @@ import Testing
         var outputs: [MatchOutput] = []
         for (offset, line) in events.enumerated() {
             let outcome = Array(line.utf8).withUnsafeBufferPointer {
-                decoder.decode($0, origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)), sourceRank: engine.sources[input].rank)
+                decoder.decode(
+                    $0, origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)),
+                    sourceRank: engine.sources[input].rank)
             }
             for event in outcome.decoded ?? [] { _ = engine.process(event, source: input, into: &outputs) }
         }
@@ -559,7 +611,9 @@ import Testing
         #expect(first == [.string("alice"), .float(9.25), .time(-2500), .int(2500), .string("hi"), .null, .int(3)])
         let second = try readBack(try #require(found.last?.encoded), stream: reader)
         #expect(second[4] == .null && second[0] == .string("bob"))
-        #expect(found.first?.json.hasPrefix(#"{"user":"alice","amount":9.25,"at":-2500,"gap":2500,"note":"hi","n":3,"_match""#) == true)
+        #expect(
+            found.first?.json.hasPrefix(
+                #"{"user":"alice","amount":9.25,"at":-2500,"gap":2500,"note":"hi","n":3,"_match""#) == true)
     }
 
     @Test func alertsWithARegisteredSchemaCarryItsID() throws {
@@ -568,7 +622,8 @@ import Testing
             pattern p { match a: s -> b: s where b.v > a.v within 1h
               emit to "o" as avro "alert.avsc" registry { user: a.user, amount: b.v, at: b.ts, gap: b.ts - a.ts } }
             """
-        let automaton = try #require(Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.alertFiles).automaton)
+        let automaton = try #require(
+            Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.alertFiles).automaton)
         var formatter = AlertFormatter(automaton: automaton)
         let registrations = formatter.registrations
         #expect(registrations.map(\.subject) == ["o-value"] && registrations.first?.schema == Self.alertSchema)
@@ -578,8 +633,10 @@ import Testing
         var outputs: [MatchOutput] = []
         for (offset, ts) in [1000, 2000].enumerated() {
             let event = Event(
-                stream: 0, timestamp: Int64(ts), fields: [.string("u"), .float(Double(offset)), .time(Int64(ts)), .null],
-                origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)), sourceRank: engine.sources[input].rank)
+                stream: 0, timestamp: Int64(ts),
+                fields: [.string("u"), .float(Double(offset)), .time(Int64(ts)), .null],
+                origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)),
+                sourceRank: engine.sources[input].rank)
             _ = engine.process(event, source: input, into: &outputs)
         }
         engine.finishAll(into: &outputs)
@@ -601,7 +658,10 @@ import Testing
               fields { user: string, amount: float, at: time, n: int, note: string? } }
             pattern q { match x: r emit to "z" { a: x.amount, c: x.n, o: x.note } }
             """
-        #expect(try readBack(try #require(found.first?.encoded), stream: reader) == [.string("alice"), .float(9.25), .time(-2500), .int(2500), .string("hi")])
+        #expect(
+            try readBack(try #require(found.first?.encoded), stream: reader) == [
+                .string("alice"), .float(9.25), .time(-2500), .int(2500), .string("hi"),
+            ])
         // A null output is left out: the optional note reads as absent.
         #expect(try readBack(try #require(found.last?.encoded), stream: reader)[4] == .null)
     }
@@ -612,26 +672,49 @@ import Testing
                 stream s from "t" { key user time ts fields { user: string, v: float, ts: time, note: string? } }
                 pattern p { match a: s -> b: s within 1h \(emit) }
                 """
-            return Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.alertFiles).diagnostics.map(\.message.id)
+            return Compiler.compile(path: "p.cep", text: source, schemaFiles: Self.alertFiles).diagnostics.map(
+                \.message.id)
         }
         let ok = "user: a.user, amount: b.v, at: b.ts, gap: b.ts - a.ts"
         #expect(ids(#"emit to "o" as avro "alert.avsc" { \#(ok) }"#) == [])
         #expect(ids(#"emit to "o" as avro "alert.avsc" { \#(ok), colour: "red" }"#) == ["alert-schema-field"])
-        #expect(ids(#"emit to "o" as avro "alert.avsc" { user: a.user, amount: b.user, at: b.ts, gap: b.ts - a.ts }"#) == ["alert-schema-type"])
+        #expect(
+            ids(#"emit to "o" as avro "alert.avsc" { user: a.user, amount: b.user, at: b.ts, gap: b.ts - a.ts }"#) == [
+                "alert-schema-type"
+            ])
         // A value that may be null needs a union with null.
-        #expect(ids(#"emit to "o" as avro "alert.avsc" { user: b.note, amount: b.v, at: b.ts, gap: b.ts - a.ts }"#) == ["alert-schema-type"])
-        #expect(ids(#"emit to "o" as avro "alert.avsc" { user: a.user, amount: b.v, at: b.ts }"#) == ["alert-field-missing"])
+        #expect(
+            ids(#"emit to "o" as avro "alert.avsc" { user: b.note, amount: b.v, at: b.ts, gap: b.ts - a.ts }"#) == [
+                "alert-schema-type"
+            ])
+        #expect(
+            ids(#"emit to "o" as avro "alert.avsc" { user: a.user, amount: b.v, at: b.ts }"#) == ["alert-field-missing"]
+        )
         #expect(ids(#"emit to "o" as avro registry { user: a.user }"#) == ["alert-registry-not-supported"])
         #expect(ids(#"emit to "o" as avro "alert.avsc" registry { \#(ok) }"#) == [])
-        #expect(ids(#"emit to "o" as protobuf "events.desc" registry message t.v1.Event { user: a.user }"#) == ["alert-protobuf-not-registrable"])
-        #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, kind: a.user }"#) == ["alert-schema-type"])
-        #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, delta: 1 }"#) == ["alert-schema-type"])
-        #expect(ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, n: 1, at: b.ts, @key: a.user }"#) == [])
+        #expect(
+            ids(#"emit to "o" as protobuf "events.desc" registry message t.v1.Event { user: a.user }"#) == [
+                "alert-protobuf-not-registrable"
+            ])
+        #expect(
+            ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, kind: a.user }"#) == [
+                "alert-schema-type"
+            ])
+        #expect(
+            ids(#"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, delta: 1 }"#) == [
+                "alert-schema-type"
+            ])
+        #expect(
+            ids(
+                #"emit to "o" as protobuf "events.desc" message t.v1.Event { user: a.user, n: 1, at: b.ts, @key: a.user }"#
+            ) == [])
     }
 
     // MARK: - The checker
 
-    func diagnostics(_ source: String, files: SchemaFiles = Self.files) -> [(id: String, line: Int, message: String, help: String?)] {
+    func diagnostics(_ source: String, files: SchemaFiles = Self.files) -> [(
+        id: String, line: Int, message: String, help: String?
+    )] {
         let compilation = Compiler.compile(path: "dir/p.cep", text: source, schemaFiles: files)
         return compilation.diagnostics.map {
             let file = compilation.sources[$0.range.file]
@@ -639,7 +722,9 @@ import Testing
         }
     }
 
-    static let prefixedFiles = SchemaFiles.memory(["dir/events.desc": descriptorSet, "dir/payment.avsc": Array(avroSchema.utf8)])
+    static let prefixedFiles = SchemaFiles.memory([
+        "dir/events.desc": descriptorSet, "dir/payment.avsc": Array(avroSchema.utf8),
+    ])
 
     @Test func declaredFieldsAreCheckedAgainstTheProtobufSchema() throws {
         let found = diagnostics(
@@ -656,9 +741,11 @@ import Testing
               }
             }
             """, files: Self.prefixedFiles)
-        #expect(found.map(\.id) == ["schema-field", "schema-type-mismatch", "schema-field", "schema-field", "schema-field"])
+        #expect(
+            found.map(\.id) == ["schema-field", "schema-type-mismatch", "schema-field", "schema-field", "schema-field"])
         #expect(found.map(\.line) == [5, 6, 7, 8, 9])
-        #expect(found[0].message == "field 'usr' is not in the schema 'events.desc': message t.v1.Event has no field 'usr'")
+        #expect(
+            found[0].message == "field 'usr' is not in the schema 'events.desc': message t.v1.Event has no field 'usr'")
         #expect(found[0].help == "did you mean 'user'?")
         #expect(found[1].message == "field 'flag' has type 'bool' in 'events.desc', which cannot be read as 'int'")
         #expect(found[2].message.hasSuffix("message t.v1.Device has no field 'serial'"))
@@ -680,7 +767,8 @@ import Testing
             "stream s from \"t\" {\n  format protobuf \"events.desc\" message t.v1.Event\n  key user\n  fields { user: string, device.id: string }\n}",
             files: files)
         #expect(found.map(\.id) == ["schema-field"])
-        #expect(found.first?.message.hasSuffix("the type of 'device', t.v1.Device, is not in the descriptor set") == true)
+        #expect(
+            found.first?.message.hasSuffix("the type of 'device', t.v1.Device, is not in the descriptor set") == true)
         #expect(found.first?.help?.contains("--include_imports") == true)
     }
 
@@ -696,7 +784,8 @@ import Testing
 
     @Test func formatClausesAreChecked() throws {
         func ids(_ format: String, files: SchemaFiles = Self.prefixedFiles) -> [String] {
-            diagnostics("stream s from \"t\" {\n  \(format)\n  key user\n  fields { user: string }\n}", files: files).map(\.id)
+            diagnostics("stream s from \"t\" {\n  \(format)\n  key user\n  fields { user: string }\n}", files: files)
+                .map(\.id)
         }
         #expect(ids(#"format protobuf "events.desc" message t.v1.Evnt"#) == ["unknown-message"])
         #expect(ids(#"format protobuf "events.desc""#) == ["format-needs-message"])
@@ -711,7 +800,9 @@ import Testing
         #expect(ids("format json") == [])
         let unreadable = diagnostics(
             "stream s from \"t\" {\n  format avro \"nowhere.avsc\"\n  key user\n  fields { user: string }\n}")
-        #expect(unreadable.first?.message == "cannot read the schema 'nowhere.avsc': no such file (looked for dir/nowhere.avsc)")
+        #expect(
+            unreadable.first?.message
+                == "cannot read the schema 'nowhere.avsc': no such file (looked for dir/nowhere.avsc)")
         let conflict = diagnostics(
             """
             stream a from "t" where kind == "LOGIN" { format protobuf "events.desc" message t.v1.Event key user fields { user: string, kind: string } }
@@ -730,12 +821,23 @@ import Testing
             }
             """, files: Self.prefixedFiles)
         // A timestamp-micros reads only as a time (as an int it would be converted, not the number written).
-        #expect(found.map(\.id) == ["schema-type-mismatch", "schema-field", "field-conflict", "schema-field", "schema-type-mismatch", "schema-type-mismatch"])
-        #expect(found[0].message == "field 'amount' has type 'double' in 'payment.avsc', which cannot be read as 'bool'")
+        #expect(
+            found.map(\.id) == [
+                "schema-type-mismatch", "schema-field", "field-conflict", "schema-field", "schema-type-mismatch",
+                "schema-type-mismatch",
+            ])
+        #expect(
+            found[0].message == "field 'amount' has type 'double' in 'payment.avsc', which cannot be read as 'bool'")
         #expect(found[1].message.hasSuffix("'card' is a record, not a value"))
-        #expect(found[3].message.hasSuffix("record pay.Card has no field 'cuntry'") && found[3].help == "did you mean 'country'?")
-        #expect(found[4].message == "field 'tags' has type 'array<string>' in 'payment.avsc', which cannot be read as 'string'")
-        #expect(found[5].message == "field 'ts' has type 'timestamp-micros' in 'payment.avsc', which cannot be read as 'int'")
+        #expect(
+            found[3].message.hasSuffix("record pay.Card has no field 'cuntry'")
+                && found[3].help == "did you mean 'country'?")
+        #expect(
+            found[4].message
+                == "field 'tags' has type 'array<string>' in 'payment.avsc', which cannot be read as 'string'")
+        #expect(
+            found[5].message
+                == "field 'ts' has type 'timestamp-micros' in 'payment.avsc', which cannot be read as 'int'")
     }
 }
 

@@ -1,7 +1,7 @@
 import CEPCore
 import CEPRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// One test per construct and time rule, on small hand-written streams whose matches follow from Flink CEP's
 /// documented semantics (see ../shared/flink-semantics.md and docs/language.md).
@@ -67,7 +67,8 @@ import TestSupport
         for (condition, matchesOdd) in [(all, false), (any, true)] {
             let pattern = "pattern p { match x: a -> y: b where \(condition) emit to \"o\" { k: x.k } }"
             // 599 is the last odd number the chain names, 601 is past it; 4 is even.
-            let r = try run(pattern, [("a", ev(ts: 1)), ("b", ev(x: 599, ts: 2)), ("b", ev(x: 601, ts: 3)), ("b", ev(x: 4, ts: 4))])
+            let r = try run(
+                pattern, [("a", ev(ts: 1)), ("b", ev(x: 599, ts: 2)), ("b", ev(x: 601, ts: 3)), ("b", ev(x: 4, ts: 4))])
             // `->` takes the first qualifying b: 599 for the `or` chain, 601 for the `and` chain (599 fails its last
             // term).
             #expect(r.matches == (matchesOdd ? ["p: x=a:0 y=b:0"] : ["p: x=a:0 y=b:1"]))
@@ -127,7 +128,8 @@ import TestSupport
 
     @Test func consecutiveQuantifierNeedsAdjacentEvents() throws {
         let pattern = "pattern p { match s: a{3} consecutive -> y: b emit to \"o\" { k: y.k } }"
-        let gap = try run(pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3)), ("a", ev(ts: 4)), ("b", ev(ts: 5))])
+        let gap = try run(
+            pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3)), ("a", ev(ts: 4)), ("b", ev(ts: 5))])
         #expect(gap.matches.isEmpty)
         let adjacent = try run(pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("a", ev(ts: 3)), ("b", ev(ts: 5))])
         #expect(adjacent.matches == ["p: s=a:0 s=a:1 s=a:2 y=b:0"])
@@ -137,7 +139,8 @@ import TestSupport
         // The until event ends the loop of the match that started at a:0 (it takes nothing from there on); the
         // loop that starts at a:2 gives a match of its own.
         let pattern = "pattern p { match s: a+ until s.x > 5 -> y: b skip none emit to \"o\" { n: count(s) } }"
-        let r = try run(pattern, [("a", ev(x: 1, ts: 1)), ("a", ev(x: 9, ts: 2)), ("a", ev(x: 1, ts: 3)), ("b", ev(ts: 4))])
+        let r = try run(
+            pattern, [("a", ev(x: 1, ts: 1)), ("a", ev(x: 9, ts: 2)), ("a", ev(x: 1, ts: 3)), ("b", ev(ts: 4))])
         #expect(Set(r.matches) == ["p: s=a:0 y=b:0", "p: s=a:2 y=b:0"])
     }
 
@@ -151,7 +154,8 @@ import TestSupport
         let r = try run(pattern, [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3))])
         #expect(Set(r.matches) == ["p: x=a:0 y=b:0", "p: x=a:1 y=b:0"])
         let past = try run(
-            "pattern p { match x: a -> y: b emit to \"o\" { k: x.k } }", [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3))])
+            "pattern p { match x: a -> y: b emit to \"o\" { k: x.k } }",
+            [("a", ev(ts: 1)), ("a", ev(ts: 2)), ("b", ev(ts: 3))])
         #expect(past.matches == ["p: x=a:0 y=b:0"])
     }
 
@@ -221,7 +225,8 @@ import TestSupport
 @Suite struct BoundedStateTests {
     @Test func stateIsReleasedAsTheWatermarkPasses() throws {
         var h = try EngineHarness(
-            ConstructTests.streams + "pattern p { match x: a -> y: b where y.x > x.x within 2s emit to \"o\" { k: x.k } }")
+            ConstructTests.streams
+                + "pattern p { match x: a -> y: b where y.x > x.x within 2s emit to \"o\" { k: x.k } }")
         var rng = SplitMix(seed: 3)
         var maxPartial = 0
         var maxKeys = 0

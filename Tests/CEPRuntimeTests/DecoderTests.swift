@@ -1,8 +1,8 @@
 import CEPCompiler
 import CEPCore
 import CEPRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// JSON messages to events: only the declared fields, types checked, every malformed message explained.
 @Suite struct DecoderTests {
@@ -20,7 +20,8 @@ import TestSupport
         let decoder = EventDecoder(automaton: automaton, topic: topic)
         var bytes = Array(json.utf8)
         return bytes.withUnsafeMutableBufferPointer {
-            decoder.decode(UnsafeBufferPointer($0), origin: EventOrigin(topic: topic, partition: 0, offset: 7), sourceRank: 0)
+            decoder.decode(
+                UnsafeBufferPointer($0), origin: EventOrigin(topic: topic, partition: 0, offset: 7), sourceRank: 0)
         }
     }
 
@@ -59,13 +60,19 @@ import TestSupport
         #expect(try reason("") == "invalid JSON at byte 0: empty line")
         #expect(try reason("[1]") == "invalid JSON at byte 0: an event must be a JSON object")
         #expect(try reason(#"{"user":"u","amount":1,"ts":5"#)?.hasPrefix("invalid JSON at byte 29") == true)
-        #expect(try reason(#"{"user":"u","amount":1,"ts":5} x"#) == "invalid JSON at byte 31: unexpected text after the JSON object")
+        #expect(
+            try reason(#"{"user":"u","amount":1,"ts":5} x"#)
+                == "invalid JSON at byte 31: unexpected text after the JSON object")
         #expect(try reason(#"{"user":"u","amount":"1","ts":5}"#) == "field 'amount': expected float, got string")
-        #expect(try reason(#"{"user":"u","amount":1,"ts":"yesterday"}"#) == "field 'ts': 'yesterday' is not an RFC 3339 time")
+        #expect(
+            try reason(#"{"user":"u","amount":1,"ts":"yesterday"}"#)
+                == "field 'ts': 'yesterday' is not an RFC 3339 time")
         #expect(try reason(#"{"amount":1,"ts":5}"#) == "field 'user': missing")
         #expect(try reason(#"{"user":null,"amount":1,"ts":5}"#) == "field 'user': null, but the field is not optional")
         #expect(try reason(#"{"user":"u","amount":1,"ts":5,"n":1.5}"#) == "field 'n': expected int, got float")
-        #expect(try reason(#"{"user":"u","amount":1,"ts":5,"device":{"id":3}}"#) == "field 'device.id': expected string, got int")
+        #expect(
+            try reason(#"{"user":"u","amount":1,"ts":5,"device":{"id":3}}"#)
+                == "field 'device.id': expected string, got int")
         #expect(try reason(#"{"user":"u","amount":01,"ts":5}"#) != nil)
         #expect(try reason(#"{"user":"u\x","amount":1,"ts":5}"#)?.contains("invalid escape") == true)
         // Members nobody reads are skipped without being built, but still checked.

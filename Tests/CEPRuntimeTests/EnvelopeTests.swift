@@ -41,7 +41,10 @@ import Testing
             headers: ["tenant": Array("acme".utf8), "x-trace": nil])
         // A member of the value named like an envelope field is not read for it.
         let event = try #require(try decode(#"{"n":3,"@key":"mallory","@partition":7}"#, envelope).decoded?.first)
-        #expect(event.fields == [.int(3), .int(2), .int(9), .string("acme"), .null, .string("alice"), .time(1_700_000_000_123)])
+        #expect(
+            event.fields == [
+                .int(3), .int(2), .int(9), .string("acme"), .null, .string("alice"), .time(1_700_000_000_123),
+            ])
         #expect(event.timestamp == 1_700_000_000_123)
     }
 
@@ -52,15 +55,20 @@ import Testing
         let keyed = MessageEnvelope(key: Array("k".utf8), partition: 0, offset: 1)
         #expect(try reason(#"{"n":1}"#, keyed) == "field '@timestamp': missing")
         // Optional headers may be absent.
-        let event = try #require(try decode(#"{"n":1}"#, MessageEnvelope(key: [0x6B], timestamp: 1, partition: 0, offset: 1)).decoded?.first)
+        let event = try #require(
+            try decode(#"{"n":1}"#, MessageEnvelope(key: [0x6B], timestamp: 1, partition: 0, offset: 1)).decoded?.first)
         #expect(event.fields[3] == .null && event.fields[4] == .null)
     }
 
     @Test func invalidUTF8InTheKeyOrAHeaderIsADeadLetter() throws {
-        #expect(try reason(#"{"n":1}"#, MessageEnvelope(key: [0x75, 0xFF], timestamp: 1, partition: 0, offset: 1))
-            == "field '@key': invalid UTF-8 in the message key")
-        #expect(try reason(#"{"n":1}"#, MessageEnvelope(key: [0x75], timestamp: 1, partition: 0, offset: 1, headers: ["tenant": [0xC3]]))
-            == "field '@header.tenant': invalid UTF-8 in the header")
+        #expect(
+            try reason(#"{"n":1}"#, MessageEnvelope(key: [0x75, 0xFF], timestamp: 1, partition: 0, offset: 1))
+                == "field '@key': invalid UTF-8 in the message key")
+        #expect(
+            try reason(
+                #"{"n":1}"#,
+                MessageEnvelope(key: [0x75], timestamp: 1, partition: 0, offset: 1, headers: ["tenant": [0xC3]]))
+                == "field '@header.tenant': invalid UTF-8 in the header")
     }
 
     /// Alerts as Kafka records (issue 19): `@key` and `@header.NAME` of an emit go to the record, not the JSON;
@@ -84,21 +92,29 @@ import Testing
         var outputs: [MatchOutput] = []
         for (offset, (n, trace)) in [(1, Value.string("00-first-01")), (5, .string("00-second-01"))].enumerated() {
             let event = Event(
-                stream: 0, timestamp: Int64(offset + 1), fields: [.string("u1"), .int(Int64(n)), .time(Int64(offset + 1)), trace],
-                origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)), sourceRank: engine.sources[partition].rank)
+                stream: 0, timestamp: Int64(offset + 1),
+                fields: [.string("u1"), .int(Int64(n)), .time(Int64(offset + 1)), trace],
+                origin: EventOrigin(topic: "t", partition: 0, offset: Int64(offset)),
+                sourceRank: engine.sources[partition].rank)
             _ = engine.process(event, source: partition, into: &outputs)
         }
         engine.finishAll(into: &outputs)
         let formatter = AlertFormatter(automaton: automaton)
-        let alerts = Dictionary(uniqueKeysWithValues: outputs.compactMap { formatter.alert($0) }.map { ($0.pattern, $0) })
+        let alerts = Dictionary(
+            uniqueKeysWithValues: outputs.compactMap { formatter.alert($0) }.map { ($0.pattern, $0) })
         let keyed = try #require(alerts["keyed"])
         #expect(keyed.key == "k-u1")
-        #expect(keyed.headers.map { "\($0.name)=\($0.value)" } == ["tenant=acme", "x-n=5", "none=00-first-01", "traceparent=00-second-01"])
+        #expect(
+            keyed.headers.map { "\($0.name)=\($0.value)" } == [
+                "tenant=acme", "x-n=5", "none=00-first-01", "traceparent=00-second-01",
+            ])
         #expect(keyed.json.hasPrefix(#"{"n":5,"_match""#))
         #expect(try #require(alerts["traced"]).key == "u1")
         #expect(try #require(alerts["traced"]).headers.map(\.value) == ["00-second-01"])
         #expect(try #require(alerts["own"]).headers.map(\.value) == ["00-own-01"])
-        #expect(Compiler.compile(text: source.replacingOccurrences(of: "@header.tenant", with: "@tenant")).diagnostics.filter { $0.severity == .error }.map(\.id) == ["unknown-envelope-field"])
+        #expect(
+            Compiler.compile(text: source.replacingOccurrences(of: "@header.tenant", with: "@tenant")).diagnostics
+                .filter { $0.severity == .error }.map(\.id) == ["unknown-envelope-field"])
     }
 
     /// A message key that is a JSON object (Kafka Connect, Debezium): its members as `@key.PATH` fields.
@@ -118,7 +134,8 @@ import Testing
             return bytes.withUnsafeMutableBufferPointer {
                 decoder.decode(
                     UnsafeBufferPointer($0), origin: EventOrigin(topic: "t", partition: 0, offset: 0), sourceRank: 0,
-                    messageTimestamp: 5, envelope: MessageEnvelope(key: key.map { Array($0.utf8) }, timestamp: 5, partition: 0, offset: 0))
+                    messageTimestamp: 5,
+                    envelope: MessageEnvelope(key: key.map { Array($0.utf8) }, timestamp: 5, partition: 0, offset: 0))
             }
         }
         let event = try #require(decode(#"{"account":{"id":42,"x":[1]},"user":"u1","other":null}"#).decoded?.first)
@@ -132,16 +149,19 @@ import Testing
         #expect(notJSON.reason.hasPrefix("the message key: invalid JSON at byte 0"))
         #expect(missing.reason == "field '@key.user': missing")
         #expect(noUser.reason == "field '@key.user': missing")
-        let both = "stream s from \"t\" { key @key fields { @key.user: string } }\npattern p { match a: s -> b: s within 1m emit to \"o\" { } }\n"
+        let both =
+            "stream s from \"t\" { key @key fields { @key.user: string } }\npattern p { match a: s -> b: s within 1m emit to \"o\" { } }\n"
         // The key's text and its members may both be read: they do not overlap as value fields would.
         #expect(Compiler.compile(text: both).diagnostics.isEmpty)
-        #expect(Compiler.compile(text: both.replacingOccurrences(of: "{ @key.user", with: "{ @key: string, @key.user"))
-            .diagnostics.isEmpty)
+        #expect(
+            Compiler.compile(text: both.replacingOccurrences(of: "{ @key.user", with: "{ @key: string, @key.user"))
+                .diagnostics.isEmpty)
     }
 
     @Test func theCheckerKnowsTheEnvelope() {
         func ids(_ fields: String, key: String = "@key") -> [String] {
-            let text = "stream s from \"t\" { key \(key) time @timestamp fields { \(fields) } }\n"
+            let text =
+                "stream s from \"t\" { key \(key) time @timestamp fields { \(fields) } }\n"
                 + "pattern p { match a: s -> b: s within 1m emit to \"o\" { k: a.@key } }\n"
             return Compiler.compile(text: text).diagnostics.map(\.id)
         }
@@ -152,7 +172,10 @@ import Testing
         #expect(ids("n: int, @header.h: int?") == ["invalid-envelope-type"])
         #expect(ids("n: int, @key: string") == [])
         // Read without being declared (only `key @key` and `time @timestamp` declare themselves).
-        #expect(Compiler.compile(text: "stream s from \"t\" { key n time @timestamp fields { n: string } }\n"
-            + "pattern p { match a: s -> b: s within 1m emit to \"o\" { o: a.@offset } }\n").diagnostics.map(\.id) == ["unknown-field"])
+        #expect(
+            Compiler.compile(
+                text: "stream s from \"t\" { key n time @timestamp fields { n: string } }\n"
+                    + "pattern p { match a: s -> b: s within 1m emit to \"o\" { o: a.@offset } }\n"
+            ).diagnostics.map(\.id) == ["unknown-field"])
     }
 }

@@ -38,10 +38,12 @@ import Testing
     }
 
     static func matches(_ c: Case) throws -> [[String]] {
-        var harness = try EngineHarness(stream + "pattern p { match \(c.match) \(c.skip) emit to \"o\" { k: \"k\" } }\n")
+        var harness = try EngineHarness(
+            stream + "pattern p { match \(c.match) \(c.skip) emit to \"o\" { k: \"k\" } }\n")
         for event in c.events {
             harness.send(
-                "ev", ["k": .string("k"), "name": .string(event.name), "price": .float(event.price), "ts": .time(event.ts)])
+                "ev",
+                ["k": .string("k"), "name": .string(event.name), "price": .float(event.price), "ts": .time(event.ts)])
         }
         // "p: start=ev:0 middle=ev:2 ..." → the labels of the offsets, in the match's order.
         return harness.finish().matches.map { line in
@@ -80,7 +82,8 @@ import Testing
     static let untilPrice = " until middle.price > 3.0"
 
     static let greedy: [Case] = [
-        Case(method: "testGreedyZeroOrMore", match: star + thenD, events: cA3D, expected: [["c", "a1", "a2", "a3", "d"]]),
+        Case(
+            method: "testGreedyZeroOrMore", match: star + thenD, events: cA3D, expected: [["c", "a1", "a2", "a3", "d"]]),
         Case(
             method: "testGreedyZeroOrMoreInBetween", match: star + thenD, events: cA3DInBetween,
             expected: [["c", "a1", "a2", "a3", "d"]]),
@@ -96,7 +99,8 @@ import Testing
         Case(
             method: "testGreedyUntilWithDummyEventsBeforeQuantifier", match: star + untilPrice + thenD,
             events: untilBefore, expected: [["c", "d"]]),
-        Case(method: "testGreedyOneOrMore", match: plus + thenD, events: cA3D, expected: [["c", "a1", "a2", "a3", "d"]]),
+        Case(
+            method: "testGreedyOneOrMore", match: plus + thenD, events: cA3D, expected: [["c", "a1", "a2", "a3", "d"]]),
         Case(
             method: "testGreedyOneOrMoreInBetween", match: plus + thenD, events: cA3DInBetween,
             expected: [["c", "a1", "a2", "a3", "d"]]),
@@ -124,7 +128,9 @@ import Testing
         Case(
             method: "testEndWithGreedyTimesRange",
             match: "start: ev where start.name == \"c\" -> end: ev{2,5} greedy where end.name == \"a\"",
-            events: seq([("c", "c", 1), ("a1", "a", 2), ("a2", "a", 2), ("a3", "a", 2), ("a4", "a", 2), ("dummy", "dummy", 2)]),
+            events: seq([
+                ("c", "c", 1), ("a1", "a", 2), ("a2", "a", 2), ("a3", "a", 2), ("a4", "a", 2), ("dummy", "dummy", 2),
+            ]),
             expected: [["c", "a1", "a2"], ["c", "a1", "a2", "a3"], ["c", "a1", "a2", "a3", "a4"]]),
         Case(
             method: "testGreedyTimesRange",
@@ -195,7 +201,9 @@ import Testing
             Case(
                 method: method + " (no window)", match: start + step("") + end, events: events,
                 expected: expected + onlyWithoutWindow),
-            Case(method: method + " (3 ms)", match: start + step(" within 3ms") + end, events: events, expected: expected),
+            Case(
+                method: method + " (3 ms)", match: start + step(" within 3ms") + end, events: events, expected: expected
+            ),
         ]
     }
 
@@ -290,8 +298,12 @@ import Testing
     static func same(_ labels: String...) -> [Ev] { labels.map { Ev(label: $0, name: $0, price: 0, ts: 1) } }
 
     static func has(_ step: String, _ text: String) -> String { "contains(\(step).name, \"\(text)\")" }
-    static let abab2 = [("a1", "a"), ("b1", "b"), ("a2", "a"), ("b2", "b")].map { Ev(label: $0, name: $1, price: 0, ts: 1) }
-    static let abbb = [("a1", "a"), ("b1", "b"), ("b2", "b"), ("b3", "b")].map { Ev(label: $0, name: $1, price: 0, ts: 1) }
+    static let abab2 = [("a1", "a"), ("b1", "b"), ("a2", "a"), ("b2", "b")].map {
+        Ev(label: $0, name: $1, price: 0, ts: 1)
+    }
+    static let abbb = [("a1", "a"), ("b1", "b"), ("b2", "b"), ("b3", "b")].map {
+        Ev(label: $0, name: $1, price: 0, ts: 1)
+    }
     static let aThenB = "start: ev where start.name == \"a\" ->> end: ev where end.name == \"b\""
     static let aNextBs = "start: ev where start.name == \"a\" , end: ev+ where end.name == \"b\""
     static let abab = "start: ev{2} where \(has("start", "a")) , end: ev{2} where \(has("end", "b"))"
@@ -345,11 +357,13 @@ import Testing
             match: "x: ev* where \(has("x", "x")) , b: ev where \(has("b", "b")) , c: ev where \(has("c", "c"))",
             events: same("ab1", "c1", "ab2", "c2"), expected: [["ab1", "c1"], ["ab2", "c2"]], skip: "skip to first b"),
         Case(
-            method: "testSkipToFirstAtStartPosition", match: "b: ev where \(has("b", "b")) , c: ev where \(has("c", "c"))",
+            method: "testSkipToFirstAtStartPosition",
+            match: "b: ev where \(has("b", "b")) , c: ev where \(has("c", "c"))",
             events: same("ab1", "c1", "ab2", "c2"), expected: [["ab1", "c1"], ["ab2", "c2"]], skip: "skip to first b"),
         Case(
             method: "testSkipToFirstWithOneOrMore", match: aNextBsConsecutive,
-            events: same("a1", "b1", "a2", "b2", "b3", "a3", "b4"), expected: [["a1", "b1"], ["a2", "b2"], ["a3", "b4"]],
+            events: same("a1", "b1", "a2", "b2", "b3", "a3", "b4"),
+            expected: [["a1", "b1"], ["a2", "b2"], ["a3", "b4"]],
             skip: "skip to first b"),
         Case(
             method: "testSkipToFirstNonExistentPositionWithoutException", match: missedSkipTo, events: same("a", "c"),
@@ -360,23 +374,28 @@ import Testing
             expected: [["a", "c"]], skip: "skip to first b"),
         Case(
             method: "testSkipToLastWithOneOrMore", match: aNextBsConsecutive,
-            events: same("a1", "b1", "a2", "b2", "b3", "a3", "b4"), expected: [["a1", "b1"], ["a2", "b2"], ["a3", "b4"]],
+            events: same("a1", "b1", "a2", "b2", "b3", "a3", "b4"),
+            expected: [["a1", "b1"], ["a2", "b2"], ["a3", "b4"]],
             skip: "skip to last b"),
         Case(
-            method: "testSkipPastLastWithOneOrMoreAtBeginning", match: greedyAsThenB, events: same("a1", "a2", "a3", "b1"),
+            method: "testSkipPastLastWithOneOrMoreAtBeginning", match: greedyAsThenB,
+            events: same("a1", "a2", "a3", "b1"),
             expected: [["a1", "a2", "a3", "b1"]], skip: "skip past last"),
         Case(
-            method: "testSkipToLastWithOneOrMoreAtBeginning", match: greedyAsThenB, events: same("a1", "a2", "a3", "b1"),
+            method: "testSkipToLastWithOneOrMoreAtBeginning", match: greedyAsThenB,
+            events: same("a1", "a2", "a3", "b1"),
             expected: [["a1", "a2", "a3", "b1"], ["a3", "b1"]], skip: "skip to last a"),
         Case(
-            method: "testSkipToFirstWithOneOrMoreAtBeginning", match: greedyAsThenB, events: same("a1", "a2", "a3", "b1"),
+            method: "testSkipToFirstWithOneOrMoreAtBeginning", match: greedyAsThenB,
+            events: same("a1", "a2", "a3", "b1"),
             expected: [["a1", "a2", "a3", "b1"], ["a2", "a3", "b1"], ["a3", "b1"]], skip: "skip to first a"),
         Case(
             method: "testNoSkipWithOneOrMoreAtBeginning", match: greedyAsThenB, events: same("a1", "a2", "a3", "b1"),
             expected: [["a1", "a2", "a3", "b1"], ["a2", "a3", "b1"], ["a3", "b1"]]),
         Case(
             method: "testSkipToFirstDiscarding",
-            match: "ac: ev where \(has("ac", "a")) or \(has("ac", "c")) -> bc: ev where \(has("bc", "b")) or \(has("bc", "c"))"
+            match:
+                "ac: ev where \(has("ac", "a")) or \(has("ac", "c")) -> bc: ev where \(has("bc", "b")) or \(has("bc", "c"))"
                 + " -> cs: ev+ greedy where \(has("cs", "c")) -> d: ev where \(has("d", "d"))",
             events: same("a", "b", "c1", "c2", "c3", "d"),
             expected: [["a", "b", "c1", "c2", "c3", "d"], ["c1", "c2", "c3", "d"]], skip: "skip to first cs"),

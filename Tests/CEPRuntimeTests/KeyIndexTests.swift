@@ -1,6 +1,6 @@
 import CEPCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import CEPRuntime
 

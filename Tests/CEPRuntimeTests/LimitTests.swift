@@ -1,14 +1,15 @@
 import CEPCore
 import CEPRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// The caps on open partial matches (`--max-partial-matches`, `--max-partial-matches-per-key`): which partial
 /// matches are dropped, that they are counted, and that the caps hold after every event.
 @Suite struct LimitTests {
-    static let source = ConstructTests.streams + """
-        pattern p { match x: a -> y: b within 1h skip none emit to "o" { k: x.k } }
-        """
+    static let source =
+        ConstructTests.streams + """
+            pattern p { match x: a -> y: b within 1h skip none emit to "o" { k: x.k } }
+            """
 
     @Test func perKeyCapDropsTheKeysOldestPartialMatches() throws {
         var harness = try EngineHarness(Self.source)

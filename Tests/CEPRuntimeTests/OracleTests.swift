@@ -1,7 +1,7 @@
 import CEPCore
 import CEPRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// Randomized comparison with a brute-force reference written from the semantics, not from the engine: it
 /// enumerates assignments of events to steps directly (relaxed = the first qualifying event, strict = the key's
@@ -56,7 +56,11 @@ import TestSupport
         var isQuantified: Bool { times > 1 || repeats != nil }
     }
 
-    enum Skip: String { case none = "skip none", pastLast = "", toNext = "skip to next" }
+    enum Skip: String {
+        case none = "skip none"
+        case pastLast = ""
+        case toNext = "skip to next"
+    }
 
     struct Case {
         var steps: [Step]
@@ -117,12 +121,14 @@ import TestSupport
         var previousLast: Int?
         for (i, step) in c.steps.enumerated() {
             units.append(
-                Unit(step: i, stream: step.stream, contiguity: step.contiguity, condition: step.condition,
-                     negation: step.negation, reference: previousLast))
+                Unit(
+                    step: i, stream: step.stream, contiguity: step.contiguity, condition: step.condition,
+                    negation: step.negation, reference: previousLast))
             for _ in 1..<counts[i] {
                 units.append(
-                    Unit(step: i, stream: step.stream, contiguity: step.consecutive ? .strict : .relaxed,
-                         condition: step.condition, negation: nil, reference: previousLast))
+                    Unit(
+                        step: i, stream: step.stream, contiguity: step.consecutive ? .strict : .relaxed,
+                        condition: step.condition, negation: nil, reference: previousLast))
             }
             previousLast = units.count - 1
         }
@@ -159,10 +165,14 @@ import TestSupport
             var matches: [[Int]] = []
             func qualifies(_ unit: Unit, _ j: Int, _ bound: [Int]) -> Bool {
                 let e = c.events[mine[j]]
-                return e.stream == unit.stream && unit.condition.holds(e.x, unit.reference.map { c.events[mine[bound[$0]]].x })
+                return e.stream == unit.stream
+                    && unit.condition.holds(e.x, unit.reference.map { c.events[mine[bound[$0]]].x })
             }
             /// The next events a partial match `bound` can take, or why it cannot go on.
-            enum Next { case take([Int]), dead, waiting }
+            enum Next {
+                case take([Int])
+                case dead, waiting
+            }
             func next(_ bound: [Int]) -> Next {
                 let i = bound.count
                 let unit = units[i]
@@ -171,7 +181,9 @@ import TestSupport
                 // A negation after a quantified step watches from the step's first event on (Flink puts its STOP
                 // edges on the states between the step's events too); `n.x == last(s.x)` compares with the step's
                 // newest event at that moment.
-                let stepEvents = units.indices.filter { $0 < i && units[$0].step == units[i - 1].step }.map { bound[$0] }
+                let stepEvents = units.indices.filter { $0 < i && units[$0].step == units[i - 1].step }.map {
+                    bound[$0]
+                }
                 func killed(through end: Int) -> Bool {
                     guard let negation = unit.negation, end > stepEvents[0] else { return false }
                     return (stepEvents[0] + 1...end).contains { m in
@@ -245,7 +257,9 @@ import TestSupport
                 }
             }
             for match in matches {
-                all.append((["p:"] + match.enumerated().map { "s\(units[$0.offset].step)=\(refs[mine[$0.element]])" }).joined(separator: " "))
+                all.append(
+                    (["p:"] + match.enumerated().map { "s\(units[$0.offset].step)=\(refs[mine[$0.element]])" }).joined(
+                        separator: " "))
             }
         }
         return all
@@ -259,7 +273,8 @@ import TestSupport
             var step = Step(
                 stream: Int.random(in: 0..<3, using: &rng),
                 contiguity: i == 0 ? .relaxed : Contiguity.allCases.randomElement(using: &rng)!,
-                condition: i == 0 ? [.none, .notOne].randomElement(using: &rng)! : Condition.allCases.randomElement(using: &rng)!,
+                condition: i == 0
+                    ? [.none, .notOne].randomElement(using: &rng)! : Condition.allCases.randomElement(using: &rng)!,
                 negation: nil)
             if i > 0 && step.contiguity == .relaxed && Int.random(in: 0..<4, using: &rng) == 0 {
                 step.negation = (Int.random(in: 0..<3, using: &rng), Bool.random(using: &rng))
@@ -279,10 +294,16 @@ import TestSupport
         var ts: Int64 = 0
         for _ in 0..<Int.random(in: 4...14, using: &rng) {
             ts += Int64.random(in: 0...2, using: &rng)
-            events.append((Int.random(in: 0..<3, using: &rng), ["k1", "k2"].randomElement(using: &rng)!, Int64.random(in: 0...3, using: &rng), ts))
+            events.append(
+                (
+                    Int.random(in: 0..<3, using: &rng), ["k1", "k2"].randomElement(using: &rng)!,
+                    Int64.random(in: 0...3, using: &rng), ts
+                ))
         }
         // Matching order: time, then topic rank (declaration order), then arrival.
-        events = events.enumerated().sorted { ($0.element.ts, $0.element.stream, $0.offset) < ($1.element.ts, $1.element.stream, $1.offset) }.map(\.element)
+        events = events.enumerated().sorted {
+            ($0.element.ts, $0.element.stream, $0.offset) < ($1.element.ts, $1.element.stream, $1.offset)
+        }.map(\.element)
         let window: Int64? = Bool.random(using: &rng) ? Int64.random(in: 2...10, using: &rng) : nil
         let repeating = steps.contains { $0.repeats != nil }
         let skip: Skip = hasAny || repeating ? .none : [.none, .pastLast, .toNext].randomElement(using: &rng)!
@@ -303,7 +324,8 @@ import TestSupport
             if got != expected {
                 failures += 1
                 if failures <= 3 {
-                    Issue.record("trial \(trial)\n\(source(c))events: \(c.events)\nengine:   \(got)\nexpected: \(expected)")
+                    Issue.record(
+                        "trial \(trial)\n\(source(c))events: \(c.events)\nengine:   \(got)\nexpected: \(expected)")
                 }
             }
         }

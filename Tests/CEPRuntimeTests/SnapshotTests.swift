@@ -1,7 +1,7 @@
 import CEPCore
 import CEPRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// Stopping a run anywhere, snapshotting, and restoring into a fresh engine gives exactly the alerts of an
 /// uninterrupted run — including partial matches, held matches, buffered out-of-order events, timers and
@@ -37,7 +37,9 @@ import TestSupport
     /// Runs `events`, restarting before each event in `cuts` with a fresh engine: restored from a full snapshot,
     /// or — with `checkpointEvery` — from one store that incremental checkpoints (every that many events, and at
     /// each cut) keep up to date, writing only what changed.
-    func run(_ events: [(String, [String: Value])], restartAt cuts: Set<Int>, checkpointEvery every: Int? = nil) throws -> [String] {
+    func run(_ events: [(String, [String: Value])], restartAt cuts: Set<Int>, checkpointEvery every: Int? = nil) throws
+        -> [String]
+    {
         var harness = try EngineHarness(Self.source)
         var store = MemoryEngineState()
         if every != nil { harness.engine.trackChanges() }
@@ -167,7 +169,9 @@ import TestSupport
         harness.send("b", ["k": .string("u2"), "x": .int(0), "ts": .time(20_000)])
         var store = MemoryEngineState()
         harness.engine.writeCheckpoint(into: &store, full: true)
-        let records = store.records.filter { $0.key.first == UInt8(ascii: "k") && $0.key.suffix(2) == Array("u1".utf8)[...] }
+        let records = store.records.filter {
+            $0.key.first == UInt8(ascii: "k") && $0.key.suffix(2) == Array("u1".utf8)[...]
+        }
         #expect(!records.isEmpty, "\(store.records.keys.map { String(decoding: $0, as: UTF8.self) })")
         for (key, value) in records {
             store.delete(key)
@@ -202,7 +206,8 @@ import TestSupport
         var store = MemoryEngineState()
         harness.engine.writeCheckpoint(into: &store)
         let loopKeys = Array("kloop".utf8) + [0]
-        #expect(store.records.keys.contains { $0.starts(with: loopKeys) }, "the old pattern had no keys: nothing to delete")
+        #expect(
+            store.records.keys.contains { $0.starts(with: loopKeys) }, "the old pattern had no keys: nothing to delete")
         let changed = try EngineHarness(Self.source.replacingOccurrences("within 8s", with: "within 9s"))
         var engine = Engine(automaton: changed.automaton)
         engine.trackChanges()

@@ -31,7 +31,9 @@ import Testing
             let event = Event(
                 stream: topic == "a" ? 0 : 1, timestamp: ts, fields: [.string(key), .time(ts)],
                 origin: EventOrigin(topic: topic, partition: partition, offset: offset), sourceRank: tasks[source].rank)
-            if !tasks.process(event, source: source, into: &outputs).isEmpty { late.append("\(topic)/\(partition)@\(offset)") }
+            if !tasks.process(event, source: source, into: &outputs).isEmpty {
+                late.append("\(topic)/\(partition)@\(offset)")
+            }
         }
 
         var matchKeys: [String] { outputs.map { Self.name($0.key) }.sorted() }
@@ -74,7 +76,8 @@ import Testing
                 let key = Int.random(in: 0..<9, using: &generator)
                 let partition = Int32(key % 3)
                 time[partition]! += Int64.random(in: -3_000...4_000, using: &generator)
-                events.append((Bool.random(using: &generator) ? "a" : "b", partition, "k\(key)", max(0, time[partition]!)))
+                events.append(
+                    (Bool.random(using: &generator) ? "a" : "b", partition, "k\(key)", max(0, time[partition]!)))
             }
             var whole = Feed(automaton, partitions: 3)
             for e in events { whole.send(e.topic, e.partition, key: e.key, at: e.ts) }
@@ -85,7 +88,9 @@ import Testing
             for p in Int32(0)..<3 {
                 var single = Engine(automaton: automaton)
                 var outputs: [MatchOutput] = []
-                let sources = ["a": single.source(topic: "a", partition: p), "b": single.source(topic: "b", partition: p)]
+                let sources = [
+                    "a": single.source(topic: "a", partition: p), "b": single.source(topic: "b", partition: p),
+                ]
                 var offsets: [String: Int64] = [:]
                 for e in events where e.partition == p {
                     let offset = offsets[e.topic, default: 0]

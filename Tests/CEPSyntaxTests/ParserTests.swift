@@ -17,7 +17,8 @@ import Testing
     enum ParseTestError: Error { case notAPattern, notAStream }
 
     @Test func streamWithAllClauses() throws {
-        let (file, bag) = parse("""
+        let (file, bag) = parse(
+            """
             stream logins from "events" where type == "login" {
               key device.id
               time ts
@@ -116,14 +117,16 @@ import Testing
     }
 
     @Test func emitAndTimeoutEmit() throws {
-        let p = try pattern("match a: s\nwithin 1m\nemit to \"alerts\" { x: a.f, n: 2, }\non timeout emit to \"late\" { y: a.g }")
+        let p = try pattern(
+            "match a: s\nwithin 1m\nemit to \"alerts\" { x: a.f, n: 2, }\non timeout emit to \"late\" { y: a.g }")
         #expect(p.emit?.topic.value == "alerts")
         #expect(p.emit?.fields.map(\.name.name) == ["x", "n"])
         #expect(p.timeoutEmit?.topic.value == "late")
     }
 
     @Test func expressionPrecedence() throws {
-        let p = try pattern("match a: s where a.x + 2 * 3 > 4 and not a.y in [1, 2] or a.z ?? 1 == 1\nemit to \"o\" { x: 1 }")
+        let p = try pattern(
+            "match a: s where a.x + 2 * 3 > 4 and not a.y in [1, 2] or a.z ?? 1 == 1\nemit to \"o\" { x: 1 }")
         // or( and( >(+(x, *(2,3)), 4), not(in(y,[1,2])) ), ==(??(z,1), 1) )
         guard case .binary(.or, let lhs, let rhs)? = p.steps[0].condition?.kind,
             case .binary(.and, let cmp, let notIn) = lhs.kind,
@@ -142,8 +145,9 @@ import Testing
     }
 
     @Test func literalsAndCalls() throws {
-        let p = try pattern(#"match a: s where distance_km(a.lat, -1.5, 2e3, 10_000) > 250ms and a.s == "q\"\n""#
-            + "\nemit to \"o\" { x: 1 }")
+        let p = try pattern(
+            #"match a: s where distance_km(a.lat, -1.5, 2e3, 10_000) > 250ms and a.s == "q\"\n""#
+                + "\nemit to \"o\" { x: 1 }")
         guard case .binary(.and, let left, let right)? = p.steps[0].condition?.kind,
             case .binary(.greater, let call, let duration) = left.kind,
             case .call(let name, let args) = call.kind,
@@ -172,7 +176,8 @@ import Testing
     }
 
     @Test func recoversAndReportsEveryError() {
-        let (_, bag) = parse("""
+        let (_, bag) = parse(
+            """
             stream a from "t" { key k  bogus 1  fields { k: string } }
             pattern p { match x: a -> : a  emit to "o" { x: 1 } }
             pattern q { wibble }

@@ -1,6 +1,6 @@
 import CEPSyntax
-import Testing
 import TestSupport
+import Testing
 
 /// Hostile input: the parser must answer with diagnostics, never crash, hang or overflow the stack.
 @Suite struct RobustnessTests {

@@ -6,7 +6,8 @@ import Testing
 @Suite(.serialized) struct KafkaClientTests {
     /// Settings that make the mock cluster's group joins quick.
     static let fast: [(key: String, value: String)] = [
-        ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"), ("topic.metadata.refresh.interval.ms", "1000"),
+        ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"),
+        ("topic.metadata.refresh.interval.ms", "1000"),
     ]
 
     func settings(_ cluster: KafkaMockCluster) -> [(key: String, value: String)] {
@@ -14,7 +15,9 @@ import Testing
     }
 
     /// Polls until `count` messages arrived or `seconds` passed; returns them and the assignment seen.
-    func read(_ consumer: KafkaConsumer, count: Int, seconds: Double) -> (messages: [KafkaMessage], assigned: Set<TopicPartition>) {
+    func read(_ consumer: KafkaConsumer, count: Int, seconds: Double) -> (
+        messages: [KafkaMessage], assigned: Set<TopicPartition>
+    ) {
         var messages: [KafkaMessage] = []
         var assigned: Set<TopicPartition> = []
         let deadline = Date().addingTimeInterval(seconds)
@@ -46,7 +49,8 @@ import Testing
         let (messages, assigned) = read(consumer, count: 300, seconds: 30)
         #expect(messages.count == 300)
         #expect(assigned == Set((0..<3).map { TopicPartition(topic: "in", partition: $0) }))
-        #expect(Set(messages.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<300).map { "{\"n\":\($0)}" }))
+        #expect(
+            Set(messages.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<300).map { "{\"n\":\($0)}" }))
         // One key, one partition; offsets dense from 0 in each partition.
         var partitionOfKey: [String: Int32] = [:]
         var offsets: [Int32: [Int64]] = [:]
@@ -62,7 +66,9 @@ import Testing
         for (_, list) in offsets { #expect(list == Array(0..<Int64(list.count))) }
 
         // Commit the positions, leave; a new member of the group starts there and sees only new messages.
-        let positions = offsets.map { PartitionOffset(TopicPartition(topic: "in", partition: $0.key), offset: Int64($0.value.count)) }
+        let positions = offsets.map {
+            PartitionOffset(TopicPartition(topic: "in", partition: $0.key), offset: Int64($0.value.count))
+        }
         try consumer.commit(positions)
         let committed = try consumer.committed(positions.map(\.partition))
         for p in positions { #expect(committed[p.partition] == p.offset) }
@@ -91,7 +97,9 @@ import Testing
         try producer.send(topic: "out", key: nil, value: Array("x".utf8))
         #expect(throws: KafkaError.self) { try producer.flush(timeoutMs: 10_000) }
         #expect(producer.failure?.message.contains("out") == true)
-        #expect(producer.failure?.message.contains("TOPIC_AUTHORIZATION_FAILED") == true, "\(String(describing: producer.failure))")
+        #expect(
+            producer.failure?.message.contains("TOPIC_AUTHORIZATION_FAILED") == true,
+            "\(String(describing: producer.failure))")
     }
 
     @Test func deliveriesSurviveABrokerOutage() throws {
@@ -139,7 +147,8 @@ import Testing
         consumer.resume([p0])
         let rest = read(consumer, count: 2_000 - first.count - whilePaused.count, seconds: 30).messages
         let zero = (first + whilePaused + rest).filter { $0.partition == p0 }.map(\.offset)
-        #expect(zero == Array(0..<1_000), "partition 0 after resume: \(zero.count) messages, not offsets 0..<1000 in order")
+        #expect(
+            zero == Array(0..<1_000), "partition 0 after resume: \(zero.count) messages, not offsets 0..<1000 in order")
         consumer.close()
     }
 
@@ -163,12 +172,15 @@ import Testing
         while ownedByB.count < 2 && Date() < deadline {
             switch a.poll(timeoutMs: 50) {
             case .assigned(let p): ownedByA.formUnion(p)
-            case .revoked(let p): revokedFromA.append(p); ownedByA.subtract(p)
+            case .revoked(let p):
+                revokedFromA.append(p)
+                ownedByA.subtract(p)
             default: break
             }
             if case .assigned(let p) = b.poll(timeoutMs: 50) { ownedByB.formUnion(p) }
         }
-        #expect(ownedByB.count == 2 && ownedByA.count == 2 && ownedByA.isDisjoint(with: ownedByB),
+        #expect(
+            ownedByB.count == 2 && ownedByA.count == 2 && ownedByA.isDisjoint(with: ownedByB),
             "after the join: first member \(ownedByA.count), second \(ownedByB.count)")
         #expect(revokedFromA.allSatisfy { $0.count < 4 } && !revokedFromA.isEmpty, "revocations: \(revokedFromA)")
         a.close()

@@ -67,7 +67,9 @@ import Testing
             var batch = WriteBatch()
             batch.deletePrefix(b("p/"))
             try db.write(batch)
-            #expect(try keys(db, prefix: "") == ["p0", "q", "p\u{FF}"].sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+            #expect(
+                try keys(db, prefix: "")
+                    == ["p0", "q", "p\u{FF}"].sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
         }
     }
 

@@ -84,7 +84,8 @@ struct AlertEncoder: Sendable {
 
     private static func avro(_ value: Value, as type: AvroType, into out: inout [UInt8]) {
         if case .union(let branches) = type {
-            let index = value.isNull
+            let index =
+                value.isNull
                 ? branches.firstIndex(of: .null) ?? 0
                 : branches.firstIndex { $0 != .null && fits(value, $0) } ?? branches.firstIndex { $0 != .null } ?? 0
             zigzag(Int64(index), into: &out)

@@ -83,7 +83,9 @@ enum AvroScanner {
     private static func branch(_ reader: inout ByteReader, of count: Int) throws(BinaryDecodeError) -> Int {
         let start = reader.index
         let index = try reader.zigzag()
-        guard index >= 0, index < Int64(count) else { throw reader.error("union branch \(index) of \(count)", at: start) }
+        guard index >= 0, index < Int64(count) else {
+            throw reader.error("union branch \(index) of \(count)", at: start)
+        }
         return Int(index)
     }
 
@@ -93,13 +95,16 @@ enum AvroScanner {
         let length = try reader.zigzag()
         guard length >= 0, length <= Int64(reader.remaining) else {
             throw reader.error(
-                length < 0 ? "negative length \(length)" : "truncated: \(length) bytes announced, \(reader.remaining) left",
+                length < 0
+                    ? "negative length \(length)" : "truncated: \(length) bytes announced, \(reader.remaining) left",
                 at: start)
         }
         return Int(length)
     }
 
-    private static func read(_ type: AvroType, _ reader: inout ByteReader, depth: Int) throws(BinaryDecodeError) -> RawJSONValue {
+    private static func read(_ type: AvroType, _ reader: inout ByteReader, depth: Int) throws(BinaryDecodeError)
+        -> RawJSONValue
+    {
         switch type {
         case .null: return .null
         case .boolean:
@@ -157,7 +162,10 @@ enum AvroScanner {
             for field in record.fields { try skip(field.type, &reader, depth: depth + 1) }
         case .union(let branches):
             try skip(branches[try branch(&reader, of: branches.count)], &reader, depth: depth + 1)
-        case .array(let items): try blocks(&reader, depth: depth) { (r: inout ByteReader) throws(BinaryDecodeError) in try skip(items, &r, depth: depth + 1) }
+        case .array(let items):
+            try blocks(&reader, depth: depth) { (r: inout ByteReader) throws(BinaryDecodeError) in
+                try skip(items, &r, depth: depth + 1)
+            }
         case .map(let values):
             try blocks(&reader, depth: depth) { (r: inout ByteReader) throws(BinaryDecodeError) in
                 try r.skip(try length(&r))

@@ -22,7 +22,9 @@ public struct AvroSchema: Sendable, Hashable {
             }
             guard let field = record.field(named: name) else {
                 return .failure(
-                    .missing(prefix: chain.map(\.name), name: name, record: record.name, available: record.fields.map(\.name)))
+                    .missing(
+                        prefix: chain.map(\.name), name: name, record: record.name, available: record.fields.map(\.name)
+                    ))
             }
             chain.append(field)
             current = field.type

@@ -76,7 +76,9 @@ struct ByteReader {
     @inline(__always)
     mutating func lengthPrefix() throws(BinaryDecodeError) -> Int {
         let length = try varint()
-        guard length <= UInt64(remaining) else { throw error("truncated: \(length) bytes announced, \(remaining) left") }
+        guard length <= UInt64(remaining) else {
+            throw error("truncated: \(length) bytes announced, \(remaining) left")
+        }
         return Int(length)
     }
 

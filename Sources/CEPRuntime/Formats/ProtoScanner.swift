@@ -50,17 +50,24 @@ final class ProtoPlan: @unchecked Sendable {
             if let enumeration, leaf.type == .string {
                 names = enumNames.count
                 enumNames.append(
-                    Dictionary(enumeration.values.map { ($0.number, $0.name) }, uniquingKeysWith: { first, _ in first }))
+                    Dictionary(enumeration.values.map { ($0.number, $0.name) }, uniquingKeysWith: { first, _ in first })
+                )
             }
-            add(Entry(number: UInt64(field.number), kind: field.kind, slot: leaf.slot, child: -1, names: names,
-                      isTimestamp: field.isTimestamp), name: field.name)
+            add(
+                Entry(
+                    number: UInt64(field.number), kind: field.kind, slot: leaf.slot, child: -1, names: names,
+                    isTimestamp: field.isTimestamp), name: field.name)
             if !field.hasPresence {
-                defaults.append((leaf.slot, Self.defaultValue(field.kind, enumeration: enumeration, asName: names >= 0)))
+                defaults.append(
+                    (leaf.slot, Self.defaultValue(field.kind, enumeration: enumeration, asName: names >= 0)))
             }
         }
         for number in order {
             let (field, leaves) = nested[number]!
-            add(Entry(number: UInt64(number), kind: .message, slot: -1, child: children.count, names: -1, isTimestamp: false),
+            add(
+                Entry(
+                    number: UInt64(number), kind: .message, slot: -1, child: children.count, names: -1,
+                    isTimestamp: false),
                 name: field.name)
             children.append(ProtoPlan(schema: schema, leaves: leaves))
         }
@@ -117,7 +124,8 @@ enum ProtoScanner {
             let number = tag >> 3
             let wire = tag & 7
             guard number != 0, number <= 536_870_911 else {
-                throw reader.error("field number \(number) is out of range (a corrupt or non-protobuf message)", at: tagStart)
+                throw reader.error(
+                    "field number \(number) is out of range (a corrupt or non-protobuf message)", at: tagStart)
             }
             let index = plan.entry(number)
             guard index >= 0 else {
@@ -126,7 +134,9 @@ enum ProtoScanner {
             }
             let entry = plan.entries[index]
             guard wire == entry.kind.wireType else {
-                let expected = entry.isTimestamp ? "google.protobuf.Timestamp" : entry.kind == .message ? "a message" : entry.kind.rawValue
+                let expected =
+                    entry.isTimestamp
+                    ? "google.protobuf.Timestamp" : entry.kind == .message ? "a message" : entry.kind.rawValue
                 throw reader.error(
                     "field '\(plan.names[index])' (\(number)) has wire type \(wire), not that of \(expected) (the message was written with another schema?)",
                     at: tagStart)
@@ -190,7 +200,9 @@ enum ProtoScanner {
     }
 
     /// A `google.protobuf.Timestamp` (seconds = 1, nanos = 2) as epoch milliseconds.
-    private static func timestamp(_ reader: inout ByteReader, plan: ProtoPlan, index: Int) throws(BinaryDecodeError) -> Int64 {
+    private static func timestamp(_ reader: inout ByteReader, plan: ProtoPlan, index: Int) throws(BinaryDecodeError)
+        -> Int64
+    {
         var seconds: Int64 = 0
         var nanos: Int64 = 0
         let length = try reader.lengthPrefix()
@@ -230,14 +242,19 @@ enum ProtoScanner {
                 let innerStart = reader.index
                 let tag = try reader.varint()
                 if tag & 7 == 4 {
-                    guard tag >> 3 == number else { throw reader.error("end of group \(tag >> 3) inside group \(number)", at: innerStart) }
+                    guard tag >> 3 == number else {
+                        throw reader.error("end of group \(tag >> 3) inside group \(number)", at: innerStart)
+                    }
                     return
                 }
                 try skip(&reader, wire: tag & 7, number: tag >> 3, depth: depth + 1, tagStart: innerStart)
             }
         case 5: try reader.skip(4)
         default:
-            throw reader.error(wire == 4 ? "an end-group tag without its group" : "invalid wire type \(wire) (a corrupt or non-protobuf message)", at: tagStart)
+            throw reader.error(
+                wire == 4
+                    ? "an end-group tag without its group"
+                    : "invalid wire type \(wire) (a corrupt or non-protobuf message)", at: tagStart)
         }
     }
 }

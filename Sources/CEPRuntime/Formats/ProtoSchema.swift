@@ -35,7 +35,9 @@ public struct ProtoSchema: Sendable, Hashable {
             }
             guard let field = container.fields.first(where: { $0.name == name }) else {
                 return .failure(
-                    .missing(prefix: chain.map(\.name), name: name, message: current, available: container.fields.map(\.name)))
+                    .missing(
+                        prefix: chain.map(\.name), name: name, message: current, available: container.fields.map(\.name)
+                    ))
             }
             chain.append(field)
             if field.isRepeated { return .failure(.repeated(path: chain.map(\.name))) }
@@ -102,7 +104,9 @@ public struct ProtoField: Sendable, Hashable {
     public var hasPresence: Bool
 
     /// A field.
-    public init(name: String, number: Int32, kind: ProtoFieldKind, typeName: String, isRepeated: Bool, hasPresence: Bool) {
+    public init(
+        name: String, number: Int32, kind: ProtoFieldKind, typeName: String, isRepeated: Bool, hasPresence: Bool
+    ) {
         self.name = name
         self.number = number
         self.kind = kind

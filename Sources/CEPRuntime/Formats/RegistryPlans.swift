@@ -44,7 +44,9 @@ final class RegistryPlans: Sendable {
 
     /// What the message's header says: its schema id, for Protobuf its message indexes, and where its payload
     /// starts; or why it is not in the wire format.
-    func header(_ bytes: UnsafeBufferPointer<UInt8>) throws(BinaryDecodeError) -> (id: Int32, indexes: [Int], start: Int) {
+    func header(_ bytes: UnsafeBufferPointer<UInt8>) throws(BinaryDecodeError) -> (
+        id: Int32, indexes: [Int], start: Int
+    ) {
         var reader = ByteReader(bytes)
         guard bytes.count >= 5 else {
             throw reader.error("not in the schema registry's wire format: \(bytes.count) bytes, a header needs 5")
@@ -54,7 +56,8 @@ final class RegistryPlans: Sendable {
                 "not in the schema registry's wire format: the first byte is 0x\(String(bytes[0], radix: 16)), not 0 "
                     + "(a message written without a schema registry?)")
         }
-        let id = Int32(bitPattern: UInt32(bytes[1]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 8 | UInt32(bytes[4]))
+        let id = Int32(
+            bitPattern: UInt32(bytes[1]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 8 | UInt32(bytes[4]))
         reader.index = 5
         guard case .protobuf = format else { return (id, [], 5) }
         // The message indexes: a zigzag count, then that many zigzag indexes; a count of 0 means [0] (the first
@@ -97,7 +100,9 @@ final class RegistryPlans: Sendable {
             state.plans[key] = plan
             guard state.first == nil else { return (plan, nil) }
             // The first schema must fit every declared field, read or not (later versions only those read).
-            let all = build(schema, id: id, indexes: indexes, fields: declared.enumerated().map { ($0.element.path, $0.offset, $0.element) })
+            let all = build(
+                schema, id: id, indexes: indexes,
+                fields: declared.enumerated().map { ($0.element.path, $0.offset, $0.element) })
             if case .unusable(let problem) = all {
                 state.first = .some(problem)
                 return (plan, problem)
@@ -108,25 +113,34 @@ final class RegistryPlans: Sendable {
     }
 
     private func build(
-        _ schema: RegistrySchema, id: Int32, indexes: [Int], fields leaves: [(path: [String], slot: Int, field: FieldSpec)]
+        _ schema: RegistrySchema, id: Int32, indexes: [Int],
+        fields leaves: [(path: [String], slot: Int, field: FieldSpec)]
     ) -> Plan {
         switch (schema, format) {
         case (.avro(let avro), .avro):
             // Avro's resolution: a reader field the writer lacks takes its default; a declared optional field's
             // default is null, a required one has none.
-            let (found, problems) = Self.match(leaves, missing: "is not in the writer schema (and has no default: declare it optional)") { leaf in
+            let (found, problems) = Self.match(
+                leaves, missing: "is not in the writer schema (and has no default: declare it optional)"
+            ) { leaf in
                 avro.resolve(leaf.path).map { chain in
-                    (chain.last!.type.accepts(leaf.field.type), chain.last!.type.description,
-                     AvroStep.Leaf(path: leaf.path[...], slot: leaf.slot, type: leaf.field.type))
+                    (
+                        chain.last!.type.accepts(leaf.field.type), chain.last!.type.description,
+                        AvroStep.Leaf(path: leaf.path[...], slot: leaf.slot, type: leaf.field.type)
+                    )
                 }.mapError { problem in if case .missing = problem { nil } else { "\(problem)" } }
             }
-            guard problems.isEmpty else { return .unusable("schema id \(id) (\(avro.root.name ?? "avro")): " + problems.joined(separator: "; ")) }
+            guard problems.isEmpty else {
+                return .unusable("schema id \(id) (\(avro.root.name ?? "avro")): " + problems.joined(separator: "; "))
+            }
             return .avro(AvroStep(avro.root, leaves: found))
         case (.protobuf(let proto, let messages), .protobuf(let expected)):
             var level = messages
             var name: String?
             for index in indexes {
-                guard index < level.count else { return .unusable("schema id \(id): no message at index path \(indexes)") }
+                guard index < level.count else {
+                    return .unusable("schema id \(id): no message at index path \(indexes)")
+                }
                 name = level[index].name
                 level = level[index].nested
             }
@@ -137,11 +151,15 @@ final class RegistryPlans: Sendable {
             // Matched by name: a field the writer's message lacks is absent from every message.
             let (found, problems) = Self.match(leaves, missing: "is not in \(message)") { leaf in
                 proto.resolve(leaf.path, in: message).map { chain in
-                    (chain.last!.accepts(leaf.field.type), chain.last!.typeDescription,
-                     ProtoPlan.Leaf(chain: chain[...], slot: leaf.slot, type: leaf.field.type))
+                    (
+                        chain.last!.accepts(leaf.field.type), chain.last!.typeDescription,
+                        ProtoPlan.Leaf(chain: chain[...], slot: leaf.slot, type: leaf.field.type)
+                    )
                 }.mapError { problem in if case .missing = problem { nil } else { "\(problem)" } }
             }
-            guard problems.isEmpty else { return .unusable("schema id \(id) (\(message)): " + problems.joined(separator: "; ")) }
+            guard problems.isEmpty else {
+                return .unusable("schema id \(id) (\(message)): " + problems.joined(separator: "; "))
+            }
             return .protobuf(ProtoPlan(schema: proto, leaves: found))
         case (.avro, _):
             return .unusable("schema id \(id) is an Avro schema; the stream reads Protobuf")
