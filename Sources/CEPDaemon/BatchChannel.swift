@@ -7,6 +7,7 @@ import Foundation
 /// keeps the synchronisation to one lock round trip per few thousand events, and recycling them keeps their
 /// buffers' capacity, so that the steady state allocates nothing for the hand-off. `capacity` batches in flight
 /// bound the memory between the two threads: a producer ahead of the consumer waits.
+// @unchecked: every stored property is behind `condition` (a Mutex cannot wait on a condition).
 final class BatchChannel<Batch>: @unchecked Sendable {
     private let condition = NSCondition()
     private var full: [Batch] = []

@@ -18,7 +18,7 @@ import RocksStore
 /// Correctness does not depend on compaction (Tansu does not compact): compaction only drops records a later
 /// one supersedes. `min.compaction.lag.ms` keeps a dead writer's incomplete tail from superseding the values it
 /// would replace until the next owner has repaired it.
-final class Changelog: @unchecked Sendable {
+final class Changelog: Sendable {
     /// The topic.
     let topic: String
     private let properties: [(key: String, value: String)]

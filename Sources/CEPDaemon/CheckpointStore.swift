@@ -66,6 +66,7 @@ struct CheckpointError: Error, CustomStringConvertible {
 /// task's copy up to date while the engine does not run that task: RocksDB is thread-safe): a RocksDB database holding the engine's records (see `Engine`'s state
 /// layout) and the driver's record (`d` for `cepd serve`, `r` for `cepd run`), all written by one atomic, synced
 /// batch per checkpoint — and, written once, the owner's mark (`o`: which command the directory belongs to).
+// @unchecked: RocksDB's handle is thread-safe; the failpoint counter is touched by the engine thread only.
 final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     private let database: RocksDatabase
     let path: String

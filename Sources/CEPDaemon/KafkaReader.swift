@@ -22,6 +22,8 @@ import KafkaClient
 /// batch is in flight (the engine is behind) the reader stops polling until a batch comes back, and librdkafka
 /// stops fetching at its queue limits. A batch is handed over when full, when librdkafka has nothing more fetched
 /// for the moment, or at the latest `maxDelay` after its first item.
+// @unchecked: its state is confined to the reading thread once `run` starts; the engine thread only calls
+// `reload`, whose hand-off is behind `reloadLock`.
 final class KafkaReader: @unchecked Sendable {
     private struct Input {
         var partition: TopicPartition

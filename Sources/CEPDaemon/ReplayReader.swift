@@ -6,6 +6,8 @@ import CEPRuntime
 /// time (the next line comes from the input whose next event is earliest; ties go to the input given first), and
 /// sends them to the engine's thread in batches. It builds no `Event`: the engine's thread does (see
 /// `DecodedEvents`).
+// @unchecked: confined to the reading thread once `run` starts; the engine thread reads `readFailure` and
+// `schemaMismatch` only after the channel closed (ordered by the channel's lock).
 final class ReplayReader: @unchecked Sendable {
     /// One file: one partition of a topic.
     struct Input {

@@ -17,7 +17,7 @@ import Synchronization
 /// all, where waiting only delays them (the consumer falls behind, and catches up after). `shouldStop` ends the
 /// wait (the message is then left unread). A schema the registry does not have (404) or that cepd cannot read
 /// makes its messages dead letters.
-final class SchemaRegistryClient: RegistrySchemas, @unchecked Sendable {
+final class SchemaRegistryClient: RegistrySchemas, Sendable {
     private let base: String
     private let http: HTTPClient
     private let shouldStop: @Sendable () -> Bool

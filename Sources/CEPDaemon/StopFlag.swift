@@ -2,7 +2,7 @@ import Synchronization
 
 /// Why cepd stops. Failures travel up as these, and `exitStatus` is the one place that maps them to the exit
 /// statuses of docs/operations.md ("Exit status").
-enum StopReason: Sendable, Equatable {
+enum StopReason: Error, Sendable, Equatable {
     /// SIGINT/SIGTERM (or the end of the work): a clean stop — deliver, checkpoint, commit — that exits 0.
     case requested
     /// Bad options or configuration, state that cannot be used, or a first schema that does not fit the declared

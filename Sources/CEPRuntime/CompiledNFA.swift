@@ -6,6 +6,7 @@ import CEPCore
 /// of a state, an edge or a condition there costs reference counting. The matcher reads this form instead: states,
 /// edges, condition trees and expression trees as flat arrays of trivial structs in memory that lives as long as
 /// the object, so the hot loop does no reference counting on the automaton at all.
+// @unchecked: immutable after init; its buffers are written there and freed in deinit only.
 final class CompiledNFA: @unchecked Sendable {
     struct State {
         var firstEdge: Int32

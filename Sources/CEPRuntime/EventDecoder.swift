@@ -123,6 +123,7 @@ public struct EventDecoder: Sendable {
     private let envelopePlan: EnvelopePlan?
 
     /// The slots filled from the message's envelope rather than its JSON value.
+    // @unchecked: immutable after init (the plans inside are read-only trees the compiler cannot see through).
     private final class EnvelopePlan: @unchecked Sendable {
         let slots: [(slot: Int, field: EnvelopeField)]
         /// How to read the members of the message key that streams read (`@key.PATH`), if any.

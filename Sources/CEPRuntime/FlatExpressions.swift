@@ -8,6 +8,7 @@ import CEPCore
 /// reference counting on the expression at all (see `CompiledNFA`). The checker has already matched operand types
 /// to operators, so evaluation never fails: null operands give null (`ValueOperations`), and a null condition is
 /// false.
+// @unchecked: immutable after init; its node buffer is written there and freed in deinit only.
 final class FlatExpressions: @unchecked Sendable {
     enum Kind: UInt8 { case literal, currentField, bindingField, aggregate, unary, binary, inList, call }
 

@@ -2,6 +2,7 @@ internal import CRdKafka
 
 /// librdkafka's in-process mock Kafka cluster, for fault tests: brokers that can be taken down and brought back,
 /// and injected request errors. Clients (in this process or another) connect to `bootstrapServers`.
+// @unchecked: librdkafka's mock cluster handle is thread-safe, and it is the only state.
 public final class KafkaMockCluster: @unchecked Sendable {
     /// Kafka protocol request types whose responses can carry injected errors.
     public enum Request: Int16, Sendable {

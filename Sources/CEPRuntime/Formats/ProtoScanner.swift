@@ -5,6 +5,7 @@ import CEPCore
 ///
 /// The entries are plain values (no references, no strings): looking one up per field on the wire costs no
 /// reference counting. Names, enum tables and nested plans sit beside them, reached only when needed.
+// @unchecked: immutable once built (nested plans are filled in while building, never after).
 final class ProtoPlan: @unchecked Sendable {
     struct Entry {
         var number: UInt64
