@@ -72,6 +72,13 @@ import Testing
             }
         }
 
+        /// Waits until the daemon is ready (`/readyz`): consuming, with partitions assigned.
+        func waitUntilReady() throws {
+            try wait(for: "the daemon to be ready (partitions assigned): \(status.readiness().json)") { _ in
+                status.readiness().ready
+            }
+        }
+
         /// Waits for `turns` more turns of the engine loop: everything it had is applied, the clock looked at.
         func settle(turns: Int = 3) throws {
             let now = status.progress.turns
@@ -89,21 +96,24 @@ import Testing
             }
         }
 
-        func produce(_ topic: String, key: String, at ts: Int64) throws {
+        func produce(_ topic: String, partition: Int32 = 0, key: String, at ts: Int64) throws {
             let producer = try KafkaProducer(properties: settings)
-            try producer.send(topic: topic, partition: 0, key: nil, value: Array(#"{"k":"\#(key)","ts":\#(ts)}"#.utf8))
+            try producer.send(
+                topic: topic, partition: partition, key: nil, value: Array(#"{"k":"\#(key)","ts":\#(ts)}"#.utf8))
             try producer.flush(timeoutMs: 10_000)
         }
 
         /// The values of the messages in `topic` from `offset` on, read until `count` arrived (fails after 60 s).
-        func read(_ topic: String, count: Int) throws -> [String] {
+        func read(_ topic: String, count: Int, waitingSeconds: Double = 60) throws -> [String] {
             let consumer = try KafkaConsumer(
                 properties: settings, reading: [PartitionOffset(TopicPartition(topic: topic, partition: 0), offset: 0)])
             defer { consumer.close() }
             var values: [String] = []
-            let deadline = Date().addingTimeInterval(60)
+            let deadline = Date().addingTimeInterval(waitingSeconds)
             while values.count < count {
-                if Date() > deadline { throw Failure("waited 60 s for \(count) messages in \(topic); got \(values)") }
+                if Date() > deadline {
+                    throw Failure("waited \(waitingSeconds) s for \(count) messages in \(topic); got \(values)")
+                }
                 if case .message(let message) = consumer.poll(timeoutMs: 100) {
                     values.append(String(decoding: message.value, as: UTF8.self))
                 }
@@ -117,8 +127,9 @@ import Testing
         init(_ description: String) { self.description = description }
     }
 
-    static func topics(_ cluster: KafkaMockCluster) throws {
-        for topic in ["da", "db", "dalerts", "dlate", "ddead"] { try cluster.createTopic(topic, partitions: 1) }
+    static func topics(_ cluster: KafkaMockCluster, partitions: Int32 = 1) throws {
+        for topic in ["da", "db"] { try cluster.createTopic(topic, partitions: partitions) }
+        for topic in ["dalerts", "dlate", "ddead"] { try cluster.createTopic(topic, partitions: 1) }
     }
 
     /// The idle timeout runs on the daemon's clock: with one topic quiet (read to its end) the watermark waits for
@@ -185,5 +196,43 @@ import Testing
         try second.settle()
         #expect(try second.stop() == .requested)
         #expect(try second.read("dalerts", count: 1).count == 1)
+    }
+
+    /// A second member joins the group: one task moves to it, checkpointed by the first at the release and
+    /// restored by the second from the changelog; the matches of both tasks, before and after the move, come out
+    /// exactly once.
+    @Test func aTaskMovesToASecondMemberWithItsState() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster, partitions: 2)
+        try cluster.createTopic(Changelog.topicName(group: "move", patternPaths: []), partitions: 2)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-move-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let first = try Harness(
+            group: "move", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("a").path, cluster: cluster)
+        // Task p: partition p of da and db. A partial match (an `a` event) open in each task before the move…
+        for p: Int32 in [0, 1] {
+            try first.produce("da", partition: p, key: "k\(p)", at: 1_000)
+            try first.produce("db", partition: p, key: "other", at: 1_500)
+        }
+        try first.wait(for: "the four events before the move") { $0.events == 4 }
+        let second = try Harness(
+            group: "move", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("b").path, cluster: cluster)
+        try second.waitUntilReady()
+        // …completed after it: each task's match needs the state it had before.
+        for p: Int32 in [0, 1] {
+            try first.produce("db", partition: p, key: "k\(p)", at: 2_000)
+            try first.produce("da", partition: p, key: "z", at: 30_000)
+            try first.produce("db", partition: p, key: "z", at: 30_000)
+        }
+        let alerts = try first.read("dalerts", count: 2)
+        #expect(alerts.map { String($0.prefix(8)) }.sorted() == [#"{"k":"k0"#, #"{"k":"k1"#])
+        try second.settle()
+        try first.settle()
+        #expect(first.status.progress.events + second.status.progress.events >= 10)
+        #expect(second.status.progress.events > 0 && second.status.progress.alerts == 1)
+        #expect(try second.stop() == .requested)
+        #expect(try first.stop() == .requested)
+        // No third alert: none was written twice.
+        #expect(throws: Failure.self) { try first.read("dalerts", count: 3, waitingSeconds: 5) }
     }
 }
