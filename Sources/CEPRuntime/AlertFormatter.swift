@@ -205,6 +205,9 @@ struct FNV128 {
         mix(0xFF)  // never part of UTF-8
     }
 
+    /// Hashes one byte (the canonical fingerprint's encoding).
+    mutating func add(byte: UInt8) { mix(byte) }
+
     private mutating func mix(_ byte: UInt8) {
         low ^= UInt64(byte)
         // Multiply by the FNV prime 2^88 + 0x13B, modulo 2^128.

@@ -65,12 +65,22 @@ extension Engine {
     }
 
     /// A stable fingerprint of a pattern's compiled form and of the streams it reads: what its stored state
-    /// depends on. Not where it is written (moving a pattern in its file, or removing another above it, keeps its
-    /// state), nor which fields other patterns read (a field this pattern reads is read whatever the others do).
+    /// depends on (`CanonicalWriter`). Not where it is written (moving a pattern in its file, or removing another
+    /// above it, keeps its state), nor which fields other patterns read, nor how events and alerts are encoded.
     public func fingerprint(ofPattern index: Int) -> String {
+        let pattern = automaton.patterns[index]
+        var writer = CanonicalWriter()
+        pattern.canonical(into: &writer)
+        for key in pattern.keys { automaton.streams[key.stream].canonical(into: &writer) }
+        return writer.hex
+    }
+
+    /// The fingerprint checkpoints written before fingerprints version 2 carry (`String(describing:)` of the same
+    /// parts): a stored one that equals it is accepted once, and the next checkpoint writes the canonical one —
+    /// so existing checkpoints restore across the upgrade (docs/operations.md, "Upgrading").
+    func legacyFingerprint(ofPattern index: Int) -> String {
         var pattern = automaton.patterns[index]
         pattern.location = ""
-        // Nor how its alerts are encoded (the state holds partial matches, not alerts).
         pattern.emit?.encoding = nil
         pattern.timeoutEmit?.encoding = nil
         pattern.emit?.registration = nil
@@ -80,8 +90,6 @@ extension Engine {
         for key in pattern.keys {
             var stream = automaton.streams[key.stream]
             stream.location = ""
-            // Nor how events are encoded: a state of decoded values stays valid when a topic moves from JSON to
-            // Protobuf, or its schema gains a field.
             stream.format = .json
             stream.keyFormat = .json
             for f in stream.fields.indices { stream.fields[f].isUsed = false }
@@ -162,7 +170,7 @@ extension Engine {
                 obsoletePatternState.append(name)
                 continue
             }
-            guard self.fingerprint(ofPattern: p) == fingerprint else {
+            guard self.fingerprint(ofPattern: p) == fingerprint || legacyFingerprint(ofPattern: p) == fingerprint else {
                 obsoletePatternState.append(name)
                 report.changed.append(name)
                 continue
