@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 /// Settings every target shares: the strictness Hummingbird and swift-nio use.
@@ -11,6 +11,8 @@ let strictSettings: [SwiftSetting] = [
 /// For the targets on the per-event path (decoding, matching, the replay and daemon loops): release builds skip
 /// the run-time exclusivity checks, which cost a thread-local access set on every class-property and inout
 /// access (~4 % of a replay). The compile-time checks remain, and debug builds and tests keep the run-time ones.
+/// (tools-version 6.2: from it on, SwiftPM accepts unsafe flags in a package used through `.package(url:from:)`;
+/// scripts/dependent-package.sh checks that CEPCore and CEPRuntime are usable that way.)
 let hotPathSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
 ]
