@@ -112,7 +112,9 @@ final class Changelog: Sendable {
     /// Brings the local copies of `tasks` in `store` up to the end of their changelog partitions: reads each from
     /// the offset after the last checkpoint the copy holds and applies every complete checkpoint found. Throws
     /// when a partition cannot be read to its end within `timeoutMs` (going on would process with old state).
-    func catchUp(tasks: [Int], store: CheckpointStore, timeoutMs: Int64) throws -> [Int: CatchUp] {
+    func catchUp(
+        tasks: [Int], store: CheckpointStore, timeoutMs: Int64, clock: any DaemonClock = SystemClock()
+    ) throws -> [Int: CatchUp] {
         var result: [Int: CatchUp] = [:]
         var from: [TopicPartition: Int64] = [:]
         for task in tasks {
@@ -125,9 +127,9 @@ final class Changelog: Sendable {
             properties: properties, reading: from.map { PartitionOffset($0.key, offset: $0.value) })
         var open = Set(from.keys)
         var pending: [Int: [Change]] = [:]
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
+        let deadline = clock.uptimeNanos + UInt64(timeoutMs) * 1_000_000
         while !open.isEmpty {
-            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+            guard clock.uptimeNanos < deadline else {
                 let names = open.map(\.description).sorted().joined(separator: ", ")
                 throw KafkaError(
                     message:

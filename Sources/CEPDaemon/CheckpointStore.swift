@@ -79,7 +79,11 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         var keysDeleted: Int
     }
 
-    init(path: String) throws {
+    /// Times the checkpoints' writes (`Cost`).
+    private let clock: any DaemonClock
+
+    init(path: String, clock: any DaemonClock = SystemClock()) throws {
+        self.clock = clock
         if let status = FileStatus(path), !status.isDirectory {
             throw CheckpointError(
                 message:
@@ -229,7 +233,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         _ engine: inout TaskEngines, records: [DaemonCheckpoint], changelog: (Changelog, KafkaProducer)?,
         repair: [Int: [Changelog.Change]] = [:]
     ) throws -> Cost {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = clock.uptimeNanos
         let writer = BatchWriter()
         var counts = Engine.CheckpointCounts()
         var records = records
@@ -286,7 +290,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         try ensureSpace(for: writer.batch.payloadBytes)
         try database.write(writer.batch, sync: true)
         return Cost(
-            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+            milliseconds: Double(clock.uptimeNanos - start) / 1e6,
             batchBytes: writer.batch.payloadBytes,
             keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
     }
@@ -311,7 +315,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
 
     /// Writes the changes of the given tasks and the driver's record in one synced batch.
     func write<Record: CheckpointRecord>(_ engine: inout TaskEngines, tasks: [Int], _ record: Record) throws -> Cost {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = clock.uptimeNanos
         let writer = BatchWriter()
         var sink = writer
         var counts = Engine.CheckpointCounts()
@@ -324,7 +328,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         try ensureSpace(for: writer.batch.payloadBytes)
         try database.write(writer.batch, sync: true)
         return Cost(
-            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+            milliseconds: Double(clock.uptimeNanos - start) / 1e6,
             batchBytes: writer.batch.payloadBytes,
             keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
     }

@@ -8,12 +8,15 @@ protocol DaemonClock: Sendable {
     var uptimeNanos: UInt64 { get }
     /// Wall-clock time in milliseconds since the epoch (what checkpoints record, `--idle-wall-clock`).
     var wallMillis: Int64 { get }
+    /// Lets `milliseconds` pass (a retry's backoff): the system clock sleeps, a manual one moves on at once.
+    func sleep(milliseconds: Int)
 }
 
 /// The system's clocks.
 struct SystemClock: DaemonClock {
     var uptimeNanos: UInt64 { DispatchTime.now().uptimeNanoseconds }
     var wallMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    func sleep(milliseconds: Int) { usleep(useconds_t(max(0, milliseconds)) * 1000) }
 }
 
 /// A clock that moves only when told to (tests).
@@ -27,6 +30,9 @@ final class ManualClock: DaemonClock {
 
     var uptimeNanos: UInt64 { now.withLock { $0.uptime } }
     var wallMillis: Int64 { now.withLock { $0.wall } }
+
+    /// Virtual time: the wait is over at once, the clock moved on by it.
+    func sleep(milliseconds: Int) { advance(milliseconds: Int64(milliseconds)) }
 
     /// Moves both clocks `milliseconds` on.
     func advance(milliseconds: Int64) {

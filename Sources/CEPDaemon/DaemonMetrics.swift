@@ -32,7 +32,11 @@ final class DaemonMetrics: @unchecked Sendable {
     private var touched: Set<String> = []
     private let alertLatency: CoreMetrics.Timer
 
-    init() {
+    /// The wall clock the alert latency and the watermark lag are measured with.
+    private let clock: any DaemonClock
+
+    init(clock: any DaemonClock = SystemClock()) {
+        self.clock = clock
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["cepd_alert_latency_seconds"] = [
             .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -87,7 +91,7 @@ final class DaemonMetrics: @unchecked Sendable {
     func publish(_ snapshot: Snapshot) {
         touched.removeAll(keepingCapacity: true)
         defer { dropStaleSeries() }
-        let wallMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let wallMs = clock.wallMillis
         for p in snapshot.partitions {
             let labels = [("topic", p.topic), ("partition", String(p.partition))]
             count("cepd_events_in_total", labels, p.messages)
@@ -163,7 +167,7 @@ final class DaemonMetrics: @unchecked Sendable {
 
     /// Records an alert's latency: from its last event's event time to now (when it is handed to the producer).
     func recordAlert(lastEventTime: Int64) {
-        let ms = Int64(Date().timeIntervalSince1970 * 1000) - lastEventTime
+        let ms = clock.wallMillis - lastEventTime
         alertLatency.recordMilliseconds(max(0, ms))
     }
 

@@ -36,13 +36,16 @@ struct FileReplay {
     private var inputFiles: [FileIdentity] = []
     /// How the input lines are read; a checkpoint records it.
     private let inputFormat: InputFormat
+    /// For the checkpoint interval, the checkpoints' time and the summary's rate.
+    private let clock: any DaemonClock
 
     init(
         automaton: Automaton, inputs specs: [(topic: String, path: String)], output: String?, late: String,
         deadLetters: String, stateDir: String? = nil, checkpointInterval: Int64 = 10_000,
         limits: PartialMatchLimits = PartialMatchLimits(), maxLineBytes: Int = LineReader.defaultMaxLineBytes,
-        inputFormat: InputFormat = .json, schemas: (any RegistrySchemas)? = nil
+        inputFormat: InputFormat = .json, schemas: (any RegistrySchemas)? = nil, clock: any DaemonClock = SystemClock()
     ) throws {
+        self.clock = clock
         driver = EngineDriver(engine: TaskEngines(automaton: automaton), idling: .init(timeoutNanos: nil))
         self.inputFormat = inputFormat
         formatter = AlertFormatter(automaton: automaton, encoding: false)
@@ -113,7 +116,7 @@ struct FileReplay {
     /// Opens the state directory; if it holds a checkpoint of this replay, restores the engine, the input
     /// positions (returned) and the output files (cut back to what they held at the checkpoint).
     private mutating func restore(_ dir: String, tasks: Range<Int>) throws -> [Int64]? {
-        let store = try CheckpointStore(path: dir)
+        let store = try CheckpointStore(path: dir, clock: clock)
         try store.claim(.replay)
         driver.engine.trackChanges()
         let record: ReplayCheckpoint?
@@ -234,7 +237,7 @@ struct FileReplay {
         }
         checkpointNumber += 1
         let record = ReplayCheckpoint(
-            number: checkpointNumber, writtenAt: Int64(Date().timeIntervalSince1970 * 1000),
+            number: checkpointNumber, writtenAt: clock.wallMillis,
             inputs: specs.enumerated().map {
                 ReplayCheckpoint.Input(
                     topic: $1.topic, path: $1.path, next: driver.inputs[$0].position ?? 0, file: inputFiles[$0],
@@ -250,13 +253,13 @@ struct FileReplay {
 
     /// Replays everything; returns the summary for stderr. Throws if an output or a checkpoint could not be written.
     mutating func run(progress: Bool) throws(IOFailure) -> String {
-        let start = DispatchTime.now()
+        let start = clock.uptimeNanos
         guard let reader else { return "" }
         self.reader = nil
         let thread = Thread { reader.run() }
         thread.stackSize = 1 << 20
         thread.start()
-        var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
+        var lastCheckpoint = clock.uptimeNanos
         var millions = 0
         while let batch = channel.receive() {
             var position = EngineDriver.BatchPosition()
@@ -271,9 +274,9 @@ struct FileReplay {
             batch.removeAll()
             channel.recycle(batch)
             if let failure = outputFailure() { throw failure }
-            if store != nil && DispatchTime.now().uptimeNanoseconds - lastCheckpoint >= checkpointInterval {
+            if store != nil && clock.uptimeNanos - lastCheckpoint >= checkpointInterval {
                 try checkpoint()
-                lastCheckpoint = DispatchTime.now().uptimeNanoseconds
+                lastCheckpoint = clock.uptimeNanos
             }
         }
         if let problem = reader.schemaMismatch {
@@ -296,7 +299,7 @@ struct FileReplay {
         for writer in writers { writer.close() }
         if let failure = outputFailure() { throw failure }
         if progress && millions > 0 { PatternFiles.writeError("\r") }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        let seconds = Double(clock.uptimeNanos - start) / 1e9
         return summary(seconds: seconds)
     }
 

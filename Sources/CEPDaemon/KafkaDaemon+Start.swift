@@ -58,7 +58,7 @@ extension KafkaDaemon {
             }
             let stop = stop
             do {
-                schemaRegistry = try options.registry.client(for: automaton) { stop.isSet }
+                schemaRegistry = try options.registry.client(for: automaton, clock: clock) { stop.isSet }
             } catch {
                 Log.error(error.message)
                 throw StopReason.configuration
@@ -102,7 +102,7 @@ extension KafkaDaemon {
     /// The admin server, with --metrics-port.
     mutating func startAdmin() throws(StopReason) -> AdminServer? {
         guard let address = options.metricsAddress else { return nil }
-        let metrics = DaemonMetrics()
+        let metrics = DaemonMetrics(clock: clock)
         let routes = AdminRoutes(metrics: metrics, status: status, requests: requests)
         let admin: AdminServer
         do {

@@ -17,7 +17,7 @@ extension KafkaDaemon {
     mutating func openState(_ dir: String, producer: KafkaProducer, outputTopics: [String]) -> StopReason? {
         let store: CheckpointStore
         do {
-            store = try CheckpointStore(path: dir)
+            store = try CheckpointStore(path: dir, clock: clock)
         } catch {
             Log.error("cannot open the state directory \(dir): \(error) (is another cepd using it?)")
             return .configuration
@@ -74,7 +74,7 @@ extension KafkaDaemon {
         let started = clock.uptimeNanos
         let results: [Int: Changelog.CatchUp]
         do {
-            results = try changelog.catchUp(tasks: tasks, store: store, timeoutMs: timeoutMs)
+            results = try changelog.catchUp(tasks: tasks, store: store, timeoutMs: timeoutMs, clock: clock)
         } catch {
             Log.error(
                 "cannot restore tasks \(tasks.map(String.init).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)"
@@ -180,7 +180,8 @@ extension KafkaDaemon {
             let started = clock.uptimeNanos
             do {
                 let found = try OutputLedger.recover(
-                    properties: options.properties, tasks: tasks, timeoutMs: max(options.connectTimeout, 60_000))
+                    properties: options.properties, tasks: tasks, timeoutMs: max(options.connectTimeout, 60_000),
+                    clock: clock)
                 ledger.add(found)
                 let ms = String(format: "%.0f", Double(clock.uptimeNanos - started) / 1e6)
                 let each = tasks.keys.sorted().map { "task \($0): \(found.found[$0] ?? 0)" }.joined(separator: ", ")

@@ -124,7 +124,7 @@ struct KafkaDaemon {
     /// Asks the daemon to stop, and says why (signals: the command layer, `ServeCommand`).
     let stop = StopFlag()
     /// Kafka's failures, from librdkafka's log and the consumer's error events, written once per 30 s each.
-    let kafkaLogRepeats = LogRepeats()
+    let kafkaLogRepeats: LogRepeats
     /// Set by a failure after which nothing more may be processed or produced (an output Kafka would not take, a
     /// reload that could not carry the state over while the reader already decodes for the new patterns): the
     /// batches still in flight are dropped, nothing is delivered, checkpointed or committed.
@@ -140,6 +140,7 @@ struct KafkaDaemon {
         self.automaton = automaton
         self.options = options
         self.clock = clock
+        kafkaLogRepeats = LogRepeats(clock: clock)
         self.driver = EngineDriver(
             engine: TaskEngines(automaton: automaton),
             idling: .init(

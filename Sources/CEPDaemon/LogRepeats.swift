@@ -17,16 +17,21 @@ final class LogRepeats: Sendable {
     /// The most messages remembered at once.
     static let maxMessages = 1024
 
-    /// A filter that writes each message at most once per `window` nanoseconds.
-    init(window: UInt64 = 30_000_000_000) {
+    /// Where `admit` reads the time when it is not given.
+    private let clock: any DaemonClock
+
+    /// A filter that writes each message at most once per `window` nanoseconds of `clock`.
+    init(window: UInt64 = 30_000_000_000, clock: any DaemonClock = SystemClock()) {
         self.window = window
+        self.clock = clock
     }
 
     /// The line to write for `line` now, or nil while it repeats within the window. Only Kafka's failures are
     /// collapsed (`collapses`): rebalances, fatal errors, librdkafka's info lines and the debug lines `-X debug`
     /// asks for are always written.
-    func admit(_ line: String, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> String? {
+    func admit(_ line: String, now: UInt64? = nil) -> String? {
         guard Self.collapses(line) else { return line }
+        let now = now ?? clock.uptimeNanos
         let key = Self.gist(line)
         return seen.withLock { messages in
             if let seen = messages[key], now &- seen.since < window {

@@ -39,7 +39,8 @@ struct OutputLedger {
     /// skip. `found` counts what it noted per task. Throws when the partitions cannot be read to their end within
     /// `timeoutMs`: going on would risk writing duplicates.
     static func recover(
-        properties: [(key: String, value: String)], tasks: [Int: [TopicPartition: Int64]], timeoutMs: Int64
+        properties: [(key: String, value: String)], tasks: [Int: [TopicPartition: Int64]], timeoutMs: Int64,
+        clock: any DaemonClock = SystemClock()
     ) throws(KafkaError) -> OutputLedger {
         var partitions: [TopicPartition: Int64] = [:]
         for ends in tasks.values { partitions.merge(ends, uniquingKeysWith: min) }
@@ -48,9 +49,9 @@ struct OutputLedger {
         let consumer = try KafkaConsumer(
             properties: properties, reading: partitions.map { PartitionOffset($0.key, offset: $0.value) })
         var open = Set(partitions.keys)
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
+        let deadline = clock.uptimeNanos + UInt64(timeoutMs) * 1_000_000
         while !open.isEmpty {
-            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+            guard clock.uptimeNanos < deadline else {
                 let names = open.map { "\($0.topic)[\($0.partition)]" }.sorted().joined(separator: ", ")
                 throw KafkaError(
                     message: "could not read the output partitions \(names) to their end within \(timeoutMs / 1000) s")

@@ -40,7 +40,7 @@ struct RegistryOptions: ParsableArguments {
     /// writes alerts as JSON).
     func client(
         for automaton: Automaton, registeringAlerts: Bool = true, giveUpAfterMs: Int? = nil,
-        shouldStop: @escaping @Sendable () -> Bool
+        clock: any DaemonClock = SystemClock(), shouldStop: @escaping @Sendable () -> Bool
     ) throws(UsageError) -> SchemaRegistryClient? {
         let environment = ProcessInfo.processInfo.environment
         func byID(_ format: EventFormat) -> Bool { if case .registry = format { true } else { false } }
@@ -78,6 +78,6 @@ struct RegistryOptions: ParsableArguments {
             url: url,
             options: HTTPClient.Options(
                 basicAuth: auth, caFile: caFile, clientCertificate: certificate, clientKey: key),
-            giveUpAfterMs: giveUpAfterMs, shouldStop: shouldStop)
+            giveUpAfterMs: giveUpAfterMs, clock: clock, shouldStop: shouldStop)
     }
 }

@@ -22,7 +22,9 @@ final class SchemaRegistryClient: RegistrySchemas, Sendable {
     private let http: HTTPClient
     private let shouldStop: @Sendable () -> Bool
     private let cache = Mutex<[Int32: Result<RegistrySchema, RegistryLookupError>]>([:])
-    private let logRepeats = LogRepeats()
+    private let logRepeats: LogRepeats
+    /// For the backoff and the give-up time (a manual clock in tests: the backoff then takes no real time).
+    private let clock: any DaemonClock
     /// How many requests got an answer, and how many did not.
     private let answered = Atomic<Int>(0)
     private let unanswered = Atomic<Int>(0)
@@ -36,8 +38,11 @@ final class SchemaRegistryClient: RegistrySchemas, Sendable {
     private let giveUpAfterMs: Int?
 
     init(
-        url: String, options: HTTPClient.Options, giveUpAfterMs: Int? = nil, shouldStop: @escaping @Sendable () -> Bool
+        url: String, options: HTTPClient.Options, giveUpAfterMs: Int? = nil, clock: any DaemonClock = SystemClock(),
+        shouldStop: @escaping @Sendable () -> Bool
     ) {
+        self.clock = clock
+        logRepeats = LogRepeats(clock: clock)
         base = url.hasSuffix("/") ? String(url.dropLast()) : url
         http = HTTPClient(options: options)
         self.giveUpAfterMs = giveUpAfterMs
@@ -149,9 +154,9 @@ final class SchemaRegistryClient: RegistrySchemas, Sendable {
     private func object(_ path: String, body: [UInt8]? = nil, what: String) throws(RegistryLookupError) -> [String: Any]
     {
         var delayMs = 100
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = clock.uptimeNanos
         while true {
-            if let giveUpAfterMs, DispatchTime.now().uptimeNanoseconds - started > UInt64(giveUpAfterMs) * 1_000_000 {
+            if let giveUpAfterMs, clock.uptimeNanos - started > UInt64(giveUpAfterMs) * 1_000_000 {
                 throw .stopping(
                     "the schema registry at \(displayURL) gave no answer for \(what) in \(giveUpAfterMs / 1000) s")
             }
@@ -197,10 +202,12 @@ final class SchemaRegistryClient: RegistrySchemas, Sendable {
         if let line = logRepeats.admit("\(why); asking again in \(Double(delayMs) / 1000) s (its messages wait)") {
             Log.warning(line)
         }
-        let until = DispatchTime.now().uptimeNanoseconds + UInt64(delayMs) * 1_000_000
-        while DispatchTime.now().uptimeNanoseconds < until {
+        // In steps of 20 ms, so that a stop ends the wait soon.
+        var waited = 0
+        while waited < delayMs {
             if shouldStop() { throw .stopping(why) }
-            usleep(20_000)
+            clock.sleep(milliseconds: 20)
+            waited += 20
         }
         delayMs = min(delayMs * 2, 10_000)
     }
