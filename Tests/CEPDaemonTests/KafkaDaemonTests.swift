@@ -235,4 +235,50 @@ import Testing
         // No third alert: none was written twice.
         #expect(throws: Failure.self) { try first.read("dalerts", count: 3, waitingSeconds: 5) }
     }
+
+    /// A checkpoint Kafka refuses (its changelog records or the outputs before it cannot be delivered): the daemon
+    /// stops with status 4 and commits nothing; the restart on the same state directory does the work again, and
+    /// the alert is in its topic exactly once.
+    @Test(.enabled(if: KafkaLibrary.supportsTansu, "librdkafka 2.0.2 crashes on a produce refused at once"))
+    func aCheckpointKafkaRefusesStopsWithoutCommitting() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        try cluster.createTopic(Changelog.topicName(group: "refused", patternPaths: []), partitions: 1)
+        try cluster.createTopic("scratch", partitions: 1)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-refused-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let first = try Harness(group: "refused", idleTimeoutMs: 60_000, stateDir: state.path, cluster: cluster)
+        try first.produce("da", key: "u", at: 1_000)
+        try first.produce("db", key: "u", at: 2_000)
+        try first.produce("da", key: "x", at: 20_000)
+        try first.produce("db", key: "y", at: 20_000)
+        try first.wait(for: "the four events and the alert") { $0.events == 4 && $0.alerts == 1 }
+        cluster.inject(Array(repeating: .topicAuthorizationFailed, count: 5), into: .produce)
+        first.clock.advance(milliseconds: 1_000)  // the checkpoint interval: a checkpoint, refused
+        let deadline = Date().addingTimeInterval(60)
+        while first.running.result.withLock({ $0 }) == nil {
+            if Date() > deadline { throw Failure("the daemon did not stop within 60 s of a refused checkpoint") }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        #expect(first.running.result.withLock { $0 } == .kafkaFailed)
+        let group = try KafkaConsumer(properties: first.settings, group: "refused", topics: ["da"], start: .earliest)
+        let committed = try group.committed([TopicPartition(topic: "da", partition: 0)])
+        group.close()
+        #expect(committed[TopicPartition(topic: "da", partition: 0)] == .some(nil))
+        // Whatever is left of the injected errors goes to a scratch topic, not to the restart.
+        var drained = false
+        for _ in 0..<20 where !drained {
+            let producer = try KafkaProducer(properties: first.settings)
+            try producer.send(topic: "scratch", partition: 0, key: nil, value: [1])
+            try? producer.flush(timeoutMs: 5_000)
+            drained = producer.failure == nil && producer.failedCount == 0
+        }
+        try #require(drained, "the injected errors did not run out")
+        let second = try Harness(group: "refused", idleTimeoutMs: 60_000, stateDir: state.path, cluster: cluster)
+        try second.wait(for: "the four events again after the restart") { $0.events == 4 }
+        try second.settle()
+        #expect(try second.stop() == .requested)
+        #expect(try second.read("dalerts", count: 1).count == 1)
+        #expect(throws: Failure.self) { try second.read("dalerts", count: 2, waitingSeconds: 5) }
+    }
 }
