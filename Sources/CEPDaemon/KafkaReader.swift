@@ -3,6 +3,7 @@ import CEPDriver
 import CEPRuntime
 import Foundation
 import KafkaClient
+import Synchronization
 
 /// The consuming side of the daemon, on its own thread: polls the consumer, decodes each message, merges the
 /// partitions by event time and sends batches to the engine's thread. Like `ReplayReader` it builds no `Event`
@@ -23,7 +24,7 @@ import KafkaClient
 /// stops fetching at its queue limits. A batch is handed over when full, when librdkafka has nothing more fetched
 /// for the moment, or at the latest `maxDelay` after its first item.
 // @unchecked: its state is confined to the reading thread once `run` starts; the engine thread only calls
-// `reload`, whose hand-off is behind `reloadLock`.
+// `reload`, whose hand-off is a Mutex.
 final class KafkaReader: @unchecked Sendable {
     private struct Input {
         var partition: TopicPartition
@@ -46,9 +47,8 @@ final class KafkaReader: @unchecked Sendable {
 
     private let consumer: KafkaConsumer
     private var decoders: [String: EventDecoder]
-    /// A reload's decoders, handed over by the engine's thread (behind `reloadLock`).
-    private var pendingDecoders: [String: EventDecoder]?
-    private let reloadLock = NSLock()
+    /// A reload's decoders, handed over by the engine's thread.
+    private let pendingDecoders = Mutex<[String: EventDecoder]?>(nil)
     private let rank: (TopicPartition) -> Int32
     private let channel: BatchChannel<InputBatch>
     private let stop: StopFlag
@@ -123,9 +123,9 @@ final class KafkaReader: @unchecked Sendable {
     /// they are read again after a restart.
     func run() {
         while !stop.isSet {
-            if let decoders = reloadLock.withLock({ () -> [String: EventDecoder]? in
-                defer { pendingDecoders = nil }
-                return pendingDecoders
+            if let decoders = pendingDecoders.withLock({ pending -> [String: EventDecoder]? in
+                defer { pending = nil }
+                return pending
             }) {
                 switchDecoders(decoders, in: currentBatch())
             }
@@ -156,7 +156,7 @@ final class KafkaReader: @unchecked Sendable {
     /// Decodes with `decoders` from now on (a reload): the engine's thread calls this, and switches its engine when
     /// it reaches the `.reloaded` item.
     func reload(decoders: [String: EventDecoder]) {
-        reloadLock.withLock { pendingDecoders = decoders }
+        pendingDecoders.withLock { $0 = decoders }
     }
 
     /// Swaps the decoders between two items of `batch`: the messages waiting to be merged are decoded again, and
