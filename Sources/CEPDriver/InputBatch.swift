@@ -68,9 +68,11 @@ public final class InputBatch {
         items.reserveCapacity(Self.capacity)
     }
 
+    @inlinable
     public var isFull: Bool { items.count >= Self.capacity || bytes.count >= 1 << 20 }
 
     /// Keeps a copy of some bytes; returns where they are in `bytes`.
+    @inlinable
     public func keep(_ data: UnsafeBufferPointer<UInt8>) -> Range<Int> {
         let start = bytes.count
         bytes.append(contentsOf: data)
@@ -78,11 +80,13 @@ public final class InputBatch {
     }
 
     /// Calls `body` with bytes kept by `keep`.
+    @inlinable
     public func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     /// A copy of bytes kept by `keep`.
+    @inlinable
     public func copy(_ range: Range<Int>) -> [UInt8] { Array(bytes[range]) }
 
     public func removeAll() {
