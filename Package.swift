@@ -117,6 +117,7 @@ let package = Package(
             name: "CEPDaemonTests",
             dependencies: [
                 "CEPDaemon", "CEPDriver", "CEPRuntime", "CEPCompiler", "CEPSyntax", "KafkaClient", "TestSupport",
+                "AdminHTTP",
             ],
             swiftSettings: strictSettings),
     ]

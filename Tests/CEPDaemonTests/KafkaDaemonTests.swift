@@ -1,3 +1,4 @@
+import AdminHTTP
 import CEPCompiler
 import CEPRuntime
 import Foundation
@@ -36,14 +37,20 @@ import Testing
         let clock = ManualClock()
         let status: DaemonStatus
         let stopFlag: StopFlag
+        let requests: EngineRequests
         let running: Running
         let thread: Thread
 
-        init(group: String, idleTimeoutMs: Int64, stateDir: String? = nil, cluster: KafkaMockCluster? = nil) throws {
+        init(
+            group: String, idleTimeoutMs: Int64, stateDir: String? = nil, cluster: KafkaMockCluster? = nil,
+            patternFile: String? = nil
+        ) throws {
             let cluster = try cluster ?? KafkaMockCluster()
             self.cluster = cluster
             settings = [("bootstrap.servers", cluster.bootstrapServers)]
-            let automaton = try #require(Compiler.compile(text: KafkaDaemonTests.source).automaton)
+            let text =
+                try patternFile.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? KafkaDaemonTests.source
+            let automaton = try #require(Compiler.compile(text: text).automaton)
             // Quick group joins (the second daemon of a test joins the group the first left).
             let fast = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000")]
             let options = KafkaDaemon.Options(
@@ -51,7 +58,10 @@ import Testing
                 idleTimeout: idleTimeoutMs, idleWallClock: false, lateTopic: "dlate", deadLetterTopic: "ddead",
                 connectTimeout: 10_000, waitForTopics: false, commitInterval: 1_000, stateDir: stateDir,
                 checkpointInterval: 1_000, metricsAddress: nil)
-            let daemon = KafkaDaemon(automaton: automaton, options: options, clock: clock)
+            var withFiles = options
+            withFiles.patternPaths = patternFile.map { [$0] } ?? []
+            let daemon = KafkaDaemon(automaton: automaton, options: withFiles, clock: clock)
+            requests = daemon.requests
             status = daemon.status
             stopFlag = daemon.stop
             let running = Running(daemon)
@@ -280,5 +290,49 @@ import Testing
         #expect(try second.stop() == .requested)
         #expect(try second.read("dalerts", count: 1).count == 1)
         #expect(throws: Failure.self) { try second.read("dalerts", count: 2, waitingSeconds: 5) }
+    }
+
+    /// A reload while a partial match is open: the refused one (a file with errors) changes nothing, the taken one
+    /// keeps the unchanged pattern's state (its match completes after the reload) and starts the added pattern.
+    @Test func aReloadKeepsTheStateOfUnchangedPatterns() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        try cluster.createTopic("dbig", partitions: 1)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-reload-\(UUID().uuidString).cep")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Self.source.write(to: file, atomically: true, encoding: .utf8)
+        let harness = try Harness(group: "reload", idleTimeoutMs: 60_000, cluster: cluster, patternFile: file.path)
+        try harness.produce("da", key: "u", at: 1_000)
+        try harness.wait(for: "the first event") { $0.events == 1 }
+
+        /// Asks for a reload (as POST /reload does) and waits for the answer.
+        func reload() throws -> (status: Int, body: String) {
+            let answer = Mutex<(Int, String)?>(nil)
+            harness.requests.addReload { response in
+                let body = String(decoding: response.body, as: UTF8.self).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
+                answer.withLock { $0 = (response.status, body) }
+            }
+            let deadline = Date().addingTimeInterval(60)
+            while true {
+                if let got = answer.withLock({ $0 }) { return got }
+                if Date() > deadline { throw Failure("no answer to the reload within 60 s") }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+        try (Self.source + "\npattern broken { match x: nowhere }\n").write(to: file, atomically: true, encoding: .utf8)
+        let refused = try reload()
+        #expect(refused.status == 422 && refused.body.contains("error"), "\(refused)")
+        let added = #"pattern big { match p: a where p.k == "u" emit to "dbig" { k: p.k } }"#
+        try (Self.source + "\n" + added + "\n").write(to: file, atomically: true, encoding: .utf8)
+        let taken = try reload()
+        #expect(taken.status == 200, "\(taken)")
+        #expect(taken.body == #"{"kept":["pair"],"started":["big"],"dropped":[]}"#, "\(taken)")
+        try harness.produce("db", key: "u", at: 2_000)
+        try harness.produce("da", key: "x", at: 20_000)
+        try harness.produce("db", key: "y", at: 20_000)
+        let alerts = try harness.read("dalerts", count: 1)
+        #expect(alerts.count == 1 && alerts[0].hasPrefix(#"{"k":"u","at":2000"#), "\(alerts)")
+        #expect(try harness.stop() == .requested)
     }
 }
