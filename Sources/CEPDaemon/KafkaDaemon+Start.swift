@@ -33,53 +33,45 @@ extension KafkaDaemon {
         logConfiguration()
         let assignor = try assignorDefaults(topics)
         let admin = try startAdmin()
-        if let reason = waitForTopics(topics, producer: producer, stop: stop) {
-            admin?.stop()
-            throw reason
-        }
+        // The admin server runs on only if the daemon starts.
+        var started = false
+        defer { if !started { admin?.stop() } }
+        if let reason = waitForTopics(topics, producer: producer, stop: stop) { throw reason }
         let emits = Set(automaton.patterns.flatMap { [$0.emit?.topic, $0.timeoutEmit?.topic].compactMap { $0 } })
             .sorted()
-        do {
-            if let dir = options.stateDir,
-                let reason = openState(
-                    dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
-            {
-                throw reason
-            }
-            driver.engine.setLimits(options.limits)
-            let consumer: KafkaConsumer
-            do {
-                consumer = try KafkaConsumer(
-                    properties: assignor + options.properties, group: options.group, topics: topics,
-                    start: options.start)
-            } catch {
-                Log.error("\(error.message) (check -X and --config)")
-                throw StopReason.configuration
-            }
-            let stop = stop
-            do {
-                schemaRegistry = try options.registry.client(for: automaton, clock: clock) { stop.isSet }
-            } catch {
-                Log.error(error.message)
-                throw StopReason.configuration
-            }
-            if let problem = registerAlertSchemas(&formatter) {
-                Log.error("\(problem); stopping")
-                throw StopReason.configuration
-            }
-            Log.info(
-                "consuming \(topics.joined(separator: ", ")) from \(options.brokers) as group '\(options.group)'; "
-                    + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters "
-                    + "to \(options.deadLetterTopic)")
-            let (reader, channel) = startReader(consumer, topics: topics)
-            return Connections(producer: producer, consumer: consumer, reader: reader, channel: channel, admin: admin)
-        } catch let reason as StopReason {
-            admin?.stop()
+        if let dir = options.stateDir,
+            let reason = openState(
+                dir, producer: producer, outputTopics: emits + [options.lateTopic, options.deadLetterTopic])
+        {
             throw reason
+        }
+        driver.engine.setLimits(options.limits)
+        let consumer: KafkaConsumer
+        do {
+            consumer = try KafkaConsumer(
+                properties: assignor + options.properties, group: options.group, topics: topics, start: options.start)
         } catch {
-            admin?.stop()
+            Log.error("\(error.message) (check -X and --config)")
             throw .configuration
         }
+        let stop = stop
+        do {
+            schemaRegistry = try options.registry.client(for: automaton, clock: clock) { stop.isSet }
+        } catch {
+            Log.error(error.message)
+            throw .configuration
+        }
+        if let problem = registerAlertSchemas(&formatter) {
+            Log.error("\(problem); stopping")
+            throw .configuration
+        }
+        Log.info(
+            "consuming \(topics.joined(separator: ", ")) from \(options.brokers) as group '\(options.group)'; "
+                + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters "
+                + "to \(options.deadLetterTopic)")
+        let (reader, channel) = startReader(consumer, topics: topics)
+        started = true
+        return Connections(producer: producer, consumer: consumer, reader: reader, channel: channel, admin: admin)
     }
 
     /// The consumer settings cepd starts from. Tasks move whole: partition i of every input topic to the same

@@ -248,8 +248,15 @@ struct KafkaDaemon {
         for respond in requests.takeReloads() { respond?(.json("{\"error\":\"cepd is stopping\"}", status: 503)) }
         pendingReload?.respond?(.json("{\"error\":\"cepd stopped before the reload took effect\"}", status: 503))
         deliver(connections.producer)
-        if stop.isClean && checkpoint(connections.producer) {
-            commit(producer: connections.producer, consumer: connections.consumer)
+        // The final checkpoint failing is a failure (status 4 or 5), not a clean stop: the first stop reason set
+        // (the signal's) would otherwise win.
+        var failure: StopReason?
+        if stop.isClean {
+            if checkpoint(connections.producer) {
+                commit(producer: connections.producer, consumer: connections.consumer)
+            } else {
+                failure = checkpointFailure
+            }
         }
         connections.consumer.close()
         // The state directory's lock goes with the store: a daemon that returned holds nothing (another can start).
@@ -259,7 +266,7 @@ struct KafkaDaemon {
         Log.info(
             "stopped: \(driver.processedEvents) events, \(alertCount) alerts, \(driver.lateEvents) late, "
                 + "\(driver.deadLetters) dead letters\(skipped)")
-        return stop.stopReason ?? .requested
+        return failure ?? stop.stopReason ?? .requested
     }
 
     // MARK: - The engine loop

@@ -98,10 +98,15 @@ import Testing
         /// Stops the daemon (as SIGTERM does) and returns why it stopped.
         func stop() throws -> StopReason {
             stopFlag.set(.requested)
+            return try exit(after: "the stop request")
+        }
+
+        /// Waits until the daemon's run returns (fails after 60 s saying after what); why it stopped.
+        func exit(after what: String) throws -> StopReason {
             let deadline = Date().addingTimeInterval(60)
             while true {
                 if let reason = running.result.withLock({ $0 }) { return reason }
-                if Date() > deadline { throw Failure("the daemon did not stop within 60 s of the stop request") }
+                if Date() > deadline { throw Failure("the daemon did not stop within 60 s of \(what)") }
                 Thread.sleep(forTimeInterval: 0.01)
             }
         }
@@ -265,12 +270,7 @@ import Testing
         try first.wait(for: "the four events and the alert") { $0.events == 4 && $0.alerts == 1 }
         cluster.inject(Array(repeating: .topicAuthorizationFailed, count: 5), into: .produce)
         first.clock.advance(milliseconds: 1_000)  // the checkpoint interval: a checkpoint, refused
-        let deadline = Date().addingTimeInterval(60)
-        while first.running.result.withLock({ $0 }) == nil {
-            if Date() > deadline { throw Failure("the daemon did not stop within 60 s of a refused checkpoint") }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        #expect(first.running.result.withLock { $0 } == .kafkaFailed)
+        #expect(try first.exit(after: "a refused checkpoint") == .kafkaFailed)
         let group = try KafkaConsumer(properties: first.settings, group: "refused", topics: ["da"], start: .earliest)
         let committed = try group.committed([TopicPartition(topic: "da", partition: 0)])
         group.close()
