@@ -71,7 +71,8 @@ for round in 1 2 3 4 5 6 7 8 9; do
     start_cepd
     wait_for_log "$from" '"message":"assigned'
     if [ "$round" != 7 ] && [ "$round" != 8 ]; then
-        wait_for_count "$from" '"message":"checkpoint [0-9]* (tasks [0-9,]*): [1-9]' $((want - 1))
+        # Checkpoints of the tasks, whether they wrote keys or not: late in the stream none may write any more.
+        wait_for_count "$from" '"message":"checkpoint [0-9]* (tasks [0-9,]*): ' $((want - 1))
     fi
     if [ "$round" = 8 ]; then
         # In the middle of a checkpoint's changelog records (task 0's changes written, its record not), and the
