@@ -106,7 +106,7 @@ let package = Package(
                 "CEPRuntime", "CEPCompiler", "CEPSyntax", "CEPCore", "TestSupport", "CEPSchemas",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            swiftSettings: strictSettings),
+            exclude: ["Fixtures"], swiftSettings: strictSettings),
         .testTarget(
             name: "CEPDriverTests", dependencies: ["CEPDriver", "CEPRuntime", "CEPCompiler", "CEPCore", "TestSupport"],
             swiftSettings: strictSettings),

@@ -1,0 +1,71 @@
+import CEPCore
+import Foundation
+import Testing
+
+@testable import CEPRuntime
+
+/// The checkpoint format is a contract with every user's state directory: a checkpoint an earlier cepd wrote must
+/// restore and go on to the output of an uninterrupted run, and the same state must encode to the same bytes (so
+/// that moving the encoding between types cannot change it unnoticed). The fixture is a snapshot of
+/// `SnapshotTests.source` after the first 130 of seed 2's events, written by the cepd of format version 2 (commit
+/// b8a47d0); it holds partial matches, held matches (`skip none`), buffered out-of-order events, timers and
+/// timeouts in flight.
+@Suite struct StateFormatTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/snapshot-format2-seed2.bin")
+    static let cut = 130
+
+    static func input() -> [(String, [String: Value])] { SnapshotTests().events(seed: 2, count: 200) }
+
+    /// With `CEPD_RECORD_STATE_FIXTURE=1` it records the fixture instead (and fails, saying so): only for a
+    /// deliberate format change — bump `Engine.stateVersion` and keep a test of the old fixture as the upgrade path.
+    @Test func theSameStateEncodesToTheStoredBytes() throws {
+        var harness = try EngineHarness(SnapshotTests.source)
+        for (stream, fields) in Self.input().prefix(Self.cut) { harness.send(stream, fields) }
+        let written = harness.engine.snapshot()
+        if ProcessInfo.processInfo.environment["CEPD_RECORD_STATE_FIXTURE"] == "1" {
+            try Data(written).write(to: Self.fixture)
+            Issue.record("recorded \(Self.fixture.path); run again without CEPD_RECORD_STATE_FIXTURE to check it")
+            return
+        }
+        let stored = try [UInt8](Data(contentsOf: Self.fixture))
+        #expect(written.count == stored.count)
+        #expect(
+            written == stored,
+            "first difference at byte \(written.indices.first { $0 >= stored.count || written[$0] != stored[$0] } ?? -1)"
+        )
+    }
+
+    @Test func aStoredCheckpointRestoresToTheUninterruptedOutput() throws {
+        let input = Self.input()
+        var uninterrupted = try EngineHarness(SnapshotTests.source)
+        for (i, (stream, fields)) in input.enumerated() {
+            if i == Self.cut { uninterrupted.result = EngineHarness.Result() }  // only what follows the cut
+            uninterrupted.send(stream, fields)
+        }
+        let expected = uninterrupted.finish()
+        #expect(expected.alerts.count > 10, "the rest should produce alerts")
+
+        var restored = try EngineHarness(SnapshotTests.source)
+        var engine = Engine(automaton: restored.automaton)
+        let report = try engine.restore([UInt8](Data(contentsOf: Self.fixture)))
+        restored.engine = engine
+        #expect(report.restored.sorted() == ["absent", "anyof", "loop", "relaxed"])
+        #expect(report.keys > 0)
+        // What the fixture is meant to carry across the cut.
+        #expect(engine.matchers.contains { $0.openPartialMatches > 0 }, "no partial match at the cut")
+        #expect(engine.matchers.contains { $0.bufferedEvents > 0 }, "no event waiting for the watermark at the cut")
+        #expect(
+            engine.matchers.contains { $0.slots.contains { !$0.state.completed.elements.isEmpty } },
+            "no held match at the cut")
+        #expect(engine.matchers.contains { !$0.timers.heap.entries.isEmpty }, "no timer at the cut")
+        // The offsets the harness numbers events with go on from the cut, as the input's positions would.
+        for (stream, _) in input.prefix(Self.cut) { restored.offsets[stream, default: 0] += 1 }  // topic = stream
+        for (stream, fields) in input.dropFirst(Self.cut) { restored.send(stream, fields) }
+        let got = restored.finish()
+        #expect(got.alerts == expected.alerts)
+        #expect(got.matches == expected.matches)
+        #expect(got.timeouts == expected.timeouts)
+        #expect(got.late == expected.late)
+    }
+}
