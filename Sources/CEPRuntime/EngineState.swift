@@ -132,8 +132,8 @@ extension Engine {
             let matcher = matchers[p]
             // A slot freed since (and not reused) has nothing to write: its key is among the deletions.
             for slot in full ? Array(matcher.keyIndex.slots) : changed where matcher.holdsKey(slot) {
-                let s = matcher.slots[Int(slot)]
-                writer.put(Self.keyPrefix(name) + Self.encoded(s.key), keyRecord(s.state))
+                let (key, record) = matcher.keyRecord(slot, automaton)
+                writer.put(Self.keyPrefix(name) + Self.encoded(key), record)
                 counts.keysWritten += 1
             }
         }
@@ -185,7 +185,7 @@ extension Engine {
                 do throws(SnapshotError) {
                     var k = SnapshotReader(Array(key[prefix.count...]))
                     let keyValue = try k.value()
-                    try restoreKey(p, keyValue, value)
+                    try matchers[p].restoreKey(keyValue, record: value, automaton)
                     report.keys += 1
                     return true
                 } catch {
@@ -251,24 +251,12 @@ extension Engine {
         return w.bytes
     }
 
+    /// The engine's counters of the pattern, then the matcher's own record (`PatternMatcher.writeRecord`).
     private func patternRecord(_ p: Int) -> [UInt8] {
-        let matcher = matchers[p]
         var w = SnapshotWriter()
         w.int(stats.matches[p])
         w.int(stats.timeouts[p])
-        w.signed(matcher.watermark)
-        w.unsigned(matcher.timers.nextOrder)
-        w.unsigned(matcher.pending.nextArrival)
-        var table = EventTable()
-        for entry in matcher.pending.heap.entries { table.note(matcher.pending.items[Int(entry.id)]!.event) }
-        table.write(&w, automaton)
-        w.unsigned(UInt64(matcher.pending.heap.entries.count))
-        for entry in matcher.pending.heap.entries {
-            let item = matcher.pending.items[Int(entry.id)]!
-            w.int(table.eventIDs[ObjectIdentifier(item.event)]!)
-            w.value(item.key)
-            w.unsigned(entry.arrival)
-        }
+        matchers[p].writeRecord(into: &w, automaton)
         return w.bytes
     }
 
@@ -276,191 +264,10 @@ extension Engine {
         var r = SnapshotReader(bytes)
         stats.matches[p] = try r.int()
         stats.timeouts[p] = try r.int()
-        var matcher = PatternMatcher(automaton, index: p)
-        matcher.watermark = try r.signed()
-        matcher.timers.nextOrder = try r.unsigned()
-        matcher.pending.nextArrival = try r.unsigned()
-        let events = try EventTable.read(&r, automaton, pattern: automaton.patterns[p]).events
-        for _ in 0..<(try r.count()) {
-            let event = events[try r.index(below: events.count)]
-            let key = try r.value()
-            let arrival = try r.unsigned()
-            // Heap order is restored entry by entry: the array of an equal heap need not be identical, and pops
-            // follow the entries' total order, not their positions.
-            let id = Int32(matcher.pending.items.count)
-            matcher.pending.items.append((event, key))
-            matcher.pending.insert(
-                PendingEvents.Entry(
-                    time: event.timestamp, rank: event.sourceRank, id: id, offset: event.origin.offset, arrival: arrival
-                ))
-        }
+        var matcher = try PatternMatcher(reading: &r, automaton, index: p)
         guard r.isAtEnd else { throw r.fail("trailing bytes in pattern '\(automaton.patterns[p].name)'") }
         matcher.tracksChanges = matchers[p].tracksChanges
         matchers[p] = matcher
-    }
-
-    private func keyRecord(_ state: KeyState) -> [UInt8] {
-        var table = EventTable()
-        for m in state.partial.elements { table.note(m.last) }
-        for m in state.completed.elements { table.note(m.last) }
-        var w = SnapshotWriter()
-        table.write(&w, automaton)
-        func write(_ m: PartialMatch) {
-            w.int(Int(m.state))
-            w.int(m.last.map { table.nodeIDs[ObjectIdentifier($0)]! } ?? -1)
-            w.signed(m.startTimestamp)
-            w.unsigned(m.startOrder)
-            w.signed(m.previousTimestamp)
-        }
-        w.unsigned(UInt64(state.partial.elements.count))
-        for m in state.partial.elements { write(m) }
-        w.unsigned(UInt64(state.completed.elements.count))
-        for m in state.completed.elements { write(m) }
-        w.unsigned(state.nextSequence)
-        w.bool(state.timer != nil)
-        if let timer = state.timer { w.signed(timer) }
-        w.bool(state.queuedTimer != nil)
-        if let queued = state.queuedTimer {
-            w.signed(queued)
-            w.unsigned(state.queuedOrder)
-        }
-        return w.bytes
-    }
-
-    private mutating func restoreKey(_ p: Int, _ key: Value, _ bytes: [UInt8]) throws(SnapshotError) {
-        var r = SnapshotReader(bytes)
-        let (_, nodes) = try EventTable.read(&r, automaton, pattern: automaton.patterns[p])
-        let pattern = automaton.patterns[p]
-        func partialMatch() throws(SnapshotError) -> PartialMatch {
-            let state = try r.index(below: pattern.states.count)
-            let node = try r.int()
-            guard node < nodes.count else { throw r.fail("unknown node") }
-            return PartialMatch(
-                state: Int32(state), last: node < 0 ? nil : nodes[node], startTimestamp: try r.signed(),
-                startOrder: try r.unsigned(), previousTimestamp: try r.signed())
-        }
-        var state = KeyState(start: pattern.start)
-        var partial: [PartialMatch] = []
-        for _ in 0..<(try r.count()) { partial.append(try partialMatch()) }
-        var completed: [PartialMatch] = []
-        for _ in 0..<(try r.count()) { completed.append(try partialMatch()) }
-        state.partial = StartOrderedQueue(elements: partial)
-        state.completed = StartOrderedQueue(elements: completed)
-        state.nextSequence = try r.unsigned()
-        state.timer = try r.bool() ? try r.signed() : nil
-        if try r.bool() {
-            state.queuedTimer = try r.signed()
-            state.queuedOrder = try r.unsigned()
-        }
-        guard r.isAtEnd else { throw r.fail("trailing bytes in a key of pattern '\(pattern.name)'") }
-        // Two records of one key (a damaged store can spell one value twice) would leave a slot the index cannot
-        // reach, holding timers of its own.
-        let hash = KeyIndex.hash(key)
-        guard matchers[p].keyIndex.find(hash, isKey: { matchers[p].slots[Int($0)].key == key }) == nil else {
-            throw r.fail("key \(key) of pattern '\(pattern.name)' stored twice")
-        }
-        let slot = Int32(matchers[p].slots.count)
-        matchers[p].slots.append(PatternMatcher.KeySlot(key: key, state: state))
-        matchers[p].keyIndex.insert(hash, slot: slot)
-        if let time = state.queuedTimer {
-            matchers[p].timers.heap.push(TimerQueue.Entry(time: time, order: state.queuedOrder, slot: slot))
-        }
-    }
-}
-
-/// Events and match nodes numbered on first sight, so that a record stores each once (partial matches of a key
-/// share their prefixes and events).
-struct EventTable {
-    var eventIDs: [ObjectIdentifier: Int] = [:]
-    var events: [Event] = []
-    var nodeIDs: [ObjectIdentifier: Int] = [:]
-    var nodes: [MatchNode] = []
-
-    mutating func note(_ event: Event) {
-        if eventIDs[ObjectIdentifier(event)] == nil {
-            eventIDs[ObjectIdentifier(event)] = events.count
-            events.append(event)
-        }
-    }
-
-    mutating func note(_ node: MatchNode?) {
-        var chain: [MatchNode] = []
-        var current = node
-        while let n = current, nodeIDs[ObjectIdentifier(n)] == nil {
-            chain.append(n)
-            current = n.previous
-        }
-        for n in chain.reversed() {  // parents first
-            nodeIDs[ObjectIdentifier(n)] = nodes.count
-            nodes.append(n)
-            note(n.event)
-        }
-    }
-
-    func write(_ w: inout SnapshotWriter, _ automaton: Automaton) {
-        w.unsigned(UInt64(events.count))
-        for e in events {
-            w.string(automaton.streams[e.stream].name)
-            w.signed(e.timestamp)
-            w.unsigned(UInt64(e.fieldCount))
-            for f in 0..<e.fieldCount { w.value(e.field(f)) }
-            w.string(e.origin.topic)
-            w.signed(Int64(e.origin.partition))
-            w.signed(e.origin.offset)
-            w.signed(Int64(e.sourceRank))
-        }
-        w.unsigned(UInt64(nodes.count))
-        for n in nodes {
-            w.int(eventIDs[ObjectIdentifier(n.event)]!)
-            w.int(n.binding)
-            w.unsigned(n.sequence)
-            w.int(n.previous.map { nodeIDs[ObjectIdentifier($0)]! } ?? -1)
-        }
-    }
-
-    /// Reads what `write` wrote for `pattern`, checking what the matcher and the alert formatter rely on without
-    /// checking again: each event is of a stream the pattern reads, with a value of its declared type (or null) in
-    /// every field, and each node binds an event of its binding's stream. A damaged record that slipped past the
-    /// store's checksums is refused here, never run (found by Fuzz/ FuzzCheckpoints).
-    static func read(
-        _ r: inout SnapshotReader, _ automaton: Automaton, pattern: PatternAutomaton
-    ) throws(SnapshotError) -> (events: [Event], nodes: [MatchNode]) {
-        var events: [Event] = []
-        for _ in 0..<(try r.count()) {
-            let name = try r.string()
-            guard let stream = automaton.streams.firstIndex(where: { $0.name == name }),
-                pattern.bindings.contains(where: { $0.stream == stream })
-            else {
-                throw r.fail("stream '\(name)' is not one pattern '\(pattern.name)' reads")
-            }
-            let timestamp = try r.signed()
-            var fields: [Value] = []
-            for _ in 0..<(try r.count()) { fields.append(try r.value()) }
-            let specs = automaton.streams[stream].fields
-            guard fields.count == specs.count else { throw r.fail("fields of stream '\(name)'") }
-            for (value, spec) in zip(fields, specs) where !value.isNull && !value.holds(spec.type) {
-                throw r.fail("field '\(spec.dotted)' of stream '\(name)' holds \(value), not a \(spec.type.rawValue)")
-            }
-            let origin = EventOrigin(
-                topic: try r.string(), partition: Int32(truncatingIfNeeded: try r.signed()), offset: try r.signed())
-            let rank = Int32(truncatingIfNeeded: try r.signed())
-            events.append(Event(stream: stream, timestamp: timestamp, fields: fields, origin: origin, sourceRank: rank))
-        }
-        var nodes: [MatchNode] = []
-        for _ in 0..<(try r.count()) {
-            let event = events[try r.index(below: events.count)]
-            let binding = try r.index(below: pattern.bindings.count)
-            guard pattern.bindings[binding].stream == event.stream else {
-                throw r.fail("step '\(pattern.bindings[binding].name)' bound to an event of another stream")
-            }
-            let sequence = try r.unsigned()
-            let previous = try r.int()
-            guard previous < nodes.count else { throw r.fail("node refers forward") }
-            nodes.append(
-                MatchNode(
-                    event: event, binding: binding, sequence: sequence, previous: previous < 0 ? nil : nodes[previous]))
-        }
-        return (events, nodes)
     }
 }
 

@@ -1,0 +1,124 @@
+import CEPCore
+
+/// The part of the shared buffer one state record needs — events and match nodes, numbered on first sight — so
+/// that a record stores each once (partial matches of a key share their prefixes and events), as Flink's
+/// `SharedBufferNodeSerializer` does for its nodes. Each event and node writes and reads its own fields.
+struct EventTable {
+    var eventIDs: [ObjectIdentifier: Int] = [:]
+    var events: [Event] = []
+    var nodeIDs: [ObjectIdentifier: Int] = [:]
+    var nodes: [MatchNode] = []
+
+    mutating func note(_ event: Event) {
+        if eventIDs[ObjectIdentifier(event)] == nil {
+            eventIDs[ObjectIdentifier(event)] = events.count
+            events.append(event)
+        }
+    }
+
+    mutating func note(_ node: MatchNode?) {
+        var chain: [MatchNode] = []
+        var current = node
+        while let n = current, nodeIDs[ObjectIdentifier(n)] == nil {
+            chain.append(n)
+            current = n.previous
+        }
+        for n in chain.reversed() {  // parents first
+            nodeIDs[ObjectIdentifier(n)] = nodes.count
+            nodes.append(n)
+            note(n.event)
+        }
+    }
+
+    /// The number `note` gave `event`.
+    func id(of event: Event) -> Int { eventIDs[ObjectIdentifier(event)]! }
+
+    /// The number `note` gave `node`; -1 for none.
+    func id(of node: MatchNode?) -> Int { node.map { nodeIDs[ObjectIdentifier($0)]! } ?? -1 }
+
+    func write(_ w: inout SnapshotWriter, _ automaton: Automaton) {
+        w.unsigned(UInt64(events.count))
+        for e in events { e.write(into: &w, automaton) }
+        w.unsigned(UInt64(nodes.count))
+        for n in nodes { n.write(into: &w, event: id(of: n.event), previous: id(of: n.previous)) }
+    }
+
+    /// Reads what `write` wrote for `pattern`, checking what the matcher and the alert formatter rely on without
+    /// checking again (see `Event.read` and `MatchNode.read`). A damaged record that slipped past the store's
+    /// checksums is refused here, never run (found by Fuzz/ FuzzCheckpoints).
+    static func read(
+        _ r: inout SnapshotReader, _ automaton: Automaton, pattern: PatternAutomaton
+    ) throws(SnapshotError) -> (events: [Event], nodes: [MatchNode]) {
+        var events: [Event] = []
+        for _ in 0..<(try r.count()) { events.append(try Event.read(&r, automaton, pattern: pattern)) }
+        var nodes: [MatchNode] = []
+        for _ in 0..<(try r.count()) { nodes.append(try MatchNode.read(&r, pattern: pattern, events, nodes)) }
+        return (events, nodes)
+    }
+}
+
+extension Event {
+    /// Its stream by name, time, field values, origin and rank.
+    func write(into w: inout SnapshotWriter, _ automaton: Automaton) {
+        w.string(automaton.streams[stream].name)
+        w.signed(timestamp)
+        w.unsigned(UInt64(fieldCount))
+        for f in 0..<fieldCount { w.value(field(f)) }
+        w.string(origin.topic)
+        w.signed(Int64(origin.partition))
+        w.signed(origin.offset)
+        w.signed(Int64(sourceRank))
+    }
+
+    /// Reads what `write` wrote: an event of a stream `pattern` reads, with a value of its declared type (or null)
+    /// in every field.
+    static func read(
+        _ r: inout SnapshotReader, _ automaton: Automaton, pattern: PatternAutomaton
+    ) throws(SnapshotError) -> Event {
+        let name = try r.string()
+        guard let stream = automaton.streams.firstIndex(where: { $0.name == name }),
+            pattern.bindings.contains(where: { $0.stream == stream })
+        else {
+            throw r.fail("stream '\(name)' is not one pattern '\(pattern.name)' reads")
+        }
+        let timestamp = try r.signed()
+        var fields: [Value] = []
+        for _ in 0..<(try r.count()) { fields.append(try r.value()) }
+        let specs = automaton.streams[stream].fields
+        guard fields.count == specs.count else { throw r.fail("fields of stream '\(name)'") }
+        for (value, spec) in zip(fields, specs) where !value.isNull && !value.holds(spec.type) {
+            throw r.fail("field '\(spec.dotted)' of stream '\(name)' holds \(value), not a \(spec.type.rawValue)")
+        }
+        let origin = EventOrigin(
+            topic: try r.string(), partition: Int32(truncatingIfNeeded: try r.signed()), offset: try r.signed())
+        let rank = Int32(truncatingIfNeeded: try r.signed())
+        return Event(stream: stream, timestamp: timestamp, fields: fields, origin: origin, sourceRank: rank)
+    }
+}
+
+extension MatchNode {
+    /// Its event and previous node by their numbers in the record's table, its binding and sequence.
+    func write(into w: inout SnapshotWriter, event: Int, previous: Int) {
+        w.int(event)
+        w.int(binding)
+        w.unsigned(sequence)
+        w.int(previous)
+    }
+
+    /// Reads what `write` wrote: a node that binds an event of its binding's stream and refers back only to
+    /// `nodes` read before it.
+    static func read(
+        _ r: inout SnapshotReader, pattern: PatternAutomaton, _ events: [Event], _ nodes: [MatchNode]
+    ) throws(SnapshotError) -> MatchNode {
+        let event = events[try r.index(below: events.count)]
+        let binding = try r.index(below: pattern.bindings.count)
+        guard pattern.bindings[binding].stream == event.stream else {
+            throw r.fail("step '\(pattern.bindings[binding].name)' bound to an event of another stream")
+        }
+        let sequence = try r.unsigned()
+        let previous = try r.int()
+        guard previous < nodes.count else { throw r.fail("node refers forward") }
+        return MatchNode(
+            event: event, binding: binding, sequence: sequence, previous: previous < 0 ? nil : nodes[previous])
+    }
+}
