@@ -43,6 +43,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         /// The owner's rebalance hooks (see `setRebalanceHooks`).
         var assignHook: (([TopicPartition]) -> [TopicPartition: Int64])?
         var revokeHook: (([TopicPartition], Bool) -> Void)?
+        /// The group's rebalance protocol as last seen: librdkafka answers NULL once the consumer is closing, and
+        /// the revocation of the close must still use the protocol the assignment used.
+        var cooperative = false
         init(start: Start) { self.start = start }
     }
 
@@ -120,7 +123,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         _ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
         _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, _ state: CallbackState
     ) {
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        if let name = rd_kafka_rebalance_protocol(rk) { state.cooperative = String(cString: name) == "COOPERATIVE" }
+        let cooperative = state.cooperative
         let list = PartitionList.elements(partitions).map(\.partition)
         if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
             // (In this order: the time lookup fills in committed offsets, our own positions override them, and the
