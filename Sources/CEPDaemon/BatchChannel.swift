@@ -7,6 +7,10 @@ import Foundation
 /// keeps the synchronisation to one lock round trip per few thousand events, and recycling them keeps their
 /// buffers' capacity, so that the steady state allocates nothing for the hand-off. `capacity` batches in flight
 /// bound the memory between the two threads: a producer ahead of the consumer waits.
+///
+/// A batch is not `Sendable` (it is a reused buffer): every hand-off is `sending`, so the compiler holds each side
+/// to giving a batch up when it passes it on — a producer that touched a batch after `send`, or a consumer after
+/// `recycle`, does not compile.
 // @unchecked: every stored property is behind `condition` (a Mutex cannot wait on a condition).
 final class BatchChannel<Batch>: @unchecked Sendable {
     private let condition = NSCondition()
@@ -20,7 +24,7 @@ final class BatchChannel<Batch>: @unchecked Sendable {
     }
 
     /// Producer: an empty batch to fill (waits while all are in flight).
-    func emptyBatch() -> Batch {
+    func emptyBatch() -> sending Batch {
         condition.lock()
         defer { condition.unlock() }
         while empty.isEmpty { condition.wait() }
@@ -28,7 +32,7 @@ final class BatchChannel<Batch>: @unchecked Sendable {
     }
 
     /// Producer: an empty batch if one comes back within `waitingMs`, else nil.
-    func tryEmptyBatch(waitingMs: Int) -> Batch? {
+    func tryEmptyBatch(waitingMs: Int) -> sending Batch? {
         condition.lock()
         defer { condition.unlock() }
         if empty.isEmpty && waitingMs > 0 {
@@ -38,7 +42,7 @@ final class BatchChannel<Batch>: @unchecked Sendable {
     }
 
     /// Producer: hands a filled batch to the consumer.
-    func send(_ batch: Batch) {
+    func send(_ batch: sending Batch) {
         condition.lock()
         full.append(batch)
         condition.broadcast()
@@ -54,7 +58,7 @@ final class BatchChannel<Batch>: @unchecked Sendable {
     }
 
     /// Consumer: the next batch in the order sent, or nil once the channel is closed and drained.
-    func receive() -> Batch? {
+    func receive() -> sending Batch? {
         condition.lock()
         defer { condition.unlock() }
         while full.isEmpty && !closed { condition.wait() }
@@ -69,7 +73,7 @@ final class BatchChannel<Batch>: @unchecked Sendable {
     }
 
     /// Consumer: the next batch, or `.timeout` when none came within `waitingMs`, or `.closed`.
-    func receive(waitingMs: Int) -> Received {
+    func receive(waitingMs: Int) -> sending Received {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date().addingTimeInterval(Double(waitingMs) / 1000)
@@ -80,8 +84,10 @@ final class BatchChannel<Batch>: @unchecked Sendable {
         return closed ? .closed : .timeout
     }
 
-    /// Consumer: gives an emptied batch back to the producer.
-    func recycle(_ batch: Batch) {
+    /// Consumer: gives an emptied batch back to the producer. (The consumers' batches pass through methods of the
+    /// engine's adapters, which the compiler counts as possibly kept: their call sites say, as
+    /// `nonisolated(unsafe)`, that nothing keeps one.)
+    func recycle(_ batch: sending Batch) {
         condition.lock()
         empty.append(batch)
         condition.broadcast()
