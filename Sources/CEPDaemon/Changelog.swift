@@ -113,20 +113,20 @@ final class Changelog: Sendable {
     /// the offset after the last checkpoint the copy holds and applies every complete checkpoint found. Throws
     /// when a partition cannot be read to its end within `timeoutMs` (going on would process with old state).
     func catchUp(
-        tasks: [Int], store: CheckpointStore, timeoutMs: Int64, clock: any DaemonClock = SystemClock()
-    ) throws -> [Int: CatchUp] {
-        var result: [Int: CatchUp] = [:]
+        tasks: [TaskID], store: CheckpointStore, timeoutMs: Int64, clock: any DaemonClock = SystemClock()
+    ) throws -> [TaskID: CatchUp] {
+        var result: [TaskID: CatchUp] = [:]
         var from: [TopicPartition: Int64] = [:]
         for task in tasks {
             let record = try store.taskRecord(task)
             result[task] = CatchUp(record: record)
-            from[TopicPartition(topic: topic, partition: Int32(task))] = record?.changelogEnd ?? 0
+            from[TopicPartition(topic: topic, partition: task.partition)] = record?.changelogEnd ?? 0
         }
         guard !from.isEmpty else { return result }
         let consumer = try KafkaConsumer(
             properties: properties, reading: from.map { PartitionOffset($0.key, offset: $0.value) })
         var open = Set(from.keys)
-        var pending: [Int: [Change]] = [:]
+        var pending: [TaskID: [Change]] = [:]
         let deadline = clock.uptimeNanos + UInt64(timeoutMs) * 1_000_000
         while !open.isEmpty {
             guard clock.uptimeNanos < deadline else {
@@ -137,7 +137,7 @@ final class Changelog: Sendable {
             }
             switch consumer.poll(timeoutMs: 200) {
             case .message(let m):
-                let task = Int(m.partition.partition)
+                let task = TaskID(ofPartition: m.partition.partition)
                 result[task]!.records += 1
                 guard let key = m.key else { continue }
                 if key == Self.recordKey {

@@ -23,7 +23,7 @@ struct DaemonCheckpoint: CheckpointRecord {
     static let currentVersion = 2
     var version = Self.currentVersion
     /// The task.
-    var task: Int
+    var task: TaskID
     /// Counts the task's checkpoints (over every process that ran it).
     var number: UInt64
     /// Wall-clock time it was taken, epoch ms.
@@ -192,17 +192,17 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     var holdsEarlierLayout: Bool { (try? database.get(Array(DaemonCheckpoint.key.utf8))) != nil }
 
     /// Task `task`'s checkpoint record, if the store holds one.
-    func taskRecord(_ task: Int) throws -> DaemonCheckpoint? {
+    func taskRecord(_ task: TaskID) throws -> DaemonCheckpoint? {
         try record(DaemonCheckpoint.self, at: TaskEngines.statePrefix(task) + Changelog.recordKey)
     }
 
     /// A value of task `task`'s state (a key as the engine names it).
-    func taskValue(_ task: Int, _ key: [UInt8]) throws -> [UInt8]? {
+    func taskValue(_ task: TaskID, _ key: [UInt8]) throws -> [UInt8]? {
         try database.get(TaskEngines.statePrefix(task) + key)
     }
 
     /// Calls `body` with each key of task `task`'s state under `prefix` (as the engine names it) and its value.
-    func scanTask(_ task: Int, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+    func scanTask(_ task: TaskID, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         let taskPrefix = TaskEngines.statePrefix(task)
         try database.scan(prefix: taskPrefix + prefix) { key, value in try body(Array(key[taskPrefix.count...]), value)
         }
@@ -210,7 +210,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
 
     /// Applies one complete checkpoint read from the changelog to task `task`'s copy, in one synced batch (after
     /// removing what the copy held, with `wipe`).
-    func apply(task: Int, _ changes: [Changelog.Change], record: DaemonCheckpoint, wipe: Bool) throws {
+    func apply(task: TaskID, _ changes: [Changelog.Change], record: DaemonCheckpoint, wipe: Bool) throws {
         let prefix = TaskEngines.statePrefix(task)
         var batch = WriteBatch()
         if wipe { batch.deletePrefix(prefix) }
@@ -231,7 +231,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     /// flushed), then everything with the tasks' records into the store in one synced batch.
     func write(
         _ engine: inout TaskEngines, records: [DaemonCheckpoint], changelog: (Changelog, KafkaProducer)?,
-        repair: [Int: [Changelog.Change]] = [:]
+        repair: [TaskID: [Changelog.Change]] = [:]
     ) throws -> Cost {
         let start = clock.uptimeNanos
         let writer = BatchWriter()
@@ -242,7 +242,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             if let (log, producer) = changelog {
                 var tee = TeeWriter(
                     local: writer,
-                    changelog: Changelog.Writer(producer: producer, topic: log.topic, partition: Int32(record.task)),
+                    changelog: Changelog.Writer(producer: producer, topic: log.topic, partition: record.task.partition),
                     taskPrefix: TaskEngines.statePrefix(record.task).count)
                 for change in repair[record.task] ?? [] { try rewrite(change, task: record.task, into: &tee.changelog) }
                 written = engine.writeCheckpoint(task: record.task, into: &tee)
@@ -280,7 +280,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             try producer.flush(timeoutMs: 30_000)
             let ends = producer.deliveredEnds
             for i in records.indices {
-                records[i].changelogEnd = ends[TopicPartition(topic: log.topic, partition: Int32(records[i].task))]
+                records[i].changelogEnd = ends[TopicPartition(topic: log.topic, partition: records[i].task.partition)]
             }
         }
         for record in records {
@@ -301,7 +301,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     private var changelogCheckpointsWithChanges = 0
 
     /// Writes again, to the changelog, the local value of a key an incomplete checkpoint changed there.
-    private func rewrite(_ change: Changelog.Change, task: Int, into log: inout Changelog.Writer) throws {
+    private func rewrite(_ change: Changelog.Change, task: TaskID, into log: inout Changelog.Writer) throws {
         switch change {
         case .put(let key, _), .delete(let key):
             log.send(key, try taskValue(task, key).map { [UInt8(ascii: "P")] + $0 })
@@ -314,7 +314,8 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     }
 
     /// Writes the changes of the given tasks and the driver's record in one synced batch.
-    func write<Record: CheckpointRecord>(_ engine: inout TaskEngines, tasks: [Int], _ record: Record) throws -> Cost {
+    func write<Record: CheckpointRecord>(_ engine: inout TaskEngines, tasks: [TaskID], _ record: Record) throws -> Cost
+    {
         let start = clock.uptimeNanos
         let writer = BatchWriter()
         var sink = writer

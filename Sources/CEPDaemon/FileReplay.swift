@@ -59,7 +59,7 @@ struct FileReplay {
         do {
             inputFiles = try specs.map { spec throws(UsageError) in try FileIdentity(path: spec.path) }
             for spec in specs { partitions[spec.topic, default: 0] += 1 }
-            let tasks = 0..<max(1, Int(partitions.values.max() ?? 1))
+            let tasks = (0..<max(1, Int(partitions.values.max() ?? 1))).map(TaskID.init)
             partitions = [:]
             var positions = Array(repeating: Int64(0), count: specs.count)
             if let stateDir { positions = try restore(stateDir, tasks: tasks) ?? positions }
@@ -91,8 +91,8 @@ struct FileReplay {
             var ignore: [MatchOutput] = []
             for topic in driver.engine.inputTopics {
                 if partitions[topic] == nil { missingTopics.append(topic) }
-                for task in tasks where task >= partitions[topic, default: 0] {
-                    let source = driver.engine.source(topic: topic, partition: Int32(task))
+                for task in tasks where task.number >= partitions[topic, default: 0] {
+                    let source = driver.engine.source(topic: topic, partition: task.partition)
                     if !driver.engine[source].isFinished { driver.engine.finish(source, into: &ignore) }
                 }
             }
@@ -115,7 +115,7 @@ struct FileReplay {
 
     /// Opens the state directory; if it holds a checkpoint of this replay, restores the engine, the input
     /// positions (returned) and the output files (cut back to what they held at the checkpoint).
-    private mutating func restore(_ dir: String, tasks: Range<Int>) throws -> [Int64]? {
+    private mutating func restore(_ dir: String, tasks: [TaskID]) throws -> [Int64]? {
         let store = try CheckpointStore(path: dir, clock: clock)
         try store.claim(.replay)
         driver.engine.trackChanges()

@@ -86,7 +86,7 @@ extension KafkaDaemon {
             }
             if ledger.alreadyWritten(OutputLedger.identity(matchID: alert.id)) { continue }
             // The task that wrote it: a task restored elsewhere skips only its own outputs (`OutputLedger`).
-            let task = output.last.map { String(TaskEngines.task(ofPartition: $0.event.origin.partition)) } ?? ""
+            let task = output.last.map { TaskID(ofPartition: $0.event.origin.partition).description } ?? ""
             send(
                 producer, topic: alert.topic, key: Array(alert.key.utf8),
                 value: alert.encoded ?? Array(alert.json.utf8),

@@ -70,14 +70,14 @@ extension KafkaDaemon {
         timeoutMs: Int64,
         clock: any DaemonClock, stop: StopFlag
     ) -> [TopicPartition: Int64] {
-        let tasks = Set(partitions.map { TaskEngines.task(ofPartition: $0.partition) }).sorted()
+        let tasks = Set(partitions.map { TaskID(ofPartition: $0.partition) }).sorted()
         let started = clock.uptimeNanos
-        let results: [Int: Changelog.CatchUp]
+        let results: [TaskID: Changelog.CatchUp]
         do {
             results = try changelog.catchUp(tasks: tasks, store: store, timeoutMs: timeoutMs, clock: clock)
         } catch {
             Log.error(
-                "cannot restore tasks \(tasks.map(String.init).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)"
+                "cannot restore tasks \(tasks.map(\.description).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)"
             )
             tails.markBehind(tasks)
             stop.set(.kafkaUnavailable)
@@ -105,7 +105,7 @@ extension KafkaDaemon {
     /// if nothing happened to it since, else its state restored from the store (caught up with the changelog). A
     /// task without a checkpoint starts empty. Either way it is then prepared (`prepareTasks`) before it can produce
     /// anything. Returns an exit status to stop with.
-    mutating func startTask(_ task: Int) -> StopReason? {
+    mutating func startTask(_ task: TaskID) -> StopReason? {
         guard let store else { return nil }
         if tails.isBehind(task) { return .kafkaUnavailable }  // its catch-up failed (logged): cepd is stopping
         let started = clock.uptimeNanos
@@ -213,7 +213,7 @@ extension KafkaDaemon {
         guard !leaving.isEmpty else { return true }
         var ok = true
         if !lost { ok = checkpoint(producer, tasks: leaving) }
-        var released: [(task: Int, engine: Engine?, changelogEnd: Int64?)] = []
+        var released: [(task: TaskID, engine: Engine?, changelogEnd: Int64?)] = []
         for task in leaving {
             ledger.forget(task: task)
             released.append((task, driver.engine.take(task), (try? store?.taskRecord(task))??.changelogEnd))
@@ -228,7 +228,7 @@ extension KafkaDaemon {
     /// Takes a checkpoint of `tasks` (all running ones by default): delivers everything produced so far, then
     /// writes their state changes, input positions and output ends — to the changelog, then to the store in one
     /// synced batch. Returns false if it could not (the caller stops). Without a state directory, only delivers.
-    mutating func checkpoint(_ producer: KafkaProducer, tasks: [Int]? = nil) -> Bool {
+    mutating func checkpoint(_ producer: KafkaProducer, tasks: [TaskID]? = nil) -> Bool {
         guard let store else { return true }
         do {
             try producer.flush(timeoutMs: 30_000)
@@ -283,7 +283,7 @@ extension KafkaDaemon {
                 milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: writtenAt,
                 number: checkpointNumber)
             Log.info(
-                "checkpoint \(checkpointNumber) (tasks \(records.map { String($0.task) }.joined(separator: ","))): \(cost.keysWritten) keys "
+                "checkpoint \(checkpointNumber) (tasks \(records.map { $0.task.description }.joined(separator: ","))): \(cost.keysWritten) keys "
                     + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; "
                     + "state ≈ \(store.approximateSize / 1024) KiB")
             return true
@@ -303,14 +303,16 @@ extension KafkaDaemon {
 /// What the reader's thread learnt while catching tasks up, for the engine's thread: the unfinished checkpoints
 /// found in the changelog (repaired at the tasks' next checkpoints), and the tasks it could not catch up.
 final class TaskTails: Sendable {
-    private let state = Mutex<(tails: [Int: [Changelog.Change]], behind: Set<Int>)>(([:], []))
+    private let state = Mutex<(tails: [TaskID: [Changelog.Change]], behind: Set<TaskID>)>(([:], []))
 
-    func set(_ task: Int, _ tail: [Changelog.Change]) { state.withLock { $0.tails[task] = tail.isEmpty ? nil : tail } }
+    func set(_ task: TaskID, _ tail: [Changelog.Change]) {
+        state.withLock { $0.tails[task] = tail.isEmpty ? nil : tail }
+    }
 
-    func take(_ task: Int) -> [Changelog.Change] { state.withLock { $0.tails.removeValue(forKey: task) ?? [] } }
+    func take(_ task: TaskID) -> [Changelog.Change] { state.withLock { $0.tails.removeValue(forKey: task) ?? [] } }
 
     /// Notes tasks whose catch-up failed: their local state is older than their changelog.
-    func markBehind(_ tasks: [Int]) { state.withLock { $0.behind.formUnion(tasks) } }
+    func markBehind(_ tasks: [TaskID]) { state.withLock { $0.behind.formUnion(tasks) } }
 
-    func isBehind(_ task: Int) -> Bool { state.withLock { $0.behind.contains(task) } }
+    func isBehind(_ task: TaskID) -> Bool { state.withLock { $0.behind.contains(task) } }
 }

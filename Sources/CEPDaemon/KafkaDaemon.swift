@@ -287,7 +287,7 @@ struct KafkaDaemon {
                 // Tasks just started are prepared before anything can make them produce (an event, a watermark move).
                 if !prepareTasks(producer, stop: stop) { return }
             case .control(.opened(let input, let topic, let partition)):
-                let task = TaskEngines.task(ofPartition: partition)
+                let task = TaskID(ofPartition: partition)
                 if store != nil && !driver.engine.runs(task), let code = startTask(task) {
                     stop.set(code)
                     return

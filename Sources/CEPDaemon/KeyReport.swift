@@ -13,14 +13,14 @@ enum KeyReport {
             let value = keyValue(key, pattern: pattern, automaton: engine.automaton)
             // A key lives in one task (co-partitioned topics): the one that holds something of it, if any does.
             let explanations = engine.tasks.map { task in
-                (task, engine.engines[task]!.matchers[p].explain(key: value, automaton: engine.automaton))
+                (task, engine.engine(task)!.matchers[p].explain(key: value, automaton: engine.automaton))
             }
             guard let (task, explanation) = explanations.first(where: { !$0.1.isEmpty }) ?? explanations.first else {
                 continue
             }
             json.beginObject()
             json.string("pattern", explanation.pattern)
-            json.int("task", task)
+            json.int("task", task.number)
             time(&json, "watermark", explanation.watermark)
             json.int("buffered_events", explanation.bufferedEvents)
             json.int("held_matches", explanation.heldMatches)

@@ -14,11 +14,11 @@ struct OutputLedger {
     /// Per output partition, an offset at or before which everything cepd wrote before now lies.
     private(set) var ends: [TopicPartition: Int64] = [:]
     /// Identities found after the checkpoint and not yet met again, with the offset they were found at.
-    private var written: [String: (partition: TopicPartition, offset: Int64, task: Int)] = [:]
+    private var written: [String: (partition: TopicPartition, offset: Int64, task: TaskID)] = [:]
     /// Outputs not produced because they already were.
     private(set) var skipped = 0
     /// After a recovery for some tasks: the identities it noted, per task.
-    private(set) var found: [Int: Int] = [:]
+    private(set) var found: [TaskID: Int] = [:]
 
     /// Identities still expected to come up again.
     var pending: Int { written.count }
@@ -39,7 +39,7 @@ struct OutputLedger {
     /// skip. `found` counts what it noted per task. Throws when the partitions cannot be read to their end within
     /// `timeoutMs`: going on would risk writing duplicates.
     static func recover(
-        properties: [(key: String, value: String)], tasks: [Int: [TopicPartition: Int64]], timeoutMs: Int64,
+        properties: [(key: String, value: String)], tasks: [TaskID: [TopicPartition: Int64]], timeoutMs: Int64,
         clock: any DaemonClock = SystemClock()
     ) throws(KafkaError) -> OutputLedger {
         var partitions: [TopicPartition: Int64] = [:]
@@ -77,16 +77,18 @@ struct OutputLedger {
     }
 
     /// A cepd output's identity, and the task that wrote it (nil for an alert of a build before tasks).
-    private static func identity(of message: KafkaMessage) -> (String, task: Int?)? {
+    private static func identity(of message: KafkaMessage) -> (String, task: TaskID?)? {
         func header(_ name: String) -> String? { message.header(name).map { String(decoding: $0, as: UTF8.self) } }
-        if let id = header("cepd-match-id") { return (identity(matchID: id), header("cepd-task").flatMap { Int($0) }) }
+        if let id = header("cepd-match-id") {
+            return (identity(matchID: id), header("cepd-task").flatMap { Int($0) }.map(TaskID.init))
+        }
         guard let reason = header("cepd-reason"), let topic = header("cepd-source-topic"),
             let partition = header("cepd-source-partition").flatMap({ Int32($0) }),
             let offset = header("cepd-source-offset").flatMap({ Int64($0) })
         else { return nil }
         return (
             identity(late: reason == "late", topic: topic, partition: partition, offset: offset),
-            TaskEngines.task(ofPartition: partition)
+            TaskID(ofPartition: partition)
         )
     }
 
@@ -108,7 +110,7 @@ struct OutputLedger {
     /// (after a flush), but never past an output found at recovery and not yet met again — a crash after this
     /// checkpoint must still find it.
     /// With `task`, only that task's outputs count: what other tasks still expect is not this task's to find.
-    func checkpointPositions(delivered: [TopicPartition: Int64], task: Int? = nil) -> [TopicPartition: Int64] {
+    func checkpointPositions(delivered: [TopicPartition: Int64], task: TaskID? = nil) -> [TopicPartition: Int64] {
         var positions = ends.merging(delivered, uniquingKeysWith: max)
         for (_, place) in written where task == nil || place.task == task {
             positions[place.partition] = min(positions[place.partition] ?? 0, place.offset)
@@ -117,7 +119,7 @@ struct OutputLedger {
     }
 
     /// Forgets what `task` still expected to meet (it left this process: its next owner looks it up itself).
-    mutating func forget(task: Int) {
+    mutating func forget(task: TaskID) {
         written = written.filter { $0.value.task != task }
     }
 }

@@ -48,12 +48,12 @@ struct TaskLifecycle {
         case restore
     }
 
-    private(set) var states: [Int: State] = [:]
+    private(set) var states: [TaskID: State] = [:]
     /// Changes of an unfinished checkpoint found in a task's changelog, written again at its next checkpoint.
-    private(set) var repair: [Int: [Changelog.Change]] = [:]
+    private(set) var repair: [TaskID: [Changelog.Change]] = [:]
 
     /// The state of `task`, if it has one here.
-    subscript(task: Int) -> State? { states[task] }
+    subscript(task: TaskID) -> State? { states[task] }
 
     /// Whether some task must be prepared before anything can make it produce (`prepare`).
     var needsPreparation: Bool {
@@ -69,7 +69,7 @@ struct TaskLifecycle {
     /// partitions, says how to start it, and the parked engine to resume if that is the answer. `tail`: the
     /// unfinished checkpoint its catch-up found, written again at its next checkpoint when it is restored.
     mutating func start(
-        _ task: Int, record: DaemonCheckpoint?, outputPartitions: [TopicPartition], tail: [Changelog.Change] = []
+        _ task: TaskID, record: DaemonCheckpoint?, outputPartitions: [TopicPartition], tail: [Changelog.Change] = []
     ) -> (start: Start, parked: Engine?) {
         guard let record else {
             states[task] = .unrecorded
@@ -89,9 +89,9 @@ struct TaskLifecycle {
     /// What preparing the tasks just started takes: the recovering ones whose outputs to look up (from where), and
     /// the unrecorded ones whose first checkpoint to write. Only tasks that still run (`runs`) count. The
     /// recovering ones run from now on; the unrecorded ones once their checkpoint is written (`checkpointed`).
-    mutating func prepare(runs: (Int) -> Bool) -> (recover: [Int: [TopicPartition: Int64]], record: [Int]) {
-        var recover: [Int: [TopicPartition: Int64]] = [:]
-        var record: [Int] = []
+    mutating func prepare(runs: (TaskID) -> Bool) -> (recover: [TaskID: [TopicPartition: Int64]], record: [TaskID]) {
+        var recover: [TaskID: [TopicPartition: Int64]] = [:]
+        var record: [TaskID] = []
         for (task, state) in states {
             switch state {
             case .recovering(let checkpoint, let outputsFrom):
@@ -111,7 +111,7 @@ struct TaskLifecycle {
     }
 
     /// The number the next checkpoint of `task` takes.
-    func nextCheckpoint(of task: Int) -> UInt64 {
+    func nextCheckpoint(of task: TaskID) -> UInt64 {
         switch states[task] {
         case .recovering(let checkpoint, _), .running(let checkpoint), .parked(_, let checkpoint, _): checkpoint + 1
         case .unrecorded, nil: 1
@@ -120,7 +120,7 @@ struct TaskLifecycle {
 
     /// Checkpoints of these tasks were written with these numbers: they run, and their repairs are done (only
     /// theirs: a checkpoint of some tasks — the ones just started, or leaving — does not write the others' repairs).
-    mutating func checkpointed(_ numbers: [(task: Int, number: UInt64)]) {
+    mutating func checkpointed(_ numbers: [(task: TaskID, number: UInt64)]) {
         for (task, number) in numbers {
             states[task] = .running(checkpoint: number)
             repair[task] = nil
@@ -131,7 +131,7 @@ struct TaskLifecycle {
     /// `lost`) are parked with their engines and changelog ends; the others are forgotten (restored from the store
     /// if they come back).
     mutating func release(
-        _ leaving: [(task: Int, engine: Engine?, changelogEnd: Int64?)], checkpointed: Bool, lost: Bool
+        _ leaving: [(task: TaskID, engine: Engine?, changelogEnd: Int64?)], checkpointed: Bool, lost: Bool
     ) {
         for (task, engine, changelogEnd) in leaving {
             guard let engine, checkpointed && !lost else {

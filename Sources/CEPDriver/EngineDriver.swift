@@ -103,7 +103,7 @@ public struct EngineDriver {
                 topic: topic, partition: partition, source: source, rank: engine[source].rank, lastSeen: now)
             opened.position = pendingPositions.removeValue(forKey: PartitionID(topic: topic, partition: partition))
             inputs.append(opened)
-            if joinsOnFirstMessage && engine.engines[source.task]!.stats.events > 0 && !engine[source].isIdle
+            if joinsOnFirstMessage && engine.engine(source.task)!.stats.events > 0 && !engine[source].isIdle
                 && engine[source].maxTimestamp == .min
             {
                 engine.setIdle(source, true, into: &outputs)
@@ -122,9 +122,9 @@ public struct EngineDriver {
     }
 
     /// The positions of task `task`'s partitions (open or not, and those only recorded so far).
-    public func positions(ofTask task: Int) -> [PartitionID: Int64] {
-        var positions = pendingPositions.filter { TaskEngines.task(ofPartition: $0.key.partition) == task }
-        for input in inputs where TaskEngines.task(ofPartition: input.partition) == task {
+    public func positions(ofTask task: TaskID) -> [PartitionID: Int64] {
+        var positions = pendingPositions.filter { task.owns(partition: $0.key.partition) }
+        for input in inputs where task.owns(partition: input.partition) {
             if let position = input.position {
                 positions[PartitionID(topic: input.topic, partition: input.partition)] = position
             }

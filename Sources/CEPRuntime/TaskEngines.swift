@@ -12,7 +12,7 @@ public struct TaskEngines {
     /// The compiled patterns and streams.
     public private(set) var automaton: Automaton
     /// The engine of each task, indexed by task number (= partition number); nil for tasks not run here.
-    public private(set) var engines: [Engine?] = []
+    private var engines: [Engine?] = []
     /// An engine without sources, for what every task shares (topic ranks and order).
     private var template: Engine
     private var limits = PartialMatchLimits()
@@ -20,8 +20,8 @@ public struct TaskEngines {
 
     /// One input partition: its task and its source in that task's engine.
     public struct SourceID: Hashable, Sendable {
-        /// The task (= the partition number).
-        public var task: Int
+        /// The task that owns the partition.
+        public var task: TaskID
         /// The source in the task's engine.
         public var source: Int
     }
@@ -32,11 +32,11 @@ public struct TaskEngines {
         self.template = Engine(automaton: automaton)
     }
 
-    /// The task that owns `partition` of any topic.
-    public static func task(ofPartition partition: Int32) -> Int { Int(partition) }
+    /// The tasks run here, ascending.
+    public var tasks: [TaskID] { engines.indices.filter { engines[$0] != nil }.map(TaskID.init) }
 
-    /// The task numbers run here, ascending.
-    public var tasks: [Int] { engines.indices.filter { engines[$0] != nil } }
+    /// Task `task`'s engine, if it runs here.
+    public func engine(_ task: TaskID) -> Engine? { runs(task) ? engines[task.number] : nil }
 
     /// The topics some pattern reads, in declaration order.
     public var inputTopics: [String] { template.inputTopics }
@@ -45,91 +45,94 @@ public struct TaskEngines {
     public func rank(topic: String, partition: Int32) -> Int32 { template.rank(topic: topic, partition: partition) }
 
     /// Whether task `task` runs here.
-    public func runs(_ task: Int) -> Bool { task < engines.count && engines[task] != nil }
+    public func runs(_ task: TaskID) -> Bool { task.number < engines.count && engines[task.number] != nil }
 
     /// Starts task `task` empty if it does not run yet.
-    public mutating func start(_ task: Int) {
-        if task >= engines.count { engines.append(contentsOf: repeatElement(nil, count: task + 1 - engines.count)) }
-        guard engines[task] == nil else { return }
+    public mutating func start(_ task: TaskID) {
+        let t = task.number
+        if t >= engines.count { engines.append(contentsOf: repeatElement(nil, count: t + 1 - engines.count)) }
+        guard engines[t] == nil else { return }
         var engine = Engine(automaton: automaton)
         engine.setLimits(limits)
         if tracksChanges { engine.trackChanges() }
-        engines[task] = engine
+        engines[t] = engine
     }
 
     /// Stops running task `task` and forgets its state (it has been checkpointed, or moves elsewhere).
-    public mutating func release(_ task: Int) {
+    public mutating func release(_ task: TaskID) {
         guard runs(task) else { return }
-        engines[task] = nil
+        engines[task.number] = nil
     }
 
     /// Stops running task `task` and hands over its engine (to keep aside, or to drop).
-    public mutating func take(_ task: Int) -> Engine? {
+    public mutating func take(_ task: TaskID) -> Engine? {
         guard runs(task) else { return nil }
-        defer { engines[task] = nil }
-        return engines[task]
+        defer { engines[task.number] = nil }
+        return engines[task.number]
     }
 
     /// Runs task `task` with `engine` again (one `take` returned).
-    public mutating func adopt(_ task: Int, _ engine: Engine) {
+    public mutating func adopt(_ task: TaskID, _ engine: Engine) {
         start(task)
-        engines[task] = engine
+        engines[task.number] = engine
     }
 
     /// Registers (or finds) an input partition, starting its task if needed.
     public mutating func source(topic: String, partition: Int32) -> SourceID {
-        let task = Self.task(ofPartition: partition)
+        let task = TaskID(ofPartition: partition)
         start(task)
-        return SourceID(task: task, source: engines[task]!.source(topic: topic, partition: partition))
+        return SourceID(task: task, source: engines[task.number]!.source(topic: topic, partition: partition))
     }
 
     /// An input partition's event-time state.
-    public subscript(source: SourceID) -> Engine.Source { engines[source.task]!.sources[source.source] }
+    public subscript(source: SourceID) -> Engine.Source { engines[source.task.number]!.sources[source.source] }
 
     /// Feeds one event to its partition's task; returns the patterns for which it was late (see `Engine.process`).
     @discardableResult
     public mutating func process(_ event: Event, source: SourceID, into outputs: inout [MatchOutput]) -> [Int] {
-        engines[source.task]!.process(event, source: source.source, into: &outputs)
+        engines[source.task.number]!.process(event, source: source.source, into: &outputs)
     }
 
     /// Marks a partition idle or active again (see `Engine.setIdle`).
     public mutating func setIdle(_ source: SourceID, _ idle: Bool, into outputs: inout [MatchOutput]) {
-        engines[source.task]!.setIdle(source.source, idle, into: &outputs)
+        engines[source.task.number]!.setIdle(source.source, idle, into: &outputs)
     }
 
     /// Ends a partition (see `Engine.finish`).
     public mutating func finish(_ source: SourceID, into outputs: inout [MatchOutput]) {
-        engines[source.task]!.finish(source.source, into: &outputs)
+        engines[source.task.number]!.finish(source.source, into: &outputs)
     }
 
     /// Ends the input of every task, in task order (see `Engine.finishAll`).
     public mutating func finishAll(into outputs: inout [MatchOutput]) {
-        for task in tasks { engines[task]!.finishAll(into: &outputs) }
+        for task in tasks { engines[task.number]!.finishAll(into: &outputs) }
     }
 
     /// Lets event time follow the wall clock where every partition is idle (see `Engine.advanceIdlePatterns`).
     public mutating func advanceIdlePatterns(toWallClock now: Int64, into outputs: inout [MatchOutput]) {
-        for task in tasks { engines[task]!.advanceIdlePatterns(toWallClock: now, into: &outputs) }
+        for task in tasks { engines[task.number]!.advanceIdlePatterns(toWallClock: now, into: &outputs) }
     }
 
     /// Moves a pattern's watermark to `time` in every task (test cases with explicit watermarks).
     public mutating func advance(pattern: Int, to time: Int64, into outputs: inout [MatchOutput]) {
-        for task in tasks { engines[task]!.advance(pattern: pattern, to: time, into: &outputs) }
+        for task in tasks { engines[task.number]!.advance(pattern: pattern, to: time, into: &outputs) }
     }
 
     /// A pattern's watermark in `task`.
-    public func watermark(ofPattern pattern: Int, task: Int) -> Int64 { engines[task]!.watermark(ofPattern: pattern) }
+    public func watermark(ofPattern pattern: Int, task: TaskID) -> Int64 {
+        engines[task.number]!.watermark(ofPattern: pattern)
+    }
 
     /// A pattern's watermark over the tasks run here: the smallest (nil when none runs).
     public func watermark(ofPattern pattern: Int) -> Int64? {
-        tasks.map { engines[$0]!.watermark(ofPattern: pattern) }.min()
+        tasks.map { engines[$0.number]!.watermark(ofPattern: pattern) }.min()
     }
 
     /// The counters of every task run here, added up.
     public var stats: EngineStats {
         var total = EngineStats(patterns: automaton.patterns.count)
         for task in tasks {
-            let stats = engines[task]!.stats
+            let stats = engines[task.number]!.stats
             total.events += stats.events
             total.lateEvents += stats.lateEvents
             for p in total.matches.indices {
@@ -141,43 +144,46 @@ public struct TaskEngines {
     }
 
     /// Each task's matcher of pattern `pattern`.
-    public func matchers(ofPattern pattern: Int) -> [PatternMatcher] { tasks.map { engines[$0]!.matchers[pattern] } }
+    public func matchers(ofPattern pattern: Int) -> [PatternMatcher] {
+        tasks.map { engines[$0.number]!.matchers[pattern] }
+    }
 
     /// Caps every pattern's open partial matches in each task (see `PatternMatcher.setLimits`).
     public mutating func setLimits(_ limits: PartialMatchLimits) {
         self.limits = limits
-        for task in tasks { engines[task]!.setLimits(limits) }
+        for task in tasks { engines[task.number]!.setLimits(limits) }
     }
 
     /// Notes changed keys from now on in every task, present and future (see `Engine.trackChanges`).
     public mutating func trackChanges() {
         tracksChanges = true
-        for task in tasks { engines[task]!.trackChanges() }
+        for task in tasks { engines[task.number]!.trackChanges() }
     }
 
     // MARK: - State
 
     /// The prefix of task `task`'s keys in a store that holds several tasks: `t<task>/`.
-    public static func statePrefix(_ task: Int) -> [UInt8] { Array("t\(task)/".utf8) }
+    public static func statePrefix(_ task: TaskID) -> [UInt8] { Array("t\(task)/".utf8) }
 
     /// Writes task `task`'s state under its prefix (see `Engine.writeCheckpoint`).
     @discardableResult
-    public mutating func writeCheckpoint(task: Int, into writer: inout some EngineStateWriter, full: Bool = false)
+    public mutating func writeCheckpoint(task: TaskID, into writer: inout some EngineStateWriter, full: Bool = false)
         -> Engine.CheckpointCounts
     {
         var prefixed = PrefixedStateWriter(base: writer, prefix: Self.statePrefix(task))
-        let counts = engines[task]!.writeCheckpoint(into: &prefixed, full: full)
+        let counts = engines[task.number]!.writeCheckpoint(into: &prefixed, full: full)
         writer = prefixed.base
         return counts
     }
 
     /// Starts task `task` from its state under its prefix in `reader`; returns nil (and starts it empty) when the
     /// store holds none. The task must not run yet.
-    public mutating func restore(task: Int, from reader: some EngineStateReader) throws -> Engine.RestoreReport? {
+    public mutating func restore(task: TaskID, from reader: some EngineStateReader) throws -> Engine.RestoreReport? {
         precondition(!runs(task), "task \(task) restored while it runs")
         start(task)
         do {
-            return try engines[task]!.restore(from: PrefixedStateReader(base: reader, prefix: Self.statePrefix(task)))
+            return try engines[task.number]!.restore(
+                from: PrefixedStateReader(base: reader, prefix: Self.statePrefix(task)))
         } catch {
             release(task)
             throw error
@@ -191,9 +197,9 @@ public struct TaskEngines {
         next.tracksChanges = tracksChanges
         var report: Engine.RestoreReport?
         for task in tasks {
-            let reloaded = try engines[task]!.reloading(automaton)
+            let reloaded = try engines[task.number]!.reloading(automaton)
             next.start(task)
-            next.engines[task] = reloaded.engine
+            next.engines[task.number] = reloaded.engine
             if report == nil {
                 report = reloaded.report
             } else {

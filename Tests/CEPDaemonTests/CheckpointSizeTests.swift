@@ -33,7 +33,7 @@ import Testing
             engine.process(event, source: a, into: &outputs)
         }
         // All but the last event (at the watermark's edge) have started a partial match of their key.
-        let open = engine.engines[0]!.matchers[0].activeKeys
+        let open = engine.engine(0)!.matchers[0].activeKeys
         #expect(open == keys - 1)
         #expect(outputs.isEmpty)
 
@@ -53,12 +53,12 @@ import Testing
         let store = try CheckpointStore(path: dir.path)
         var tasks = TaskEngines(automaton: automaton)
         let report = try #require(try tasks.restore(task: 0, from: store))
-        var restored = try #require(tasks.engines[0])
+        var restored = try #require(tasks.engine(0))
         let restoreSeconds = Double(DispatchTime.now().uptimeNanoseconds - restoreStart) / 1e9
         #expect(report.keys == open)
         #expect(restored.matchers[0].activeKeys == open)
-        #expect(restored.matchers[0].openPartialMatches == engine.engines[0]!.matchers[0].openPartialMatches)
-        #expect(restored.matchers[0].bufferedEvents == engine.engines[0]!.matchers[0].bufferedEvents)
+        #expect(restored.matchers[0].openPartialMatches == engine.engine(0)!.matchers[0].openPartialMatches)
+        #expect(restored.matchers[0].bufferedEvents == engine.engine(0)!.matchers[0].bufferedEvents)
 
         // The restored partial matches are live: a `b` completes one.
         let last = base + Int64(keys)

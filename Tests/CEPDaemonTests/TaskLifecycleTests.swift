@@ -17,7 +17,7 @@ import Testing
         return Engine(automaton: try #require(Compiler.compile(text: source).automaton))
     }
 
-    static func record(_ task: Int, number: UInt64, outputs: [(Int32, Int64)] = [], changelogEnd: Int64? = nil)
+    static func record(_ task: TaskID, number: UInt64, outputs: [(Int32, Int64)] = [], changelogEnd: Int64? = nil)
         -> DaemonCheckpoint
     {
         DaemonCheckpoint(

@@ -132,7 +132,7 @@ import Testing
         #expect(adapter.position(0) == 12 && adapter.position(1) == 22)
         #expect(adapter.driver.processedEvents == 4)
         #expect(
-            adapter.driver.positions(ofTask: 0) == [
+            adapter.driver.positions(ofTask: TaskID(0)) == [
                 PartitionID(topic: "a", partition: 0): 12, PartitionID(topic: "b", partition: 0): 22,
             ])
         #expect(adapter.driver.inputs.map(\.messages) == [2, 2])
@@ -273,12 +273,12 @@ import Testing
         var adapter = Adapter(automaton)
         adapter.driver.setPosition(PartitionID(topic: "b", partition: 0), 40)
         adapter.driver.setPosition(PartitionID(topic: "a", partition: 1), 7)
-        #expect(adapter.driver.positions(ofTask: 0) == [PartitionID(topic: "b", partition: 0): 40])
+        #expect(adapter.driver.positions(ofTask: TaskID(0)) == [PartitionID(topic: "b", partition: 0): 40])
         var reader = Reader(automaton: automaton)
         reader.open(0, "b", 0)
         adapter.run(reader.batch, now: 0)
         #expect(adapter.position(0) == 40)
-        #expect(adapter.driver.positions(ofTask: 1) == [PartitionID(topic: "a", partition: 1): 7])
+        #expect(adapter.driver.positions(ofTask: TaskID(1)) == [PartitionID(topic: "a", partition: 1): 7])
     }
 
     /// The driver gives the same alerts and late events as the engine fed directly, over random interleavings of
@@ -305,7 +305,7 @@ import Testing
                 sourceRank: direct[sources[input]].rank)
             let late = direct.process(event, source: sources[input], into: &directOutputs)
             if !late.isEmpty {
-                let watermarks = late.map { direct.watermark(ofPattern: $0, task: 0) }
+                let watermarks = late.map { direct.watermark(ofPattern: $0, task: TaskID(0)) }
                 directLate.append("\(input)@\(offsets[input]) ts=\(ts) patterns=\(late) watermarks=\(watermarks)")
             }
             offsets[input] += 1

@@ -52,14 +52,14 @@ import Testing
         feed.send("b", 1, key: "k1", at: 20_000)
         feed.send("a", 1, key: "k1", at: 30_000)  // task 1's watermark: 19.999 s
         #expect(feed.late.isEmpty)
-        #expect(feed.tasks.watermark(ofPattern: 0, task: 0) == 49_999)
-        #expect(feed.tasks.watermark(ofPattern: 0, task: 1) == 19_999)
+        #expect(feed.tasks.watermark(ofPattern: 0, task: TaskID(0)) == 49_999)
+        #expect(feed.tasks.watermark(ofPattern: 0, task: TaskID(1)) == 19_999)
         #expect(feed.matchKeys == ["k1"])
         // Late in task 0 (its partitions are both at 50 s), though a single watermark over both tasks (19.999 s)
         // would have taken it.
         feed.send("a", 0, key: "k0", at: 40_000)
         #expect(feed.late == ["a/0@1"])
-        #expect(feed.tasks.tasks == [0, 1])
+        #expect(feed.tasks.tasks == [TaskID(0), TaskID(1)])
         #expect(feed.tasks.stats.events == 7)
     }
 
@@ -116,7 +116,7 @@ import Testing
             var store = MemoryEngineState()
             for task in first.tasks.tasks { first.tasks.writeCheckpoint(task: task, into: &store) }
             var second = Feed(automaton, partitions: 0)
-            for task in 0..<3 { _ = try #require(try second.tasks.restore(task: task, from: store)) }
+            for task in (0..<3).map(TaskID.init) { _ = try #require(try second.tasks.restore(task: task, from: store)) }
             second.outputs = first.outputs
             second.late = first.late
             second.offsets = first.offsets
