@@ -81,9 +81,12 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
 
     /// Times the checkpoints' writes (`Cost`).
     private let clock: any DaemonClock
+    /// Where the changelog's failpoints are (tests).
+    private let failpoints: Failpoints
 
-    init(path: String, clock: any DaemonClock = SystemClock()) throws {
+    init(path: String, clock: any DaemonClock = SystemClock(), failpoints: Failpoints = .none) throws {
         self.clock = clock
+        self.failpoints = failpoints
         if let status = FileStatus(path), !status.isDirectory {
             throw CheckpointError(
                 message:
@@ -246,7 +249,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                     taskPrefix: TaskEngines.statePrefix(record.task).count)
                 for change in repair[record.task] ?? [] { try rewrite(change, task: record.task, into: &tee.changelog) }
                 written = engine.writeCheckpoint(task: record.task, into: &tee)
-                if let pause = Self.changelogPauseMs, record.task == records[0].task {
+                if let pause = failpoints.changelogPauseMs, record.task == records[0].task {
                     // A failpoint for the crash test: the task's changes are in the changelog, its record is not (an
                     // unfinished checkpoint for the next owner to find).
                     try producer.flush(timeoutMs: 30_000)
@@ -255,7 +258,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                     )
                     Thread.sleep(forTimeInterval: Double(pause) / 1000)
                 }
-                if let hangAt = Failpoints.changelogHang, record.task == records[0].task,
+                if let hangAt = failpoints.changelogHang, record.task == records[0].task,
                     written.keysWritten + written.keysDeleted > 0
                 {
                     changelogCheckpointsWithChanges += 1
@@ -264,7 +267,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                         Log.info(
                             "checkpoint: failpoint: task \(record.task)'s changes are in the changelog, not its record; "
                                 + "pausing until killed", ["failpoint": "changelog", "task": "\(record.task)"])
-                        Failpoints.hang()
+                        failpoints.hang()
                     }
                 }
                 tee.changelog.send(Changelog.recordKey, [UInt8(ascii: "P")] + Array(try JSONEncoder().encode(record)))
@@ -295,8 +298,6 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
     }
 
-    /// `CEPD_FAILPOINT_CHANGELOG_PAUSE_MS`: tests only (docs/operations.md, "Failpoints").
-    private static let changelogPauseMs = Failpoints.number("CEPD_FAILPOINT_CHANGELOG_PAUSE_MS")
     /// Checkpoints whose first task wrote changes to the changelog, for `CEPD_FAILPOINT_CHANGELOG_HANG`.
     private var changelogCheckpointsWithChanges = 0
 

@@ -1,21 +1,40 @@
 import Foundation
 
-/// Failpoints for the end-to-end tests (docs/operations.md, "Failpoints"): places where cepd, asked by an
-/// environment variable, pauses or stops for good, so that a test can kill it at that exact point. Never set in
-/// production.
-enum Failpoints {
-    /// `CEPD_FAILPOINT_CHECKPOINT_HANG=N`: the N-th checkpoint that records tasks hangs after the outputs' flush and
-    /// before the state is written, until the process is killed.
-    static let checkpointHang = number("CEPD_FAILPOINT_CHECKPOINT_HANG")
+/// Failpoints for tests (docs/operations.md, "Failpoints"): places where cepd pauses or stops for good, so that
+/// a test can kill it, or hold it, at that exact point. The end-to-end tests set them by environment variables;
+/// in-process tests give the daemon their own (`KafkaDaemon.Options.failpoints`), with a hang they can end. Never
+/// set in production.
+struct Failpoints: Sendable {
+    /// `CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=N`: every checkpoint pauses N ms after the outputs' flush and before the
+    /// state is written.
+    var checkpointPauseMs: Int?
+    /// `CEPD_FAILPOINT_CHANGELOG_PAUSE_MS=N`: every checkpoint pauses N ms with its first task's changes in the
+    /// changelog and its record not.
+    var changelogPauseMs: Int?
+    /// `CEPD_FAILPOINT_CHECKPOINT_HANG=N`: the N-th checkpoint that records tasks hangs after the outputs' flush
+    /// and before the state is written.
+    var checkpointHang: Int?
     /// `CEPD_FAILPOINT_CHANGELOG_HANG=N`: the N-th checkpoint whose first task wrote changes hangs with those
-    /// changes in the changelog and its record not, until the process is killed.
-    static let changelogHang = number("CEPD_FAILPOINT_CHANGELOG_HANG")
+    /// changes in the changelog and its record not.
+    var changelogHang: Int?
+    /// What a hang does: block until the process is killed (the end-to-end tests' signal to kill is the log line
+    /// before), or — in process — until the test lets it go.
+    var hang: @Sendable () -> Void = { Failpoints.blockForever() }
+
+    /// None set.
+    static let none = Failpoints()
+
+    /// The ones the environment sets.
+    static let environment = Failpoints(
+        checkpointPauseMs: number("CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS"),
+        changelogPauseMs: number("CEPD_FAILPOINT_CHANGELOG_PAUSE_MS"),
+        checkpointHang: number("CEPD_FAILPOINT_CHECKPOINT_HANG"), changelogHang: number("CEPD_FAILPOINT_CHANGELOG_HANG")
+    )
 
     /// The variable `name` as a number, if set.
     static func number(_ name: String) -> Int? { ProcessInfo.processInfo.environment[name].flatMap { Int($0) } }
 
-    /// Blocks the calling thread until the process is killed (the test's signal to kill is the log line before).
-    static func hang() -> Never {
+    static func blockForever() -> Never {
         while true { sleep(3600) }
     }
 }

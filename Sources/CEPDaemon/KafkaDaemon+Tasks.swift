@@ -17,7 +17,7 @@ extension KafkaDaemon {
     mutating func openState(_ dir: String, producer: KafkaProducer, outputTopics: [String]) -> StopReason? {
         let store: CheckpointStore
         do {
-            store = try CheckpointStore(path: dir, clock: clock)
+            store = try CheckpointStore(path: dir, clock: clock, failpoints: options.failpoints)
         } catch {
             Log.error("cannot open the state directory \(dir): \(error) (is another cepd using it?)")
             return .configuration
@@ -252,7 +252,7 @@ extension KafkaDaemon {
                     task: task, number: lifecycle.nextCheckpoint(of: task), writtenAt: writtenAt, clusterID: clusterID,
                     inputs: DaemonCheckpoint.positions(inputs), outputs: DaemonCheckpoint.positions(outputs)))
         }
-        if let pause = Self.checkpointPauseMs {
+        if let pause = options.failpoints.checkpointPauseMs {
             // A failpoint for the crash test: a window inside the checkpoint (outputs delivered, state not yet
             // written) long enough to kill cepd in.
             let numbers = records.map { "\($0.task)@\($0.number)" }.joined(separator: ",")
@@ -260,7 +260,7 @@ extension KafkaDaemon {
                 "checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing \(pause) ms before the write")
             Thread.sleep(forTimeInterval: Double(pause) / 1000)
         }
-        if let hangAt = Failpoints.checkpointHang, !records.isEmpty {
+        if let hangAt = options.failpoints.checkpointHang, !records.isEmpty {
             checkpointsOfTasks += 1
             if checkpointsOfTasks == hangAt {
                 // The crash test kills cepd here, when it sees this line: no guess of how long the window lasts.
@@ -268,7 +268,7 @@ extension KafkaDaemon {
                 Log.info(
                     "checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing until killed, before the write",
                     ["failpoint": "checkpoint", "tasks": "\(numbers)"])
-                Failpoints.hang()
+                options.failpoints.hang()
             }
         }
         guard !records.isEmpty else {
@@ -295,9 +295,6 @@ extension KafkaDaemon {
             return false
         }
     }
-
-    /// `CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS`: tests only (docs/operations.md, "Failpoints").
-    static let checkpointPauseMs = Failpoints.number("CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS")
 }
 
 /// What the reader's thread learnt while catching tasks up, for the engine's thread: the unfinished checkpoints

@@ -47,8 +47,13 @@ struct KafkaDaemon {
         var checkpointInterval: Int64
         /// Where the admin server listens (metrics, health); nil: no admin server.
         var metricsAddress: (host: String, port: Int)?
-        /// How long a stop may take (deliver, checkpoint, commit) before cepd exits without finishing it.
+        /// How long a stop may take (deliver, checkpoint, commit) before `onShutdownTimeout` runs.
         var shutdownTimeout: Int64 = 30_000
+        /// Failpoints (tests only).
+        var failpoints = Failpoints.environment
+        /// What runs when a stop takes longer than `shutdownTimeout` (`ShutdownWatchdog`): the command layer exits.
+        /// Nil: no watchdog.
+        var onShutdownTimeout: (@Sendable (StopReason) -> Void)?
         /// --from as given, for the start summary.
         var fromDescription = "latest"
         /// Caps on open partial matches.
@@ -123,6 +128,8 @@ struct KafkaDaemon {
     let requests = EngineRequests()
     /// Asks the daemon to stop, and says why (signals: the command layer, `ServeCommand`).
     let stop = StopFlag()
+    /// Bounds how long a stop takes, while `run` runs (with `Options.onShutdownTimeout`).
+    let watchdog: ShutdownWatchdog?
     /// Kafka's failures, from librdkafka's log and the consumer's error events, written once per 30 s each.
     let kafkaLogRepeats: LogRepeats
     /// Set by a failure after which nothing more may be processed or produced (an output Kafka would not take, a
@@ -141,6 +148,9 @@ struct KafkaDaemon {
         self.options = options
         self.clock = clock
         kafkaLogRepeats = LogRepeats(clock: clock)
+        watchdog = options.onShutdownTimeout.map { [stop] in
+            ShutdownWatchdog(stop: stop, timeoutMs: options.shutdownTimeout, clock: clock, onTimeout: $0)
+        }
         self.driver = EngineDriver(
             engine: TaskEngines(automaton: automaton),
             idling: .init(
@@ -151,6 +161,8 @@ struct KafkaDaemon {
 
     /// Runs until `stop` is set (SIGINT/SIGTERM) or a failure; returns why it stopped.
     mutating func run() -> StopReason {
+        watchdog?.start()
+        defer { watchdog?.finish() }
         let connections: Connections
         do {
             connections = try start()

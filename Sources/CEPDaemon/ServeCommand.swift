@@ -137,9 +137,14 @@ struct ServeCommand: ParsableCommand {
             PatternFiles.writeError(DiagnosticRendering.render(compilation))
             throw ExitCode(1)
         }
-        let options: KafkaDaemon.Options
+        var options: KafkaDaemon.Options
         do {
             options = try makeOptions()
+            // A stop stuck in a flush or a checkpoint cannot return: exiting is the only way out, and it is this
+            // layer's.
+            options.onShutdownTimeout = { reason in
+                Foundation.exit(reason == .requested ? StopReason.shutdownTimeout.exitStatus : reason.exitStatus)
+            }
             // Checked now (a missing --schema-registry is a usage error); the daemon makes its own client.
             _ = try registryOptions.client(for: automaton) { true }
         } catch {
@@ -147,8 +152,7 @@ struct ServeCommand: ParsableCommand {
             throw ExitCode(2)
         }
         var daemon = KafkaDaemon(automaton: automaton, options: options)
-        let signals = Self.installSignalHandlers(
-            daemon.stop, shutdownTimeout: options.shutdownTimeout, requests: daemon.requests)
+        let signals = Self.installSignalHandlers(daemon.stop, requests: daemon.requests)
         defer { for signal in signals { signal.cancel() } }
         let status = daemon.run().exitStatus
         if status != 0 { throw ExitCode(status) }
@@ -245,13 +249,11 @@ struct ServeCommand: ParsableCommand {
         }
     }
 
-    /// SIGINT and SIGTERM ask the daemon for a clean stop; a second one exits at once, and so does a stop that takes
-    /// longer than `shutdownTimeout` ms (exit 1: the next start resumes from the last checkpoint). SIGHUP asks for a
-    /// reload of the pattern files. Here, in the command layer: the only place below `main` that exits the
-    /// process, because a stop stuck in a flush cannot return.
-    private static func installSignalHandlers(
-        _ stop: StopFlag, shutdownTimeout: Int64, requests: EngineRequests
-    ) -> [any DispatchSourceSignal] {
+    /// SIGINT and SIGTERM ask the daemon for a clean stop (which the daemon's `ShutdownWatchdog` bounds by
+    /// --shutdown-timeout); a second one exits at once. SIGHUP asks for a reload of the pattern files. Here, in the
+    /// command layer: the only place below `main` that exits the process.
+    private static func installSignalHandlers(_ stop: StopFlag, requests: EngineRequests) -> [any DispatchSourceSignal]
+    {
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { requests.addReload(nil) }
@@ -267,12 +269,6 @@ struct ServeCommand: ParsableCommand {
                     }
                     Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
                     stop.set(.requested)
-                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout))) {
-                        Log.error(
-                            "the stop took longer than --shutdown-timeout (\(shutdownTimeout) ms): exiting without finishing "
-                                + "it; the next start resumes from the last checkpoint")
-                        Foundation.exit(StopReason.shutdownTimeout.exitStatus)
-                    }
                 }
                 source.resume()
                 return source

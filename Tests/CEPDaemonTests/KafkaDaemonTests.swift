@@ -41,9 +41,14 @@ import Testing
         let running: Running
         let thread: Thread
 
+        /// The reasons the shutdown watchdog gave, in order (in production the process exits at the first).
+        final class Reasons: Sendable { let list = Mutex<[StopReason]>([]) }
+        let shutdownTimeouts = Reasons()
+        let watchdog: ShutdownWatchdog
+
         init(
             group: String, idleTimeoutMs: Int64, stateDir: String? = nil, cluster: KafkaMockCluster? = nil,
-            patternFile: String? = nil
+            patternFile: String? = nil, failpoints: Failpoints = .none, shutdownTimeoutMs: Int64 = 30_000
         ) throws {
             let cluster = try cluster ?? KafkaMockCluster()
             self.cluster = cluster
@@ -60,7 +65,12 @@ import Testing
                 checkpointInterval: 1_000, metricsAddress: nil)
             var withFiles = options
             withFiles.patternPaths = patternFile.map { [$0] } ?? []
+            withFiles.failpoints = failpoints
+            withFiles.shutdownTimeout = shutdownTimeoutMs
+            let timeouts = shutdownTimeouts
+            withFiles.onShutdownTimeout = { reason in timeouts.list.withLock { $0.append(reason) } }
             let daemon = KafkaDaemon(automaton: automaton, options: withFiles, clock: clock)
+            watchdog = try #require(daemon.watchdog)
             requests = daemon.requests
             status = daemon.status
             stopFlag = daemon.stop
@@ -78,6 +88,15 @@ import Testing
                     throw Failure("the daemon stopped while waiting for \(what)")
                 }
                 if Date() > deadline { throw Failure("waited 60 s for \(what); progress: \(status.progress)") }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+
+        /// Waits until `condition` holds; fails after 60 s (real time) saying `what`.
+        func until(_ what: String, _ condition: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(60)
+            while !condition() {
+                if Date() > deadline { throw Failure("waited 60 s for \(what)") }
                 Thread.sleep(forTimeInterval: 0.01)
             }
         }
@@ -334,5 +353,66 @@ import Testing
         let alerts = try harness.read("dalerts", count: 1)
         #expect(alerts.count == 1 && alerts[0].hasPrefix(#"{"k":"u","at":2000"#), "\(alerts)")
         #expect(try harness.stop() == .requested)
+    }
+
+    /// A hang a test ends: the failpoint holds the daemon's thread until `release`.
+    final class Hold: Sendable {
+        private let held = Mutex(false)
+        private let gate = DispatchSemaphore(value: 0)
+        var isHeld: Bool { held.withLock { $0 } }
+        func hold() {
+            held.withLock { $0 = true }
+            gate.wait()
+        }
+        func release() { gate.signal() }
+    }
+
+    /// A stop that takes longer than --shutdown-timeout on the daemon's clock (held inside its final checkpoint):
+    /// the watchdog gives up exactly when the clock passes the timeout — not a millisecond before — with the stop's
+    /// reason (the command layer exits 1 there). Let go, the held stop finishes its checkpoint and commit.
+    @Test func aStopLongerThanTheShutdownTimeoutIsCutShort() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        try cluster.createTopic(Changelog.topicName(group: "slow", patternPaths: []), partitions: 1)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-slow-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let hold = Hold()
+        var failpoints = Failpoints.none
+        failpoints.checkpointHang = 2  // 1: the task's first record at its start; 2: the stop's
+        failpoints.hang = { hold.hold() }
+        let harness = try Harness(
+            group: "slow", idleTimeoutMs: 60_000, stateDir: state.path, cluster: cluster, failpoints: failpoints,
+            shutdownTimeoutMs: 3_600_000)  // an hour: only the manual clock can pass it within the test
+        try harness.produce("da", key: "u", at: 1_000)
+        try harness.produce("db", key: "u", at: 2_000)
+        try harness.produce("da", key: "x", at: 20_000)
+        try harness.produce("db", key: "y", at: 20_000)
+        try harness.wait(for: "the four events, the alert and the first checkpoint") {
+            $0.events == 4 && $0.alerts == 1 && $0.checkpoints == 1
+        }
+        harness.stopFlag.set(.requested)
+        try harness.until("the stop's checkpoint to reach the failpoint") { hold.isHeld }
+        // The timeout counts from when the watchdog saw the stop: the clock moves only once it has.
+        try harness.until("the watchdog to see the stop") { harness.watchdog.looks > 0 }
+        let looks = harness.watchdog.looks
+        harness.clock.advance(milliseconds: 3_599_999)
+        try harness.until("the watchdog to read the clock after it moved") { harness.watchdog.looks >= looks + 2 }
+        #expect(harness.shutdownTimeouts.list.withLock { $0 }.isEmpty, "gave up before the timeout")
+        harness.clock.advance(milliseconds: 1)
+        try harness.until("the watchdog to give up once the clock passed the timeout") {
+            !harness.shutdownTimeouts.list.withLock { $0 }.isEmpty
+        }
+        #expect(harness.shutdownTimeouts.list.withLock { $0 } == [.requested])
+        hold.release()
+        #expect(try harness.exit(after: "the held checkpoint let go") == .requested)
+        #expect(harness.status.progress.checkpoints == 1, "progress is published by turns, none after the stop")
+        let group = try KafkaConsumer(properties: harness.settings, group: "slow", topics: ["da"], start: .earliest)
+        defer { group.close() }
+        let committed = try group.committed([
+            TopicPartition(topic: "da", partition: 0), TopicPartition(topic: "db", partition: 0),
+        ])
+        #expect(committed[TopicPartition(topic: "da", partition: 0)] == 2)
+        #expect(committed[TopicPartition(topic: "db", partition: 0)] == 2)
+        #expect(try harness.read("dalerts", count: 1).count == 1)
     }
 }

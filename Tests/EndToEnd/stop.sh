@@ -70,7 +70,7 @@ CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=5000 serve "$work/twice.log" --checkpoint-int
 wait_until "cepd to consume ('cepd: consuming' in its log)" 120 'grep -q "cepd: consuming" "$work/twice.log"'
 started=$(date +%s%N)
 kill -TERM "$serve_pid"
-sleep 0.5
+wait_until "cepd to take the first SIGTERM ('stopping (signal' in its log)" 60 'grep -q "stopping (signal" "$work/twice.log"'
 kill -TERM "$serve_pid"
 status=0
 wait "$serve_pid" || status=$?
