@@ -130,6 +130,15 @@ import Testing
             }
         }
 
+        /// The offsets `group` committed for partition 0 of the input topics (nil: none).
+        func committed(group: String) throws -> [String: Int64?] {
+            let consumer = try KafkaConsumer(properties: settings, group: group, topics: ["da"], start: .earliest)
+            defer { consumer.close() }
+            let partitions = ["da", "db"].map { TopicPartition(topic: $0, partition: 0) }
+            let committed = try consumer.committed(partitions)
+            return Dictionary(uniqueKeysWithValues: partitions.map { ($0.topic, committed[$0] ?? nil) })
+        }
+
         func produce(_ topic: String, partition: Int32 = 0, key: String, at ts: Int64) throws {
             let producer = try KafkaProducer(properties: settings)
             try producer.send(
@@ -188,13 +197,7 @@ import Testing
         let alerts = try harness.read("dalerts", count: 1)
         #expect(alerts.count == 1 && alerts[0].hasPrefix(#"{"k":"u","at":2000"#))
         #expect(try harness.stop() == .requested)
-        let consumer = try KafkaConsumer(properties: harness.settings, group: "idle", topics: ["da"], start: .earliest)
-        defer { consumer.close() }
-        let committed = try consumer.committed([
-            TopicPartition(topic: "da", partition: 0), TopicPartition(topic: "db", partition: 0),
-        ])
-        #expect(committed[TopicPartition(topic: "da", partition: 0)] == 2)
-        #expect(committed[TopicPartition(topic: "db", partition: 0)] == 1)
+        #expect(try harness.committed(group: "idle") == ["da": 2, "db": 1])
     }
 
     /// Checkpoints run on the daemon's clock too: none before the interval has passed on it, one after; a second
@@ -406,13 +409,7 @@ import Testing
         hold.release()
         #expect(try harness.exit(after: "the held checkpoint let go") == .requested)
         #expect(harness.status.progress.checkpoints == 1, "progress is published by turns, none after the stop")
-        let group = try KafkaConsumer(properties: harness.settings, group: "slow", topics: ["da"], start: .earliest)
-        defer { group.close() }
-        let committed = try group.committed([
-            TopicPartition(topic: "da", partition: 0), TopicPartition(topic: "db", partition: 0),
-        ])
-        #expect(committed[TopicPartition(topic: "da", partition: 0)] == 2)
-        #expect(committed[TopicPartition(topic: "db", partition: 0)] == 2)
+        #expect(try harness.committed(group: "slow") == ["da": 2, "db": 2])
         #expect(try harness.read("dalerts", count: 1).count == 1)
     }
 }
