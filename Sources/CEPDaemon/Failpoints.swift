@@ -1,3 +1,4 @@
+import CEPRuntime
 import Foundation
 
 /// Failpoints for tests (docs/operations.md, "Failpoints"): places where cepd pauses or stops for good, so that
@@ -20,6 +21,9 @@ struct Failpoints: Sendable {
     /// What a hang does: block until the process is killed (the end-to-end tests' signal to kill is the log line
     /// before), or — in process — until the test lets it go.
     var hang: @Sendable () -> Void = { Failpoints.blockForever() }
+    /// Called on the reading thread inside a rebalance, before the assigned tasks catch up with their changelog
+    /// (in-process tests hold a restore there, to rebalance while it runs).
+    var beforeCatchUp: @Sendable ([TaskID]) -> Void = { _ in }
 
     /// None set.
     static let none = Failpoints()

@@ -121,10 +121,11 @@ extension KafkaDaemon {
         let ranks = driver.engine
         var catchUp: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])?
         if let store, let changelog {
-            let (tails, stop, clock) = (tails, stop, clock)
+            let (tails, stop, clock, beforeCatchUp) = (tails, stop, clock, options.failpoints.beforeCatchUp)
             let timeoutMs = max(options.connectTimeout, 60_000)
             catchUp = {
-                Self.catchUp(
+                beforeCatchUp(Set($0.map { TaskID(ofPartition: $0.partition) }).sorted())
+                return Self.catchUp(
                     $0, store: store, changelog: changelog, tails: tails, timeoutMs: timeoutMs, clock: clock, stop: stop
                 )
             }

@@ -130,11 +130,36 @@ import Testing
             }
         }
 
-        /// The offsets `group` committed for partition 0 of the input topics (nil: none).
-        func committed(group: String) throws -> [String: Int64?] {
+        /// The answer to a reload, once it comes.
+        final class ReloadAnswer: Sendable {
+            let got = Mutex<(status: Int, body: String)?>(nil)
+            /// Waits for it (fails after 60 s).
+            func answer() throws -> (status: Int, body: String) {
+                let deadline = Date().addingTimeInterval(60)
+                while true {
+                    if let got = got.withLock({ $0 }) { return got }
+                    if Date() > deadline { throw Failure("no answer to the reload within 60 s") }
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+            }
+        }
+
+        /// Asks for a reload of the pattern file, as POST /reload does.
+        func reload() -> ReloadAnswer {
+            let answer = ReloadAnswer()
+            requests.addReload { response in
+                let body = String(decoding: response.body, as: UTF8.self).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
+                answer.got.withLock { $0 = (response.status, body) }
+            }
+            return answer
+        }
+
+        /// The offsets `group` committed for partition `partition` of the input topics (nil: none).
+        func committed(group: String, partition: Int32 = 0) throws -> [String: Int64?] {
             let consumer = try KafkaConsumer(properties: settings, group: group, topics: ["da"], start: .earliest)
             defer { consumer.close() }
-            let partitions = ["da", "db"].map { TopicPartition(topic: $0, partition: 0) }
+            let partitions = ["da", "db"].map { TopicPartition(topic: $0, partition: partition) }
             let committed = try consumer.committed(partitions)
             return Dictionary(uniqueKeysWithValues: partitions.map { ($0.topic, committed[$0] ?? nil) })
         }
@@ -247,22 +272,12 @@ import Testing
         let first = try Harness(
             group: "move", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("a").path, cluster: cluster)
         // Task p: partition p of da and db. A partial match (an `a` event) open in each task before the move…
-        for p: Int32 in [0, 1] {
-            try first.produce("da", partition: p, key: "k\(p)", at: 1_000)
-            try first.produce("db", partition: p, key: "other", at: 1_500)
-        }
-        try first.wait(for: "the four events before the move") { $0.events == 4 }
+        try Self.openMatchesInBothTasks(first)
         let second = try Harness(
             group: "move", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("b").path, cluster: cluster)
         try second.waitUntilReady()
         // …completed after it: each task's match needs the state it had before.
-        for p: Int32 in [0, 1] {
-            try first.produce("db", partition: p, key: "k\(p)", at: 2_000)
-            try first.produce("da", partition: p, key: "z", at: 30_000)
-            try first.produce("db", partition: p, key: "z", at: 30_000)
-        }
-        let alerts = try first.read("dalerts", count: 2)
-        #expect(alerts.map { String($0.prefix(8)) }.sorted() == [#"{"k":"k0"#, #"{"k":"k1"#])
+        try Self.completeBothMatches(first)
         try second.settle()
         try first.settle()
         #expect(first.status.progress.events + second.status.progress.events >= 10)
@@ -327,27 +342,12 @@ import Testing
         try harness.produce("da", key: "u", at: 1_000)
         try harness.wait(for: "the first event") { $0.events == 1 }
 
-        /// Asks for a reload (as POST /reload does) and waits for the answer.
-        func reload() throws -> (status: Int, body: String) {
-            let answer = Mutex<(Int, String)?>(nil)
-            harness.requests.addReload { response in
-                let body = String(decoding: response.body, as: UTF8.self).trimmingCharacters(
-                    in: .whitespacesAndNewlines)
-                answer.withLock { $0 = (response.status, body) }
-            }
-            let deadline = Date().addingTimeInterval(60)
-            while true {
-                if let got = answer.withLock({ $0 }) { return got }
-                if Date() > deadline { throw Failure("no answer to the reload within 60 s") }
-                Thread.sleep(forTimeInterval: 0.01)
-            }
-        }
         try (Self.source + "\npattern broken { match x: nowhere }\n").write(to: file, atomically: true, encoding: .utf8)
-        let refused = try reload()
+        let refused = try harness.reload().answer()
         #expect(refused.status == 422 && refused.body.contains("error"), "\(refused)")
         let added = #"pattern big { match p: a where p.k == "u" emit to "dbig" { k: p.k } }"#
         try (Self.source + "\n" + added + "\n").write(to: file, atomically: true, encoding: .utf8)
-        let taken = try reload()
+        let taken = try harness.reload().answer()
         #expect(taken.status == 200, "\(taken)")
         #expect(taken.body == #"{"kept":["pair"],"started":["big"],"dropped":[]}"#, "\(taken)")
         try harness.produce("db", key: "u", at: 2_000)
@@ -411,5 +411,122 @@ import Testing
         #expect(harness.status.progress.checkpoints == 1, "progress is published by turns, none after the stop")
         #expect(try harness.committed(group: "slow") == ["da": 2, "db": 2])
         #expect(try harness.read("dalerts", count: 1).count == 1)
+    }
+
+    /// A partial match open in each of two tasks (task p: an `a` of key kp at 1 s), in `first`.
+    static func openMatchesInBothTasks(_ first: Harness) throws {
+        for p: Int32 in [0, 1] {
+            try first.produce("da", partition: p, key: "k\(p)", at: 1_000)
+            try first.produce("db", partition: p, key: "other", at: 1_500)
+        }
+        try first.wait(for: "the four events in the first member") { $0.events == 4 }
+    }
+
+    /// The events that complete the matches `openMatchesInBothTasks` opened (and move both tasks' watermarks past
+    /// them), produced through `harness`'s cluster; the two alerts, one per task, come out.
+    static func completeBothMatches(_ harness: Harness) throws {
+        for p: Int32 in [0, 1] {
+            try harness.produce("db", partition: p, key: "k\(p)", at: 2_000)
+            try harness.produce("da", partition: p, key: "z", at: 30_000)
+            try harness.produce("db", partition: p, key: "z", at: 30_000)
+        }
+        let alerts = try harness.read("dalerts", count: 2)
+        #expect(alerts.map { String($0.prefix(8)) }.sorted() == [#"{"k":"k0"#, #"{"k":"k1"#])
+    }
+
+    /// Failpoints that hold a member's first restore (inside the rebalance) until `hold` is let go, and note the
+    /// tasks of every restore.
+    final class HeldRestores: Sendable {
+        let hold = Hold()
+        let restores = Mutex<[[TaskID]]>([])
+        var failpoints: Failpoints {
+            var failpoints = Failpoints.none
+            failpoints.beforeCatchUp = { [self] tasks in
+                let first = restores.withLock {
+                    $0.append(tasks)
+                    return $0.count == 1
+                }
+                if first { hold.hold() }
+            }
+            return failpoints
+        }
+    }
+
+    /// Once `second` restored both tasks: the matches `openMatchesInBothTasks` opened complete, each exactly once,
+    /// and the member stops cleanly.
+    static func completeMatchesInBothTasks(_ second: Harness, restores: HeldRestores) throws {
+        try second.until("the second member to restore both tasks") {
+            Set(restores.restores.withLock { $0 }.joined()) == [TaskID(0), TaskID(1)]
+        }
+        try second.waitUntilReady()
+        try completeBothMatches(second)
+        try second.wait(for: "the six events after the restore") { $0.events == 6 }
+        #expect(try second.stop() == .requested)
+        #expect(throws: Failure.self) { try second.read("dalerts", count: 3, waitingSeconds: 5) }
+    }
+
+    /// A rebalance while a task is being restored: the second member is held inside its first restore (in the
+    /// rebalance, before it reads the changelog) while the first member stops and leaves the group. Let go, it
+    /// restores that task, takes the other one over from the leaver's last checkpoint, and each task's match —
+    /// opened before all of it, completed after — comes out exactly once; the offsets it commits are after every
+    /// message.
+    @Test func aRebalanceDuringARestore() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster, partitions: 2)
+        try cluster.createTopic(Changelog.topicName(group: "held", patternPaths: []), partitions: 2)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-held-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let first = try Harness(
+            group: "held", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("a").path, cluster: cluster)
+        try Self.openMatchesInBothTasks(first)
+        let restores = HeldRestores()
+        let second = try Harness(
+            group: "held", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("b").path, cluster: cluster,
+            failpoints: restores.failpoints)
+        try second.until("the second member to be held in its first restore") { restores.hold.isHeld }
+        #expect(try first.stop() == .requested)
+        restores.hold.release()
+        try Self.completeMatchesInBothTasks(second, restores: restores)
+        for p: Int32 in [0, 1] {
+            #expect(try second.committed(group: "held", partition: p) == ["da": 2, "db": 3], "partition \(p)")
+        }
+    }
+
+    /// A reload asked for during a rebalance — while the member is held inside it, restoring its first task —
+    /// takes effect once the rebalance is through: the answer says the unchanged pattern kept its state and the new
+    /// one started, the tasks restored before and after the reload (one from a member that ran without the new
+    /// pattern) complete their matches exactly once, and the offsets committed are after every message.
+    @Test func aReloadDuringARebalance() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster, partitions: 2)
+        try cluster.createTopic("dbig", partitions: 1)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-both-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("patterns.cep")
+        try Self.source.write(to: file, atomically: true, encoding: .utf8)
+        // Both members run the same file (the changelog is named after it); the first reads it before it changes.
+        try cluster.createTopic(Changelog.topicName(group: "both", patternPaths: [file.path]), partitions: 2)
+        let first = try Harness(
+            group: "both", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("a").path, cluster: cluster,
+            patternFile: file.path)
+        try Self.openMatchesInBothTasks(first)
+        let restores = HeldRestores()
+        let second = try Harness(
+            group: "both", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("b").path, cluster: cluster,
+            patternFile: file.path, failpoints: restores.failpoints)
+        try second.until("the second member to be held in its first restore") { restores.hold.isHeld }
+        let added = #"pattern big { match p: a where p.k == "z" emit to "dbig" { k: p.k } }"#
+        try (Self.source + "\n" + added + "\n").write(to: file, atomically: true, encoding: .utf8)
+        let reload = second.reload()
+        #expect(try first.stop() == .requested)
+        restores.hold.release()
+        let answer = try reload.answer()
+        #expect(answer.status == 200, "\(answer)")
+        #expect(answer.body == #"{"kept":["pair"],"started":["big"],"dropped":[]}"#, "\(answer)")
+        try Self.completeMatchesInBothTasks(second, restores: restores)
+        for p: Int32 in [0, 1] {
+            #expect(try second.committed(group: "both", partition: p) == ["da": 2, "db": 3], "partition \(p)")
+        }
     }
 }
