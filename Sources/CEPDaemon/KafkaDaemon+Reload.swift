@@ -10,6 +10,14 @@ import Synchronization
 
 /// Reloading the pattern files while running (SIGHUP, POST /reload).
 extension KafkaDaemon {
+    /// Refuses a reload: the log (with the field `reload=refused`, which tests wait on) and the answer say why.
+    static func refuseReload(
+        _ why: String, _ respond: EngineRequests.Reload, status: Int = 422, answer: String? = nil, details: String = ""
+    ) {
+        Log.error("reload refused: \(why); the running patterns go on" + details, ["reload": "refused"])
+        respond?(.text("reload refused: \(answer ?? why)" + details, status: status))
+    }
+
     /// Reads and compiles the pattern files again. With errors, or other input topics, the reload is refused (the
     /// running patterns go on, the log and the answer say why); otherwise the reader is asked to switch decoders,
     /// and the engine switches when it reaches that point (`finishReload`).
@@ -23,15 +31,12 @@ extension KafkaDaemon {
         do throws(UsageError) {
             compilation = Compiler.compile(try PatternFiles.load(options.patternPaths))
         } catch {
-            Log.error("reload refused: \(error.message); the running patterns go on")
-            respond?(.text("reload refused: \(error.message)", status: 422))
-            return
+            return Self.refuseReload(error.message, respond)
         }
         guard let automaton = compilation.automaton else {
             let diagnostics = DiagnosticRendering.render(compilation, colors: false)
-            Log.error("reload refused: \(files) has errors; the running patterns go on\n" + diagnostics)
-            respond?(.text("reload refused: the pattern files have errors\n" + diagnostics, status: 422))
-            return
+            return Self.refuseReload(
+                "\(files) has errors", respond, answer: "the pattern files have errors", details: "\n" + diagnostics)
         }
         let fresh = TaskEngines(automaton: automaton)
         let sameTopics =
@@ -43,15 +48,11 @@ extension KafkaDaemon {
             let message =
                 "the patterns would read \(fresh.inputTopics.joined(separator: ", ")) instead of "
                 + "\(driver.engine.inputTopics.joined(separator: ", ")) (in declaration order); restart cepd to change the topics it consumes"
-            Log.error("reload refused: \(message); the running patterns go on")
-            respond?(.text("reload refused: \(message)", status: 409))
-            return
+            return Self.refuseReload(message, respond, status: 409)
         }
         var formatter = AlertFormatter(automaton: automaton)
         if let problem = registerAlertSchemas(&formatter) {
-            Log.error("reload refused: \(problem); the running patterns go on")
-            respond?(.text("reload refused: \(problem)", status: 422))
-            return
+            return Self.refuseReload(problem, respond)
         }
         var decoders: [String: EventDecoder] = [:]
         for topic in fresh.inputTopics {
@@ -108,7 +109,8 @@ extension KafkaDaemon {
         func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
         Log.info(
             "reloaded \(options.patternPaths.joined(separator: ", ")): kept (with their state): \(list(report.restored)); "
-                + "started empty (new or changed): \(list(changed)); dropped: \(list(report.dropped))")
+                + "started empty (new or changed): \(list(changed)); dropped: \(list(report.dropped))",
+            ["reload": "taken"])
         func array(_ names: [String]) -> String { "[" + names.map(JSONWriter.quoted).joined(separator: ",") + "]" }
         respond?(
             .json(

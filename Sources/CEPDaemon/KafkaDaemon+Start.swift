@@ -68,7 +68,7 @@ extension KafkaDaemon {
         Log.info(
             "consuming \(topics.joined(separator: ", ")) from \(options.brokers) as group '\(options.group)'; "
                 + "alerts to \(emits.joined(separator: ", ")); late events to \(options.lateTopic), dead letters "
-                + "to \(options.deadLetterTopic)")
+                + "to \(options.deadLetterTopic)", ["state": "consuming"])
         let (reader, channel) = startReader(consumer, topics: topics)
         started = true
         return Connections(producer: producer, consumer: consumer, reader: reader, channel: channel, admin: admin)
@@ -106,7 +106,9 @@ extension KafkaDaemon {
             throw .configuration
         }
         self.metrics = metrics
-        Log.info("admin port: http://\(address.host):\(admin.port)/metrics, /healthz, /readyz")
+        Log.info(
+            "admin port: http://\(address.host):\(admin.port)/metrics, /healthz, /readyz",
+            ["admin_port": "\(admin.port)"])
         return admin
     }
 
@@ -192,7 +194,8 @@ extension KafkaDaemon {
             }
             if !warnedTopics {
                 Log.info(
-                    "waiting for input topic\(missing.count == 1 ? "" : "s") \(names) to exist (--wait-for-topics)")
+                    "waiting for input topic\(missing.count == 1 ? "" : "s") \(names) to exist (--wait-for-topics)",
+                    ["state": "waiting-for-topics"])
                 warnedTopics = true
             }
             Thread.sleep(forTimeInterval: 2)

@@ -4,6 +4,7 @@ import CEPCore
 import CEPRuntime
 import Foundation
 import KafkaClient
+import Logging
 
 /// `cepd serve` (the default command): consume the patterns' input topics from Kafka, match in event time, and
 /// produce alerts, late events and dead letters to topics.
@@ -267,7 +268,9 @@ struct ServeCommand: ParsableCommand {
                         Log.info("second signal: exiting without delivering or committing")
                         Foundation.exit(StopReason.secondSignal.exitStatus)
                     }
-                    Log.info("stopping (signal \(number)): delivering pending alerts and committing offsets")
+                    Log.info(
+                        "stopping (signal \(number)): delivering pending alerts and committing offsets",
+                        ["stop": "signal"])
                     stop.set(.requested)
                 }
                 source.resume()

@@ -38,11 +38,17 @@ inputs=(logins payments geo confirmations)
 # Quick group joins on Tansu (it answers the first join after session.timeout.ms / 2).
 fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
 
+# logged KEY=VALUE LOG: whether cepd logged a line with that field. Tests wait on fields, not on the wording of
+# the messages: a text log line ends with its fields (` key=value`, sorted), a JSON one holds them as members.
+logged() {
+    local key=${1%%=*} value=${1#*=}
+    grep -q -e " $1\( \|\$\)" -e "\"$key\":\"$value\"" "$2"
+}
 # admin_port_of LOG: the port a cepd started with --metrics-port 0 logged for its admin server (empty if none).
 admin_port_of() {
     local admin_log=$1  # (not "$1" in the condition: wait_until evaluates it with its own arguments)
-    wait_until "the admin port in $admin_log" 120 'grep -q "admin port: http://127.0.0.1:" "$admin_log"'
-    sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$1" | head -n 1
+    wait_until "the admin port in $admin_log (field admin_port)" 120 'grep -q -e " admin_port=" -e "\"admin_port\":" "$admin_log"'
+    sed -n -e 's|.* admin_port=\([0-9]*\).*|\1|p' -e 's|.*"admin_port":"\([0-9]*\)".*|\1|p' "$1" | head -n 1
 }
 # scrape PATH [METHOD]: the answer of the admin port at $admin_port, "STATUS BODY" on stdout.
 # A reader that stops early (`scrape ... | grep -q`) is not an error: with pipefail, a scrape that died of the

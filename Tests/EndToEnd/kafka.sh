@@ -238,10 +238,10 @@ for i in range(1, 301): print(json.dumps({"user": "t1", "n": i, "at": 1767225600
 kafka_topic ticks 2
 kafka_topic seconds 1
 "$cepd" --pattern "$work/ticks.cep" --brokers "$KAFKA_BROKERS" --group ticks --state-dir "$work/state-ticks" --from earliest --idle-timeout 2s \
-    "${fast[@]}" >/dev/null 2>"$work/ticks.log" &
+    --metrics-port 0 "${fast[@]}" >/dev/null 2>"$work/ticks.log" &
 serve_pid=$!
-wait_until "cepd to be assigned partitions of ticks ('cepd: assigned' in its log)" 120 'grep -q "cepd: assigned" "$work/ticks.log"'
-grep -q "cepd: assigned" "$work/ticks.log" || { cat "$work/ticks.log" >&2; fail "cepd got no partitions of ticks"; }
+admin_port=$(admin_port_of "$work/ticks.log")
+wait_until "cepd to be assigned partitions of ticks (/readyz 200 on the admin port)" 120 'scrape /readyz | grep -q "^200 "'
 # 300 messages at 20 per second: 15 s of traffic.
 tool produce --brokers "$KAFKA_BROKERS" --topic ticks --partitions 2 --file "$work/ticks.jsonl" --rate 20 2>/dev/null &
 producer_pid=$!
@@ -304,11 +304,11 @@ echo "kafka e2e: bad -X key, bad --config file, missing topics, topics not co-pa
 "$cepd" --pattern patterns/operations.cep --brokers "$KAFKA_BROKERS" --group waiting --state-dir "$work/state-waiting" --wait-for-topics \
     "${fast[@]}" >/dev/null 2>"$work/wait.log" &
 serve_pid=$!
-sleep 3
+wait_until "cepd to wait for its input topics (state=waiting-for-topics in its log)" 120 'logged state=waiting-for-topics "$work/wait.log"'
 grep -q "waiting for input topics 'device-events', 'deploys', 'service-errors' to exist" "$work/wait.log" ||
     { cat "$work/wait.log" >&2; fail "--wait-for-topics did not say what it waits for"; }
 for t in device-events deploys service-errors; do kafka_topic "$t" 1; done
-wait_until "cepd --wait-for-topics to consume once the topics exist ('cepd: consuming' in its log)" 120 'grep -q "cepd: consuming" "$work/wait.log"'
+wait_until "cepd --wait-for-topics to consume once the topics exist (state=consuming in its log)" 120 'logged state=consuming "$work/wait.log"'
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "cepd --wait-for-topics exited with $?"
 serve_pid=""

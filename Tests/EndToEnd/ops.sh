@@ -27,7 +27,7 @@ start_cepd() {
 # 1. Started before the topics exist (--wait-for-topics). (On a copy of the example patterns, which step 4 edits.)
 cp patterns/fraud.cep "$work/fraud.cep"
 start_cepd "$work/waiting.log" --wait-for-topics
-wait_until "cepd to wait for its input topics (its log)" 120 'grep -q "waiting for input topics" "$work/waiting.log"'
+wait_until "cepd to wait for its input topics (state=waiting-for-topics in its log)" 120 'logged state=waiting-for-topics "$work/waiting.log"'
 [ "$(scrape /healthz)" = "200 ok" ] || fail "/healthz while waiting for topics: $(scrape /healthz)"
 ready=$(scrape /readyz)
 case "$ready" in 503*'"consuming":false'*) ;; *) fail "/readyz while waiting for topics: $ready" ;; esac
@@ -147,7 +147,7 @@ echo "ops e2e: /keys/inspect-1 and cepd inspect show the open partial match: bou
 cp "$work/fraud.cep" "$work/fraud.good"
 printf '\npattern broken {\n  match x: nowhere\n  emit to "x" { n: x.n }\n}\n' >> "$work/fraud.cep"
 kill -HUP "$serve_pid"
-wait_until "the refused reload in cepd's log" 120 'grep -q "reload refused" "$work/ops.log"'
+wait_until "the refused reload in cepd's log (reload=refused)" 120 'logged reload=refused "$work/ops.log"'
 grep -q "reload refused: $work/fraud.cep has errors; the running patterns go on" "$work/ops.log" &&
     grep -q "fraud.cep:[0-9]*:[0-9]*: error" "$work/ops.log" || { tail -n 20 "$work/ops.log" >&2; fail "SIGHUP with a broken file"; }
 refused=$(scrape /reload POST)
@@ -164,7 +164,7 @@ text += '\npattern big_payment {\n  match p: payments where p.amount > 8000\n  e
 open(sys.argv[2], "w").write(text)
 PY
 kill -HUP "$serve_pid"
-wait_until "the reload in cepd's log ('cepd: reloaded')" 120 'grep -q "cepd: reloaded" "$work/ops.log"'
+wait_until "the reload in cepd's log (reload=taken)" 120 'logged reload=taken "$work/ops.log"'
 reloaded=$(grep "cepd: reloaded" "$work/ops.log" || true)
 case "$reloaded" in
     *"kept (with their state): "*account_takeover*"; started empty (new or changed): card_testing, big_payment; dropped: impossible_travel"*) ;;

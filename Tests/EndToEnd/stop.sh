@@ -56,7 +56,7 @@ echo "stop e2e: restarted, it went on: the alert topics hold exactly cepd run's 
 
 # 2. A stop slower than --shutdown-timeout (the failpoint pauses 5 s inside the final checkpoint) exits 1 in time.
 CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=5000 serve "$work/slow.log" --shutdown-timeout 1s --checkpoint-interval 1h
-wait_until "cepd to consume ('cepd: consuming' in its log)" 120 'grep -q "cepd: consuming" "$work/slow.log"'
+wait_until "cepd to consume (state=consuming in its log)" 120 'logged state=consuming "$work/slow.log"'
 started=$(date +%s%N)
 kill -TERM "$serve_pid"
 status=0
@@ -67,10 +67,10 @@ slow_ms=$((($(date +%s%N) - started) / 1000000))
 [ "$slow_ms" -lt 4000 ] || fail "a stop over --shutdown-timeout 1s took $slow_ms ms"
 grep -q "the stop took longer than --shutdown-timeout" "$work/slow.log" || { cat "$work/slow.log" >&2; fail "no shutdown-timeout message"; }
 CEPD_FAILPOINT_CHECKPOINT_PAUSE_MS=5000 serve "$work/twice.log" --checkpoint-interval 1h
-wait_until "cepd to consume ('cepd: consuming' in its log)" 120 'grep -q "cepd: consuming" "$work/twice.log"'
+wait_until "cepd to consume (state=consuming in its log)" 120 'logged state=consuming "$work/twice.log"'
 started=$(date +%s%N)
 kill -TERM "$serve_pid"
-wait_until "cepd to take the first SIGTERM ('stopping (signal' in its log)" 60 'grep -q "stopping (signal" "$work/twice.log"'
+wait_until "cepd to take the first SIGTERM (stop=signal in its log)" 60 'logged stop=signal "$work/twice.log"'
 kill -TERM "$serve_pid"
 status=0
 wait "$serve_pid" || status=$?
