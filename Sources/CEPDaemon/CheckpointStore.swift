@@ -234,7 +234,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     /// flushed), then everything with the tasks' records into the store in one synced batch.
     func write(
         _ engine: inout TaskEngines, records: [DaemonCheckpoint], changelog: (Changelog, KafkaProducer)?,
-        repair: [TaskID: [Changelog.Change]] = [:]
+        repair: [TaskID: [Changelog.Change]] = [:], atStep: ((Failpoints.CheckpointStep) throws -> Void)? = nil
     ) throws -> Cost {
         let start = clock.uptimeNanos
         let writer = BatchWriter()
@@ -270,6 +270,10 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                         failpoints.hang()
                     }
                 }
+                if let atStep, record.task == records[0].task {
+                    try producer.flush(timeoutMs: 30_000)
+                    try atStep(.changelogChanges)
+                }
                 tee.changelog.send(Changelog.recordKey, [UInt8(ascii: "P")] + Array(try JSONEncoder().encode(record)))
                 if let error = tee.changelog.error { throw error }
             } else {
@@ -285,6 +289,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             for i in records.indices {
                 records[i].changelogEnd = ends[TopicPartition(topic: log.topic, partition: records[i].task.partition)]
             }
+            try atStep?(.changelogRecords)
         }
         for record in records {
             writer.batch.put(

@@ -25,6 +25,23 @@ struct Failpoints: Sendable {
     /// (in-process tests hold a restore there, to rebalance while it runs).
     var beforeCatchUp: @Sendable ([TaskID]) -> Void = { _ in }
 
+    /// The steps of a checkpoint that records tasks, in order (docs/architecture.md, "Checkpoints").
+    enum CheckpointStep: Sendable, CaseIterable {
+        /// The outputs so far are delivered; nothing of the checkpoint is written.
+        case outputsFlushed
+        /// The first task's changes are in the changelog (flushed), its record is not.
+        case changelogChanges
+        /// Every task's changes and record are in the changelog; the state directory has not been written.
+        case changelogRecords
+        /// The state directory holds the checkpoint; the offsets it covers are not committed.
+        case stateWritten
+    }
+
+    /// Called at each step of each checkpoint that records tasks, with the checkpoint's number among those: an
+    /// in-process test throws at the step it interrupts, and the daemon stops there as after any failed checkpoint
+    /// — with what was written before the step, and nothing after.
+    var atCheckpointStep: (@Sendable (CheckpointStep, Int) throws -> Void)?
+
     /// None set.
     static let none = Failpoints()
 

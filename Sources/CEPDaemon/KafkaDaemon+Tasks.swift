@@ -260,8 +260,8 @@ extension KafkaDaemon {
                 "checkpoint \(checkpointNumber) (tasks \(numbers)): failpoint: pausing \(pause) ms before the write")
             Thread.sleep(forTimeInterval: Double(pause) / 1000)
         }
+        if !records.isEmpty { checkpointsOfTasks += 1 }
         if let hangAt = options.failpoints.checkpointHang, !records.isEmpty {
-            checkpointsOfTasks += 1
             if checkpointsOfTasks == hangAt {
                 // The crash test kills cepd here, when it sees this line: no guess of how long the window lasts.
                 let numbers = records.map { "\($0.task)@\($0.number)" }.joined(separator: ",")
@@ -275,9 +275,14 @@ extension KafkaDaemon {
             checkpointNumber -= 1  // no task runs here (between assignments): nothing to record
             return true
         }
+        let atStep = options.failpoints.atCheckpointStep.map { [checkpointsOfTasks] hook in
+            { (step: Failpoints.CheckpointStep) throws in try hook(step, checkpointsOfTasks) }
+        }
         do {
+            try atStep?(.outputsFlushed)
             let cost = try store.write(
-                &driver.engine, records: records, changelog: changelog.map { ($0, producer) }, repair: lifecycle.repair)
+                &driver.engine, records: records, changelog: changelog.map { ($0, producer) }, repair: lifecycle.repair,
+                atStep: atStep)
             lifecycle.checkpointed(records.map { ($0.task, $0.number) })
             lastCheckpoint = DaemonMetrics.CheckpointFigures(
                 milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: writtenAt,
@@ -286,6 +291,7 @@ extension KafkaDaemon {
                 "checkpoint \(checkpointNumber) (tasks \(records.map { $0.task.description }.joined(separator: ","))): \(cost.keysWritten) keys "
                     + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; "
                     + "state ≈ \(store.approximateSize / 1024) KiB")
+            try atStep?(.stateWritten)
             return true
         } catch {
             Log.error(

@@ -529,4 +529,47 @@ import Testing
             #expect(try second.committed(group: "both", partition: p) == ["da": 2, "db": 3], "partition \(p)")
         }
     }
+
+    struct Interrupted: Error {}
+
+    /// A checkpoint interrupted at each of its steps (outputs delivered; the first task's changes in the
+    /// changelog; all of it in the changelog; the state directory written, the offsets not committed): the daemon
+    /// stops as a failed checkpoint stops it (status 5, nothing committed), and the restart on the same state
+    /// directory — catching up with whatever the changelog got — goes on to exactly the alerts of an uninterrupted
+    /// run, once each, and commits the offsets after every message.
+    @Test(arguments: Failpoints.CheckpointStep.allCases)
+    func aCheckpointInterruptedAtEachStep(_ step: Failpoints.CheckpointStep) throws {
+        let group = "cut-\(step)"
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        try cluster.createTopic(Changelog.topicName(group: group, patternPaths: []), partitions: 1)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-\(group)-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: state) }
+        var failpoints = Failpoints.none
+        // Checkpoint 1 records the task as it starts; checkpoint 2, after the alert, is the one interrupted.
+        failpoints.atCheckpointStep = { at, number in if at == step && number == 2 { throw Interrupted() } }
+        let first = try Harness(
+            group: group, idleTimeoutMs: 60_000, stateDir: state.path, cluster: cluster, failpoints: failpoints)
+        try first.produce("da", key: "u", at: 1_000)
+        try first.produce("db", key: "u", at: 2_000)
+        try first.produce("da", key: "x", at: 20_000)
+        try first.produce("db", key: "y", at: 20_000)
+        try first.wait(for: "the four events and the alert") { $0.events == 4 && $0.alerts == 1 }
+        first.clock.advance(milliseconds: 1_000)  // the checkpoint interval: checkpoint 2, interrupted
+        #expect(try first.exit(after: "the checkpoint interrupted at \(step)") == .stateFailed)
+        #expect(try first.committed(group: group) == ["da": nil, "db": nil], "committed before the checkpoint")
+
+        let second = try Harness(group: group, idleTimeoutMs: 60_000, stateDir: state.path, cluster: cluster)
+        try second.produce("da", key: "w", at: 21_000)
+        try second.produce("db", key: "w", at: 22_000)
+        try second.produce("da", key: "z", at: 40_000)
+        try second.produce("db", key: "z", at: 40_000)
+        let alerts = try second.read("dalerts", count: 2)
+        #expect(alerts.map { String($0.prefix(8)) } == [#"{"k":"u""#, #"{"k":"w""#], "\(alerts)")
+        try second.wait(for: "the alert of w after the restart") { $0.alerts >= 1 }
+        try second.settle()
+        #expect(try second.stop() == .requested)
+        #expect(throws: Failure.self) { try second.read("dalerts", count: 3, waitingSeconds: 5) }
+        #expect(try second.committed(group: group) == ["da": 4, "db": 4])
+    }
 }
