@@ -34,7 +34,7 @@ cat > "$work/user/Sources/User/main.swift" <<'SWIFT'
 import CEPCore
 import CEPRuntime
 
-print(DurationFormat.format(milliseconds: 5_400_000), TaskEngines.task(ofPartition: 3))
+print(DurationFormat.format(milliseconds: 5_400_000), TaskID(ofPartition: 3))
 SWIFT
 (cd "$work/user" && swift build -q 2>&1 | tail -n 20)
 out=$("$work/user/.build/debug/User")
