@@ -111,12 +111,13 @@ final class DaemonMetrics: @unchecked Sendable {
             let labels = [("pattern", pattern.name)]
             count("cepd_matches_total", labels, stats.matches[index])
             count("cepd_timeouts_total", labels, stats.timeouts[index])
-            let matchers = snapshot.engine.matchers(ofPattern: index)
+            let matchers = snapshot.engine.matchers(ofPattern: PatternID(index))
             count("cepd_partial_matches_dropped_total", labels, matchers.reduce(0) { $0 + $1.droppedPartialMatches })
             set("cepd_buffered_events", labels, Double(matchers.reduce(0) { $0 + $1.bufferedEvents }))
             set("cepd_active_keys", labels, Double(matchers.reduce(0) { $0 + $1.activeKeys }))
             // Over the tasks this process runs: the one furthest behind.
-            if let watermark = snapshot.engine.watermark(ofPattern: index), watermark > Int64.min, watermark < Int64.max
+            if let watermark = snapshot.engine.watermark(ofPattern: PatternID(index)), watermark > Int64.min,
+                watermark < Int64.max
             {
                 set("cepd_watermark_seconds", labels, Double(watermark) / 1000)
                 set("cepd_watermark_lag_seconds", labels, Double(wallMs - watermark) / 1000)
@@ -124,7 +125,7 @@ final class DaemonMetrics: @unchecked Sendable {
         }
         for (index, pattern) in snapshot.automaton.patterns.enumerated() {
             var byState = Array(repeating: 0, count: pattern.states.count)
-            for matcher in snapshot.engine.matchers(ofPattern: index) {
+            for matcher in snapshot.engine.matchers(ofPattern: PatternID(index)) {
                 for (state, n) in matcher.partialMatchesByState().enumerated() { byState[state] += n }
             }
             var byStep: [String: Int] = [:]

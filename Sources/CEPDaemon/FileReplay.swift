@@ -333,7 +333,8 @@ struct FileReplay {
     }
 
     private func writeLate(
-        _ record: InputRecord, eventTime: Int64, patterns: [Int], watermarks: [Int64], line: UnsafeBufferPointer<UInt8>
+        _ record: InputRecord, eventTime: Int64, patterns: [PatternID], watermarks: [Int64],
+        line: UnsafeBufferPointer<UInt8>
     ) {
         let input = driver.inputs[record.input]
         var json = JSONWriter()
@@ -378,7 +379,7 @@ struct FileReplay {
         for (p, pattern) in driver.engine.automaton.patterns.enumerated() {
             text += "  \(pattern.name): \(stats.matches[p]) match\(stats.matches[p] == 1 ? "" : "es")"
             if pattern.timeoutEmit != nil { text += ", \(stats.timeouts[p]) timed out" }
-            let matchers = driver.engine.matchers(ofPattern: p)
+            let matchers = driver.engine.matchers(ofPattern: PatternID(p))
             let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
             if dropped > 0 {
                 let key =

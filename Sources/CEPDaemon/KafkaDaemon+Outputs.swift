@@ -34,7 +34,7 @@ extension KafkaDaemon {
     mutating func warnAboutDrops() {
         if droppedLogged.isEmpty { droppedLogged = Array(repeating: 0, count: automaton.patterns.count) }
         for p in automaton.patterns.indices {
-            let matchers = driver.engine.matchers(ofPattern: p)
+            let matchers = driver.engine.matchers(ofPattern: PatternID(p))
             let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
             guard dropped > droppedLogged[p] else { continue }
             let new = dropped - droppedLogged[p]

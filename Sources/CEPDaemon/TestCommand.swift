@@ -123,7 +123,7 @@ struct CaseRunner {
             case .idle(let topic, let partition):
                 engine.setIdle(engine.source(topic: topic, partition: partition), true, into: &outputs)
             case .watermark(let time):
-                for p in automaton.patterns.indices { engine.advance(pattern: p, to: time, into: &outputs) }
+                for p in automaton.patterns.indices { engine.advance(pattern: PatternID(p), to: time, into: &outputs) }
             }
         }
         engine.finishAll(into: &outputs)

@@ -36,7 +36,7 @@ public struct EngineDriver {
     /// `step` was given when it returns).
     public enum SideOutput {
         /// An event behind the watermark of `patterns` (their watermarks, in the same order, after it).
-        case late(InputRecord, eventTime: Int64, patterns: [Int], watermarks: [Int64])
+        case late(InputRecord, eventTime: Int64, patterns: [PatternID], watermarks: [Int64])
         /// A message that did not decode.
         case deadLetter(InputRecord, reason: String)
     }

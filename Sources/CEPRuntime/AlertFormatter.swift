@@ -61,22 +61,22 @@ public struct AlertFormatter: Sendable {
 
     /// The outputs whose Avro schema must be registered before their first alert (`as avro "x.avsc" registry`):
     /// the pattern, whether it is its `on timeout` output, the subject (`TOPIC-value`) and the schema's JSON.
-    public var registrations: [(pattern: Int, timeout: Bool, subject: String, schema: String)] {
+    public var registrations: [(pattern: PatternID, timeout: Bool, subject: String, schema: String)] {
         automaton.patterns.enumerated().flatMap { index, pattern in
             [(pattern.emit, false), (pattern.timeoutEmit, true)].compactMap { spec, timeout in
                 guard let spec, let schema = spec.registration else { return nil }
-                return (index, timeout, spec.topic + "-value", schema)
+                return (PatternID(index), timeout, spec.topic + "-value", schema)
             }
         }
     }
 
     /// Notes the id the registry gave a registered output's schema: its alerts carry it from now on.
-    public mutating func setSchemaID(_ id: Int32, pattern: Int, timeout: Bool) {
+    public mutating func setSchemaID(_ id: Int32, pattern: PatternID, timeout: Bool) {
         schemaHeaders[Self.slot(pattern: pattern, timeout: timeout)] =
             [0] + withUnsafeBytes(of: id.bigEndian) { Array($0) }
     }
 
-    private static func slot(pattern: Int, timeout: Bool) -> Int { pattern * 2 + (timeout ? 1 : 0) }
+    private static func slot(pattern: PatternID, timeout: Bool) -> Int { pattern.index * 2 + (timeout ? 1 : 0) }
 
     /// The deterministic match id: 32 hex digits.
     public func matchID(of output: MatchOutput) -> String { matchID(of: output, nodes: output.last?.path ?? []) }
@@ -105,10 +105,13 @@ public struct AlertFormatter: Sendable {
         let values: FlatExpressions?
         let encoder: AlertEncoder?
         switch output.kind {
-        case .match: (spec, values, encoder) = (pattern.emit, emitFields[output.pattern], emitEncoders[output.pattern])
+        case .match:
+            (spec, values, encoder) = (
+                pattern.emit, emitFields[output.pattern.index], emitEncoders[output.pattern.index]
+            )
         case .timeout:
             (spec, values, encoder) = (
-                pattern.timeoutEmit, timeoutFields[output.pattern], timeoutEncoders[output.pattern]
+                pattern.timeoutEmit, timeoutFields[output.pattern.index], timeoutEncoders[output.pattern.index]
             )
         }
         guard let spec, let values else { return nil }

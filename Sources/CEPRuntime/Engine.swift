@@ -124,17 +124,17 @@ public struct Engine {
     }
 
     /// The watermark of a pattern: the minimum over its active partitions.
-    public func watermark(ofPattern pattern: Int) -> Int64 { matchers[pattern].watermark }
+    public func watermark(ofPattern pattern: PatternID) -> Int64 { matchers[pattern.index].watermark }
 
     /// Feeds one decoded event that arrived on `source`. Returns the patterns for which it was late (at or below
     /// their watermark): the caller sends it to the late output. Matches the event allows are appended to `outputs`.
     @discardableResult
-    public mutating func process(_ event: Event, source: Int, into outputs: inout [MatchOutput]) -> [Int] {
+    public mutating func process(_ event: Event, source: Int, into outputs: inout [MatchOutput]) -> [PatternID] {
         stats.events += 1
-        var late: [Int] = []
+        var late: [PatternID] = []
         for reader in readers[event.stream] {
             let key = event.field(reader.keyField)
-            if !matchers[reader.pattern].buffer(event, key: key) { late.append(reader.pattern) }
+            if !matchers[reader.pattern].buffer(event, key: key) { late.append(PatternID(reader.pattern)) }
         }
         if !late.isEmpty { stats.lateEvents += 1 }
         var changed = false
@@ -167,7 +167,7 @@ public struct Engine {
     /// of a bounded input).
     public mutating func finishAll(into outputs: inout [MatchOutput]) {
         for index in sources.indices { sources[index].isFinished = true }
-        for p in matchers.indices { advance(pattern: p, to: .max, into: &outputs) }
+        for p in matchers.indices { advance(pattern: PatternID(p), to: .max, into: &outputs) }
     }
 
     /// Lets event time follow the wall clock for the patterns whose input partitions are all idle (none has had an
@@ -179,14 +179,14 @@ public struct Engine {
             guard patternSources[p].allSatisfy({ sources[$0].isIdle || sources[$0].isFinished }) else { continue }
             let lateness = patternSources[p].map { sources[$0].lateness }.max() ?? 0
             let time = now.addingSaturated(-lateness).addingSaturated(-1)
-            if time > matchers[p].watermark { advance(pattern: p, to: time, into: &outputs) }
+            if time > matchers[p].watermark { advance(pattern: PatternID(p), to: time, into: &outputs) }
         }
     }
 
     /// Moves a pattern's watermark to `time` directly (test cases with explicit watermarks).
-    public mutating func advance(pattern: Int, to time: Int64, into outputs: inout [MatchOutput]) {
+    public mutating func advance(pattern: PatternID, to time: Int64, into outputs: inout [MatchOutput]) {
         let before = outputs.count
-        matchers[pattern].advance(to: time, into: &outputs)
+        matchers[pattern.index].advance(to: time, into: &outputs)
         count(outputs[before...])
     }
 
@@ -198,15 +198,15 @@ public struct Engine {
             }
             // A topic the pattern reads that has no partition yet holds the watermark back entirely.
             guard let minimum, patternCovered[p] else { continue }
-            if minimum > matchers[p].watermark { advance(pattern: p, to: minimum, into: &outputs) }
+            if minimum > matchers[p].watermark { advance(pattern: PatternID(p), to: minimum, into: &outputs) }
         }
     }
 
     private mutating func count(_ produced: ArraySlice<MatchOutput>) {
         for output in produced {
             switch output.kind {
-            case .match: stats.matches[output.pattern] += 1
-            case .timeout: stats.timeouts[output.pattern] += 1
+            case .match: stats.matches[output.pattern.index] += 1
+            case .timeout: stats.timeouts[output.pattern.index] += 1
             }
         }
     }

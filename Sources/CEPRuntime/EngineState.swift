@@ -67,8 +67,8 @@ extension Engine {
     /// A stable fingerprint of a pattern's compiled form and of the streams it reads: what its stored state
     /// depends on (`CanonicalWriter`). Not where it is written (moving a pattern in its file, or removing another
     /// above it, keeps its state), nor which fields other patterns read, nor how events and alerts are encoded.
-    public func fingerprint(ofPattern index: Int) -> String {
-        let pattern = automaton.patterns[index]
+    public func fingerprint(ofPattern id: PatternID) -> String {
+        let pattern = automaton.patterns[id]
         var writer = CanonicalWriter()
         pattern.canonical(into: &writer)
         for key in pattern.keys { automaton.streams[key.stream].canonical(into: &writer) }
@@ -170,7 +170,10 @@ extension Engine {
                 obsoletePatternState.append(name)
                 continue
             }
-            guard self.fingerprint(ofPattern: p) == fingerprint || legacyFingerprint(ofPattern: p) == fingerprint else {
+            guard
+                self.fingerprint(ofPattern: PatternID(p)) == fingerprint
+                    || legacyFingerprint(ofPattern: p) == fingerprint
+            else {
                 obsoletePatternState.append(name)
                 report.changed.append(name)
                 continue
@@ -246,7 +249,7 @@ extension Engine {
         w.unsigned(UInt64(automaton.patterns.count))
         for p in automaton.patterns.indices {
             w.string(automaton.patterns[p].name)
-            w.string(fingerprint(ofPattern: p))
+            w.string(fingerprint(ofPattern: PatternID(p)))
         }
         return w.bytes
     }

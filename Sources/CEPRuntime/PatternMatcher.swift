@@ -10,8 +10,8 @@ public struct MatchOutput: Sendable {
         case timeout(at: Int64)
     }
 
-    /// Index into `Automaton.patterns`.
-    public var pattern: Int
+    /// The pattern.
+    public var pattern: PatternID
     /// The key value the match belongs to.
     public var key: Value
     /// The newest node of the match; `last.path` lists its events.
@@ -381,7 +381,8 @@ struct NFAExecutor {
                 continue
             }
             if emitsTimeouts {
-                outputs.append(MatchOutput(pattern: index, key: key, last: match.last, kind: .timeout(at: end)))
+                outputs.append(
+                    MatchOutput(pattern: PatternID(index), key: key, last: match.last, kind: .timeout(at: end)))
             }
         }
         emitCompleted(&state.completed, potential: potential, partial: &survivors, key: key, into: &outputs)
@@ -567,7 +568,7 @@ struct NFAExecutor {
                 partial.removeAll(where: pruned)
                 completed.removeAll(where: pruned)
             }
-            outputs.append(MatchOutput(pattern: index, key: key, last: earliest.last, kind: .match))
+            outputs.append(MatchOutput(pattern: PatternID(index), key: key, last: earliest.last, kind: .match))
         }
     }
 

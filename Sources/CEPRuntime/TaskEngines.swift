@@ -89,7 +89,7 @@ public struct TaskEngines {
 
     /// Feeds one event to its partition's task; returns the patterns for which it was late (see `Engine.process`).
     @discardableResult
-    public mutating func process(_ event: Event, source: SourceID, into outputs: inout [MatchOutput]) -> [Int] {
+    public mutating func process(_ event: Event, source: SourceID, into outputs: inout [MatchOutput]) -> [PatternID] {
         engines[source.task.number]!.process(event, source: source.source, into: &outputs)
     }
 
@@ -114,17 +114,17 @@ public struct TaskEngines {
     }
 
     /// Moves a pattern's watermark to `time` in every task (test cases with explicit watermarks).
-    public mutating func advance(pattern: Int, to time: Int64, into outputs: inout [MatchOutput]) {
+    public mutating func advance(pattern: PatternID, to time: Int64, into outputs: inout [MatchOutput]) {
         for task in tasks { engines[task.number]!.advance(pattern: pattern, to: time, into: &outputs) }
     }
 
     /// A pattern's watermark in `task`.
-    public func watermark(ofPattern pattern: Int, task: TaskID) -> Int64 {
+    public func watermark(ofPattern pattern: PatternID, task: TaskID) -> Int64 {
         engines[task.number]!.watermark(ofPattern: pattern)
     }
 
     /// A pattern's watermark over the tasks run here: the smallest (nil when none runs).
-    public func watermark(ofPattern pattern: Int) -> Int64? {
+    public func watermark(ofPattern pattern: PatternID) -> Int64? {
         tasks.map { engines[$0.number]!.watermark(ofPattern: pattern) }.min()
     }
 
@@ -144,8 +144,8 @@ public struct TaskEngines {
     }
 
     /// Each task's matcher of pattern `pattern`.
-    public func matchers(ofPattern pattern: Int) -> [PatternMatcher] {
-        tasks.map { engines[$0.number]!.matchers[pattern] }
+    public func matchers(ofPattern pattern: PatternID) -> [PatternMatcher] {
+        tasks.map { engines[$0.number]!.matchers[pattern.index] }
     }
 
     /// Caps every pattern's open partial matches in each task (see `PatternMatcher.setLimits`).

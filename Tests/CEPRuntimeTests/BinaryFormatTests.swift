@@ -627,7 +627,7 @@ import Testing
         var formatter = AlertFormatter(automaton: automaton)
         let registrations = formatter.registrations
         #expect(registrations.map(\.subject) == ["o-value"] && registrations.first?.schema == Self.alertSchema)
-        formatter.setSchemaID(258, pattern: 0, timeout: false)
+        formatter.setSchemaID(258, pattern: PatternID(0), timeout: false)
         var engine = Engine(automaton: automaton)
         let input = engine.source(topic: "t", partition: 0)
         var outputs: [MatchOutput] = []

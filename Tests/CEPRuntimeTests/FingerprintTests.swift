@@ -21,7 +21,7 @@ import Testing
     static func fingerprints(_ text: String) throws -> [String] {
         let automaton = try #require(Compiler.compile(text: text).automaton)
         let engine = Engine(automaton: automaton)
-        return automaton.patterns.indices.map { engine.fingerprint(ofPattern: $0) }
+        return automaton.patterns.indices.map { engine.fingerprint(ofPattern: PatternID($0)) }
     }
 
     /// The shipped patterns' fingerprints, pinned: a change of the encoding (or of the compiler's output for these
@@ -33,7 +33,7 @@ import Testing
         let automaton = try #require(Compiler.compile(path: path, text: text).automaton)
         let engine = Engine(automaton: automaton)
         let pinned = automaton.patterns.indices.map {
-            "\(automaton.patterns[$0].name) \(engine.fingerprint(ofPattern: $0))"
+            "\(automaton.patterns[$0].name) \(engine.fingerprint(ofPattern: PatternID($0)))"
         }
         #expect(pinned == Self.pinnedFraud, "\(pinned)")
     }
@@ -67,7 +67,7 @@ import Testing
         harness.engine.writeCheckpoint(into: &store)
         let recordKey = [UInt8(ascii: "e")]
         let record = try #require(try store.get(recordKey))
-        let canonical = Array(harness.engine.fingerprint(ofPattern: 0).utf8)
+        let canonical = Array(harness.engine.fingerprint(ofPattern: PatternID(0)).utf8)
         let legacy = Array(harness.engine.legacyFingerprint(ofPattern: 0).utf8)
         #expect(canonical != legacy && canonical.count == legacy.count)
 

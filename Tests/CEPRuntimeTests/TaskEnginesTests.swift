@@ -52,8 +52,8 @@ import Testing
         feed.send("b", 1, key: "k1", at: 20_000)
         feed.send("a", 1, key: "k1", at: 30_000)  // task 1's watermark: 19.999 s
         #expect(feed.late.isEmpty)
-        #expect(feed.tasks.watermark(ofPattern: 0, task: TaskID(0)) == 49_999)
-        #expect(feed.tasks.watermark(ofPattern: 0, task: TaskID(1)) == 19_999)
+        #expect(feed.tasks.watermark(ofPattern: PatternID(0), task: TaskID(0)) == 49_999)
+        #expect(feed.tasks.watermark(ofPattern: PatternID(0), task: TaskID(1)) == 19_999)
         #expect(feed.matchKeys == ["k1"])
         // Late in task 0 (its partitions are both at 50 s), though a single watermark over both tasks (19.999 s)
         // would have taken it.
