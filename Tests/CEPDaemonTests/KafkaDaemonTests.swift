@@ -82,23 +82,17 @@ import Testing
 
         /// Waits until `condition` holds for the daemon's progress; fails after 60 s (real time) saying `what`.
         func wait(for what: String, _ condition: (DaemonStatus.Progress) -> Bool) throws {
-            let deadline = Date().addingTimeInterval(60)
-            while !condition(status.progress) {
+            try KafkaDaemonTests.poll(for: "\(what) (progress: \(status.progress))") { () throws -> Bool? in
                 if running.result.withLock({ $0 }) != nil {
                     throw Failure("the daemon stopped while waiting for \(what)")
                 }
-                if Date() > deadline { throw Failure("waited 60 s for \(what); progress: \(status.progress)") }
-                Thread.sleep(forTimeInterval: 0.01)
+                return condition(status.progress) ? true : nil
             }
         }
 
         /// Waits until `condition` holds; fails after 60 s (real time) saying `what`.
         func until(_ what: String, _ condition: () -> Bool) throws {
-            let deadline = Date().addingTimeInterval(60)
-            while !condition() {
-                if Date() > deadline { throw Failure("waited 60 s for \(what)") }
-                Thread.sleep(forTimeInterval: 0.01)
-            }
+            try KafkaDaemonTests.poll(for: what) { condition() ? true : nil }
         }
 
         /// Waits until the daemon is ready (`/readyz`): consuming, with partitions assigned.
@@ -122,12 +116,7 @@ import Testing
 
         /// Waits until the daemon's run returns (fails after 60 s saying after what); why it stopped.
         func exit(after what: String) throws -> StopReason {
-            let deadline = Date().addingTimeInterval(60)
-            while true {
-                if let reason = running.result.withLock({ $0 }) { return reason }
-                if Date() > deadline { throw Failure("the daemon did not stop within 60 s of \(what)") }
-                Thread.sleep(forTimeInterval: 0.01)
-            }
+            try KafkaDaemonTests.poll(for: "the daemon to stop after \(what)") { running.result.withLock { $0 } }
         }
 
         /// The answer to a reload, once it comes.
@@ -135,12 +124,7 @@ import Testing
             let got = Mutex<(status: Int, body: String)?>(nil)
             /// Waits for it (fails after 60 s).
             func answer() throws -> (status: Int, body: String) {
-                let deadline = Date().addingTimeInterval(60)
-                while true {
-                    if let got = got.withLock({ $0 }) { return got }
-                    if Date() > deadline { throw Failure("no answer to the reload within 60 s") }
-                    Thread.sleep(forTimeInterval: 0.01)
-                }
+                try KafkaDaemonTests.poll(for: "the answer to the reload") { got.withLock { $0 } }
             }
         }
 
@@ -187,6 +171,17 @@ import Testing
                 }
             }
             return values
+        }
+    }
+
+    /// Polls `probe` every 10 ms until it gives a value; fails after 60 s (real time) saying it waited for `what`.
+    @discardableResult
+    static func poll<T>(for what: @autoclosure () -> String, _ probe: () throws -> T?) throws -> T {
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            if let value = try probe() { return value }
+            if Date() > deadline { throw Failure("waited 60 s for \(what())") }
+            Thread.sleep(forTimeInterval: 0.01)
         }
     }
 
