@@ -128,7 +128,7 @@ extension KafkaDaemon {
         // What the task wrote after its checkpoint (here, or by an owner that died without a checkpoint since) is
         // looked up in the outputs before it runs, whether restored or resumed (`prepareTasks`).
         let (start, parked) = lifecycle.start(task, record: record, outputPartitions: outputPartitions, tail: repair)
-        driver.holdsOutput = true
+        driver.holdsOutput = lifecycle.needsPreparation  // (true: the task just started is recovering or unrecorded)
         for input in record?.inputs ?? [] {
             driver.setPosition(PartitionID(topic: input.topic, partition: input.partition), input.offset)
         }
