@@ -282,6 +282,28 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func committed(_ partitions: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError)
         -> [TopicPartition: Int64?]
     {
+        try Self.committed(handle, partitions, timeoutMs)
+    }
+
+    /// The committed positions of `group` for `partitions` (nil for a partition with none), read without joining
+    /// the group: a member that joins only to read them makes the group rebalance, and one closed while its join is
+    /// under way can hang in librdkafka (`rd_kafka_assign` inside the close's rebalance callback; seen with the
+    /// mock cluster on a busy machine).
+    public static func committed(
+        properties: [(key: String, value: String)], group: String, partitions: [TopicPartition],
+        timeoutMs: Int32 = 10_000
+    ) throws(KafkaError) -> [TopicPartition: Int64?] {
+        var settings = properties
+        settings.append(("group.id", group))
+        settings.append(("enable.auto.commit", "false"))
+        let handle = try Configuration.client(RD_KAFKA_CONSUMER, try Configuration.make(settings))
+        defer { rd_kafka_destroy(handle) }  // never subscribed: no group to leave
+        return try committed(handle, partitions, timeoutMs)
+    }
+
+    private static func committed(_ handle: OpaquePointer, _ partitions: [TopicPartition], _ timeoutMs: Int32)
+        throws(KafkaError) -> [TopicPartition: Int64?]
+    {
         let list = PartitionList(partitions)
         let err = try list.withList { rd_kafka_committed(handle, $0, timeoutMs) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }

@@ -141,10 +141,8 @@ import Testing
 
         /// The offsets `group` committed for partition `partition` of the input topics (nil: none).
         func committed(group: String, partition: Int32 = 0) throws -> [String: Int64?] {
-            let consumer = try KafkaConsumer(properties: settings, group: group, topics: ["da"], start: .earliest)
-            defer { consumer.close() }
             let partitions = ["da", "db"].map { TopicPartition(topic: $0, partition: partition) }
-            let committed = try consumer.committed(partitions)
+            let committed = try KafkaConsumer.committed(properties: settings, group: group, partitions: partitions)
             return Dictionary(uniqueKeysWithValues: partitions.map { ($0.topic, committed[$0] ?? nil) })
         }
 
@@ -303,10 +301,7 @@ import Testing
         cluster.inject(Array(repeating: .topicAuthorizationFailed, count: 5), into: .produce)
         first.clock.advance(milliseconds: 1_000)  // the checkpoint interval: a checkpoint, refused
         #expect(try first.exit(after: "a refused checkpoint") == .kafkaFailed)
-        let group = try KafkaConsumer(properties: first.settings, group: "refused", topics: ["da"], start: .earliest)
-        let committed = try group.committed([TopicPartition(topic: "da", partition: 0)])
-        group.close()
-        #expect(committed[TopicPartition(topic: "da", partition: 0)] == .some(nil))
+        #expect(try first.committed(group: "refused") == ["da": nil, "db": nil])
         // Whatever is left of the injected errors goes to a scratch topic, not to the restart.
         var drained = false
         for _ in 0..<20 where !drained {

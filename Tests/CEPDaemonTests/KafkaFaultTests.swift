@@ -315,9 +315,9 @@ import Testing
         }
         #expect(refused, "no error line about the refused alerts: \(log.suffix(2000))")
         // Nothing was committed past alerts that were never written: a restart reads the input again.
-        let checker = try KafkaConsumer(properties: settings, group: "refused", topics: Self.inputs, start: .earliest)
-        let committed = try checker.committed(Self.inputs.map { TopicPartition(topic: $0, partition: 0) })
-        checker.close()
+        let committed = try KafkaConsumer.committed(
+            properties: settings, group: "refused",
+            partitions: Self.inputs.map { TopicPartition(topic: $0, partition: 0) })
         #expect(committed.values.allSatisfy { $0 == nil }, "offsets were committed: \(committed)")
     }
 }
