@@ -9,9 +9,11 @@ scripts/kafka-env.sh (confluent-kafka).
   alerts --brokers B --topic T --out FILE --stop FILE
       Reads alerts from the beginning and writes, per alert, the wall-clock time it arrived and its last event
       (topic, partition, offset, time) until the stop file exists and nothing came for two seconds.
-  lag --brokers B --group G --topics T:N,... [--timeout S]
+  lag --brokers B --group G --topics T:N,... --sent FILE [--timeout S]
       Waits until group G has committed the end offset of every partition; prints the seconds it waited and the
-      rate its commits advanced at from the first commit seen to the end (messages/s).
+      rate its commits advanced at from the first commit seen to the end (messages/s). The ends are counted from
+      the sent FILE of `produce` (same topics, same order), not asked of the broker: Tansu answers ListOffsets
+      (latest) with the base offset of the partition's last batch + 1, which made this return long before the end.
   analyze --sent FILE --alerts FILE --lateness-ms L --topics T,...
       Alert latency beyond the watermark, per alert: its arrival time minus the moment the watermark could first
       pass its last event — when, in every input partition, an event at least L ms later had been sent.
@@ -138,8 +140,13 @@ def lag(args):
         name, count = item.split(":")
         parts += [TopicPartition(name, p) for p in range(int(count))]
     consumer = Consumer({"bootstrap.servers": args.brokers, "group.id": args.group, "enable.auto.commit": False})
-    ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
-    total = sum(ends.values())
+    # Fresh topics: a partition's end is how many messages were sent to it.
+    names = [item.split(":")[0] for item in args.topics.split(",")]
+    topic, partition, _, _ = load_sent(args.sent)
+    total = len(topic)
+    for t in set(topic):
+        if t >= len(names):
+            sys.exit(f"loadgen: the sent file names topic number {t}; --topics lists {len(names)}")
     start = time.time()
     first = None  # (time, committed) at the first commit seen: the rate is measured from there
     while True:
@@ -229,6 +236,7 @@ def main():
     p.add_argument("--brokers", required=True)
     p.add_argument("--group", required=True)
     p.add_argument("--topics", required=True)
+    p.add_argument("--sent", required=True)
     p.add_argument("--timeout", type=float, default=600)
     p = sub.add_parser("analyze")
     p.add_argument("--sent", required=True)

@@ -91,7 +91,7 @@ for t in ${topics//,/ }; do spec="$spec${spec:+,}$t:$partitions"; done
 raw=$("$work/rawconsume" "$KAFKA_BROKERS" "$spec")
 raw_rate=$(awk '{print $7}' <<<"$raw")
 start_cepd throughput
-cepd_rate=$(loadgen lag --brokers "$KAFKA_BROKERS" --group throughput --topics "$spec" | awk '{print $2}')
+cepd_rate=$(loadgen lag --brokers "$KAFKA_BROKERS" --group throughput --topics "$spec" --sent "$work/sent-all" | awk '{print $2}')
 stop_cepd throughput
 echo "kafka bench: raw consumer $raw_rate events/s, cepd $cepd_rate events/s" >&2
 
@@ -106,7 +106,7 @@ for rate in ${rates//,/ }; do
     sleep 6  # cepd joins its group before the first event is sent
     produced=$(loadgen produce --brokers "$KAFKA_BROKERS" --input "$work/input" --topics "$topics" \
         --partitions "$partitions" --count $((rate * seconds)) --rate "$rate" --sent "$work/sent-$rate")
-    behind=$(loadgen lag --brokers "$KAFKA_BROKERS" --group "latency-$rate" --topics "$spec" --timeout 120 | awk '{print $1}')
+    behind=$(loadgen lag --brokers "$KAFKA_BROKERS" --group "latency-$rate" --topics "$spec" --sent "$work/sent-$rate" --timeout 120 | awk '{print $1}')
     touch "$work/stop"
     wait "$alerts_pid"
     alerts_pid=""

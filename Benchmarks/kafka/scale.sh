@@ -66,7 +66,7 @@ run() {  # PROCESSES NAME
         pids+=($!)
     done
     local result
-    result=$(loadgen lag --brokers "$KAFKA_BROKERS" --group "$group" --topics "$spec" --timeout 600)
+    result=$(loadgen lag --brokers "$KAFKA_BROKERS" --group "$group" --topics "$spec" --sent "$work/sent" --timeout 600)
     local cepd_cpu broker_cpu
     cepd_cpu=$(cpu "${pids[@]}")
     broker_cpu=$(( $(cpu "$TANSU_PID") - broker_before ))
