@@ -30,10 +30,13 @@ struct PartitionQueue {
     var count: Int { messages.count - head }
     var isEmpty: Bool { head == messages.count }
 
-    /// The event time of the first message (its first event), or nil when it has no event (it can go at once).
-    var headTime: Int64? {
-        guard head < messages.count, messages[head].events > 0 else { return nil }
-        return decoded.timestamp(at: cursor)
+    /// The event time of the first message (its first event), or nil when it has no event (it can go at once) or
+    /// the queue is empty. Kept up to date by every change of the head rather than looked up: the reader's merge
+    /// reads it for every partition per message it releases.
+    private(set) var headTime: Int64?
+
+    private mutating func refreshHeadTime() {
+        headTime = head < messages.count && messages[head].events > 0 ? decoded.timestamp(at: cursor) : nil
     }
 
     /// Decodes a message's value into `decoded`; returns why it is a dead letter, if it is one. A null value (a
@@ -79,6 +82,7 @@ struct PartitionQueue {
                 record: record, events: decoded.count - before, failure: failure,
                 partition: message.partition.partition,
                 headers: message.headers))
+        if head == messages.count - 1 { refreshHeadTime() }
     }
 
     /// Decodes the waiting messages again with another decoder (a reload changed the streams).
@@ -97,6 +101,7 @@ struct PartitionQueue {
         }
         decoded = fresh
         cursor = DecodedEvents.Cursor()
+        refreshHeadTime()
     }
 
     /// Moves the first message into `batch`, as an events or dead-letter item.
@@ -118,6 +123,7 @@ struct PartitionQueue {
             batch.items.append(.events(record, count: message.events))
         }
         compactIfWorthIt()
+        refreshHeadTime()
     }
 
     private mutating func compactIfWorthIt() {
