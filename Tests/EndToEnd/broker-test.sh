@@ -42,7 +42,8 @@ fast=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
 # the messages: a text log line ends with its fields (` key=value`, sorted), a JSON one holds them as members.
 logged() {
     local key=${1%%=*} value=${1#*=}
-    grep -q -e " $1\( \|\$\)" -e "\"$key\":\"$value\"" "$2"
+    # -s: a log the process has not created yet is "not yet", not an error line in the test's output.
+    grep -q -s -e " $1\( \|\$\)" -e "\"$key\":\"$value\"" "$2"
 }
 # admin_port_of LOG: the port a cepd started with --metrics-port 0 logged for its admin server (empty if none).
 admin_port_of() {
