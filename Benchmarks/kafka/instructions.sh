@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per event through Kafka against the replay's, counted by callgrind (the figure that repeats on a
+# Instructions per message through Kafka against the replay's, counted by callgrind (the figure that repeats on a
 # shared, noisy machine; wall-clock rates are in run.sh). One command; prints both counts and their ratio.
 #
 #   Benchmarks/kafka/instructions.sh [--events N] [--cepd BINARY] [--keep DIR]

@@ -142,7 +142,7 @@ def lag(args):
     consumer = Consumer({"bootstrap.servers": args.brokers, "group.id": args.group, "enable.auto.commit": False})
     # Fresh topics: a partition's end is how many messages were sent to it.
     names = [item.split(":")[0] for item in args.topics.split(",")]
-    topic, partition, _, _ = load_sent(args.sent)
+    topic, _, _, _ = load_sent(args.sent)
     total = len(topic)
     for t in set(topic):
         if t >= len(names):
