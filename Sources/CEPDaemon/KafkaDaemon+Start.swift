@@ -49,7 +49,8 @@ extension KafkaDaemon {
         let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(
-                properties: assignor + options.properties, group: options.group, topics: topics, start: options.start)
+                properties: assignor + options.properties, group: options.group, topics: topics, start: options.start,
+                partitionQueues: true)
         } catch {
             Log.error("\(error.message) (check -X and --config)")
             throw .configuration

@@ -14,20 +14,23 @@ import Synchronization
 /// engine, produces its outputs and commits offsets on the calling thread. Offsets are committed only after every
 /// output produced for the events before them has been delivered, so a restart re-reads rather than loses.
 struct KafkaDaemon {
-    /// librdkafka consumer settings cepd starts from (-X and --config override them). All partitions share one
-    /// consumer queue, and librdkafka stops fetching *every* partition while that queue holds more than
-    /// queued.min.messages (default 100,000) and then waits fetch.queue.backoff.ms (default 1 s). The reader
-    /// merges partitions by event time, so it holds a backlog of the partitions that are ahead while it waits for
-    /// the one that is behind: with the defaults, a backlog of 100,000 messages stalled all fetching for a second at
-    /// a time (~25k events/s from a preloaded topic on Tansu, against ~140k with these). Memory stays bounded by
-    /// queued.max.messages.kbytes per partition and the reader's own per-partition limit.
+    /// librdkafka consumer settings cepd starts from (-X and --config override them). Each partition's messages
+    /// wait in a queue of their own (`KafkaReader`), and librdkafka stops fetching a partition while its queue holds
+    /// queued.min.messages, then looks again after fetch.queue.backoff.ms. librdkafka's defaults (100,000 messages,
+    /// 1 s) are sized for one queue shared by all partitions: per partition they let a backlog take ~300 bytes a
+    /// message times 100,000 times the partitions (a GB for nine partitions of a preloaded topic, measured), and a
+    /// partition that the merge drained waited out a second. 20,000 and 20 ms: a bound of ~7 MB a partition, and
+    /// 334k events/s where the defaults gave 241k (docs/performance.md). (fetch.queue.backoff.ms only where the
+    /// library has it: 2.0.2 does not.)
     ///
     /// And the cooperative-sticky assignor: when a member joins or leaves the group, only the partitions that move
     /// are revoked and assigned (the others keep being read, their state untouched), where the eager default
     /// revokes every partition of every member first.
-    static let consumerDefaults: [(key: String, value: String)] = [
-        ("queued.min.messages", "1000000"), ("partition.assignment.strategy", "cooperative-sticky"),
-    ]
+    static let consumerDefaults: [(key: String, value: String)] =
+        [("queued.min.messages", "20000")]
+        + (KafkaLibrary.hasProperty("fetch.queue.backoff.ms", sampleValue: "20")
+            ? [("fetch.queue.backoff.ms", "20")] : [])
+        + [("partition.assignment.strategy", "cooperative-sticky")]
 
     /// What `cepd serve` was asked to do.
     struct Options {

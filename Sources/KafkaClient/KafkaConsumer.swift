@@ -1,12 +1,20 @@
 internal import CRdKafka
+import Dispatch
 
 /// A Kafka consumer in a consumer group with manually committed offsets, over librdkafka's C API.
 ///
 /// Offsets are never committed automatically: the owner commits what it has made durable (`commit`). Assignment
 /// changes come out of `poll` as events, before the messages of the partitions they concern, so that the owner
-/// can set up and tear down per-partition state in order. `pause` and `resume` stop and restart fetching from
-/// partitions (backpressure). One thread polls; `commit`, `pause` and `resume` may be called from another
+/// can set up and tear down per-partition state in order. One thread polls; `commit` may be called from another
 /// (librdkafka's handle is thread-safe, which is what the `@unchecked Sendable` rests on).
+///
+/// With `partitionQueues`, each assigned partition's messages wait in a queue of their own (librdkafka's fetch queue
+/// of the partition, no longer forwarded to the consumer's one queue): `poll(_:max:_:)` takes them from the partition
+/// the owner needs next, `poll(timeoutMs:)` returns only group events and errors, and `waitForMessages` sleeps until
+/// any queue receives something. librdkafka then holds each partition's backlog separately and stops fetching a
+/// partition at its own limits (queued.min.messages, queued.max.messages.kbytes per partition), so an owner that
+/// reads the partitions in another order than they arrive — by event time — needs neither a copy of the backlog
+/// nor pauses (a pause drops what was prefetched).
 public final class KafkaConsumer: @unchecked Sendable {
     /// Where a group without a committed offset for a partition starts reading it.
     public enum Start: Sendable, Equatable {
@@ -46,18 +54,59 @@ public final class KafkaConsumer: @unchecked Sendable {
         /// The group's rebalance protocol as last seen: librdkafka answers NULL once the consumer is closing, and
         /// the revocation of the close must still use the protocol the assignment used.
         var cooperative = false
-        init(start: Start) { self.start = start }
+        /// With partition queues: each assigned partition's own queue (a reference this consumer destroys).
+        var queues: [TopicPartition: OpaquePointer] = [:]
+        /// Signalled from librdkafka's threads when a partition queue or the consumer queue receives something
+        /// while empty; nil without partition queues.
+        let wake: DispatchSemaphore?
+        init(start: Start, partitionQueues: Bool = false) {
+            self.start = start
+            wake = partitionQueues ? DispatchSemaphore(value: 0) : nil
+        }
+
+        /// Takes `partitions`' queues out of the consumer queue's forwarding, before they are assigned (a queue
+        /// the application has forwarded — here to nowhere — is not forwarded again when fetching starts).
+        func splitQueues(_ rk: OpaquePointer, _ partitions: [TopicPartition]) {
+            guard wake != nil else { return }
+            for p in partitions where queues[p] == nil {
+                guard let queue = rd_kafka_queue_get_partition(rk, p.topic, p.partition) else { continue }
+                rd_kafka_queue_forward(queue, nil)
+                rd_kafka_queue_cb_event_enable(queue, wakeCallback, Unmanaged.passUnretained(self).toOpaque())
+                queues[p] = queue
+            }
+        }
+
+        /// Lets go of the queues of partitions no longer assigned.
+        func dropQueues(_ partitions: [TopicPartition]) {
+            for p in partitions {
+                guard let queue = queues.removeValue(forKey: p) else { continue }
+                rd_kafka_queue_cb_event_enable(queue, nil, nil)
+                rd_kafka_queue_destroy(queue)
+            }
+        }
+    }
+
+    /// Runs on a librdkafka thread when a watched queue receives an element while empty: no librdkafka calls here.
+    private static let wakeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { _, opaque in
+        guard let opaque else { return }
+        Unmanaged<CallbackState>.fromOpaque(opaque).takeUnretainedValue().wake?.signal()
     }
 
     private let handle: OpaquePointer
     private let state: CallbackState
     private var closed = false
+    /// With partition queues: the consumer queue, watched for group events (a reference destroyed with the handle).
+    private var consumerQueue: OpaquePointer?
+    /// Where `poll(_:max:_:)` takes a batch of messages (reused).
+    private var batchBuffer: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>?
+    private var batchCapacity = 0
 
     /// Creates a consumer of `topics` in `group`. `properties` are librdkafka settings (`-X` keys); the ones this
     /// type relies on (no automatic commits or offset stores) override them. Where a restored checkpoint says a
     /// partition starts is the owner's to say, in a rebalance (`setRebalanceHooks`).
     public init(
-        properties: [(key: String, value: String)], group: String, topics: [String], start: Start = .earliest
+        properties: [(key: String, value: String)], group: String, topics: [String], start: Start = .earliest,
+        partitionQueues: Bool = false
     ) throws(KafkaError) {
         var settings = properties
         settings.append(("group.id", group))
@@ -66,7 +115,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         settings.append(("auto.offset.reset", start == .latest ? "latest" : "earliest"))
         settings.append(("enable.partition.eof", "true"))
         let conf = try Configuration.make(settings)
-        let state = CallbackState(start: start)
+        let state = CallbackState(start: start, partitionQueues: partitionQueues)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
             guard let rk, let partitions, let opaque else { return }
@@ -83,9 +132,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         self.state = state
         self.handle = try Configuration.client(RD_KAFKA_CONSUMER, conf)
         rd_kafka_poll_set_consumer(handle)
+        if partitionQueues, let queue = rd_kafka_queue_get_consumer(handle) {
+            rd_kafka_queue_cb_event_enable(queue, Self.wakeCallback, Unmanaged.passUnretained(state).toOpaque())
+            consumerQueue = queue
+        }
         let list = PartitionList(topics.map { TopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
         let err = (try? list.withList { rd_kafka_subscribe(handle, $0) }) ?? RD_KAFKA_RESP_ERR__FAIL
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            releaseQueues()
             rd_kafka_destroy(handle)
             throw KafkaError(err)
         }
@@ -115,7 +169,19 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     deinit {
         close()
+        releaseQueues()
         rd_kafka_destroy(handle)
+        batchBuffer?.deallocate()
+    }
+
+    /// Drops this consumer's queue references (librdkafka's handle cannot be destroyed while they are held).
+    private func releaseQueues() {
+        state.dropQueues(Array(state.queues.keys))
+        if let queue = consumerQueue {
+            rd_kafka_queue_cb_event_enable(queue, nil, nil)
+            rd_kafka_queue_destroy(queue)
+            consumerQueue = nil
+        }
     }
 
     /// Runs inside `rd_kafka_consumer_poll` on the polling thread.
@@ -135,6 +201,7 @@ public final class KafkaConsumer: @unchecked Sendable {
                 let positions = hook(list)
                 setOffsets(partitions) { positions[$0] }
             }
+            state.splitQueues(rk, list)
             if cooperative {
                 if let error = rd_kafka_incremental_assign(rk, partitions) { _ = KafkaError(taking: error) }
             } else {
@@ -145,8 +212,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             state.revokeHook?(list, rd_kafka_assignment_lost(rk) != 0)
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(rk, partitions) { _ = KafkaError(taking: error) }
+                state.dropQueues(list)
             } else {
                 rd_kafka_assign(rk, nil)
+                state.dropQueues(Array(state.queues.keys))
             }
             state.events.append(.revoked(list))
         }
@@ -213,31 +282,64 @@ public final class KafkaConsumer: @unchecked Sendable {
         state.revokeHook = revoke
     }
 
-    /// Waits up to `timeoutMs` for the next message or event; nil when there is none yet.
+    /// Waits up to `timeoutMs` for the next message or event; nil when there is none yet. (With partition queues:
+    /// the next group event or error; messages wait in their partitions' queues.)
     public func poll(timeoutMs: Int32) -> Event? {
         if !state.events.isEmpty { return state.events.removeFirst() }
         guard let message = rd_kafka_consumer_poll(handle, timeoutMs) else {
             return state.events.isEmpty ? nil : state.events.removeFirst()
         }
         defer { rd_kafka_message_destroy(message) }
-        let m = message.pointee
-        let event: Event
-        if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let rkt = m.rkt {
-            event = .endOfPartition(
-                TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition),
-                offset: m.offset)
-        } else if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
-            event = .error(KafkaError(m.err, text), fatal: false)
-        } else {
-            let copy = Self.copy(message)
-            state.positions[copy.partition] = copy.offset + 1
-            event = .message(copy)
-        }
+        let event = self.event(message)
         // Assignment changes made during this poll come before the message.
         guard !state.events.isEmpty else { return event }
         state.events.append(event)
         return state.events.removeFirst()
+    }
+
+    /// With partition queues: hands `body` up to `max` messages (or end-of-partition and error events) waiting in
+    /// `partition`'s queue, in offset order, without waiting; returns how many. 0 for a partition not assigned.
+    @discardableResult
+    public func poll(_ partition: TopicPartition, max: Int, _ body: (Event) -> Void) -> Int {
+        guard let queue = state.queues[partition], max > 0 else { return 0 }
+        if batchCapacity < max {
+            batchBuffer?.deallocate()
+            batchBuffer = .allocate(capacity: max)
+            batchCapacity = max
+        }
+        guard let buffer = batchBuffer else { return 0 }
+        let count = rd_kafka_consume_batch_queue(queue, 0, buffer, max)
+        guard count > 0 else { return 0 }
+        for i in 0..<count {
+            guard let message = buffer[i] else { continue }
+            body(event(message))
+            rd_kafka_message_destroy(message)
+        }
+        return count
+    }
+
+    /// With partition queues: waits up to `timeoutMs` until a partition queue or the consumer queue receives
+    /// something it did not hold (or returns at once if that happened since the last wait); false on timeout.
+    @discardableResult
+    public func waitForMessages(timeoutMs: Int) -> Bool {
+        guard let wake = state.wake else { return false }
+        return wake.wait(timeout: .now() + .milliseconds(timeoutMs)) == .success
+    }
+
+    /// What a message librdkafka returned is: a message, a partition's end, or an error.
+    private func event(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> Event {
+        let m = message.pointee
+        if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let rkt = m.rkt {
+            return .endOfPartition(
+                TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition),
+                offset: m.offset)
+        } else if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
+            return .error(KafkaError(m.err, text), fatal: false)
+        }
+        let copy = Self.copy(message)
+        state.positions[copy.partition] = copy.offset + 1
+        return .message(copy)
     }
 
     private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
@@ -310,18 +412,6 @@ public final class KafkaConsumer: @unchecked Sendable {
         var result: [TopicPartition: Int64?] = [:]
         for e in list.elements { result[e.partition] = e.offset >= 0 ? e.offset : nil }
         return result
-    }
-
-    /// Stops fetching from `partitions` until `resume` (the position is kept).
-    public func pause(_ partitions: [TopicPartition]) {
-        guard !partitions.isEmpty else { return }
-        _ = try? PartitionList(partitions).withList { rd_kafka_pause_partitions(handle, $0) }
-    }
-
-    /// Fetches from `partitions` again.
-    public func resume(_ partitions: [TopicPartition]) {
-        guard !partitions.isEmpty else { return }
-        _ = try? PartitionList(partitions).withList { rd_kafka_resume_partitions(handle, $0) }
     }
 
     /// The partition's end (the offset the next produced message gets) as of the consumer's last fetch from it;

@@ -48,7 +48,8 @@ import Testing
 
         init(
             group: String, idleTimeoutMs: Int64, stateDir: String? = nil, cluster: KafkaMockCluster? = nil,
-            patternFile: String? = nil, failpoints: Failpoints = .none, shutdownTimeoutMs: Int64 = 30_000
+            patternFile: String? = nil, failpoints: Failpoints = .none, shutdownTimeoutMs: Int64 = 30_000,
+            consumerSettings: [(key: String, value: String)] = []
         ) throws {
             let cluster = try cluster ?? KafkaMockCluster()
             self.cluster = cluster
@@ -59,7 +60,8 @@ import Testing
             // Quick group joins (the second daemon of a test joins the group the first left).
             let fast = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000")]
             let options = KafkaDaemon.Options(
-                properties: settings + fast, brokers: cluster.bootstrapServers, group: group, start: .earliest,
+                properties: settings + fast + consumerSettings, brokers: cluster.bootstrapServers, group: group,
+                start: .earliest,
                 idleTimeout: idleTimeoutMs, idleWallClock: false, lateTopic: "dlate", deadLetterTopic: "ddead",
                 connectTimeout: 10_000, waitForTopics: false, commitInterval: 1_000, stateDir: stateDir,
                 checkpointInterval: 1_000, metricsAddress: nil)
@@ -216,6 +218,38 @@ import Testing
         #expect(alerts.count == 1 && alerts[0].hasPrefix(#"{"k":"u","at":2000"#))
         #expect(try harness.stop() == .requested)
         #expect(try harness.committed(group: "idle") == ["da": 2, "db": 1])
+    }
+
+    /// A backlog read out of order: db's events all come after the first 9,000 of da's, so the merge takes da's
+    /// messages while db's wait — in librdkafka's queue for db's partition, which stops fetching at 1,000 messages
+    /// (queued.min.messages) until the merge gets to them. Nothing is lost or reordered: every pair matches (each
+    /// key's two events are 9 s apart, so a message out of event-time order would make its partner late and lose an
+    /// alert), and the stop commits both topics' ends. (The alerts are counted, not read back: the mock cluster keeps
+    /// only the newest messages of a topic this size.)
+    @Test func aBacklogReadOutOfOrderLosesNothing() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        let count = 20_000
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)])
+        for i in 0..<count {
+            try producer.send(topic: "da", partition: 0, key: nil, value: Array(#"{"k":"k\#(i)","ts":\#(i)}"#.utf8))
+            try producer.send(
+                topic: "db", partition: 0, key: nil, value: Array(#"{"k":"k\#(i)","ts":\#(9_000 + i)}"#.utf8))
+        }
+        // An event past the others, so that the watermark passes db's last pair (it stays 1 ms behind the latest).
+        try producer.send(topic: "db", partition: 0, key: nil, value: Array(#"{"k":"end","ts":30000}"#.utf8))
+        try producer.flush(timeoutMs: 30_000)
+        let harness = try Harness(
+            group: "ahead", idleTimeoutMs: 60_000, cluster: cluster,
+            consumerSettings: [("queued.min.messages", "1000")])
+        try harness.wait(for: "all \(2 * count + 1) events processed") { $0.events == 2 * count + 1 }
+        // da's watermark holds db's last 9,000 events back until da counts as idle (on the manual clock).
+        harness.clock.advance(milliseconds: 60_000)
+        try harness.wait(for: "\(count) alerts") { $0.alerts == count }
+        try harness.settle()
+        #expect(harness.status.progress.alerts == count)
+        #expect(try harness.stop() == .requested)
+        #expect(try harness.committed(group: "ahead") == ["da": Int64(count), "db": Int64(count + 1)])
     }
 
     /// Checkpoints run on the daemon's clock too: none before the interval has passed on it, one after; a second

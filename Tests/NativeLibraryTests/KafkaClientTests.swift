@@ -123,10 +123,11 @@ import Testing
         consumer.close()
     }
 
-    /// Backpressure relies on this: a paused partition delivers nothing (not even what was fetched before the
-    /// pause), the others go on, and after resume it continues right after the last message delivered — no gap,
-    /// nothing twice.
-    @Test func aPausedPartitionDeliversNothingUntilResumedAndThenContinuesInOrder() throws {
+    /// The daemon's reader relies on this: with partition queues, `poll(timeoutMs:)` gives group events only, and each
+    /// partition's messages come from its own queue in offset order, whichever partition is read first — one can be
+    /// read to its end while the other's backlog waits at librdkafka's per-partition limit (queued.min.messages
+    /// 100 here) — and `waitForMessages` wakes up when a message arrives later.
+    @Test func partitionQueuesHandOutEachPartitionInOrderWhicheverIsReadFirst() throws {
         let cluster = try KafkaMockCluster()
         try cluster.createTopic("in", partitions: 2)
         let producer = try KafkaProducer(properties: settings(cluster))
@@ -135,21 +136,57 @@ import Testing
         }
         try producer.flush(timeoutMs: 10_000)
         let consumer = try KafkaConsumer(
-            properties: settings(cluster) + [("max.partition.fetch.bytes", "1000")],
-            group: "pause", topics: ["in"])
-        let first = read(consumer, count: 100, seconds: 30).messages
-        try #require(first.count == 100)
+            properties: settings(cluster) + [("queued.min.messages", "100")], group: "queues", topics: ["in"],
+            partitionQueues: true)
         let p0 = TopicPartition(topic: "in", partition: 0)
-        consumer.pause([p0])
-        let whilePaused = read(consumer, count: 2_000, seconds: 3).messages
-        #expect(whilePaused.allSatisfy { $0.partition != p0 }, "a paused partition delivered messages")
-        #expect(whilePaused.count > 0, "the other partition stopped too")
-        consumer.resume([p0])
-        let rest = read(consumer, count: 2_000 - first.count - whilePaused.count, seconds: 30).messages
-        let zero = (first + whilePaused + rest).filter { $0.partition == p0 }.map(\.offset)
-        #expect(
-            zero == Array(0..<1_000), "partition 0 after resume: \(zero.count) messages, not offsets 0..<1000 in order")
+        let p1 = TopicPartition(topic: "in", partition: 1)
+        var assigned: Set<TopicPartition> = []
+        let deadline = Date().addingTimeInterval(30)
+        while assigned.count < 2 && Date() < deadline {
+            switch consumer.poll(timeoutMs: 100) {
+            case .assigned(let p): assigned.formUnion(p)
+            case .message(let m): Issue.record("a message came through the consumer queue: \(m.partition)")
+            default: continue
+            }
+        }
+        try #require(assigned == [p0, p1])
+
+        /// Reads `partition` until its end (or 30 s); the offsets in the order they came.
+        func readToEnd(_ partition: TopicPartition) -> [Int64] {
+            var offsets: [Int64] = []
+            var atEnd = false
+            let deadline = Date().addingTimeInterval(30)
+            while !atEnd && Date() < deadline {
+                _ = consumer.poll(timeoutMs: 0)
+                let taken = consumer.poll(partition, max: 64) { event in
+                    switch event {
+                    case .message(let m):
+                        #expect(m.partition == partition)
+                        offsets.append(m.offset)
+                    case .endOfPartition(let p, _): atEnd = atEnd || (p == partition && offsets.count == 1_000)
+                    default: break
+                    }
+                }
+                if taken == 0 { consumer.waitForMessages(timeoutMs: 100) }
+            }
+            return offsets
+        }
+        #expect(readToEnd(p1) == Array(0..<1_000))
+        #expect(readToEnd(p0) == Array(0..<1_000))
+
+        try producer.send(topic: "in", partition: 0, key: nil, value: Array("late".utf8))
+        try producer.flush(timeoutMs: 10_000)
+        var late: [String] = []
+        let lateDeadline = Date().addingTimeInterval(30)
+        while late.isEmpty && Date() < lateDeadline {
+            #expect(consumer.waitForMessages(timeoutMs: 30_000), "no wake-up for a message in partition 0")
+            consumer.poll(p0, max: 64) {
+                if case .message(let m) = $0 { late.append(String(decoding: m.value, as: UTF8.self)) }
+            }
+        }
+        #expect(late == ["late"])
         consumer.close()
+        #expect(consumer.poll(p0, max: 64) { _ in } == 0, "a partition no longer assigned still had a queue")
     }
 
     /// With the cooperative protocol, a second member joining takes partitions one by one: the first member is
