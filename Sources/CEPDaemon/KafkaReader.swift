@@ -187,31 +187,8 @@ final class KafkaReader: @unchecked Sendable {
     private func handle(_ event: KafkaConsumer.Event, into batch: InputBatch) {
         switch event {
         case .message(let message):
-            // Stopping (asked to, or a message below could not be read): nothing after this point is kept, so that
-            // what the engine gets of each partition stays a prefix (a pull may hand over messages after a stop).
-            guard !stop.isSet else { return }
             lastMessage = clock.uptimeNanos
-            let input = inputNumber(message.partition, batch)
-            // A message whose schema is new is held here while the registry is asked (the reader waits; nothing
-            // later of any partition overtakes it), and left unread if cepd stops meanwhile.
-            if let decoder = inputs[input].decoder, !message.isNull {
-                switch message.value.withUnsafeBufferPointer({
-                    decoder.prepare($0, key: decoder.readsKey ? message.key : nil)
-                }) {
-                case .ready: break
-                case .stopping: return
-                case .firstSchemaMismatch(let problem):
-                    // A stop with status 2, not a clean one: nothing after this point is committed.
-                    Log.error(
-                        "topic \(message.partition.topic): the first schema it carries does not fit the declared fields: "
-                            + "\(problem); stopping (fix the stream's 'fields', or the producers' schema)")
-                    stop.set(.configuration)
-                    return
-                }
-            }
-            inputs[input].queue.push(message, input: input, decoder: inputs[input].decoder)
-            inputs[input].caughtUp = false
-            inputs[input].caughtUpSent = false
+            take(message, input: inputNumber(message.partition, batch))
         case .endOfPartition(let partition, _):
             let input = inputNumber(partition, batch)
             inputs[input].caughtUp = true
@@ -252,7 +229,38 @@ final class KafkaReader: @unchecked Sendable {
     /// Takes up to `pullSize` messages from the librdkafka queue of a partition that has none waiting here.
     private func pull(_ input: Int, into batch: InputBatch) {
         guard inputs[input].open, inputs[input].queue.isEmpty else { return }
-        consumer.poll(inputs[input].partition, max: pullSize) { handle($0, into: batch) }
+        // (Its input is known: no lookup by partition per message; and one clock read per pull, not per message.)
+        let taken = consumer.poll(inputs[input].partition, max: pullSize) { event in
+            if case .message(let message) = event { take(message, input: input) } else { handle(event, into: batch) }
+        }
+        if taken > 0 { lastMessage = clock.uptimeNanos }
+    }
+
+    /// Decodes a message into its partition's queue.
+    private func take(_ message: KafkaMessage, input: Int) {
+        // Stopping (asked to, or a message below could not be read): nothing after this point is kept, so that
+        // what the engine gets of each partition stays a prefix (a pull may hand over messages after a stop).
+        guard !stop.isSet else { return }
+        // A message whose schema is new is held here while the registry is asked (the reader waits; nothing later
+        // of any partition overtakes it), and left unread if cepd stops meanwhile.
+        if let decoder = inputs[input].decoder, !message.isNull {
+            switch message.value.withUnsafeBufferPointer({
+                decoder.prepare($0, key: decoder.readsKey ? message.key : nil)
+            }) {
+            case .ready: break
+            case .stopping: return
+            case .firstSchemaMismatch(let problem):
+                // A stop with status 2, not a clean one: nothing after this point is committed.
+                Log.error(
+                    "topic \(message.partition.topic): the first schema it carries does not fit the declared fields: "
+                        + "\(problem); stopping (fix the stream's 'fields', or the producers' schema)")
+                stop.set(.configuration)
+                return
+            }
+        }
+        inputs[input].queue.push(message, input: input, decoder: inputs[input].decoder)
+        inputs[input].caughtUp = false
+        inputs[input].caughtUpSent = false
     }
 
     /// Releases waiting messages into `batch` in event-time order, as far as every partition allows; true when it

@@ -310,11 +310,16 @@ public final class KafkaConsumer: @unchecked Sendable {
         guard let buffer = batchBuffer else { return 0 }
         let count = rd_kafka_consume_batch_queue(queue, 0, buffer, max)
         guard count > 0 else { return 0 }
+        var next: Int64?
         for i in 0..<count {
             guard let message = buffer[i] else { continue }
-            body(event(message))
+            // The partition is known: no topic name read and no position update per message.
+            let event = self.event(message, partition: partition)
+            if case .message(let m) = event { next = m.offset + 1 }
+            body(event)
             rd_kafka_message_destroy(message)
         }
+        if let next { state.positions[partition] = next }
         return count
     }
 
@@ -326,9 +331,13 @@ public final class KafkaConsumer: @unchecked Sendable {
         return wake.wait(timeout: .now() + .milliseconds(timeoutMs)) == .success
     }
 
-    /// What a message librdkafka returned is: a message, a partition's end, or an error.
-    private func event(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> Event {
+    /// What a message librdkafka returned is: a message, a partition's end, or an error. `partition`: where it is
+    /// known to come from (its position is then the caller's to note).
+    private func event(_ message: UnsafeMutablePointer<rd_kafka_message_t>, partition: TopicPartition? = nil) -> Event {
         let m = message.pointee
+        if let partition, m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            return .message(Self.copy(message, partition: partition))
+        }
         if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let rkt = m.rkt {
             return .endOfPartition(
                 TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition),
@@ -337,14 +346,15 @@ public final class KafkaConsumer: @unchecked Sendable {
             let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
             return .error(KafkaError(m.err, text), fatal: false)
         }
-        let copy = Self.copy(message)
+        let copy = Self.copy(message, partition: nil)
         state.positions[copy.partition] = copy.offset + 1
         return .message(copy)
     }
 
-    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>, partition: TopicPartition?)
+        -> KafkaMessage
+    {
         let m = message.pointee
-        let topic = String(cString: rd_kafka_topic_name(m.rkt))
         var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let ts = rd_kafka_message_timestamp(message, &type)
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
@@ -366,7 +376,9 @@ public final class KafkaConsumer: @unchecked Sendable {
             }
         }
         var copied = KafkaMessage(
-            partition: TopicPartition(topic: topic, partition: m.partition), offset: m.offset,
+            partition: partition
+                ?? TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition),
+            offset: m.offset,
             timestamp: ts >= 0 ? ts : nil, key: key, value: value, headers: headers)
         copied.isNull = m.payload == nil
         return copied
