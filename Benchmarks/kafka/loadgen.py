@@ -16,7 +16,9 @@ scripts/kafka-env.sh (confluent-kafka).
       (latest) with the base offset of the partition's last batch + 1, which made this return long before the end.
   analyze --sent FILE --alerts FILE --lateness-ms L --topics T,...
       Alert latency beyond the watermark, per alert: its arrival time minus the moment the watermark could first
-      pass its last event — when, in every input partition, an event at least L ms later had been sent.
+      pass its last event — when, in every input partition, an event at least L ms later had been sent. With
+      --relay, the records are relay.c's (one per input message): arrival minus that message's own send time, the
+      floor any Kafka-to-Kafka processor pays.
 """
 import argparse
 import array
@@ -192,6 +194,10 @@ def analyze(args):
             if key not in by_partition or int(offset) >= len(by_partition[key]):
                 unknown += 1
                 continue
+            if args.relay:
+                # relay.c's output: the latency of one message through two broker crossings, from its own send.
+                latencies.append((float(arrived) - sent[by_partition[key][int(offset)]]) * 1000)
+                continue
             threshold = int(last_ts) + args.lateness_ms
             ready = 0.0
             for tp, maxima in running.items():
@@ -243,6 +249,8 @@ def main():
     p.add_argument("--alerts", required=True)
     p.add_argument("--lateness-ms", type=int, required=True)
     p.add_argument("--topics", required=True)
+    p.add_argument("--relay", action="store_true",
+                   help="the records are relay.c's: latency from each message's own send, no watermark")
     args = parser.parse_args()
     {"produce": produce, "alerts": alerts, "lag": lag, "analyze": analyze}[args.command](args)
 

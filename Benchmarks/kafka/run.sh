@@ -16,6 +16,10 @@
 #    could first pass the alert's last event (an event ≥ 5 s later sent to every input partition); the event
 #    stream's own time runs at rate/200 × real time (the generator makes 200 events per second of event time).
 #    "keeps up" = cepd's committed offsets reached the end within 3 s of the producer's last message.
+#    The floor, in the same runs: relay.c consumes every input message and produces a message about it at once
+#    (two broker crossings, no processing, librdkafka's defaults); its latency is each relayed message's arrival −
+#    its own send. cepd's latency beyond the watermark is comparable: both start when the input that completes the
+#    output has been sent.
 #
 # CEPD_ARGS adds options to cepd serve (say, -X fetch.wait.max.ms=10).
 # Everything runs on this machine: the broker, the Python producer and consumer, and cepd share its cores.
@@ -38,15 +42,18 @@ cepd="$root/.build/release/cepd"
 kafka_setup
 export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 work="$(mktemp -d)"
-cepd_pid="" alerts_pid=""
+cepd_pid="" alerts_pid="" relay_pid="" relayed_pid=""
 cleanup() {
-    [ -z "$cepd_pid" ] || kill -KILL "$cepd_pid" 2>/dev/null || true
-    [ -z "$alerts_pid" ] || kill -KILL "$alerts_pid" 2>/dev/null || true
+    local pid
+    for pid in "$cepd_pid" "$alerts_pid" "$relay_pid" "$relayed_pid"; do
+        [ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true
+    done
     kafka_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
 gcc -O2 -o "$work/rawconsume" Benchmarks/kafka/rawconsume.c $(pkg-config --cflags --libs rdkafka)
+gcc -O2 -o "$work/relay" Benchmarks/kafka/relay.c $(pkg-config --cflags --libs rdkafka)
 loadgen() { "$KAFKA_PY" Benchmarks/kafka/loadgen.py "$@"; }
 topics=logins,geo,payments
 partitions=3
@@ -63,7 +70,7 @@ fresh_broker() {
     kafka_start
     local t
     for t in ${topics//,/ }; do kafka_topic "$t" "$partitions"; done
-    for t in alerts cepd-late cepd-dead-letters; do kafka_topic "$t" 1; done
+    for t in alerts relayed cepd-late cepd-dead-letters; do kafka_topic "$t" 1; done
 }
 
 # A short session timeout, as in the end-to-end tests: with librdkafka's default (45 s) Tansu takes ~20 s to
@@ -100,19 +107,27 @@ rows=()
 for rate in ${rates//,/ }; do
     fresh_broker
     start_cepd "latency-$rate"
+    "$work/relay" "$KAFKA_BROKERS" "$spec" relayed 2>"$work/relay-$rate.log" &
+    relay_pid=$!
     rm -f "$work/stop"
     loadgen alerts --brokers "$KAFKA_BROKERS" --topic alerts --out "$work/alerts-$rate" --stop "$work/stop" &
     alerts_pid=$!
+    loadgen alerts --brokers "$KAFKA_BROKERS" --topic relayed --out "$work/relayed-$rate" --stop "$work/stop" &
+    relayed_pid=$!
     sleep 6  # cepd joins its group before the first event is sent
     produced=$(loadgen produce --brokers "$KAFKA_BROKERS" --input "$work/input" --topics "$topics" \
         --partitions "$partitions" --count $((rate * seconds)) --rate "$rate" --sent "$work/sent-$rate")
     behind=$(loadgen lag --brokers "$KAFKA_BROKERS" --group "latency-$rate" --topics "$spec" --sent "$work/sent-$rate" --timeout 120 | awk '{print $1}')
+    kill -TERM "$relay_pid"
+    wait "$relay_pid" || { echo "kafka bench: the relay failed; its log:" >&2; cat "$work/relay-$rate.log" >&2; exit 1; }
+    relay_pid=""
     touch "$work/stop"
-    wait "$alerts_pid"
-    alerts_pid=""
+    wait "$alerts_pid" "$relayed_pid"
+    alerts_pid="" relayed_pid=""
     stop_cepd "latency-$rate"
     latency=$(loadgen analyze --sent "$work/sent-$rate" --alerts "$work/alerts-$rate" --lateness-ms 5000 --topics "$topics")
-    rows+=("{\"rate\": $rate, \"produced\": $produced, \"catch_up_s\": $behind, \"latency\": $latency}")
+    floor=$(loadgen analyze --sent "$work/sent-$rate" --alerts "$work/relayed-$rate" --lateness-ms 0 --topics "$topics" --relay)
+    rows+=("{\"rate\": $rate, \"produced\": $produced, \"catch_up_s\": $behind, \"latency\": $latency, \"floor\": $floor}")
     echo "kafka bench: rate $rate: $produced; committed the end $behind s after the last send; $latency" >&2
 done
 
@@ -126,12 +141,13 @@ json.dump(result, open(out, "w"), indent=1)
 print(f"throughput, {events} events in 3 topics x 3 partitions (fraud pattern):")
 print(f"  bare librdkafka consumer {float(raw):12,.0f} events/s")
 print(f"  cepd serve               {float(cepd):12,.0f} events/s   ({float(cepd) / float(raw):.2f} of the bare consumer)")
-print("latency beyond the watermark (ms), at fixed input rates:")
-print(f"  {'rate/s':>8} {'sent/s':>8} {'alerts':>7} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8}  keeps up")
+print("latency beyond the watermark (ms), at fixed input rates, and the relay floor in the same run:")
+print(f"  {'rate/s':>8} {'sent/s':>8} {'alerts':>7} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8}"
+      f" {'floor p50':>10} {'floor p99':>10}  keeps up")
 for r in result["rates"]:
-    l = r["latency"]
+    l, f = r["latency"], r["floor"]
     ok = "yes" if r["catch_up_s"] <= 3 else f"no ({r['catch_up_s']:.1f} s behind)"
     print(f"  {r['rate']:>8} {r['produced']['rate']:>8} {l['alerts']:>7} {l.get('p50_ms', 0):>8} {l.get('p99_ms', 0):>8}"
-          f" {l.get('p999_ms', 0):>8} {l.get('max_ms', 0):>8}  {ok}")
+          f" {l.get('p999_ms', 0):>8} {l.get('max_ms', 0):>8} {f.get('p50_ms', 0):>10} {f.get('p99_ms', 0):>10}  {ok}")
 print(f"written to {out}")
 PY
