@@ -17,11 +17,13 @@
 #    stream's own time runs at rate/200 × real time (the generator makes 200 events per second of event time).
 #    "keeps up" = cepd's committed offsets reached the end within 3 s of the producer's last message.
 #    The floor, in the same runs: relay.c consumes every input message and produces a message about it at once
-#    (two broker crossings, no processing, librdkafka's defaults); its latency is each relayed message's arrival −
+#    (two broker crossings, no processing, librdkafka's defaults; a sample of ~2,000 a second is produced, all are
+#    read); its latency is each relayed message's arrival −
 #    its own send. cepd's latency beyond the watermark is comparable: both start when the input that completes the
 #    output has been sent.
 #
-# CEPD_ARGS adds options to cepd serve (say, -X fetch.wait.max.ms=10).
+# CEPD_ARGS adds options to cepd serve (say, -X fetch.wait.max.ms=10); RELAY_ARGS librdkafka settings to the relay
+# (say, fetch.wait.max.ms=10), for a floor with the same settings.
 # Everything runs on this machine: the broker, the Python producer and consumer, and cepd share its cores.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -107,7 +109,9 @@ rows=()
 for rate in ${rates//,/ }; do
     fresh_broker
     start_cepd "latency-$rate"
-    "$work/relay" "$KAFKA_BROKERS" "$spec" relayed 2>"$work/relay-$rate.log" &
+    # A sample of ~2,000 relayed messages a second: the Python consumer that times them keeps up.
+    "$work/relay" "$KAFKA_BROKERS" "$spec" relayed $(( rate / 2000 > 1 ? rate / 2000 : 1 )) ${RELAY_ARGS:-} \
+        2>"$work/relay-$rate.log" &
     relay_pid=$!
     rm -f "$work/stop"
     loadgen alerts --brokers "$KAFKA_BROKERS" --topic alerts --out "$work/alerts-$rate" --stop "$work/stop" &
