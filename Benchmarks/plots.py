@@ -2,7 +2,8 @@
 
   python3 Benchmarks/plots.py [--keys out/bench/keys.json] [--kafka out/bench/kafka.json] [--out docs/img]
 
-Makes throughput-vs-keys.png (Benchmarks/keys.sh) and latency-distribution.png (Benchmarks/kafka/run.sh), each only
+Makes throughput-vs-keys.png (Benchmarks/keys.sh) and latency-distribution.png (Benchmarks/kafka/run.sh: cepd's
+latency and, dashed, the relay floor of the same run at each rate), each only
 when its input exists. Needs matplotlib: Benchmarks/plots.sh runs it with matplotlib installed into a virtual
 environment under .cache.
 """
@@ -42,7 +43,12 @@ def latency_distribution(path, out):
         if not quantiles:
             continue
         fractions = [q / (len(quantiles) - 1) for q in range(len(quantiles))]
-        ax.plot(quantiles, fractions, label=f"{run['rate']:,} events/s")
+        (line,) = ax.plot(quantiles, fractions, label=f"{run['rate']:,} events/s")
+        # The relay floor of the same run (relay.c: two broker crossings, no processing), dashed in the same colour.
+        floor = run.get("floor", {}).get("quantiles_ms")
+        if floor:
+            ax.plot(floor, [q / (len(floor) - 1) for q in range(len(floor))], linestyle="--", color=line.get_color(),
+                    label=f"relay floor, {run['rate']:,}/s")
     ax.set_xscale("log")
     ax.set_xlabel("alert latency beyond the watermark (ms)")
     ax.set_ylabel("fraction of alerts")
