@@ -126,7 +126,9 @@ for rate in ${rates//,/ }; do
     wait "$relay_pid" || { echo "kafka bench: the relay failed; its log:" >&2; cat "$work/relay-$rate.log" >&2; exit 1; }
     relay_pid=""
     touch "$work/stop"
-    wait "$alerts_pid" "$relayed_pid"
+    # One wait each: `wait A B` returns B's status only, and a timing consumer that failed must fail the run.
+    wait "$alerts_pid"
+    wait "$relayed_pid"
     alerts_pid="" relayed_pid=""
     stop_cepd "latency-$rate"
     latency=$(loadgen analyze --sent "$work/sent-$rate" --alerts "$work/alerts-$rate" --lateness-ms 5000 --topics "$topics")
