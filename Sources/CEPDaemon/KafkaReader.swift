@@ -67,7 +67,7 @@ final class KafkaReader: @unchecked Sendable {
     private var inputs: [Input] = []
     private var inputNumbers: [TopicPartition: Int] = [:]
     private var batch: InputBatch?
-    /// Uptime (ns) of the last message from any partition.
+    /// Uptime (ns) of the last pull that brought anything (a message or a partition end) from any partition.
     private var lastMessage: UInt64 = 0
     private var batchStarted: UInt64 = 0
     /// Uptime, for the merge's waits and the batches' ages (a manual clock in tests).
