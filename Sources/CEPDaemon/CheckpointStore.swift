@@ -319,26 +319,75 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         }
     }
 
-    /// Writes the changes of the given tasks and the driver's record in one synced batch.
+    /// Writes the changes of the given tasks and the driver's record in one synced batch, and waits for it.
     func write<Record: CheckpointRecord>(_ engine: inout TaskEngines, tasks: [TaskID], _ record: Record) throws -> Cost
     {
+        _ = try writeInBackground(&engine, tasks: tasks, record)
+        guard let cost = try waitForWrite() else { preconditionFailure("the checkpoint just started left no cost") }
+        return cost
+    }
+
+    /// Takes the tasks' checkpoint from the engine (`TaskEngines.captureCheckpoint`: a copy of the changed keys'
+    /// states, no encoding) and has it encoded and written, with the driver's record in one synced batch, on the
+    /// store's own thread, so that matching goes on meanwhile. First waits for the previous one: at most one
+    /// checkpoint is in flight, which bounds what the captures keep alive. Returns the previous one's cost, if
+    /// there was one to wait for; throws its error (the checkpoints from then on would not be complete).
+    func writeInBackground<Record: CheckpointRecord>(_ engine: inout TaskEngines, tasks: [TaskID], _ record: Record)
+        throws -> Cost?
+    {
+        let previous = try waitForWrite()
+        let recordBytes = Array(try JSONEncoder().encode(record))
+        // In a box of its own that the writing empties, so that each part is freed once encoded (`write`).
+        let captures = Captures(tasks.map { engine.captureCheckpoint(task: $0) })
+        inFlight.enter()
+        writeQueue.async { [self] in
+            outcome = Result { try store(captures, record: (Array(Record.key.utf8), recordBytes)) }
+            inFlight.leave()
+        }
+        return previous
+    }
+
+    /// Whether a checkpoint is being written in the background (`writeInBackground` would wait for it).
+    var isWriting: Bool { inFlight.wait(timeout: .now()) == .timedOut }
+
+    /// Waits for the checkpoint being written in the background, if any; returns its cost or throws its error.
+    func waitForWrite() throws -> Cost? {
+        inFlight.wait()
+        defer { outcome = nil }
+        return try outcome?.get()
+    }
+
+    /// Encodes captures and a driver's record into one batch and writes it, synced.
+    private func store(_ captures: Captures, record: (key: [UInt8], value: [UInt8])) throws -> Cost {
         let start = clock.uptimeNanos
-        let writer = BatchWriter()
-        var sink = writer
+        var sink = BatchWriter()
         var counts = Engine.CheckpointCounts()
-        for task in tasks {
-            let written = engine.writeCheckpoint(task: task, into: &sink)
+        for i in captures.parts.indices {
+            let written = captures.parts[i].write(into: &sink)
             counts.keysWritten += written.keysWritten
             counts.keysDeleted += written.keysDeleted
         }
-        writer.batch.put(Array(Record.key.utf8), Array(try JSONEncoder().encode(record)))
-        try ensureSpace(for: writer.batch.payloadBytes)
-        try database.write(writer.batch, sync: true)
+        sink.batch.put(record.key, record.value)
+        try ensureSpace(for: sink.batch.payloadBytes)
+        try database.write(sink.batch, sync: true)
         return Cost(
             milliseconds: Double(clock.uptimeNanos - start) / 1e6,
-            batchBytes: writer.batch.payloadBytes,
+            batchBytes: sink.batch.payloadBytes,
             keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
     }
+
+    /// A checkpoint's captures, handed to the writing thread, which empties them.
+    // @unchecked: written by that thread only, after the engine's thread let go of it.
+    private final class Captures: @unchecked Sendable {
+        var parts: [CheckpointCapture]
+        init(_ parts: [CheckpointCapture]) { self.parts = parts }
+    }
+
+    /// The thread checkpoints are written on (`writeInBackground`), the one in flight, and how it ended (set on that
+    /// thread before it leaves `inFlight`; read after waiting for it).
+    private let writeQueue = DispatchQueue(label: "cepd.checkpoint")
+    private let inFlight = DispatchGroup()
+    private var outcome: Result<Cost, any Error>?
 
     /// RocksDB's estimate of the state's size on disk.
     var approximateSize: Int { database.approximateSize }

@@ -30,6 +30,12 @@ struct FileReplay {
     private var store: CheckpointStore?
     private let checkpointInterval: UInt64
     private var checkpointNumber: UInt64 = 0
+    /// What this run's checkpoints cost, for the summary: how many, the longest and the total time each held up
+    /// matching (taking it, and waiting for the one before), the time their writes took in the background, and the
+    /// key records written.
+    private var checkpointCosts = (
+        count: 0, longestPauseMs: 0.0, pauseMs: 0.0, writeMs: 0.0, keysWritten: 0, bytes: 0
+    )
     /// What the summary says about a resumed replay.
     private var resumed: String?
     /// The input files as they are read: a checkpoint records them, a resumed replay must find them unchanged.
@@ -220,12 +226,25 @@ struct FileReplay {
             reason + "; the outputs are incomplete (up to \(alerts.lines) alerts, \(lateWriter.lines) late "
             + "events and \(deadWriter.lines) dead letters were written before it)"
         if store != nil {
+            let written = lastWrittenCheckpoint()
             message +=
-                checkpointNumber > 0
-                ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be written"
+                written > 0
+                ? "; the same command resumes from checkpoint \(written) once the file can be written"
                 : "; no checkpoint was written"
         }
         return IOFailure(message: message)
+    }
+
+    /// The checkpoint a rerun resumes from, for a failure's message: the last one on disk (after waiting for the
+    /// one being written, which the run stops without).
+    private func lastWrittenCheckpoint() -> UInt64 {
+        guard let store, checkpointNumber > 0 else { return 0 }
+        do {
+            _ = try store.waitForWrite()
+            return checkpointNumber
+        } catch {
+            return checkpointNumber - 1
+        }
     }
 
     /// Writes the outputs to disk, then the engine's changes, input positions and output sizes in one batch. A
@@ -244,11 +263,35 @@ struct FileReplay {
                     format: inputFormat.rawValue)
             },
             outputs: writers.map { ReplayCheckpoint.Output(path: $0.path ?? "", bytes: $0.bytes, lines: $0.lines) })
+        let start = clock.uptimeNanos
         do {
-            _ = try store.write(&driver.engine, tasks: driver.engine.tasks, record)
+            // Written on the store's thread while the replay goes on; its errors come with the next checkpoint, or
+            // the last (`finishCheckpoints`).
+            noteWritten(try store.writeInBackground(&driver.engine, tasks: driver.engine.tasks, record))
         } catch {
             throw IOFailure(message: "checkpoint to \(store.path) failed: \(error)")
         }
+        let pause = Double(clock.uptimeNanos - start) / 1e6
+        checkpointCosts.count += 1
+        checkpointCosts.longestPauseMs = max(checkpointCosts.longestPauseMs, pause)
+        checkpointCosts.pauseMs += pause
+    }
+
+    /// Waits for the checkpoint being written: the run ends only once its state is on disk.
+    private mutating func finishCheckpoints() throws(IOFailure) {
+        guard let store else { return }
+        do {
+            noteWritten(try store.waitForWrite())
+        } catch {
+            throw IOFailure(message: "checkpoint to \(store.path) failed: \(error)")
+        }
+    }
+
+    private mutating func noteWritten(_ cost: CheckpointStore.Cost?) {
+        guard let cost else { return }
+        checkpointCosts.writeMs += cost.milliseconds
+        checkpointCosts.keysWritten += cost.keysWritten
+        checkpointCosts.bytes += cost.batchBytes
     }
 
     /// Replays everything; returns the summary for stderr. Throws if an output or a checkpoint could not be written.
@@ -277,7 +320,9 @@ struct FileReplay {
             nonisolated(unsafe) let emptied = batch
             channel.recycle(emptied)
             if let failure = outputFailure() { throw failure }
-            if store != nil && clock.uptimeNanos - lastCheckpoint >= checkpointInterval {
+            // A checkpoint due while the last one is still being written waits for it to end rather than hold up
+            // matching: it then takes the changes of both intervals in one (a key changed in both is written once).
+            if let store, clock.uptimeNanos - lastCheckpoint >= checkpointInterval, !store.isWriting {
                 try checkpoint()
                 lastCheckpoint = clock.uptimeNanos
             }
@@ -288,9 +333,10 @@ struct FileReplay {
         if let failure = reader.readFailure {
             var message = failure + "; the replay stopped there, its windows not ended"
             if store != nil {
+                let written = lastWrittenCheckpoint()
                 message +=
-                    checkpointNumber > 0
-                    ? "; the same command resumes from checkpoint \(checkpointNumber) once the file can be read"
+                    written > 0
+                    ? "; the same command resumes from checkpoint \(written) once the file can be read"
                     : "; no checkpoint was written"
             }
             throw IOFailure(message: message)
@@ -299,6 +345,7 @@ struct FileReplay {
         flushOutputs()
         // The finished state too: running the same command again then changes nothing.
         try checkpoint()
+        try finishCheckpoints()
         for writer in writers { writer.close() }
         if let failure = outputFailure() { throw failure }
         if progress && millions > 0 { PatternFiles.writeError("\r") }
@@ -393,6 +440,13 @@ struct FileReplay {
             "  late events: \(stats.lateEvents)" + (lateWriter.lines > 0 ? " → \(lateWriter.path ?? "")" : "") + "\n"
         let dead = deadWriter.lines
         text += "  dead letters: \(dead)" + (dead > 0 ? " → \(deadWriter.path ?? "")" : "") + "\n"
+        if let store, checkpointCosts.count > 0 {
+            let c = checkpointCosts
+            text +=
+                "  checkpoints: \(c.count) → \(store.path), \(c.keysWritten) key records (\(c.bytes / 1024) KiB); matching held up "
+                + "\(String(format: "%.0f", c.pauseMs)) ms (longest \(String(format: "%.0f", c.longestPauseMs)) ms), "
+                + "written in the background in \(String(format: "%.0f", c.writeMs)) ms\n"
+        }
         if !missingTopics.isEmpty {
             text += "  note: no input for \(missingTopics.joined(separator: ", ")) (replayed as empty)\n"
         }

@@ -19,6 +19,81 @@ public protocol EngineStateReader {
     func scan(prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws
 }
 
+/// One checkpoint of an engine, taken at an instant by `Engine.captureCheckpoint` and encoded later by `write`, on
+/// any thread: records already encoded, and the changed keys' states as they were (values, shared with the engine
+/// until it changes them).
+public struct CheckpointCapture: Sendable {
+    let automaton: Automaton
+    /// Patterns whose stored state is deleted.
+    let obsoletePatterns: [String]
+    let engineRecord: [UInt8]
+    var patterns: [Pattern] = []
+    /// Put before every key written (a task's prefix in a store of several tasks).
+    var keyPrefix: [UInt8] = []
+
+    struct Pattern: Sendable {
+        let name: String
+        let record: Engine.PatternRecord
+        /// Keys whose state emptied: deleted.
+        let released: [Value]
+        /// Keys whose state changed, with that state, in chunks (`chunkSize`): no array of a million entries (glibc
+        /// maps one afresh, page by page, each time), and `write` lets each go once it is encoded.
+        var keys: [[Key]]
+    }
+
+    struct Key: Sendable {
+        let key: Value
+        let state: KeyState
+    }
+
+    /// Keys per chunk of `Pattern.keys`.
+    static let chunkSize = 16_384
+
+    /// Writes the capture into `writer`, in the order a restore needs: deletions of obsolete patterns, the engine
+    /// and pattern records, each pattern's released keys, then its changed keys. Empties the capture as it goes:
+    /// the key states it held and what `writer` collects are not both whole at once.
+    @discardableResult
+    public mutating func write(into writer: inout some EngineStateWriter) -> Engine.CheckpointCounts {
+        var counts = Engine.CheckpointCounts()
+        for name in obsoletePatterns {
+            writer.deletePrefix(keyPrefix + Engine.keyPrefix(name))
+            writer.delete(keyPrefix + Engine.patternKey(name))
+        }
+        writer.put(keyPrefix + [UInt8(ascii: "e")], engineRecord)
+        // One buffer for every key and one for every record, reused: a million keys cost no allocation each.
+        var key = SnapshotWriter()
+        var record = SnapshotWriter()
+        for p in patterns.indices {
+            let name = patterns[p].name
+            writer.put(keyPrefix + Engine.patternKey(name), patterns[p].record.encoded(automaton))
+            let prefix = keyPrefix + Engine.keyPrefix(name)
+            // Deletions first: a key released and back again since the last checkpoint is put after its delete.
+            for released in patterns[p].released {
+                key.bytes.removeAll(keepingCapacity: true)
+                key.bytes.append(contentsOf: prefix)
+                key.value(released)
+                writer.delete(key.bytes)
+                counts.keysDeleted += 1
+            }
+            // Moved out, so that the only reference to each chunk goes with its turn below.
+            var chunks: [[Key]] = []
+            swap(&chunks, &patterns[p].keys)
+            while let chunk = chunks.popLast() {
+                for changed in chunk {
+                    key.bytes.removeAll(keepingCapacity: true)
+                    key.bytes.append(contentsOf: prefix)
+                    key.value(changed.key)
+                    record.bytes.removeAll(keepingCapacity: true)
+                    changed.state.record(into: &record, automaton)
+                    writer.put(key.bytes, record.bytes)
+                    counts.keysWritten += 1
+                }
+            }
+        }
+        return counts
+    }
+}
+
 /// The engine's state as keys and values, so that a checkpoint writes only what changed:
 ///
 /// - `e` — the engine: format version, input partitions and their largest event times, counters, and the
@@ -106,38 +181,53 @@ extension Engine {
 
     /// Writes the state into `writer`: the engine and pattern records, then the keys changed since the last
     /// checkpoint (every key when `full`, for an empty store), and deletions for keys whose state emptied and for
-    /// the state of changed or removed patterns. Clears the change notes.
+    /// the state of changed or removed patterns. Clears the change notes. (`captureCheckpoint`, then its `write`.)
     @discardableResult
     public mutating func writeCheckpoint(into writer: inout some EngineStateWriter, full: Bool = false)
         -> CheckpointCounts
     {
-        var counts = CheckpointCounts()
-        for name in obsoletePatternState {
-            writer.deletePrefix(Self.keyPrefix(name))
-            writer.delete(Self.patternKey(name))
-        }
+        var capture = captureCheckpoint(full: full)
+        return capture.write(into: &writer)
+    }
+
+    /// Takes what `writeCheckpoint` would write, without encoding the keys: the engine and pattern records, and a
+    /// copy of each changed key's state (every key when `full`) and of the released keys. Clears the change notes.
+    ///
+    /// A key's state is a value whose events and nodes are immutable, so the copy costs a few reference counts per
+    /// key and stays what it was while the engine goes on: the capture can be encoded and stored on another thread
+    /// (`CheckpointCapture.write`), so that a checkpoint of a million changed keys does not hold up matching. Until
+    /// then it keeps alive the key states the engine has since replaced — at most one checkpoint's changes.
+    public mutating func captureCheckpoint(full: Bool = false) -> CheckpointCapture {
+        var capture = CheckpointCapture(
+            automaton: automaton, obsoletePatterns: obsoletePatternState, engineRecord: engineRecord())
         obsoletePatternState = []
-        writer.put([UInt8(ascii: "e")], engineRecord())
         for p in matchers.indices {
-            let name = automaton.patterns[p].name
-            writer.put(Self.patternKey(name), patternRecord(p))
+            let record = patternRecord(p)
             // The notes are taken before the matcher is read: clearing them later, while a copy of it is held,
             // would copy its whole slot array.
             let (changed, released) = matchers[p].takeChanges()
-            // Deletions first: a key released and back again since the last checkpoint is put after its delete.
-            for key in released {
-                writer.delete(Self.keyPrefix(name) + Self.encoded(key))
-                counts.keysDeleted += 1
-            }
             let matcher = matchers[p]
-            // A slot freed since (and not reused) has nothing to write: its key is among the deletions.
-            for slot in full ? Array(matcher.keyIndex.slots) : changed where matcher.holdsKey(slot) {
-                let (key, record) = matcher.keyRecord(slot, automaton)
-                writer.put(Self.keyPrefix(name) + Self.encoded(key), record)
-                counts.keysWritten += 1
+            let slots = full ? Array(matcher.keyIndex.slots) : changed
+            var keys: [[CheckpointCapture.Key]] = []
+            var chunk: [CheckpointCapture.Key] = []
+            for slot in slots {
+                let held = matcher.slots[Int(slot)]
+                // A slot freed since (and not reused) has nothing to write: its key is among the deletions. A freed
+                // slot's key is null, so only a null key needs the index to tell.
+                guard held.key != .null || matcher.holdsKey(slot) else { continue }
+                if chunk.isEmpty { chunk.reserveCapacity(min(slots.count, CheckpointCapture.chunkSize)) }
+                chunk.append(CheckpointCapture.Key(key: held.key, state: held.state))
+                if chunk.count == CheckpointCapture.chunkSize {
+                    keys.append(chunk)
+                    chunk = []
+                }
             }
+            if !chunk.isEmpty { keys.append(chunk) }
+            capture.patterns.append(
+                CheckpointCapture.Pattern(
+                    name: automaton.patterns[p].name, record: record, released: released, keys: keys))
         }
-        return counts
+        return capture
     }
 
     /// Restores a checkpoint into this engine, which must be fresh (no events fed yet). Returns nil when the store
@@ -255,12 +345,23 @@ extension Engine {
     }
 
     /// The engine's counters of the pattern, then the matcher's own record (`PatternMatcher.writeRecord`).
-    private func patternRecord(_ p: Int) -> [UInt8] {
-        var w = SnapshotWriter()
-        w.int(stats.matches[p])
-        w.int(stats.timeouts[p])
-        matchers[p].writeRecord(into: &w, automaton)
-        return w.bytes
+    private func patternRecord(_ p: Int) -> PatternRecord {
+        PatternRecord(matches: stats.matches[p], timeouts: stats.timeouts[p], matcher: matchers[p].recordParts)
+    }
+
+    /// A pattern's record as values (`patternRecord`), encoded by `write`.
+    struct PatternRecord: Sendable {
+        let matches: Int
+        let timeouts: Int
+        let matcher: PatternMatcher.RecordParts
+
+        func encoded(_ automaton: Automaton) -> [UInt8] {
+            var w = SnapshotWriter()
+            w.int(matches)
+            w.int(timeouts)
+            matcher.write(into: &w, automaton)
+            return w.bytes
+        }
     }
 
     private mutating func restorePattern(_ p: Int, _ bytes: [UInt8]) throws(SnapshotError) {

@@ -4,37 +4,59 @@ import CEPCore
 /// that a record stores each once (partial matches of a key share their prefixes and events), as Flink's
 /// `SharedBufferNodeSerializer` does for its nodes. Each event and node writes and reads its own fields.
 struct EventTable {
-    var eventIDs: [ObjectIdentifier: Int] = [:]
     var events: [Event] = []
-    var nodeIDs: [ObjectIdentifier: Int] = [:]
     var nodes: [MatchNode] = []
+    /// Numbers by identity, built once a table outgrows a linear search (most keys bind an event or two: a
+    /// dictionary per key record would cost more than the record).
+    private var eventIDs: [ObjectIdentifier: Int]?
+    private var nodeIDs: [ObjectIdentifier: Int]?
+    private static let linearLimit = 16
 
     mutating func note(_ event: Event) {
-        if eventIDs[ObjectIdentifier(event)] == nil {
-            eventIDs[ObjectIdentifier(event)] = events.count
-            events.append(event)
-        }
+        guard find(event) == nil else { return }
+        Self.append(event, to: &events, ids: &eventIDs)
     }
 
     mutating func note(_ node: MatchNode?) {
         var chain: [MatchNode] = []
         var current = node
-        while let n = current, nodeIDs[ObjectIdentifier(n)] == nil {
+        while let n = current, find(n) == nil {
             chain.append(n)
             current = n.previous
         }
         for n in chain.reversed() {  // parents first
-            nodeIDs[ObjectIdentifier(n)] = nodes.count
-            nodes.append(n)
+            Self.append(n, to: &nodes, ids: &nodeIDs)
             note(n.event)
         }
     }
 
+    /// Appends `object` to `list`, numbered by its position; the dictionary of numbers is built when the list
+    /// reaches `linearLimit` and kept from then on.
+    private static func append<Object: AnyObject>(
+        _ object: Object, to list: inout [Object], ids: inout [ObjectIdentifier: Int]?
+    ) {
+        if ids == nil && list.count == linearLimit {
+            ids = Dictionary(uniqueKeysWithValues: list.enumerated().map { (ObjectIdentifier($1), $0) })
+        }
+        ids?[ObjectIdentifier(object)] = list.count
+        list.append(object)
+    }
+
+    private static func find<Object: AnyObject>(_ object: Object, in list: [Object], ids: [ObjectIdentifier: Int]?)
+        -> Int?
+    {
+        if let ids { return ids[ObjectIdentifier(object)] }
+        return list.firstIndex { $0 === object }
+    }
+
+    private func find(_ event: Event) -> Int? { Self.find(event, in: events, ids: eventIDs) }
+    private func find(_ node: MatchNode) -> Int? { Self.find(node, in: nodes, ids: nodeIDs) }
+
     /// The number `note` gave `event`.
-    func id(of event: Event) -> Int { eventIDs[ObjectIdentifier(event)]! }
+    func id(of event: Event) -> Int { find(event)! }
 
     /// The number `note` gave `node`; -1 for none.
-    func id(of node: MatchNode?) -> Int { node.map { nodeIDs[ObjectIdentifier($0)]! } ?? -1 }
+    func id(of node: MatchNode?) -> Int { node.map { find($0)! } ?? -1 }
 
     func write(_ w: inout SnapshotWriter, _ automaton: Automaton) {
         w.unsigned(UInt64(events.count))

@@ -4,10 +4,16 @@ import CEPCore
 /// its sequence counter and timers. (`eventTime` is not stored: see its comment.)
 extension KeyState {
     func record(_ automaton: Automaton) -> [UInt8] {
+        var w = SnapshotWriter()
+        record(into: &w, automaton)
+        return w.bytes
+    }
+
+    /// Appends the record to `w`.
+    func record(into w: inout SnapshotWriter, _ automaton: Automaton) {
         var table = EventTable()
         for m in partial.elements { table.note(m.last) }
         for m in completed.elements { table.note(m.last) }
-        var w = SnapshotWriter()
         table.write(&w, automaton)
         w.unsigned(UInt64(partial.elements.count))
         for m in partial.elements { m.write(into: &w, last: table.id(of: m.last)) }
@@ -21,7 +27,6 @@ extension KeyState {
             w.signed(queuedTimer)
             w.unsigned(queuedOrder)
         }
-        return w.bytes
     }
 
     /// Reads what `record` wrote for a key of `pattern`.

@@ -1,5 +1,5 @@
 /// A partial match of one key: where it stands in the NFA and what it has bound (Flink's ComputationState).
-struct PartialMatch: StartOrdered {
+struct PartialMatch: StartOrdered, Sendable {
     /// The NFA state it waits in.
     var state: Int32
     /// The newest bound event; `nil` before the first take.
@@ -22,7 +22,7 @@ struct PartialMatch: StartOrdered {
 
 /// All matching state of one key for one pattern: partial matches and completed matches held back by the skip
 /// strategy.
-struct KeyState {
+struct KeyState: Sendable {
     /// Flink's NFAState.partialMatches.
     var partial: StartOrderedQueue<PartialMatch>
     /// Flink's NFAState.completedMatches: matches held until no earlier partial match can still complete.

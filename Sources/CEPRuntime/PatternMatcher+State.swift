@@ -4,9 +4,23 @@ import CEPCore
 /// waiting for the watermark) and one record per key (`KeyState.record`). The engine decides where they go.
 extension PatternMatcher {
     func writeRecord(into w: inout SnapshotWriter, _ automaton: Automaton) {
-        w.signed(watermark)
-        w.unsigned(timers.nextOrder)
-        pending.write(into: &w, automaton)
+        recordParts.write(into: &w, automaton)
+    }
+
+    /// What `writeRecord` writes, as values: taken on the engine's thread, encoded on any (the waiting events are
+    /// shared with the matcher until it changes them).
+    var recordParts: RecordParts { RecordParts(watermark: watermark, nextOrder: timers.nextOrder, pending: pending) }
+
+    struct RecordParts: Sendable {
+        let watermark: Int64
+        let nextOrder: UInt64
+        let pending: PendingEvents
+
+        func write(into w: inout SnapshotWriter, _ automaton: Automaton) {
+            w.signed(watermark)
+            w.unsigned(nextOrder)
+            pending.write(into: &w, automaton)
+        }
     }
 
     /// The matcher of `automaton.patterns[index]` as `writeRecord` wrote it, without keys (`restoreKey` adds them).

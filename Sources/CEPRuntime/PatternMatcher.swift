@@ -244,8 +244,8 @@ public struct PatternMatcher {
 
 /// Events waiting for the watermark, in matching order: time, then topic rank and partition, then offset, then
 /// arrival. The heap holds small plain entries; the events sit in a side table.
-struct PendingEvents {
-    struct Entry: TimeOrdered {
+struct PendingEvents: Sendable {
+    struct Entry: TimeOrdered, Sendable {
         var time: Int64
         var rank: Int32
         var id: Int32

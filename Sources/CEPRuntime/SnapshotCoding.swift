@@ -25,9 +25,9 @@ struct SnapshotWriter {
     mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
 
     mutating func string(_ value: String) {
-        let utf8 = Array(value.utf8)
-        unsigned(UInt64(utf8.count))
-        bytes.append(contentsOf: utf8)
+        // Straight from the string's UTF-8 view: no array per string (a checkpoint writes millions of them).
+        unsigned(UInt64(value.utf8.count))
+        bytes.append(contentsOf: value.utf8)
     }
 
     /// Length-prefixed raw bytes.

@@ -105,3 +105,6 @@ struct StartOrderedQueue<Element: StartOrdered> {
 protocol StartOrdered {
     var startOrder: UInt64 { get }
 }
+
+/// A queue of sendable matches is a value like an array of them (a checkpoint's capture takes it to another thread).
+extension StartOrderedQueue: Sendable where Element: Sendable {}

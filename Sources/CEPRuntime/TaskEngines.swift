@@ -170,10 +170,15 @@ public struct TaskEngines {
     public mutating func writeCheckpoint(task: TaskID, into writer: inout some EngineStateWriter, full: Bool = false)
         -> Engine.CheckpointCounts
     {
-        var prefixed = PrefixedStateWriter(base: writer, prefix: Self.statePrefix(task))
-        let counts = engines[task.number]!.writeCheckpoint(into: &prefixed, full: full)
-        writer = prefixed.base
-        return counts
+        var capture = captureCheckpoint(task: task, full: full)
+        return capture.write(into: &writer)
+    }
+
+    /// Takes task `task`'s checkpoint, to be written under its prefix (see `Engine.captureCheckpoint`).
+    public mutating func captureCheckpoint(task: TaskID, full: Bool = false) -> CheckpointCapture {
+        var capture = engines[task.number]!.captureCheckpoint(full: full)
+        capture.keyPrefix = Self.statePrefix(task)
+        return capture
     }
 
     /// Starts task `task` from its state under its prefix in `reader`; returns nil (and starts it empty) when the

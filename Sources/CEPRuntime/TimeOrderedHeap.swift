@@ -48,3 +48,6 @@ struct TimeOrderedHeap<Entry: TimeOrdered> {
         return top
     }
 }
+
+/// A heap of sendable entries is a value like an array of them.
+extension TimeOrderedHeap: Sendable where Entry: Sendable {}

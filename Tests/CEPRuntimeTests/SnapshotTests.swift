@@ -1,5 +1,6 @@
 import CEPCore
 import CEPRuntime
+import Dispatch
 import TestSupport
 import Testing
 
@@ -106,6 +107,41 @@ import Testing
                     "seed \(seed), after event \(i): \(missing) records missing, \(extra) left behind, \(stale) stale")
             }
             #expect(sawDeletion, "seed \(seed): no key emptied, so deletions went untested")
+        }
+    }
+
+    /// A checkpoint captured, then encoded on another thread while the engine goes on changing the same keys,
+    /// writes exactly what a checkpoint written at the capture's instant would: the capture shares the keys'
+    /// states with the engine and must not see its later changes.
+    @Test func aCaptureWrittenLaterHoldsTheStateOfItsInstant() throws {
+        for seed in UInt64(1)...4 {
+            var harness = try EngineHarness(Self.source)
+            harness.engine.trackChanges()
+            let input = events(seed: seed, count: 300)
+            var captures: [(CheckpointCapture, expected: MemoryEngineState)] = []
+            for (i, (stream, fields)) in input.enumerated() {
+                harness.send(stream, fields)
+                guard i % 25 == 24 else { continue }
+                var expected = MemoryEngineState()
+                var copy = harness.engine
+                copy.writeCheckpoint(into: &expected, full: true)
+                captures.append((harness.engine.captureCheckpoint(full: true), expected))
+            }
+            // Written on another thread after the engine has processed every event.
+            let written = DispatchQueue(label: "capture").sync {
+                captures.map { capture, _ in
+                    var store = MemoryEngineState()
+                    var capture = capture
+                    capture.write(into: &store)
+                    return store
+                }
+            }
+            #expect(captures.count == 12)
+            for (n, (store, (_, expected))) in zip(written, captures).enumerated() {
+                #expect(
+                    store.records == expected.records,
+                    "seed \(seed), capture \(n): \(store.records.count) records, \(expected.records.count) expected")
+            }
         }
     }
 
