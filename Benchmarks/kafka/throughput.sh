@@ -3,10 +3,15 @@
 # memory, CPU in all and per thread, with the bare librdkafka consumer's rate before each run (the machine is
 # shared and noisy: compare within one invocation, as ratios).
 #
-#   Benchmarks/kafka/throughput.sh [--events N] [--rounds R] LABEL=BINARY[,-X,KEY=VALUE,...] ...
+#   Benchmarks/kafka/throughput.sh [--events N | --input DIR] [--rounds R] LABEL=BINARY[,-X,KEY=VALUE,...] ...
 #
 # e.g. Benchmarks/kafka/throughput.sh --events 3000000 --rounds 2 base=/tmp/cepd-base head=.build/release/cepd \
 #        small=.build/release/cepd,-X,queued.min.messages=5000
+#
+# --input DIR takes logins.jsonl, geo.jsonl and payments.jsonl from DIR (e.g. Benchmarks/checkpoint.sh's million
+# open keys) instead of generating them. A label's arguments go after the defaults below, so that
+# `--state-dir,STATE,--checkpoint-interval,1s` turns checkpoints on (STATE: a fresh directory per run); its log's
+# checkpoint lines are summed up.
 #
 # Defaults: 1,000,000 events of the fraud stream (Benchmarks/flink/fraud.cep; 10,000 users per million events) in
 # three topics of 3 partitions on a local Tansu broker, 1 round. Each run is a fresh group of one `cepd serve
@@ -16,11 +21,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-events=1000000 rounds=1 runs=()
-usage="usage: Benchmarks/kafka/throughput.sh [--events N] [--rounds R] LABEL=BINARY[,ARG,...] ..."
+events=1000000 rounds=1 runs=() input=""
+usage="usage: Benchmarks/kafka/throughput.sh [--events N | --input DIR] [--rounds R] LABEL=BINARY[,ARG,...] ..."
 while [ $# -gt 0 ]; do
     case "$1" in
         --events) events="$2"; shift 2 ;;
+        --input) input="$2"; shift 2 ;;
         --rounds) rounds="$2"; shift 2 ;;
         *=*) runs+=("$1"); shift ;;
         *) echo "$usage" >&2; exit 2 ;;
@@ -41,7 +47,12 @@ trap cleanup EXIT
 loadgen() { "$KAFKA_PY" Benchmarks/kafka/loadgen.py "$@"; }
 spec=logins:3,geo:3,payments:3
 
-python3 examples/fraud/generate.py --events "$events" --users $((events / 100)) --seed 5 --out "$work/input" >/dev/null
+if [ -n "$input" ]; then
+    mkdir -p "$work/input"
+    for t in logins geo payments; do cp "$input/$t.jsonl" "$work/input/"; done
+else
+    python3 examples/fraud/generate.py --events "$events" --users $((events / 100)) --seed 5 --out "$work/input" >/dev/null
+fi
 total=$(cat "$work/input/logins.jsonl" "$work/input/geo.jsonl" "$work/input/payments.jsonl" | wc -l)
 kafka_start
 for t in logins geo payments; do kafka_topic "$t" 3; done
@@ -57,6 +68,7 @@ for round in $(seq "$rounds"); do
         n=$((n + 1))
         label="${run%%=*}"
         IFS=, read -r -a command <<<"${run#*=}"
+        command=("${command[@]//STATE/$work/state-$n}")  # a fresh state directory per run
         raw=$("$work/rawconsume" "$KAFKA_BROKERS" "$spec" 2>/dev/null | awk '{print $7}')
         "${command[0]}" serve --pattern Benchmarks/flink/fraud.cep --brokers "$KAFKA_BROKERS" --group "g$n" \
             --from earliest --state-dir none --commit-interval 1s -X session.timeout.ms=6000 \
@@ -73,5 +85,17 @@ for round in $(seq "$rounds"); do
         pid=""
         awk -v l="$label" -v r="$rate" -v raw="$raw" -v p="$peak" -v c="$cpu" -v t="$threads" -v m="$total" \
             'BEGIN { printf "%-14s %9.0f events/s  (%.2f of the bare consumer'"'"'s %.0f)  peak %4.0f MB  CPU %6.2f s (%.2f s per 1M; busiest threads %s s)\n", l, r, r / raw, raw, p / 1024, c, c * 1e6 / m, t }'
+        # Checkpoints, if any: how many, keys written, the longest write and, where the log says it, the longest
+        # time one held up matching.
+        grep -o '"message":"checkpoint [0-9]* (tasks[^"]*' "$work/cepd-$n.log" | python3 -c '
+import re, sys
+rows = list(sys.stdin)
+if rows:
+    keys = sum(int(re.search(r"\): (\d+) keys written", r).group(1)) for r in rows)
+    write = max(float(re.search(r"bytes in ([\d.]+) ms", r).group(1)) for r in rows)
+    taken = [float(m.group(1)) for r in rows for m in [re.search(r"taken in ([\d.]+) ms", r)] if m]
+    held = f", longest held up matching {max(taken):.0f} ms" if taken else " (each written on the engine thread)"
+    print(f"               {len(rows)} checkpoints, {keys} keys written, longest write {write:.0f} ms{held}")
+'
     done
 done

@@ -8,7 +8,10 @@ import RocksStore
 ///
 /// A checkpoint of task *i* appends to partition *i* the state records it changed — key the engine's state key,
 /// value `P` + the record; a deleted key a tombstone (null value); a deleted key range a record keyed `0x00` +
-/// the range's prefix — and then the task's checkpoint record (key `d`: input positions, output ends), which
+/// the range's prefix; a record larger than `Writer.fragmentBytes` (a pattern's record holding many events that
+/// wait for the watermark can take tens of MB, and brokers refuse messages over 1 MB by default) as fragments
+/// keyed `0x01` + key + index (4 bytes, big-endian), value `F` + the piece, then under its own key `S` + the
+/// number of fragments (4 bytes) — and then the task's checkpoint record (key `d`: input positions, output ends), which
 /// marks the checkpoint complete. A process that gets the task reads the partition from where its own copy in
 /// `--state-dir` ends (the start, if it has none) and applies each complete checkpoint to that copy; records
 /// after the last `d` belong to a checkpoint that never completed (its writer died) and are not applied — the
@@ -74,7 +77,22 @@ final class Changelog: Sendable {
         /// The first produce that could not be queued.
         var error: KafkaError?
 
-        mutating func put(_ key: [UInt8], _ value: [UInt8]) { send(key, [UInt8(ascii: "P")] + value) }
+        /// Values above this go in fragments (librdkafka refuses messages over 1,000,000 bytes by default, brokers
+        /// over 1 MiB).
+        static let fragmentBytes = 512 * 1024
+
+        mutating func put(_ key: [UInt8], _ value: [UInt8]) {
+            guard value.count > Self.fragmentBytes else {
+                send(key, [UInt8(ascii: "P")] + value)
+                return
+            }
+            let count = (value.count + Self.fragmentBytes - 1) / Self.fragmentBytes
+            for i in 0..<count {
+                let piece = value[(i * Self.fragmentBytes)..<min(value.count, (i + 1) * Self.fragmentBytes)]
+                send(Changelog.fragmentKey(key, i), [UInt8(ascii: "F")] + piece)
+            }
+            send(key, [UInt8(ascii: "S")] + Changelog.bigEndian(count))
+        }
         mutating func delete(_ key: [UInt8]) { send(key, nil) }
         mutating func deletePrefix(_ prefix: [UInt8]) { send([0] + prefix, [UInt8(ascii: "X")]) }
 
@@ -86,6 +104,30 @@ final class Changelog: Sendable {
                 self.error = error
             }
         }
+    }
+
+    /// The key of fragment `index` of the value of `key` (`Writer.put`).
+    static func fragmentKey(_ key: [UInt8], _ index: Int) -> [UInt8] { [1] + key + bigEndian(index) }
+
+    static func bigEndian(_ value: Int) -> [UInt8] {
+        let v = UInt32(truncatingIfNeeded: value)
+        return [
+            UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8),
+            UInt8(truncatingIfNeeded: v),
+        ]
+    }
+
+    /// The value `Writer.put` wrote in fragments, from the fragments read so far; nil when one is missing (taken by
+    /// compaction: a later checkpoint wrote the key again, and applying that one puts the value).
+    static func assemble(_ key: [UInt8], marker: [UInt8], fragments: [[UInt8]: [UInt8]]) -> [UInt8]? {
+        guard marker.count == 5 else { return nil }
+        let count = marker.dropFirst().reduce(0) { $0 << 8 | Int($1) }
+        var value: [UInt8] = []
+        for i in 0..<count {
+            guard let piece = fragments[fragmentKey(key, i)] else { return nil }
+            value.append(contentsOf: piece)
+        }
+        return value
     }
 
     // MARK: - Reading (the reader thread, inside a rebalance)
@@ -127,6 +169,8 @@ final class Changelog: Sendable {
             properties: properties, reading: from.map { PartitionOffset($0.key, offset: $0.value) })
         var open = Set(from.keys)
         var pending: [TaskID: [Change]] = [:]
+        /// Fragments of large values (`Writer.put`) by key, until the checkpoint's end.
+        var fragments: [TaskID: [[UInt8]: [UInt8]]] = [:]
         let deadline = clock.uptimeNanos + UInt64(timeoutMs) * 1_000_000
         while !open.isEmpty {
             guard clock.uptimeNanos < deadline else {
@@ -145,10 +189,17 @@ final class Changelog: Sendable {
                     record.changelogEnd = m.offset + 1
                     try store.apply(task: task, pending[task] ?? [], record: record, wipe: result[task]!.record == nil)
                     pending[task] = []
+                    fragments[task] = [:]
                     result[task]!.checkpoints += 1
                     result[task]!.record = record
                 } else if key.first == 0 {
                     pending[task, default: []].append(.deletePrefix(Array(key.dropFirst())))
+                } else if key.first == 1 {
+                    fragments[task, default: [:]][key] = Array(m.value.dropFirst())
+                } else if m.value.first == UInt8(ascii: "S") {
+                    if let value = Self.assemble(key, marker: m.value, fragments: fragments[task] ?? [:]) {
+                        pending[task, default: []].append(.put(key, value))
+                    }
                 } else if m.value.isEmpty {
                     pending[task, default: []].append(.delete(key))
                 } else {

@@ -229,26 +229,61 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         try database.write(batch, sync: true)
     }
 
-    /// Writes a checkpoint of the given tasks: each task's changes (and, with a changelog, first the changes
-    /// `repair` lists for it, then its changes and its record, to its changelog partition; the changelog is
-    /// flushed), then everything with the tasks' records into the store in one synced batch.
+    /// Writes a checkpoint of the given tasks and waits for it (`beginWrite`, then `waitForWrite`).
     func write(
         _ engine: inout TaskEngines, records: [DaemonCheckpoint], changelog: (Changelog, KafkaProducer)?,
-        repair: [TaskID: [Changelog.Change]] = [:], atStep: ((Failpoints.CheckpointStep) throws -> Void)? = nil
+        repair: [TaskID: [Changelog.Change]] = [:],
+        atStep: (@Sendable (Failpoints.CheckpointStep) throws -> Void)? = nil
+    ) throws -> Cost {
+        try beginWrite(&engine, records: records, changelog: changelog, repair: repair, atStep: atStep)
+        guard let cost = try waitForWrite() else { preconditionFailure("the checkpoint just started left no cost") }
+        return cost
+    }
+
+    /// Takes a checkpoint of the given tasks from the engine (`TaskEngines.captureCheckpoint`) and writes it on the
+    /// store's thread while the engine goes on: each task's changes (and, with a changelog, first the changes
+    /// `repair` lists for it, then its changes and its record, to its changelog partition; the changelog is
+    /// flushed), then everything with the tasks' records into the store in one synced batch. The caller learns
+    /// how it ended from `waitForWrite` (or `isWriting` turning false), and must have collected the previous
+    /// one's end first.
+    func beginWrite(
+        _ engine: inout TaskEngines, records: [DaemonCheckpoint], changelog: (Changelog, KafkaProducer)?,
+        repair: [TaskID: [Changelog.Change]] = [:],
+        atStep: (@Sendable (Failpoints.CheckpointStep) throws -> Void)? = nil
+    ) throws {
+        precondition(!isWriting && outcome == nil, "a checkpoint begun before the previous one's end was collected")
+        let captures = Captures(records.map { engine.captureCheckpoint(task: $0.task) })
+        let changelog = changelog.map { SendableChangelog(log: $0.0, producer: $0.1) }
+        startWrite { store in
+            try store.store(captures, records: records, changelog: changelog, repair: repair, atStep: atStep)
+        }
+    }
+
+    /// The changelog and its producer, for the store's thread.
+    private struct SendableChangelog: @unchecked Sendable {
+        // @unchecked: the producer is thread-safe; the changelog's description is immutable.
+        let log: Changelog
+        let producer: KafkaProducer
+    }
+
+    /// Encodes and writes a daemon checkpoint (`beginWrite`), on the store's thread.
+    private func store(
+        _ captures: Captures, records: [DaemonCheckpoint], changelog: SendableChangelog?,
+        repair: [TaskID: [Changelog.Change]], atStep: ((Failpoints.CheckpointStep) throws -> Void)?
     ) throws -> Cost {
         let start = clock.uptimeNanos
         let writer = BatchWriter()
         var counts = Engine.CheckpointCounts()
         var records = records
-        for record in records {
+        for (i, record) in records.enumerated() {
             let written: Engine.CheckpointCounts
-            if let (log, producer) = changelog {
+            if let (log, producer) = changelog.map({ ($0.log, $0.producer) }) {
                 var tee = TeeWriter(
                     local: writer,
                     changelog: Changelog.Writer(producer: producer, topic: log.topic, partition: record.task.partition),
                     taskPrefix: TaskEngines.statePrefix(record.task).count)
                 for change in repair[record.task] ?? [] { try rewrite(change, task: record.task, into: &tee.changelog) }
-                written = engine.writeCheckpoint(task: record.task, into: &tee)
+                written = captures.parts[i].write(into: &tee)
                 if let pause = failpoints.changelogPauseMs, record.task == records[0].task {
                     // A failpoint for the crash test: the task's changes are in the changelog, its record is not (an
                     // unfinished checkpoint for the next owner to find).
@@ -278,12 +313,12 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                 if let error = tee.changelog.error { throw error }
             } else {
                 var sink = writer
-                written = engine.writeCheckpoint(task: record.task, into: &sink)
+                written = captures.parts[i].write(into: &sink)
             }
             counts.keysWritten += written.keysWritten
             counts.keysDeleted += written.keysDeleted
         }
-        if let (log, producer) = changelog {
+        if let (log, producer) = changelog.map({ ($0.log, $0.producer) }) {
             try producer.flush(timeoutMs: 30_000)
             let ends = producer.deliveredEnds
             for i in records.indices {
@@ -310,10 +345,10 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     private func rewrite(_ change: Changelog.Change, task: TaskID, into log: inout Changelog.Writer) throws {
         switch change {
         case .put(let key, _), .delete(let key):
-            log.send(key, try taskValue(task, key).map { [UInt8(ascii: "P")] + $0 })
+            if let value = try taskValue(task, key) { log.put(key, value) } else { log.delete(key) }
         case .deletePrefix(let prefix):
             try scanTask(task, prefix: prefix) { key, value in
-                log.send(key, [UInt8(ascii: "P")] + value)
+                log.put(key, value)
                 return true
             }
         }
@@ -339,12 +374,19 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         let recordBytes = Array(try JSONEncoder().encode(record))
         // In a box of its own that the writing empties, so that each part is freed once encoded (`write`).
         let captures = Captures(tasks.map { engine.captureCheckpoint(task: $0) })
+        startWrite { store in try store.store(captures, record: (Array(Record.key.utf8), recordBytes)) }
+        return previous
+    }
+
+    /// Runs `write` on the store's thread as the checkpoint in flight. The block holds the store only while it
+    /// writes: an owner that waited for the write may close the store at once (RocksDB's lock goes with it).
+    private func startWrite(_ write: @escaping @Sendable (CheckpointStore) throws -> Cost) {
+        let inFlight = self.inFlight
         inFlight.enter()
-        writeQueue.async { [self] in
-            outcome = Result { try store(captures, record: (Array(Record.key.utf8), recordBytes)) }
+        writeQueue.async { [weak self] in
+            if let self { self.outcome = Result { try write(self) } }
             inFlight.leave()
         }
-        return previous
     }
 
     /// Whether a checkpoint is being written in the background (`writeInBackground` would wait for it).

@@ -145,21 +145,26 @@ extension KafkaDaemon {
         }
     }
 
-    /// Delivers everything produced so far, then commits the positions it covers — for the partitions this member
-    /// owns now only: committing a revoked partition fails, and each failure makes librdkafka restart the group
+    /// Commits a checkpoint's input positions once it is on disk (its outputs were delivered before it was
+    /// taken); without a state directory (`positions` nil), delivers everything produced so far, then commits
+    /// where the inputs are — for the partitions this member owns now only: committing a revoked partition fails, and each failure makes librdkafka restart the group
     /// join it is in the middle of (after a broker outage that cost the membership, a commit every interval
     /// would keep cepd out of the group for good).
-    mutating func commit(producer: KafkaProducer, consumer: KafkaConsumer) {
+    mutating func commit(_ positions: [TopicPartition: Int64]?, producer: KafkaProducer, consumer: KafkaConsumer) {
         var pending: [TopicPartition: Int64] = [:]
-        for input in driver.inputs where input.open {
-            let partition = TopicPartition(topic: input.topic, partition: input.partition)
-            if let position = input.position, committedPositions[partition] != position {
-                pending[partition] = position
-            }
+        let open = Set(driver.inputs.filter(\.open).map { TopicPartition(topic: $0.topic, partition: $0.partition) })
+        let current = driver.inputs.filter(\.open).compactMap { input in
+            input.position.map { (TopicPartition(topic: input.topic, partition: input.partition), $0) }
+        }
+        // A checkpoint's positions once it is on disk (the inputs have moved on since it was taken); without a state
+        // directory, where the inputs are.
+        for (partition, position) in positions ?? Dictionary(current, uniquingKeysWith: max)
+        where open.contains(partition) && committedPositions[partition] != position {
+            pending[partition] = position
         }
         guard !pending.isEmpty else { return }
         do {
-            try producer.flush(timeoutMs: 30_000)
+            if positions == nil { try producer.flush(timeoutMs: 30_000) }
         } catch {
             Log.error("\(error.message); not committing offsets")
             return

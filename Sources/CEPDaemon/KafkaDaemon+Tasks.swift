@@ -196,7 +196,7 @@ extension KafkaDaemon {
                 return false
             }
         }
-        guard fresh.isEmpty || checkpoint(producer, tasks: fresh) else {
+        guard fresh.isEmpty || checkpoint(producer, tasks: fresh) != nil else {
             stop.set(checkpointFailure)
             return false
         }
@@ -211,8 +211,11 @@ extension KafkaDaemon {
         let open = Set(driver.inputs.filter(\.open).map(\.source.task))
         let leaving = driver.engine.tasks.filter { !open.contains($0) }
         guard !leaving.isEmpty else { return true }
+        // The checkpoint being written may hold these tasks: it must be on disk (or have failed) before they go,
+        // above all when their partitions are lost and another process may write their changelog next.
+        if case .failed = endCheckpoint(wait: true) { return false }
         var ok = true
-        if !lost { ok = checkpoint(producer, tasks: leaving) }
+        if !lost { ok = checkpoint(producer, tasks: leaving) != nil }
         var released: [(task: TaskID, engine: Engine?, changelogEnd: Int64?)] = []
         for task in leaving {
             ledger.forget(task: task)
@@ -225,11 +228,28 @@ extension KafkaDaemon {
         return ok
     }
 
-    /// Takes a checkpoint of `tasks` (all running ones by default): delivers everything produced so far, then
-    /// writes their state changes, input positions and output ends — to the changelog, then to the store in one
-    /// synced batch. Returns false if it could not (the caller stops). Without a state directory, only delivers.
-    mutating func checkpoint(_ producer: KafkaProducer, tasks: [TaskID]? = nil) -> Bool {
+    /// Takes a checkpoint of `tasks` (all running ones by default) and waits for it to be written, after the end
+    /// of the one being written, if any (`beginCheckpoint`, `endCheckpoint`). Returns the input positions it
+    /// recorded, or nil if it could not (the caller stops). Without a state directory, only delivers.
+    mutating func checkpoint(_ producer: KafkaProducer, tasks: [TaskID]? = nil) -> [TopicPartition: Int64]? {
+        guard store != nil else { return [:] }
+        if case .failed = endCheckpoint(wait: true) { return nil }
+        guard beginCheckpoint(producer, tasks: tasks) else { return nil }
+        switch endCheckpoint(wait: true) {
+        case .written(let positions): return positions
+        case .none: return [:]  // no task runs here: nothing to record
+        case .failed, .inFlight: return nil
+        }
+    }
+
+    /// Starts a checkpoint of `tasks` (all running ones by default): delivers everything produced so far, records
+    /// their input positions and output ends, and hands their state changes to the store's thread, which writes
+    /// them to the changelog, then to the store in one synced batch, while matching goes on (`endCheckpoint` says
+    /// when it is on disk). Returns false if it could not start (the caller stops). The previous one must have
+    /// ended.
+    mutating func beginCheckpoint(_ producer: KafkaProducer, tasks: [TaskID]? = nil) -> Bool {
         guard let store else { return true }
+        precondition(writing == nil, "a checkpoint begun while another is being written")
         do {
             try producer.flush(timeoutMs: 30_000)
         } catch {
@@ -237,15 +257,18 @@ extension KafkaDaemon {
             checkpointFailure = .kafkaFailed
             return false
         }
+        let started = clock.uptimeNanos
         checkpointNumber += 1
         let writtenAt = clock.wallMillis
         let delivered = producer.deliveredEnds
         var records: [DaemonCheckpoint] = []
+        var positions: [TopicPartition: Int64] = [:]
         for task in tasks ?? driver.engine.tasks {
             let inputs = Dictionary(
                 uniqueKeysWithValues: driver.positions(ofTask: task).map {
                     (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value)
                 })
+            positions.merge(inputs, uniquingKeysWith: max)
             let outputs = ledger.checkpointPositions(delivered: delivered, task: task)
             records.append(
                 DaemonCheckpoint(
@@ -276,31 +299,81 @@ extension KafkaDaemon {
             return true
         }
         let atStep = options.failpoints.atCheckpointStep.map { [checkpointsOfTasks] hook in
-            { (step: Failpoints.CheckpointStep) throws in try hook(step, checkpointsOfTasks) }
+            { @Sendable (step: Failpoints.CheckpointStep) throws in try hook(step, checkpointsOfTasks) }
         }
         do {
             try atStep?(.outputsFlushed)
-            let cost = try store.write(
+            try store.beginWrite(
                 &driver.engine, records: records, changelog: changelog.map { ($0, producer) }, repair: lifecycle.repair,
                 atStep: atStep)
-            lifecycle.checkpointed(records.map { ($0.task, $0.number) })
-            lastCheckpoint = DaemonMetrics.CheckpointFigures(
-                milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: writtenAt,
-                number: checkpointNumber)
-            Log.info(
-                "checkpoint \(checkpointNumber) (tasks \(records.map { $0.task.description }.joined(separator: ","))): \(cost.keysWritten) keys "
-                    + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms; "
-                    + "state ≈ \(store.approximateSize / 1024) KiB")
-            try atStep?(.stateWritten)
-            return true
         } catch {
-            Log.error(
-                "checkpoint to \(store.path) failed: \(error); stopping (the next start resumes from the last checkpoint)"
-            )
-            checkpointFailure = error is KafkaError ? .kafkaFailed : .stateFailed
+            noteFailure(error, store: store)
             return false
         }
+        writing = CheckpointInFlight(
+            records: records, positions: positions, number: checkpointNumber, writtenAt: writtenAt, started: started,
+            atStep: atStep)
+        return true
     }
+
+    /// How the checkpoint being written stands (`endCheckpoint`).
+    enum CheckpointEnd {
+        /// None was being written.
+        case none
+        /// Still being written (`wait: false`).
+        case inFlight
+        /// On disk: its input positions may be committed.
+        case written([TopicPartition: Int64])
+        /// It could not be written (logged; `checkpointFailure` says why): the caller stops.
+        case failed
+    }
+
+    /// Collects the end of the checkpoint being written, waiting for it with `wait`: once it is on disk, its tasks'
+    /// records count as checkpointed, and the metrics and the log say what it cost.
+    mutating func endCheckpoint(wait: Bool) -> CheckpointEnd {
+        guard let store, let pending = writing else { return .none }
+        if !wait && store.isWriting { return .inFlight }
+        writing = nil
+        do {
+            guard let cost = try store.waitForWrite() else { return .none }
+            lifecycle.checkpointed(pending.records.map { ($0.task, $0.number) })
+            lastCheckpoint = DaemonMetrics.CheckpointFigures(
+                milliseconds: cost.milliseconds, batchBytes: cost.batchBytes, writtenAt: pending.writtenAt,
+                number: pending.number)
+            let total = Double(clock.uptimeNanos - pending.started) / 1e6
+            Log.info(
+                "checkpoint \(pending.number) (tasks \(pending.records.map { $0.task.description }.joined(separator: ","))): \(cost.keysWritten) keys "
+                    + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms "
+                    + "(on disk \(String(format: "%.1f", total)) ms after it was taken); state ≈ \(store.approximateSize / 1024) KiB"
+            )
+            try pending.atStep?(.stateWritten)
+            return .written(pending.positions)
+        } catch {
+            noteFailure(error, store: store)
+            return .failed
+        }
+    }
+
+    /// Logs a checkpoint that could not be written and notes why (`checkpointFailure`).
+    private mutating func noteFailure(_ error: any Error, store: CheckpointStore) {
+        Log.error(
+            "checkpoint to \(store.path) failed: \(error); stopping (the next start resumes from the last checkpoint)")
+        checkpointFailure = error is KafkaError ? .kafkaFailed : .stateFailed
+    }
+}
+
+/// A checkpoint on its way to the store (`KafkaDaemon.beginCheckpoint`): what the daemon does once it is there.
+struct CheckpointInFlight {
+    /// The tasks' records.
+    var records: [DaemonCheckpoint]
+    /// The input positions they record, committed once it is on disk.
+    var positions: [TopicPartition: Int64]
+    var number: UInt64
+    var writtenAt: Int64
+    /// When it was taken (uptime ns).
+    var started: UInt64
+    /// The crash test's hook, called once it is on disk.
+    var atStep: (@Sendable (Failpoints.CheckpointStep) throws -> Void)?
 }
 
 /// What the reader's thread learnt while catching tasks up, for the engine's thread: the unfinished checkpoints

@@ -143,6 +143,8 @@ struct KafkaDaemon {
     var checkpointsOfTasks = 0
     /// The last checkpoint written or restored.
     var lastCheckpoint: DaemonMetrics.CheckpointFigures?
+    /// The checkpoint being written on the store's thread, if any (`beginCheckpoint`, `endCheckpoint`).
+    var writing: CheckpointInFlight?
     /// Per pattern, the partial matches dropped over a cap when last logged.
     var droppedLogged: [Int] = []
 
@@ -231,7 +233,10 @@ struct KafkaDaemon {
         producer.poll()
         status.setAssigned(driver.inputs.count { $0.open })
         status.setProgress(
-            .init(turns: turns, events: driver.processedEvents, alerts: alertCount, checkpoints: Int(checkpointNumber)))
+            .init(
+                turns: turns, events: driver.processedEvents, alerts: alertCount,
+                // Those on disk: not the one being written.
+                checkpoints: Int(checkpointNumber) - (writing == nil ? 0 : 1)))
         if stop.isSet { status.setStopping() }
         for request in requests.take() {
             request.respond(.json(KeyReport.json(key: request.key, engine: driver.engine)))
@@ -247,11 +252,20 @@ struct KafkaDaemon {
             stop.set(.kafkaFailed)
             return
         }
+        // A checkpoint is written on the store's thread while matching goes on; its offsets are committed once it
+        // is on disk. One due while the last is still being written waits for it (their changes merge).
+        switch endCheckpoint(wait: false) {
+        case .written(let positions) where !halted:
+            commit(positions, producer: producer, consumer: connections.consumer)
+        case .written: break
+        case .failed: stop.set(checkpointFailure)
+        case .none, .inFlight: break
+        }
         let interval = store == nil ? options.commitInterval : options.checkpointInterval
-        if !halted && now - due.checkpoint >= UInt64(interval) * 1_000_000 {
-            if checkpoint(producer) {
-                commit(producer: producer, consumer: connections.consumer)
-            } else {
+        if !halted && writing == nil && now - due.checkpoint >= UInt64(interval) * 1_000_000 {
+            if store == nil {
+                commit(nil, producer: producer, consumer: connections.consumer)
+            } else if !beginCheckpoint(producer) {
                 stop.set(checkpointFailure)
             }
             due.checkpoint = now
@@ -270,11 +284,13 @@ struct KafkaDaemon {
         // (the signal's) would otherwise win.
         var failure: StopReason?
         if stop.isClean {
-            if checkpoint(connections.producer) {
-                commit(producer: connections.producer, consumer: connections.consumer)
+            if let positions = checkpoint(connections.producer) {
+                commit(positions, producer: connections.producer, consumer: connections.consumer)
             } else {
                 failure = checkpointFailure
             }
+        } else if case .failed = endCheckpoint(wait: true) {
+            failure = checkpointFailure
         }
         connections.consumer.close()
         // The state directory's lock goes with the store: a daemon that returned holds nothing (another can start).

@@ -5,11 +5,14 @@ import Foundation
 ///
 /// `send` queues a message in librdkafka (copied); `poll` and `flush` serve delivery reports. A message that
 /// librdkafka gives up on (after its own retries) is recorded in `failure`: the owner must stop and not move on
-/// as if it had been written. Safe to use from one thread at a time (`@unchecked Sendable`: the handle is
-/// thread-safe and the delivery counters are behind a lock).
+/// as if it had been written. Safe to use from several threads (`@unchecked Sendable`: the handle is thread-safe
+/// and the counters are behind a lock): `cepd serve` writes alerts from its engine thread while a checkpoint goes
+/// to the changelog from the store's.
 public final class KafkaProducer: @unchecked Sendable {
     private final class Deliveries {
         let lock = NSLock()
+        /// Messages queued in librdkafka.
+        var sent = 0
         var delivered = 0
         var failed = 0
         var firstFailure: KafkaError?
@@ -19,7 +22,6 @@ public final class KafkaProducer: @unchecked Sendable {
 
     private let handle: OpaquePointer
     private let deliveries = Deliveries()
-    private var sent = 0
 
     /// Creates a producer. `properties` are librdkafka settings (`-X` keys); idempotence is always on.
     public init(properties: [(key: String, value: String)]) throws(KafkaError) {
@@ -82,7 +84,7 @@ public final class KafkaProducer: @unchecked Sendable {
     public var inFlight: Int {
         deliveries.lock.lock()
         defer { deliveries.lock.unlock() }
-        return sent - deliveries.delivered - deliveries.failed
+        return deliveries.sent - deliveries.delivered - deliveries.failed
     }
 
     /// Queues a message (`value` nil: a tombstone). `partition` nil lets the key choose it (librdkafka's default partitioner). When the
@@ -151,7 +153,9 @@ public final class KafkaProducer: @unchecked Sendable {
                 return rd_kafka_produceva(handle, &vus, vus.count)
             }
             guard let error else {
-                sent += 1
+                deliveries.lock.lock()
+                deliveries.sent += 1
+                deliveries.lock.unlock()
                 return
             }
             let failure = KafkaError(taking: error)

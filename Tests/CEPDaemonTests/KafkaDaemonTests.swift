@@ -287,6 +287,43 @@ import Testing
         #expect(try second.read("dalerts", count: 1).count == 1)
     }
 
+    /// A pattern's record over a megabyte — 600 events waiting for the watermark while `db` is quiet — goes to the
+    /// changelog in fragments (librdkafka refuses a message over 1,000,000 bytes: the checkpoint failed and the
+    /// daemon stopped, at every restart again): the checkpoints succeed, and a member with an empty state
+    /// directory restores the waiting events from the changelog alone and completes a match with one of them.
+    @Test func aPatternRecordOverAMegabyteGoesToTheChangelogInFragments() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        try cluster.createTopic(Changelog.topicName(group: "big", patternPaths: []), partitions: 1)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-big-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let first = try Harness(
+            group: "big", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("a").path, cluster: cluster)
+        let pad = String(repeating: "x", count: 1_000)
+        let producer = try KafkaProducer(properties: first.settings)
+        for i in 0..<600 {
+            try producer.send(
+                topic: "da", partition: 0, key: nil, value: Array(#"{"k":"u\#(i)\#(pad)","ts":\#(1_000 + i)}"#.utf8))
+        }
+        try producer.flush(timeoutMs: 30_000)
+        try first.wait(for: "the 600 events of da read") { $0.events == 600 }
+        first.clock.advance(milliseconds: 1_000)
+        // ~2 KB each in the pattern's record (the event, and its key again): 1.2 MB. (Not much more: the mock
+        // cluster keeps only the last few MB of a partition, and the second member reads the changelog from 0.)
+        try first.wait(for: "a checkpoint holding the 1.2 MB of waiting events") { $0.checkpoints == 2 }
+        #expect(try first.stop() == .requested)
+
+        let second = try Harness(
+            group: "big", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("b").path, cluster: cluster)
+        try second.waitUntilReady()
+        try second.produce("db", key: "u7\(pad)", at: 3_000)
+        try second.produce("da", key: "z", at: 30_000)
+        try second.produce("db", key: "z", at: 30_000)
+        let alerts = try second.read("dalerts", count: 1)
+        #expect(alerts.count == 1 && alerts[0].contains("u7x"), "\(alerts)")
+        #expect(try second.stop() == .requested)
+    }
+
     /// A second member joins the group: one task moves to it, checkpointed by the first at the release and
     /// restored by the second from the changelog; the matches of both tasks, before and after the move, come out
     /// exactly once.
