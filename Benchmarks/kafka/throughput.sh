@@ -87,7 +87,7 @@ for round in $(seq "$rounds"); do
             'BEGIN { printf "%-14s %9.0f events/s  (%.2f of the bare consumer'"'"'s %.0f)  peak %4.0f MB  CPU %6.2f s (%.2f s per 1M; busiest threads %s s)\n", l, r, r / raw, raw, p / 1024, c, c * 1e6 / m, t }'
         # Checkpoints, if any: how many, keys written, the longest write and, where the log says it, the longest
         # time one held up matching.
-        grep -o '"message":"checkpoint [0-9]* (tasks[^"]*' "$work/cepd-$n.log" | python3 -c '
+        { grep -o 'checkpoint [0-9]* (tasks [0-9,]*): [0-9]* keys written[^"]*' "$work/cepd-$n.log" || true; } | python3 -c '
 import re, sys
 rows = list(sys.stdin)
 if rows:

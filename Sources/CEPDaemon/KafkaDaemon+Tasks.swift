@@ -312,7 +312,7 @@ extension KafkaDaemon {
         }
         writing = CheckpointInFlight(
             records: records, positions: positions, number: checkpointNumber, writtenAt: writtenAt, started: started,
-            atStep: atStep)
+            takenNanos: clock.uptimeNanos - started, atStep: atStep)
         return true
     }
 
@@ -344,7 +344,8 @@ extension KafkaDaemon {
             Log.info(
                 "checkpoint \(pending.number) (tasks \(pending.records.map { $0.task.description }.joined(separator: ","))): \(cost.keysWritten) keys "
                     + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms "
-                    + "(on disk \(String(format: "%.1f", total)) ms after it was taken); state ≈ \(store.approximateSize / 1024) KiB"
+                    + "(taken in \(String(format: "%.1f", Double(pending.takenNanos) / 1e6)) ms, on disk "
+                    + "\(String(format: "%.1f", total)) ms after); state ≈ \(store.approximateSize / 1024) KiB"
             )
             try pending.atStep?(.stateWritten)
             return .written(pending.positions)
@@ -372,6 +373,8 @@ struct CheckpointInFlight {
     var writtenAt: Int64
     /// When it was taken (uptime ns).
     var started: UInt64
+    /// How long taking it held up matching (delivering the outputs, the capture).
+    var takenNanos: UInt64
     /// The crash test's hook, called once it is on disk.
     var atStep: (@Sendable (Failpoints.CheckpointStep) throws -> Void)?
 }
