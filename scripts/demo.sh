@@ -34,7 +34,7 @@ esac
 [ ! -f "$out/pids" ] || stop_demo
 
 packages=(pkg-config librdkafka-dev librocksdb-dev libcurl4-openssl-dev graphviz)
-[ "$mode" = json ] || packages+=(protobuf-compiler)
+[ "$mode" = json ] || packages+=(protobuf-compiler libprotobuf-dev)  # fraud.proto imports timestamp.proto
 if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
     echo "demo: installing what cepd links and the demo uses (${packages[*]})"
     apt-get update -qq
