@@ -277,7 +277,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         var records = records
         for (i, record) in records.enumerated() {
             let written: Engine.CheckpointCounts
-            if let (log, producer) = changelog.map({ ($0.log, $0.producer) }) {
+            if let log = changelog?.log, let producer = changelog?.producer {
                 var tee = TeeWriter(
                     local: writer,
                     changelog: Changelog.Writer(producer: producer, topic: log.topic, partition: record.task.partition),
@@ -318,7 +318,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             counts.keysWritten += written.keysWritten
             counts.keysDeleted += written.keysDeleted
         }
-        if let (log, producer) = changelog.map({ ($0.log, $0.producer) }) {
+        if let log = changelog?.log, let producer = changelog?.producer {
             try producer.flush(timeoutMs: 30_000)
             let ends = producer.deliveredEnds
             for i in records.indices {
@@ -330,6 +330,11 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             writer.batch.put(
                 TaskEngines.statePrefix(record.task) + Changelog.recordKey, Array(try JSONEncoder().encode(record)))
         }
+        return try commit(writer, counts, since: start)
+    }
+
+    /// Writes a checkpoint's batch, synced (after checking the disk has room for it), and says what it cost.
+    private func commit(_ writer: BatchWriter, _ counts: Engine.CheckpointCounts, since start: UInt64) throws -> Cost {
         try ensureSpace(for: writer.batch.payloadBytes)
         try database.write(writer.batch, sync: true)
         return Cost(
@@ -352,14 +357,6 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                 return true
             }
         }
-    }
-
-    /// Writes the changes of the given tasks and the driver's record in one synced batch, and waits for it.
-    func write<Record: CheckpointRecord>(_ engine: inout TaskEngines, tasks: [TaskID], _ record: Record) throws -> Cost
-    {
-        _ = try writeInBackground(&engine, tasks: tasks, record)
-        guard let cost = try waitForWrite() else { preconditionFailure("the checkpoint just started left no cost") }
-        return cost
     }
 
     /// Takes the tasks' checkpoint from the engine (`TaskEngines.captureCheckpoint`: a copy of the changed keys'
@@ -410,12 +407,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             counts.keysDeleted += written.keysDeleted
         }
         sink.batch.put(record.key, record.value)
-        try ensureSpace(for: sink.batch.payloadBytes)
-        try database.write(sink.batch, sync: true)
-        return Cost(
-            milliseconds: Double(clock.uptimeNanos - start) / 1e6,
-            batchBytes: sink.batch.payloadBytes,
-            keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
+        return try commit(sink, counts, since: start)
     }
 
     /// A checkpoint's captures, handed to the writing thread, which empties them.
