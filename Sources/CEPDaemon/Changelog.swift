@@ -207,6 +207,17 @@ final class Changelog: Sendable {
                 }
             case .endOfPartition(let partition, _):
                 open.remove(partition)
+            case .error(let error, _) where error.isOffsetOutOfRange:
+                // Retention deleted records this copy has not applied (the topic was created compacted only; a
+                // `delete` policy or a broker that trims partitions removes them): the task's state cannot be
+                // rebuilt, and starting it empty would lose its open matches without a word.
+                let asked = from.map { "\($0.key) from offset \($0.value)" }.sorted().joined(separator: ", ")
+                var gone = error  // (keeps its code: the caller tells a restart that cannot help from one that can)
+                gone.message =
+                    "the changelog no longer holds what the state needs (reading \(asked): \(error.message)); "
+                    + "records were deleted from \(topic) — keep it cleanup.policy=compact without retention. "
+                    + "To start the group over with empty state, delete \(topic) and every --state-dir of the group"
+                throw gone
             case .error(let error, let fatal):
                 if fatal { throw error }
             case .assigned, .revoked, nil:

@@ -77,8 +77,8 @@ extension KafkaDaemon {
             results = try changelog.catchUp(tasks: tasks, store: store, timeoutMs: timeoutMs, clock: clock)
         } catch {
             Log.error(
-                "cannot restore tasks \(tasks.map(\.description).joined(separator: ", ")) from \(changelog.topic): \(error); stopping (a restart retries)"
-            )
+                "cannot restore tasks \(tasks.map(\.description).joined(separator: ", ")) from \(changelog.topic): \(error); stopping"
+                    + ((error as? KafkaError)?.isOffsetOutOfRange == true ? "" : " (a restart retries)"))
             tails.markBehind(tasks)
             stop.set(.kafkaUnavailable)
             return [:]

@@ -46,8 +46,10 @@ struct OutputLedger {
         for ends in tasks.values { partitions.merge(ends, uniquingKeysWith: min) }
         var ledger = OutputLedger(ends: partitions)
         guard !partitions.isEmpty else { return ledger }
+        // Outputs deleted by retention since the checkpoint cannot be checked; what is left of them can.
         let consumer = try KafkaConsumer(
-            properties: properties, reading: partitions.map { PartitionOffset($0.key, offset: $0.value) })
+            properties: properties, reading: partitions.map { PartitionOffset($0.key, offset: $0.value) },
+            whenGone: .readFromStart)
         var open = Set(partitions.keys)
         let deadline = clock.uptimeNanos + UInt64(timeoutMs) * 1_000_000
         while !open.isEmpty {

@@ -145,15 +145,30 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// What a `reading:` consumer does when an offset it was given is no longer in its partition (retention
+    /// deleted the records below it, or the partition is shorter than that).
+    public enum WhenOffsetGone: Sendable {
+        /// Reports an error that `isOffsetOutOfRange` and reads nothing more from the partition.
+        case fail
+        /// Reads the partition from the first offset it still holds.
+        case readFromStart
+    }
+
     /// Creates a consumer outside any group that reads exactly `partitions`, each from its offset (wraps
-    /// `rd_kafka_assign`); it reports `.endOfPartition` when it reaches a partition's end.
-    public init(properties: [(key: String, value: String)], reading partitions: [PartitionOffset]) throws(KafkaError) {
+    /// `rd_kafka_assign`); it reports `.endOfPartition` when it reaches a partition's end. An offset no longer in
+    /// its partition is `whenGone`'s — never the silent jump to the end that librdkafka's default would make.
+    public init(
+        properties: [(key: String, value: String)], reading partitions: [PartitionOffset],
+        whenGone: WhenOffsetGone = .fail
+    ) throws(KafkaError) {
         // Read to the end and stop: the end shows as an empty fetch, which the broker otherwise holds for
         // fetch.wait.max.ms (500 ms) — the whole cost of reading a short partition (-X still overrides it).
         var settings = [(key: "fetch.wait.max.ms", value: "10")] + properties
         settings.append(("group.id", "cepd-reader"))  // required by librdkafka, unused: nothing joins or commits
         settings.append(("enable.auto.commit", "false"))
         settings.append(("enable.partition.eof", "true"))
+        // (After `properties`: the group consumer's -X auto.offset.reset, shared through them, is not meant here.)
+        settings.append(("auto.offset.reset", whenGone == .fail ? "error" : "earliest"))
         let conf = try Configuration.make(settings)
         state = CallbackState(start: .earliest)
         handle = try Configuration.client(RD_KAFKA_CONSUMER, conf)

@@ -41,6 +41,12 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         code == RD_KAFKA_RESP_ERR__TRANSPORT.rawValue || code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
             || code == RD_KAFKA_RESP_ERR__RESOLVE.rawValue
     }
+
+    /// A read started below the partition's first offset (or beyond its end) and the consumer was told not to move
+    /// on (`auto.offset.reset=error`, as a `reading:` consumer is): what it asked for is gone.
+    public var isOffsetOutOfRange: Bool {
+        code == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET.rawValue || code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue
+    }
 }
 
 /// Where librdkafka's log lines go (it calls back on its own threads).

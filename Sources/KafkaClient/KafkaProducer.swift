@@ -187,11 +187,17 @@ public final class KafkaProducer: @unchecked Sendable {
     /// The end (high watermark) of a partition as the broker reports it (wraps `rd_kafka_query_watermark_offsets`).
     /// Some brokers (Tansu) report less than the true end: use it as a lower bound.
     public func endOffset(of partition: TopicPartition, timeoutMs: Int32) throws(KafkaError) -> Int64 {
+        try offsets(of: partition, timeoutMs: timeoutMs).end
+    }
+
+    /// Where a partition starts (its first offset still held: retention moves it) and ends, as the broker reports.
+    public func offsets(of partition: TopicPartition, timeoutMs: Int32) throws(KafkaError) -> (start: Int64, end: Int64)
+    {
         var low: Int64 = 0
         var high: Int64 = 0
         let err = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMs)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err) }
-        return high
+        return (low, high)
     }
 
     /// Creates `topic` with `partitions` partitions (the brokers' default replication) and `config` (topic-level

@@ -324,6 +324,49 @@ import Testing
         #expect(try second.stop() == .requested)
     }
 
+    /// Retention deleted the head of a task's changelog partition: a process that must read it from there (here,
+    /// one with an empty --state-dir) stops and says what to do, instead of starting the task empty (librdkafka
+    /// would otherwise move a read below the partition's start to its end without a word).
+    @Test func aChangelogMissingItsHeadStopsTheTaskInsteadOfStartingItEmpty() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        let topic = Changelog.topicName(group: "trimmed", patternPaths: [])
+        try cluster.createTopic(topic, partitions: 1)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-trim-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let first = try Harness(
+            group: "trimmed", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("a").path, cluster: cluster)
+        try first.produce("da", key: "u1", at: 1_000)
+        try first.wait(for: "the event read") { $0.events == 1 }
+        first.clock.advance(milliseconds: 1_000)
+        try first.wait(for: "a checkpoint holding the open match") { $0.checkpoints >= 2 }
+        #expect(try first.stop() == .requested)
+
+        // The mock cluster keeps the last few MB of a partition: filling it moves the partition's start.
+        let producer = try KafkaProducer(properties: first.settings)
+        let changelog = TopicPartition(topic: topic, partition: 0)
+        let filler = [UInt8](repeating: UInt8(ascii: "x"), count: 900_000)
+        var start: Int64 = 0
+        for i in 0..<64 where start == 0 {
+            try producer.send(topic: topic, partition: 0, key: Array("filler\(i)".utf8), value: filler)
+            try producer.flush(timeoutMs: 30_000)
+            start = try producer.offsets(of: changelog, timeoutMs: 10_000).start
+        }
+        try #require(start > 0, "the mock cluster never deleted the head of \(changelog)")
+
+        let store = try CheckpointStore(path: root.appendingPathComponent("direct").path)
+        let log = Changelog(topic: topic, properties: first.settings)
+        do {
+            _ = try log.catchUp(tasks: [TaskID(ofPartition: 0)], store: store, timeoutMs: 30_000)
+            Issue.record("the catch-up read a changelog whose head is gone and went on")
+        } catch let error as KafkaError {
+            #expect(error.isOffsetOutOfRange && error.message.contains("delete \(topic)"), "\(error)")
+        }
+        let second = try Harness(
+            group: "trimmed", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("b").path, cluster: cluster)
+        #expect(try second.exit(after: "the catch-up of task 0") == .kafkaUnavailable)
+    }
+
     /// A second member joins the group: one task moves to it, checkpointed by the first at the release and
     /// restored by the second from the changelog; the matches of both tasks, before and after the move, come out
     /// exactly once.
