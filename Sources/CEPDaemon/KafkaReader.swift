@@ -229,36 +229,64 @@ final class KafkaReader: @unchecked Sendable {
     /// Takes up to `pullSize` messages from the librdkafka queue of a partition that has none waiting here.
     private func pull(_ input: Int, into batch: InputBatch) {
         guard inputs[input].open, inputs[input].queue.isEmpty else { return }
-        // (Its input is known: no lookup by partition per message; and one clock read per pull, not per message.)
-        let taken = consumer.poll(inputs[input].partition, max: pullSize) { event in
-            if case .message(let message) = event { take(message, input: input) } else { handle(event, into: batch) }
-        }
+        // (Its input is known: no lookup by partition per message; one clock read per pull, not per message; and
+        // the bytes go from librdkafka's buffers straight into the partition's queue.)
+        let taken = consumer.poll(
+            inputs[input].partition, max: pullSize,
+            message: { message in
+                take(
+                    value: message.value, key: message.key, isNull: message.isNull, offset: message.offset,
+                    timestamp: message.timestamp, headers: message.headers, input: input)
+            },
+            other: { handle($0, into: batch) })
         if taken > 0 { lastMessage = clock.uptimeNanos }
     }
 
-    /// Decodes a message into its partition's queue.
+    /// Decodes a message (a copy from the consumer's own queue) into its partition's queue.
     private func take(_ message: KafkaMessage, input: Int) {
+        message.value.withUnsafeBytes { value in
+            guard let key = message.key else {
+                return take(
+                    value: value, key: nil, isNull: message.isNull, offset: message.offset,
+                    timestamp: message.timestamp, headers: message.headers, input: input)
+            }
+            key.withUnsafeBytes { key in
+                take(
+                    value: value, key: key, isNull: message.isNull, offset: message.offset,
+                    timestamp: message.timestamp, headers: message.headers, input: input)
+            }
+        }
+    }
+
+    /// Decodes a message into its partition's queue.
+    private func take(
+        value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, isNull: Bool, offset: Int64, timestamp: Int64?,
+        headers: [(name: String, value: [UInt8]?)], input: Int
+    ) {
         // Stopping (asked to, or a message below could not be read): nothing after this point is kept, so that
         // what the engine gets of each partition stays a prefix (a pull may hand over messages after a stop).
         guard !stop.isSet else { return }
         // A message whose schema is new is held here while the registry is asked (the reader waits; nothing later
         // of any partition overtakes it), and left unread if cepd stops meanwhile.
-        if let decoder = inputs[input].decoder, !message.isNull {
-            switch message.value.withUnsafeBufferPointer({
-                decoder.prepare($0, key: decoder.readsKey ? message.key : nil)
-            }) {
+        if let decoder = inputs[input].decoder, !isNull {
+            switch decoder.prepare(
+                value.assumingMemoryBound(to: UInt8.self), key: decoder.readsKey ? key.map { Array($0) } : nil)
+            {
             case .ready: break
             case .stopping: return
             case .firstSchemaMismatch(let problem):
                 // A stop with status 2, not a clean one: nothing after this point is committed.
                 Log.error(
-                    "topic \(message.partition.topic): the first schema it carries does not fit the declared fields: "
-                        + "\(problem); stopping (fix the stream's 'fields', or the producers' schema)")
+                    "topic \(inputs[input].partition.topic): the first schema it carries does not fit the declared "
+                        + "fields: \(problem); stopping (fix the stream's 'fields', or the producers' schema)")
                 stop.set(.configuration)
                 return
             }
         }
-        inputs[input].queue.push(message, input: input, decoder: inputs[input].decoder)
+        inputs[input].queue.push(
+            value: value, key: key, isNull: isNull, offset: offset, timestamp: timestamp,
+            partition: inputs[input].partition.partition, headers: headers, input: input,
+            decoder: inputs[input].decoder)
         inputs[input].caughtUp = false
         inputs[input].caughtUpSent = false
     }

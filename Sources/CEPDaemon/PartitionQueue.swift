@@ -1,6 +1,5 @@
 import CEPDriver
 import CEPRuntime
-import KafkaClient
 
 /// The decoded messages of one partition that wait to be merged by event time (see `KafkaReader`), in offset
 /// order, with their bytes. Flat arrays consumed from the front and compacted now and then, so that a steady
@@ -59,29 +58,30 @@ struct PartitionQueue {
         return decoder.decode(value, messageTimestamp: record.timestamp, envelope: envelope, into: &decoded)?.reason
     }
 
-    /// Decodes and keeps a message.
-    mutating func push(_ message: KafkaMessage, input: Int, decoder: EventDecoder?) {
+    /// Decodes and keeps a message: its bytes are copied here (they may be librdkafka's, valid during the call).
+    mutating func push(
+        value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, isNull: Bool, offset: Int64, timestamp: Int64?,
+        partition: Int32, headers: [(name: String, value: [UInt8]?)], input: Int, decoder: EventDecoder?
+    ) {
         let start = bytes.count
-        bytes.append(contentsOf: message.value)
-        var record = InputRecord(
-            input: input, offset: message.offset, value: start..<bytes.count, timestamp: message.timestamp)
-        if let key = message.key {
+        bytes.append(contentsOf: value)
+        var record = InputRecord(input: input, offset: offset, value: start..<bytes.count, timestamp: timestamp)
+        if let key {
             let keyStart = bytes.count
             bytes.append(contentsOf: key)
             record.key = keyStart..<bytes.count
         }
-        record.isNull = message.isNull
+        record.isNull = isNull
         let before = decoded.count
-        let failure = message.value.withUnsafeBufferPointer {
+        let failure = bytes.withUnsafeBufferPointer {
             Self.decode(
-                record, $0, key: message.key?[...], partition: message.partition.partition, headers: message.headers,
-                decoder: decoder, into: &decoded)
+                record, UnsafeBufferPointer(rebasing: $0[record.value]), key: record.key.map { bytes[$0] },
+                partition: partition, headers: headers, decoder: decoder, into: &decoded)
         }
         messages.append(
             Message(
-                record: record, events: decoded.count - before, failure: failure,
-                partition: message.partition.partition,
-                headers: message.headers))
+                record: record, events: decoded.count - before, failure: failure, partition: partition,
+                headers: headers))
         if head == messages.count - 1 { refreshHeadTime() }
     }
 

@@ -316,6 +316,15 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// `partition`'s queue, in offset order, without waiting; returns how many. 0 for a partition not assigned.
     @discardableResult
     public func poll(_ partition: TopicPartition, max: Int, _ body: (Event) -> Void) -> Int {
+        poll(partition, max: max, message: { body(.message($0.copy(partition: partition))) }, other: body)
+    }
+
+    /// As `poll(_:max:_:)`, but each message goes to `message` without being copied out of librdkafka's buffers
+    /// (it is valid during that call only); end-of-partition and error events go to `other`.
+    @discardableResult
+    public func poll(
+        _ partition: TopicPartition, max: Int, message: (BorrowedMessage) -> Void, other: (Event) -> Void
+    ) -> Int {
         guard let queue = state.queues[partition], max > 0 else { return 0 }
         if batchCapacity < max {
             batchBuffer?.deallocate()
@@ -327,12 +336,15 @@ public final class KafkaConsumer: @unchecked Sendable {
         guard count > 0 else { return 0 }
         var next: Int64?
         for i in 0..<count {
-            guard let message = buffer[i] else { continue }
+            guard let m = buffer[i] else { continue }
             // The partition is known: no topic name read and no position update per message.
-            let event = self.event(message, partition: partition)
-            if case .message(let m) = event { next = m.offset + 1 }
-            body(event)
-            rd_kafka_message_destroy(message)
+            if m.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                next = m.pointee.offset + 1
+                message(BorrowedMessage(m))
+            } else {
+                other(event(m))
+            }
+            rd_kafka_message_destroy(m)
         }
         if let next { state.positions[partition] = next }
         return count
@@ -346,13 +358,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         return wake.wait(timeout: .now() + .milliseconds(timeoutMs)) == .success
     }
 
-    /// What a message librdkafka returned is: a message, a partition's end, or an error. `partition`: where it is
-    /// known to come from (its position is then the caller's to note).
-    private func event(_ message: UnsafeMutablePointer<rd_kafka_message_t>, partition: TopicPartition? = nil) -> Event {
+    /// What a message librdkafka returned is: a message, a partition's end, or an error.
+    private func event(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> Event {
         let m = message.pointee
-        if let partition, m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            return .message(Self.copy(message, partition: partition))
-        }
         if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let rkt = m.rkt {
             return .endOfPartition(
                 TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition),
@@ -361,42 +369,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
             return .error(KafkaError(m.err, text), fatal: false)
         }
-        let copy = Self.copy(message, partition: nil)
+        let copy = BorrowedMessage(message).copy(
+            partition: TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition))
         state.positions[copy.partition] = copy.offset + 1
         return .message(copy)
-    }
-
-    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>, partition: TopicPartition?)
-        -> KafkaMessage
-    {
-        let m = message.pointee
-        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let ts = rd_kafka_message_timestamp(message, &type)
-        let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
-        let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
-        var headers: [(name: String, value: [UInt8]?)] = []
-        var list: OpaquePointer?
-        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
-            var index = 0
-            var name: UnsafePointer<CChar>?
-            var bytes: UnsafeRawPointer?
-            var size = 0
-            while rd_kafka_header_get_all(list, index, &name, &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                headers.append(
-                    (
-                        name.map { String(cString: $0) } ?? "",
-                        bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
-                    ))
-                index += 1
-            }
-        }
-        var copied = KafkaMessage(
-            partition: partition
-                ?? TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition),
-            offset: m.offset,
-            timestamp: ts >= 0 ? ts : nil, key: key, value: value, headers: headers)
-        copied.isNull = m.payload == nil
-        return copied
     }
 
     /// Commits positions (the offset of the next message to read) to the group, synchronously.
