@@ -2,7 +2,7 @@
 # cepd through Kafka (a local Tansu broker): throughput against a bare librdkafka consumer's, and alert latency
 # at fixed input rates. One command; prints a table and writes the figures as JSON (for Benchmarks/plots.py).
 #
-#   Benchmarks/kafka/run.sh [--events N] [--rates R,R,...] [--seconds S] [--out FILE]
+#   Benchmarks/kafka/run.sh [--events N] [--rates R,R,...] [--seconds S] [--out FILE] [--cepd BINARY]
 #
 # Defaults: 2,000,000 events for the throughput part, rates 10000,25000,50000,100000 events/s for 20 s each,
 # results in out/bench/kafka.json. The pattern is the fraud pattern of Benchmarks/flink/fraud.cep (logins, geo and
@@ -30,18 +30,21 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-events=2000000 rates=10000,25000,50000,100000 seconds=20 out="$root/out/bench/kafka.json"
+events=2000000 rates=10000,25000,50000,100000 seconds=20 out="$root/out/bench/kafka.json" cepd=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --events) events="$2"; shift 2 ;;
         --rates) rates="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
-        *) echo "usage: Benchmarks/kafka/run.sh [--events N] [--rates R,...] [--seconds S] [--out FILE]" >&2; exit 2 ;;
+        --cepd) cepd="$2"; shift 2 ;;
+        *) echo "usage: Benchmarks/kafka/run.sh [--events N] [--rates R,...] [--seconds S] [--out FILE] [--cepd BINARY]" >&2; exit 2 ;;
     esac
 done
-[ -x .build/release/cepd ] || swift build -c release
-cepd="$root/.build/release/cepd"
+if [ -z "$cepd" ]; then
+    [ -x .build/release/cepd ] || swift build -c release
+    cepd="$root/.build/release/cepd"
+fi
 . scripts/kafka-env.sh
 kafka_setup
 export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -161,6 +161,7 @@ struct KafkaDaemon {
             idling: .init(
                 timeoutNanos: UInt64(max(0, options.idleTimeout)) * 1_000_000, revokedGraceNanos: Self.revokedGraceNanos
             ))
+        driver.pausesForOutputs = true
         self.formatter = AlertFormatter(automaton: automaton)
     }
 
@@ -331,8 +332,8 @@ struct KafkaDaemon {
             case .control(.released(let lost, let done)):
                 if !releaseTasks(lost: lost, producer: producer) { stop.set(checkpointFailure) }
                 done.signal()
-            case .control:
-                break  // the driver applies every other item itself
+            case .control, .outputs:
+                break  // the driver applies every other item itself; the outputs went out above
             }
         }
         writeSideOutputs(producer, batch)

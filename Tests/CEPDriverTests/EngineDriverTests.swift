@@ -75,6 +75,9 @@ import Testing
                 case .control(.released(let lost, _)):
                     controls.append("released lost=\(lost) after \(driver.processedEvents) events")
                 case .control: Issue.record("the driver handed back an item it applies itself")
+                case .outputs:
+                    controls.append("outputs after \(driver.processedEvents) events")
+                    collect()
                 }
             }
             collect()
@@ -178,6 +181,26 @@ import Testing
                 "opened a/0", "notice broker down", "reloaded after 2 events", "released lost=true after 3 events",
             ])
         #expect(adapter.position(0) == 3)
+    }
+
+    /// An adapter that sets `pausesForOutputs` gets each alert as soon as the item that made it is applied, not
+    /// after the rest of the batch; the alerts are the same. (The other tests show that without it, no such pause.)
+    @Test func outputsPauseTheStepWhenTheAdapterAsks() throws {
+        let (automaton, reader) = try Self.twoTopics()
+        for (i, ts) in [Int64(1_000), 2_000, 3_000, 4_000, 5_000, 6_000].enumerated() {
+            reader.event(i % 2, Int64(i), key: ts <= 2_000 ? "u" : "k\(ts)", at: ts)
+        }
+        reader.event(0, 6, key: "u", at: 7_000)
+        var plain = Adapter(automaton)
+        plain.run(reader.batch, now: 0)
+        var eager = Adapter(automaton)
+        eager.driver.pausesForOutputs = true
+        eager.run(reader.batch, now: 0)
+        #expect(plain.alerts == eager.alerts && !plain.alerts.isEmpty, "\(plain.alerts) \(eager.alerts)")
+        // u's match (a at 1 s, b at 2 s) is out once the watermark — the minimum over both partitions of their
+        // latest time − 1 ms — reaches 2 s: with b's event at 4 s, the fourth of seven.
+        #expect(eager.controls == ["opened a/0", "opened b/0", "outputs after 4 events"])
+        #expect(eager.driver.processedEvents == 7)
     }
 
     /// While the adapter holds the output (tasks just started, not yet prepared), the step stops before the first
