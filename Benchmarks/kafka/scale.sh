@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Scale-out on this machine: events/s of one cepd process and of two in one group, over the same preloaded
+# Scale-out on this machine: events/s of one cepd process and of several in one group, over the same preloaded
 # topics, with the CPU each side used — the broker's (Tansu) and cepd's — so that the limit is visible.
 #
-#   Benchmarks/kafka/scale.sh [--events N] [--partitions P] [--rounds R]
+#   Benchmarks/kafka/scale.sh [--events N] [--partitions P] [--rounds R] [--processes N,N,...] [--cepd BINARY]
 #
 # Defaults: 1,000,000 events of the fraud stream (Benchmarks/flink/fraud.cep: logins, geo, payments keyed by
 # user), 6 partitions per topic, 2 rounds of (1 process, 2 processes) interleaved. Each run is a fresh group with
@@ -13,17 +13,21 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-events=1000000 partitions=6 rounds=2
+events=1000000 partitions=6 rounds=2 processes=1,2 cepd=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --events) events="$2"; shift 2 ;;
         --partitions) partitions="$2"; shift 2 ;;
         --rounds) rounds="$2"; shift 2 ;;
-        *) echo "usage: Benchmarks/kafka/scale.sh [--events N] [--partitions P] [--rounds R]" >&2; exit 2 ;;
+        --processes) processes="$2"; shift 2 ;;
+        --cepd) cepd="$2"; shift 2 ;;
+        *) echo "usage: Benchmarks/kafka/scale.sh [--events N] [--partitions P] [--rounds R] [--processes N,...] [--cepd BINARY]" >&2; exit 2 ;;
     esac
 done
-[ -x .build/release/cepd ] || swift build -c release
-cepd="$root/.build/release/cepd"
+if [ -z "$cepd" ]; then
+    [ -x .build/release/cepd ] || swift build -c release
+    cepd="$root/.build/release/cepd"
+fi
 . scripts/kafka-env.sh
 kafka_setup
 export LD_LIBRARY_PATH="$RDKAFKA_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -82,8 +86,7 @@ run() {  # PROCESSES NAME
 }
 
 for r in $(seq 1 "$rounds"); do
-    run 1 "one-$r"
-    run 2 "two-$r"
+    for n in ${processes//,/ }; do run "$n" "p$n-$r"; done
 done
 python3 - "$work/results" "$ticks" "$events" <<'PY'
 import statistics, sys
@@ -92,10 +95,12 @@ ticks, events = int(sys.argv[2]), int(sys.argv[3])
 by = {}
 for n, rate, seconds, cepd, broker in rows:
     by.setdefault(int(n), []).append((float(rate), float(cepd) / ticks, float(broker) / ticks))
-one, two = statistics.median(r for r, _, _ in by[1]), statistics.median(r for r, _, _ in by[2])
-print(f"kafka scale: median events/s: 1 process {one:.0f}, 2 processes {two:.0f} — ratio {two / one:.2f}")
+first = min(by)
+base = statistics.median(r for r, _, _ in by[first])
 for n in sorted(by):
+    rate = statistics.median(r for r, _, _ in by[n])
     cepd = statistics.median(c for _, c, _ in by[n]) / events * 1e6
     broker = statistics.median(b for _, _, b in by[n]) / events * 1e6
-    print(f"kafka scale: {n} process(es): CPU per million events: cepd {cepd:.2f} s, broker {broker:.2f} s")
+    print(f"kafka scale: {n} process(es): median {rate:.0f} events/s ({rate / base:.2f}x {first}); "
+          f"CPU per million events: cepd {cepd:.2f} s, broker {broker:.2f} s")
 PY
