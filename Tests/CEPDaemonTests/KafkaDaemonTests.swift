@@ -474,6 +474,51 @@ import Testing
         func release() { gate.signal() }
     }
 
+    /// A checkpoint is written in the background while matching goes on: the offsets committed are the ones the
+    /// checkpoint covers, once it is on disk — never those of events processed after it was taken (a crash would
+    /// then skip them: they are in no checkpoint), and not before it is on disk.
+    @Test func aCheckpointWrittenInTheBackgroundCommitsOnlyWhatItCovers() throws {
+        let cluster = try KafkaMockCluster()
+        try Self.topics(cluster)
+        try cluster.createTopic(Changelog.topicName(group: "behind", patternPaths: []), partitions: 1)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cepd-behind-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let hold = Hold()
+        var failpoints = Failpoints.none
+        // 1: the task's first record at its start; 2: the first one the interval makes. Held on the store's
+        // thread, with its changes and records in the changelog and the state directory not yet written.
+        failpoints.atCheckpointStep = { step, number in
+            if step == .changelogRecords && number == 2 { hold.hold() }
+        }
+        let harness = try Harness(
+            group: "behind", idleTimeoutMs: 60_000, stateDir: state.path, cluster: cluster, failpoints: failpoints)
+        try harness.produce("da", key: "u", at: 1_000)
+        try harness.produce("db", key: "v", at: 1_000)
+        try harness.wait(for: "the first two events and the task's first checkpoint") {
+            $0.events == 2 && $0.checkpoints == 1
+        }
+        harness.clock.advance(milliseconds: 1_000)
+        try harness.until("checkpoint 2 to be held in its write") { hold.isHeld }
+        try harness.produce("da", key: "u", at: 2_000)
+        try harness.produce("db", key: "u", at: 3_000)
+        try harness.wait(for: "two more events processed while the write is held") { $0.events == 4 }
+        try harness.settle()
+        let whileHeld = try harness.committed(group: "behind")
+        #expect((whileHeld["da"] ?? nil) ?? 0 == 0 && (whileHeld["db"] ?? nil) ?? 0 == 0, "\(whileHeld)")
+        hold.release()
+        try harness.wait(for: "checkpoint 2 on disk") { $0.checkpoints == 2 }
+        try harness.until("the offsets checkpoint 2 covers to be committed") {
+            (try? harness.committed(group: "behind")) == ["da": 1, "db": 1]
+        }
+        try harness.settle()
+        #expect(try harness.committed(group: "behind") == ["da": 1, "db": 1], "committed past checkpoint 2")
+        harness.clock.advance(milliseconds: 1_000)
+        try harness.until("checkpoint 3, with the later events, to be committed") {
+            (try? harness.committed(group: "behind")) == ["da": 2, "db": 2]
+        }
+        #expect(try harness.stop() == .requested)
+    }
+
     /// A stop that takes longer than --shutdown-timeout on the daemon's clock (held inside its final checkpoint):
     /// the watchdog gives up exactly when the clock passes the timeout — not a millisecond before — with the stop's
     /// reason (the command layer exits 1 there). Let go, the held stop finishes its checkpoint and commit.
