@@ -262,13 +262,11 @@ extension KafkaDaemon {
         let writtenAt = clock.wallMillis
         let delivered = producer.deliveredEnds
         var records: [DaemonCheckpoint] = []
-        var positions: [TopicPartition: Int64] = [:]
         for task in tasks ?? driver.engine.tasks {
             let inputs = Dictionary(
                 uniqueKeysWithValues: driver.positions(ofTask: task).map {
                     (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value)
                 })
-            positions.merge(inputs, uniquingKeysWith: max)
             let outputs = ledger.checkpointPositions(delivered: delivered, task: task)
             records.append(
                 DaemonCheckpoint(
@@ -311,7 +309,7 @@ extension KafkaDaemon {
             return false
         }
         writing = CheckpointInFlight(
-            records: records, positions: positions, number: checkpointNumber, writtenAt: writtenAt, started: started,
+            records: records, number: checkpointNumber, writtenAt: writtenAt, started: started,
             takenNanos: clock.uptimeNanos - started, atStep: atStep)
         return true
     }
@@ -368,7 +366,7 @@ struct CheckpointInFlight {
     /// The tasks' records.
     var records: [DaemonCheckpoint]
     /// The input positions they record, committed once it is on disk.
-    var positions: [TopicPartition: Int64]
+    var positions: [TopicPartition: Int64] { DaemonCheckpoint.map(records.flatMap(\.inputs)) }
     var number: UInt64
     var writtenAt: Int64
     /// When it was taken (uptime ns).
