@@ -342,17 +342,7 @@ import Testing
         try first.wait(for: "a checkpoint holding the open match") { $0.checkpoints >= 2 }
         #expect(try first.stop() == .requested)
 
-        // The mock cluster keeps the last few MB of a partition: filling it moves the partition's start.
-        let producer = try KafkaProducer(properties: first.settings)
-        let changelog = TopicPartition(topic: topic, partition: 0)
-        let filler = [UInt8](repeating: UInt8(ascii: "x"), count: 900_000)
-        var start: Int64 = 0
-        for i in 0..<64 where start == 0 {
-            try producer.send(topic: topic, partition: 0, key: Array("filler\(i)".utf8), value: filler)
-            try producer.flush(timeoutMs: 30_000)
-            start = try producer.offsets(of: changelog, timeoutMs: 10_000).start
-        }
-        try #require(start > 0, "the mock cluster never deleted the head of \(changelog)")
+        try Self.deleteHead(of: TopicPartition(topic: topic, partition: 0), settings: first.settings)
 
         let store = try CheckpointStore(path: root.appendingPathComponent("direct").path)
         let log = Changelog(topic: topic, properties: first.settings)
@@ -365,6 +355,42 @@ import Testing
         let second = try Harness(
             group: "trimmed", idleTimeoutMs: 60_000, stateDir: root.appendingPathComponent("b").path, cluster: cluster)
         #expect(try second.exit(after: "the catch-up of task 0") == .kafkaUnavailable)
+    }
+
+    /// Fills `partition` on the mock cluster (which keeps the last few MB of a partition) until retention has
+    /// deleted its first records.
+    static func deleteHead(of partition: TopicPartition, settings: [(key: String, value: String)]) throws {
+        let producer = try KafkaProducer(properties: settings)
+        let filler = [UInt8](repeating: UInt8(ascii: "x"), count: 900_000)
+        var start: Int64 = 0
+        for i in 0..<64 where start == 0 {
+            try producer.send(
+                topic: partition.topic, partition: partition.partition, key: Array("filler\(i)".utf8), value: filler)
+            try producer.flush(timeoutMs: 30_000)
+            start = try producer.offsets(of: partition, timeoutMs: 10_000).start
+        }
+        try #require(start > 0, "the mock cluster never deleted the head of \(partition)")
+    }
+
+    /// Retention deleted the outputs below a task's recorded end: the recovery reads what is left from the
+    /// partition's start, so an alert that survived is known as written and not written again (the read jumped
+    /// to the partition's end before, and missed it).
+    @Test func outputsDeletedByRetentionDoNotHideTheOnesLeft() throws {
+        let cluster = try KafkaMockCluster()
+        try cluster.createTopic("out", partitions: 1)
+        let settings = [(key: "bootstrap.servers", value: cluster.bootstrapServers)]
+        let output = TopicPartition(topic: "out", partition: 0)
+        try Self.deleteHead(of: output, settings: settings)
+        let producer = try KafkaProducer(properties: settings)
+        try producer.send(
+            topic: "out", partition: 0, key: nil, value: Array("{}".utf8),
+            headers: [("cepd-match-id", Array("m1".utf8)), ("cepd-task", Array("0".utf8))])
+        try producer.flush(timeoutMs: 30_000)
+        var ledger = try OutputLedger.recover(
+            properties: settings, tasks: [TaskID(ofPartition: 0): [output: 0]], timeoutMs: 30_000)
+        #expect(ledger.found[TaskID(ofPartition: 0)] == 1)
+        let known = ledger.alreadyWritten(OutputLedger.identity(matchID: "m1"))
+        #expect(known)
     }
 
     /// A second member joins the group: one task moves to it, checkpointed by the first at the release and
