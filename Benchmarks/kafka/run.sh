@@ -18,6 +18,10 @@
 #    stream's own time runs at rate/200 × real time (the generator makes 200 events per second of event time).
 #    "keeps up" = cepd's committed offsets reached the end within 13 s of the producer's last message (they move
 #    at each checkpoint: every 10 s with the defaults cepd runs with here).
+#    "own": cepd's own part in two stages (its cepd_alert_processing_seconds histogram, scraped at the end: the
+#    bucket bounds its p50 and p99 fall under) — the reader's (a batch's first message taken from librdkafka →
+#    handed over: decoding, the event-time merge waiting for the other partitions) and the engine's (→ the alert
+#    handed to the producer).
 #    The floor, in the same runs: relay.c consumes every input message and produces a message about it at once
 #    (two broker crossings, no processing, librdkafka's defaults; a sample of ~2,000 a second is produced, all are
 #    read); its latency is each relayed message's arrival −
@@ -116,7 +120,7 @@ echo "kafka bench: raw consumer $raw_rate events/s, cepd $cepd_rate events/s" >&
 rows=()
 for rate in ${rates//,/ }; do
     fresh_broker
-    start_cepd "latency-$rate"
+    start_cepd "latency-$rate" --metrics-port 0
     # A sample of ~2,000 relayed messages a second: the Python consumer that times them keeps up.
     "$work/relay" "$KAFKA_BROKERS" "$spec" relayed $(( rate / 2000 > 1 ? rate / 2000 : 1 )) ${RELAY_ARGS:-} \
         2>"$work/relay-$rate.log" &
@@ -130,6 +134,24 @@ for rate in ${rates//,/ }; do
     produced=$(loadgen produce --brokers "$KAFKA_BROKERS" --input "$work/input" --topics "$topics" \
         --partitions "$partitions" --count $((rate * seconds)) --rate "$rate" --sent "$work/sent-$rate")
     behind=$(loadgen lag --brokers "$KAFKA_BROKERS" --group "latency-$rate" --topics "$spec" --sent "$work/sent-$rate" --timeout 120 | awk '{print $1}')
+    # cepd's own part of its alerts' latency, per stage (cepd_alert_processing_seconds), from its histogram.
+    port=$(sed -n 's|.* admin_port=\([0-9]*\).*|\1|p' "$work/cepd-latency-$rate.log" | head -n 1)
+    own=$(python3 - "$port" <<'PY'
+import json, re, sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode()
+stages = {}
+for labels, value in re.findall(r'^cepd_alert_processing_seconds_bucket\{([^}]*)\} (\S+)$', text, re.M):
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+    if fields["le"] != "+Inf":
+        stages.setdefault(fields["stage"], []).append((float(fields["le"]), float(value)))
+counts = {k: float(v) for k, v in re.findall(r'^cepd_alert_processing_seconds_count\{stage="(\w+)"\} (\S+)$', text, re.M)}
+def bound(stage, q):
+    total = counts.get(stage, 0)
+    return next((le * 1000 for le, n in sorted(stages.get(stage, [])) if total and n >= q * total), None)
+print(json.dumps({"timed": int(counts.get("engine", 0)),
+                  **{f"{s}_{q}_le_ms": bound(s, p) for s in ("reader", "engine") for q, p in (("p50", .5), ("p99", .99))}}))
+PY
+)
     kill -TERM "$relay_pid"
     wait "$relay_pid" || { echo "kafka bench: the relay failed; its log:" >&2; cat "$work/relay-$rate.log" >&2; exit 1; }
     relay_pid=""
@@ -141,7 +163,7 @@ for rate in ${rates//,/ }; do
     stop_cepd "latency-$rate"
     latency=$(loadgen analyze --sent "$work/sent-$rate" --alerts "$work/alerts-$rate" --lateness-ms 5000 --topics "$topics")
     floor=$(loadgen analyze --sent "$work/sent-$rate" --alerts "$work/relayed-$rate" --lateness-ms 0 --topics "$topics" --relay)
-    rows+=("{\"rate\": $rate, \"produced\": $produced, \"catch_up_s\": $behind, \"latency\": $latency, \"floor\": $floor}")
+    rows+=("{\"rate\": $rate, \"produced\": $produced, \"catch_up_s\": $behind, \"latency\": $latency, \"floor\": $floor, \"own\": $own}")
     echo "kafka bench: rate $rate: $produced; committed the end $behind s after the last send; $latency" >&2
 done
 
@@ -157,12 +179,13 @@ print(f"  bare librdkafka consumer {float(raw):12,.0f} events/s")
 print(f"  cepd serve               {float(cepd):12,.0f} events/s   ({float(cepd) / float(raw):.2f} of the bare consumer)")
 print("latency beyond the watermark (ms), at fixed input rates, and the relay floor in the same run:")
 print(f"  {'rate/s':>8} {'sent/s':>8} {'alerts':>7} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8}"
-      f" {'floor p50':>10} {'floor p99':>10}  keeps up")
+      f" {'floor p50':>10} {'floor p99':>10}  reader p50/p99 ≤  engine p50/p99 ≤  keeps up")
 for r in result["rates"]:
-    l, f = r["latency"], r["floor"]
+    l, f, o = r["latency"], r["floor"], r["own"]
     # (The committed offsets move at each checkpoint: every 10 s by default.)
     ok = "yes" if r["catch_up_s"] <= 13 else f"no ({r['catch_up_s']:.1f} s behind)"
     print(f"  {r['rate']:>8} {r['produced']['rate']:>8} {l['alerts']:>7} {l.get('p50_ms', 0):>8} {l.get('p99_ms', 0):>8}"
-          f" {l.get('p999_ms', 0):>8} {l.get('max_ms', 0):>8} {f.get('p50_ms', 0):>10} {f.get('p99_ms', 0):>10}  {ok}")
+          f" {l.get('p999_ms', 0):>8} {l.get('max_ms', 0):>8} {f.get('p50_ms', 0):>10} {f.get('p99_ms', 0):>10}"
+          f" {str(o['reader_p50_le_ms']):>7}/{str(o['reader_p99_le_ms']):<8} {str(o['engine_p50_le_ms']):>7}/{str(o['engine_p99_le_ms']):<8}  {ok}")
 print(f"written to {out}")
 PY

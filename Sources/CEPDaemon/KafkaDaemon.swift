@@ -125,6 +125,9 @@ struct KafkaDaemon {
     var inputPartitions = 1
     /// The metrics the admin port serves (with --metrics-port).
     var metrics: DaemonMetrics?
+    /// While a batch is applied: when its first message was taken from the consumer and when it was handed over
+    /// (uptime ns; 0 otherwise).
+    var batchTimes: (taken: UInt64, handedOver: UInt64) = (0, 0)
     /// Readiness, for the admin port, and progress, for tests.
     let status = DaemonStatus()
     /// Admin requests and reloads (SIGHUP) for the engine thread.
@@ -309,6 +312,8 @@ struct KafkaDaemon {
     /// Applies a batch (`EngineDriver.step`), carrying out what only the daemon can: starting the tasks of assigned
     /// partitions, preparing them before they produce, a reload's switch, a rebalance's release.
     mutating func consume(_ batch: InputBatch, producer: KafkaProducer, stop: StopFlag) {
+        batchTimes = (batch.firstTaken, batch.handedOver)
+        defer { batchTimes = (0, 0) }  // (outputs made outside a batch — a timer, an idle partition — are not timed)
         var position = EngineDriver.BatchPosition()
         let now = clock.uptimeNanos
         while !halted, let pause = driver.step(batch, &position, now: now) {

@@ -143,6 +143,7 @@ final class KafkaReader: @unchecked Sendable {
             // waiting only adds latency; under load batches fill).
             let age = clock.uptimeNanos - batchStarted
             if batch.isFull || (!batch.items.isEmpty && (waiting || age >= maxDelayNanos)) {
+                batch.handedOver = clock.uptimeNanos
                 channel.send(batch)
                 self.batch = nil
             }
@@ -239,7 +240,9 @@ final class KafkaReader: @unchecked Sendable {
                     timestamp: message.timestamp, headers: message.headers, input: input)
             },
             other: { handle($0, into: batch) })
-        if taken > 0 { lastMessage = clock.uptimeNanos }
+        guard taken > 0 else { return }
+        lastMessage = clock.uptimeNanos
+        if batch.firstTaken == 0 { batch.firstTaken = lastMessage }
     }
 
     /// Decodes a message (a copy from the consumer's own queue) into its partition's queue.

@@ -63,6 +63,10 @@ public final class InputBatch {
     public var items: [InputItem] = []
     public var decoded = DecodedEvents()
     public var bytes: [UInt8] = []
+    /// Uptime (ns) when the reader took the first of its messages from the consumer, and when it handed the batch
+    /// over; 0 when not known. The daemon times its alerts' two stages with them (`cepd_alert_processing_seconds`).
+    public var firstTaken: UInt64 = 0
+    public var handedOver: UInt64 = 0
 
     public init() {
         items.reserveCapacity(Self.capacity)
@@ -93,5 +97,7 @@ public final class InputBatch {
         items.removeAll(keepingCapacity: true)
         decoded.removeAll()
         bytes.removeAll(keepingCapacity: true)
+        firstTaken = 0
+        handedOver = 0
     }
 }

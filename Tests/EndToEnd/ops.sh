@@ -96,6 +96,11 @@ for pattern, n in collections.Counter(a["_match"]["pattern"] for a in alerts).it
 bad = {k: v for k, v in checks.items() if v[0] != v[1]}
 if bad:
     sys.exit(f"metrics (got, want): {bad}")
+# cepd's own part of an alert's latency is timed for alerts a batch of input completes (not those a timer or an
+# idle partition releases).
+timed = {labels: n for labels, n in samples["cepd_alert_processing_seconds_count"].items()}
+engine, reader = timed.get((("stage", "engine"),), 0), timed.get((("stage", "reader"),), 0)
+assert 0 < engine == reader <= checks["alert latencies recorded"][1], f"alert processing times recorded: {timed}"
 assert samples["cepd_checkpoint_number"][()] >= 1, "no checkpoint counted"
 assert 0 <= samples["cepd_checkpoint_age_seconds"][()] < 30, samples["cepd_checkpoint_age_seconds"]
 assert samples["cepd_state_bytes"][()] > 0, "no state size"
