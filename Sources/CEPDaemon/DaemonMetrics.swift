@@ -186,8 +186,9 @@ final class DaemonMetrics: @unchecked Sendable {
     }
 
     /// Records cepd's own part of an alert's latency, in its two stages (uptime ns): the batch that completed it
-    /// taken from librdkafka (its first message), handed to the engine, and now.
+    /// taken from librdkafka (its first message), handed to the engine, and now. A batch not stamped (0) is not.
     func recordProcessing(taken: UInt64, handedOver: UInt64, now: UInt64) {
+        guard taken > 0 && handedOver >= taken else { return }
         alertReading.recordNanoseconds(Int64(handedOver &- taken))
         alertMatching.recordNanoseconds(Int64(now &- handedOver))
     }

@@ -83,10 +83,8 @@ extension KafkaDaemon {
             alertCount += 1
             if let metrics, case .match = output.kind, let last = output.last {
                 metrics.recordAlert(lastEventTime: last.event.timestamp)
-                if batchTimes.taken > 0 && batchTimes.handedOver >= batchTimes.taken {
-                    metrics.recordProcessing(
-                        taken: batchTimes.taken, handedOver: batchTimes.handedOver, now: clock.uptimeNanos)
-                }
+                metrics.recordProcessing(
+                    taken: batchTimes.taken, handedOver: batchTimes.handedOver, now: clock.uptimeNanos)
             }
             if ledger.alreadyWritten(OutputLedger.identity(matchID: alert.id)) { continue }
             // The task that wrote it: a task restored elsewhere skips only its own outputs (`OutputLedger`).

@@ -116,8 +116,7 @@ final class KafkaReader: @unchecked Sendable {
         }
         let done = DispatchSemaphore(value: 0)
         batch.items.append(.released(lost: lost, done: done))
-        channel.send(batch)
-        self.batch = nil
+        handOver(batch)
         while done.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
             if stop.isSet { return }
         }
@@ -142,15 +141,18 @@ final class KafkaReader: @unchecked Sendable {
             // Waiting for a partition: hand over what the batch has now rather than wait for more (at low rates
             // waiting only adds latency; under load batches fill).
             let age = clock.uptimeNanos - batchStarted
-            if batch.isFull || (!batch.items.isEmpty && (waiting || age >= maxDelayNanos)) {
-                batch.handedOver = clock.uptimeNanos
-                channel.send(batch)
-                self.batch = nil
-            }
+            if batch.isFull || (!batch.items.isEmpty && (waiting || age >= maxDelayNanos)) { handOver(batch) }
             if waiting { consumer.waitForMessages(timeoutMs: 20) }
         }
-        if let batch { channel.send(batch) }
+        if let batch { handOver(batch) }
         channel.close()
+    }
+
+    /// Sends the current batch to the engine, stamped with when (`cepd_alert_processing_seconds`).
+    private func handOver(_ batch: sending InputBatch) {
+        batch.handedOver = clock.uptimeNanos
+        channel.send(batch)
+        self.batch = nil
     }
 
     /// Decodes with `decoders` from now on (a reload): the engine's thread calls this, and switches its engine when
@@ -248,14 +250,9 @@ final class KafkaReader: @unchecked Sendable {
     /// Decodes a message (a copy from the consumer's own queue) into its partition's queue.
     private func take(_ message: KafkaMessage, input: Int) {
         message.value.withUnsafeBytes { value in
-            guard let key = message.key else {
-                return take(
-                    value: value, key: nil, isNull: message.isNull, offset: message.offset,
-                    timestamp: message.timestamp, headers: message.headers, input: input)
-            }
-            key.withUnsafeBytes { key in
+            (message.key ?? []).withUnsafeBytes { key in
                 take(
-                    value: value, key: key, isNull: message.isNull, offset: message.offset,
+                    value: value, key: message.key == nil ? nil : key, isNull: message.isNull, offset: message.offset,
                     timestamp: message.timestamp, headers: message.headers, input: input)
             }
         }

@@ -41,7 +41,7 @@ struct PartitionQueue {
     /// Decodes a message's value into `decoded`; returns why it is a dead letter, if it is one. A null value (a
     /// tombstone, the delete marker of a compacted topic) is not an event; its dead letter keeps the null.
     private static func decode(
-        _ record: InputRecord, _ value: UnsafeBufferPointer<UInt8>, key: ArraySlice<UInt8>?, partition: Int32,
+        _ record: InputRecord, _ value: UnsafeBufferPointer<UInt8>, key: UnsafeBufferPointer<UInt8>?, partition: Int32,
         headers: [(name: String, value: [UInt8]?)], decoder: EventDecoder?, into decoded: inout DecodedEvents
     ) -> String? {
         if record.isNull { return DecodeFailure.tombstone.reason }
@@ -56,6 +56,12 @@ struct PartitionQueue {
             if let header = headers.last(where: { $0.name == name }) { envelope.headers[name] = header.value }
         }
         return decoder.decode(value, messageTimestamp: record.timestamp, envelope: envelope, into: &decoded)?.reason
+    }
+
+    /// The bytes of `range` (a key), read in place: no array slice (a retain) per message.
+    private static func slice(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>?) -> UnsafeBufferPointer<UInt8>?
+    {
+        range.map { UnsafeBufferPointer(rebasing: bytes[$0]) }
     }
 
     /// Decodes and keeps a message: its bytes are copied here (they may be librdkafka's, valid during the call).
@@ -75,7 +81,7 @@ struct PartitionQueue {
         let before = decoded.count
         let failure = bytes.withUnsafeBufferPointer {
             Self.decode(
-                record, UnsafeBufferPointer(rebasing: $0[record.value]), key: record.key.map { bytes[$0] },
+                record, UnsafeBufferPointer(rebasing: $0[record.value]), key: Self.slice($0, record.key),
                 partition: partition, headers: headers, decoder: decoder, into: &decoded)
         }
         messages.append(
@@ -91,10 +97,10 @@ struct PartitionQueue {
         for i in head..<messages.count {
             let before = fresh.count
             let record = messages[i].record
-            let key = record.key.map { bytes[$0] }
             messages[i].failure = bytes.withUnsafeBufferPointer {
                 Self.decode(
-                    record, UnsafeBufferPointer(rebasing: $0[record.value]), key: key, partition: messages[i].partition,
+                    record, UnsafeBufferPointer(rebasing: $0[record.value]), key: Self.slice($0, record.key),
+                    partition: messages[i].partition,
                     headers: messages[i].headers, decoder: decoder, into: &fresh)
             }
             messages[i].events = fresh.count - before
