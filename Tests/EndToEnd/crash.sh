@@ -65,9 +65,12 @@ kills=0
 for round in 1 2 3 4 5 6 7 8 9; do
     from=$(( $(wc -l < "$work/serve.log") + 1 ))
     # Mid-stream: after 1 to 3 checkpoints that wrote keys (alerts produced since the last one are then likely);
-    # rounds 7 and 8 hang in their checkpoint number 2 to 4 instead.
+    # round 7 hangs in its checkpoint number 2 to 4 instead, round 8 in its first checkpoint that writes changes
+    # (by round 8 the rest of the stream may fit in one or two: with seed 1250 it did, and round 8 waited for a
+    # fourth that never came).
     want=$(( RANDOM % 3 + 1 ))
     hang_at=$((want + 1))
+    [ "$round" != 8 ] || hang_at=1
     start_cepd
     wait_for_log "$from" '"message":"assigned'
     if [ "$round" != 7 ] && [ "$round" != 8 ]; then
