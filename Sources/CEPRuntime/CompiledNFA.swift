@@ -42,6 +42,12 @@ final class CompiledNFA: @unchecked Sendable {
     private let predicateEvaluator: FlatExpressions.Evaluator
     let start: Int
     let window: Int64?
+    /// Per state and stream: whether an event of that stream leaves every partial match in the state as it is,
+    /// whatever the match bound — decided from the conditions' stream tests alone (`leavesUnchanged`).
+    private let unchangedByStream: UnsafeMutableBufferPointer<Bool>
+    /// Columns of `unchangedByStream`: one per stream the conditions name (0 ..< count - 1), and a last one for
+    /// every other stream.
+    private let streamColumns: Int
 
     init(_ pattern: PatternAutomaton) {
         var states: [State] = []
@@ -99,6 +105,82 @@ final class CompiledNFA: @unchecked Sendable {
         self.conditionChildren = .copy(children)
         self.start = pattern.start
         self.window = pattern.window
+        let named = conditions.lazy.filter { $0.kind == .stream }.map { Int($0.value) }.max().map { $0 + 1 } ?? 0
+        streamColumns = named + 1
+        unchangedByStream = .allocate(capacity: max(states.count * streamColumns, 1))
+        for state in states.indices {
+            for column in 0..<streamColumns {
+                unchangedByStream[state * streamColumns + column] = Self.leavesUnchanged(
+                    state: Int32(state), stream: column < named ? column : nil, start: pattern.start,
+                    states: states, edges: edges, conditions: conditions, children: children)
+            }
+        }
+    }
+
+    /// Whether an event of `stream` leaves every partial match in `state` unchanged: the matcher's fast path
+    /// (`PatternMatcher.computeNextStates` returning `.unchanged`) taken before any condition is evaluated. Most
+    /// events of a multi-stream pattern are of a stream the partial match does not wait for: a payment reaching a
+    /// match that waits for a login only loops on IGNORE.
+    @inline(__always)
+    func leavesUnchanged(_ state: Int32, stream: Int) -> Bool {
+        unchangedByStream[Int(state) * streamColumns + min(stream, streamColumns - 1)]
+    }
+
+    /// What a condition is for any event of `stream` (nil: a stream no condition names), when that is known
+    /// without the event's fields or the match: the stream tests decide it, a predicate is unknown.
+    private static func known(
+        _ condition: Int32, stream: Int?, _ conditions: [ConditionNode], _ children: [Int32]
+    ) -> Bool? {
+        let node = conditions[Int(condition)]
+        switch node.kind {
+        case .always: return true
+        case .stream: return stream == Int(node.value)
+        case .predicate: return nil
+        case .not: return known(children[Int(node.value)], stream: stream, conditions, children).map { !$0 }
+        case .and, .or:
+            let decisive = node.kind == .or  // the value one part decides the whole with
+            var unknown = false
+            for i in 0..<Int(node.count) {
+                switch known(children[Int(node.value) + i], stream: stream, conditions, children) {
+                case decisive?: return decisive
+                case nil: unknown = true
+                default: break
+                }
+            }
+            return unknown ? nil : !decisive
+        }
+    }
+
+    /// `PatternMatcher.decisionGraph` and the fast path of `computeNextStates`, run on what is known of an event
+    /// of `stream`: true only when every condition they would test is decided and they would return
+    /// `.unchanged`.
+    private static func leavesUnchanged(
+        state: Int32, stream: Int?, start: Int, states: [State], edges: [Edge], conditions: [ConditionNode],
+        children: [Int32]
+    ) -> Bool {
+        var found: [(action: Transition.Action, target: Int32)] = []
+        var stack = [state]
+        var visited = 0
+        while let current = stack.popLast() {
+            // A PROCEED cycle would loop here as in the matcher; bound it and call the state undecided.
+            visited += 1
+            if visited > states.count * 4 { return false }
+            let info = states[Int(current)]
+            for e in 0..<Int(info.edgeCount) {
+                let edge = edges[Int(info.firstEdge) + e]
+                guard let holds = known(edge.condition, stream: stream, conditions, children) else { return false }
+                guard holds else { continue }
+                switch edge.action {
+                case .proceed:
+                    if states[Int(edge.target)].kind == .stop { return false }  // taken into the stop state
+                    stack.append(edge.target)
+                case .take, .ignore:
+                    found.append((edge.action, edge.target))
+                }
+            }
+        }
+        if Int(state) == start { return !found.contains { $0.action != .ignore } }
+        return found.count == 1 && found[0].action == .ignore && found[0].target == state
     }
 
     deinit {
@@ -106,6 +188,7 @@ final class CompiledNFA: @unchecked Sendable {
         edges.deallocate()
         conditions.deallocate()
         conditionChildren.deallocate()
+        unchangedByStream.deallocate()
     }
 
     @inline(__always)
