@@ -42,6 +42,9 @@ final class CompiledNFA: @unchecked Sendable {
     private let predicateEvaluator: FlatExpressions.Evaluator
     let start: Int
     let window: Int64?
+    /// Per predicate: whether it reads the partial match (else `holds` evaluates it once per event).
+    private let predicateReadsMatch: UnsafeMutableBufferPointer<Bool>
+    private let hasEventOnlyPredicates: Bool
     /// Per state and stream: whether an event of that stream leaves every partial match in the state as it is,
     /// whatever the match bound — decided from the conditions' stream tests alone (`leavesUnchanged`).
     private let unchangedByStream: UnsafeMutableBufferPointer<Bool>
@@ -97,8 +100,12 @@ final class CompiledNFA: @unchecked Sendable {
                     firstEdge: first, edgeCount: Int32(state.transitions.count), kind: state.kind,
                     binding: state.binding.map(Int32.init) ?? -1, window: state.window ?? -1))
         }
-        self.predicates = FlatExpressions(pattern.predicates)
+        let predicates = FlatExpressions(pattern.predicates)
+        self.predicates = predicates
         self.predicateEvaluator = predicates.evaluator
+        let readsMatch = pattern.predicates.indices.map { predicates.readsMatch($0) }
+        self.predicateReadsMatch = .copy(readsMatch)
+        self.hasEventOnlyPredicates = readsMatch.contains(false)
         self.states = .copy(states)
         self.edges = .copy(edges)
         self.conditions = .copy(conditions)
@@ -189,28 +196,67 @@ final class CompiledNFA: @unchecked Sendable {
         conditions.deallocate()
         conditionChildren.deallocate()
         unchangedByStream.deallocate()
+        predicateReadsMatch.deallocate()
     }
 
+    /// Whether `condition` holds for `event` and the partial match whose newest node is `match`. A predicate that
+    /// reads only the event is evaluated once per event (`memo`, reset for each event with `PredicateMemo.reset`):
+    /// `p.amount > 1000` is the same for every partial match a payment is tested against.
     @inline(__always)
-    func holds(_ condition: Int32, _ event: Event, _ match: MatchNode?) -> Bool {
+    func holds(_ condition: Int32, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo) -> Bool {
         let node = conditions[Int(condition)]
         switch node.kind {
         case .always: return true
         case .stream: return event.stream == Int(node.value)
-        case .predicate: return predicateEvaluator.holds(Int(node.value), current: event, match: match)
-        case .not: return !holds(conditionChildren[Int(node.value)], event, match)
+        case .predicate:
+            let predicate = Int(node.value)
+            guard !predicateReadsMatch[predicate] else {
+                return predicateEvaluator.holds(predicate, current: event, match: match)
+            }
+            switch memo.results[predicate] {
+            case PredicateMemo.yes: return true
+            case PredicateMemo.no: return false
+            default:
+                let holds = predicateEvaluator.holds(predicate, current: event, match: nil)
+                memo.results[predicate] = holds ? PredicateMemo.yes : PredicateMemo.no
+                return holds
+            }
+        case .not: return !holds(conditionChildren[Int(node.value)], event, match, memo: &memo)
         case .and:
-            for i in 0..<Int(node.count) where !holds(conditionChildren[Int(node.value) + i], event, match) {
+            for i in 0..<Int(node.count)
+            where !holds(conditionChildren[Int(node.value) + i], event, match, memo: &memo) {
                 return false
             }
             return true
         case .or:
-            for i in 0..<Int(node.count) where holds(conditionChildren[Int(node.value) + i], event, match) {
+            for i in 0..<Int(node.count)
+            where holds(conditionChildren[Int(node.value) + i], event, match, memo: &memo) {
                 return true
             }
             return false
         }
     }
+
+    /// Prepares `memo` for a new event.
+    @inline(__always)
+    func reset(_ memo: inout PredicateMemo) {
+        guard hasEventOnlyPredicates else { return }
+        if memo.results.count != predicateReadsMatch.count {
+            memo.results = Array(repeating: PredicateMemo.unknown, count: predicateReadsMatch.count)
+        } else {
+            memo.results.withUnsafeMutableBufferPointer { $0.update(repeating: PredicateMemo.unknown) }
+        }
+    }
+}
+
+/// The results of a pattern's predicates that read only the current event, for the event being matched
+/// (`CompiledNFA.holds`).
+struct PredicateMemo {
+    static let unknown: UInt8 = 0
+    static let yes: UInt8 = 1
+    static let no: UInt8 = 2
+    /// Per predicate index: `unknown`, `yes` or `no`.
+    var results: [UInt8] = []
 }
 
 extension UnsafeMutableBufferPointer {

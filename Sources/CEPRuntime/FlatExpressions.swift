@@ -83,6 +83,25 @@ final class FlatExpressions: @unchecked Sendable {
         }
     }
 
+    /// Whether expression `index` reads the partial match (an earlier step's field, an aggregate over a step):
+    /// one that does not has the same value for every partial match an event is tested against.
+    func readsMatch(_ index: Int) -> Bool {
+        var stack = [evaluator.roots[index]]
+        while let node = stack.popLast().map({ evaluator.nodes[Int($0)] }) {
+            switch node.kind {
+            case .bindingField, .aggregate: return true
+            case .literal, .currentField: break
+            case .unary: stack.append(node.a)
+            case .binary: stack += [node.a, node.b]
+            case .inList:
+                stack.append(node.a)
+                stack += evaluator.children[Int(node.b)..<Int(node.b + node.c)]
+            case .call: stack += evaluator.children[Int(node.b)..<Int(node.b + node.c)]
+            }
+        }
+        return false
+    }
+
     /// Whether expression `index` is `true` for the event (a step's candidate, or a filtered stream's event) and
     /// the partial match it is tested against.
     @inline(__always)

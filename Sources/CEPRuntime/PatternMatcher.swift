@@ -313,6 +313,7 @@ struct NFAExecutor {
         var retained: [PartialMatch] = []
         var next = StartOrderedQueue<PartialMatch>()
         var potential = StartOrderedQueue<PartialMatch>()
+        var memo = PredicateMemo()
     }
 
     struct Edge {
@@ -331,7 +332,9 @@ struct NFAExecutor {
     /// Whether the start state takes `event` (so that a key without state needs some).
     func canStart(with event: Event, scratch: inout Scratch) -> Bool {
         if nfa.leavesUnchanged(Int32(nfa.start), stream: event.stream) { return false }
-        decisionGraph(PartialMatch.start(nfa.start), event, edges: &scratch.edges, stack: &scratch.stack)
+        nfa.reset(&scratch.memo)
+        decisionGraph(
+            PartialMatch.start(nfa.start), event, edges: &scratch.edges, stack: &scratch.stack, memo: &scratch.memo)
         return scratch.edges.contains { $0.action != .ignore }
     }
 
@@ -399,6 +402,7 @@ struct NFAExecutor {
         state.nextSequence += 1
         scratch.next.removeAll()
         scratch.potential.removeAll()
+        nfa.reset(&scratch.memo)
         // Most events leave most partial matches as they are (an IGNORE loop, or the start state taking nothing).
         // Flink would still rebuild its queue, but re-adding an unchanged heap in array order gives the same
         // array, so the queue is only rebuilt from the first partial match that changes.
@@ -416,7 +420,7 @@ struct NFAExecutor {
                 scratch.produced.removeAll(keepingCapacity: true)
                 let outcome = computeNextStates(
                     partials[i], event, sequence: sequence, edges: &scratch.edges, stack: &scratch.stack,
-                    into: &scratch.produced)
+                    memo: &scratch.memo, into: &scratch.produced)
                 if outcome == .unchanged {
                     if firstChanged != nil { scratch.next.add(partials[i]) }
                     continue
@@ -461,9 +465,9 @@ struct NFAExecutor {
     /// Flink's `computeNextStates`.
     private func computeNextStates(
         _ match: borrowing PartialMatch, _ event: Event, sequence: UInt64, edges: inout [Edge], stack: inout [Int32],
-        into result: inout [PartialMatch]
+        memo: inout PredicateMemo, into result: inout [PartialMatch]
     ) -> StepOutcome {
-        decisionGraph(match, event, edges: &edges, stack: &stack)
+        decisionGraph(match, event, edges: &edges, stack: &stack, memo: &memo)
         let isStart = Int(match.state) == nfa.start
         // The common cases first: an IGNORE loop back to the same state, or a start state that takes nothing.
         if isStart {
@@ -494,7 +498,9 @@ struct NFAExecutor {
                     startTimestamp: isStart ? event.timestamp : match.startTimestamp,
                     startOrder: isStart ? sequence : match.startOrder, previousTimestamp: event.timestamp)
                 result.append(taken)
-                if let final = finalStateAfterProceed(from: edge.target, event, context: match.last, stack: &stack) {
+                if let final = finalStateAfterProceed(
+                    from: edge.target, event, context: match.last, stack: &stack, memo: &memo)
+                {
                     var completed = taken
                     completed.state = final
                     result.append(completed)
@@ -511,7 +517,8 @@ struct NFAExecutor {
     /// into `edges`. Reaching a STOP state counts as taking the event into it (Flink's stop states have a
     /// TAKE loop).
     private func decisionGraph(
-        _ match: borrowing PartialMatch, _ event: Event, edges: inout [Edge], stack: inout [Int32]
+        _ match: borrowing PartialMatch, _ event: Event, edges: inout [Edge], stack: inout [Int32],
+        memo: inout PredicateMemo
     ) {
         edges.removeAll(keepingCapacity: true)
         stack.removeAll(keepingCapacity: true)
@@ -520,7 +527,7 @@ struct NFAExecutor {
             let state = nfa.states[Int(current)]
             for e in 0..<Int(state.edgeCount) {
                 let edge = nfa.edges[Int(state.firstEdge) + e]
-                guard nfa.holds(edge.condition, event, match.last) else { continue }
+                guard nfa.holds(edge.condition, event, match.last, memo: &memo) else { continue }
                 switch edge.action {
                 case .proceed:
                     if nfa.states[Int(edge.target)].kind == .stop {
@@ -537,7 +544,7 @@ struct NFAExecutor {
 
     /// Flink's `findFinalStateAfterProceed`: whether PROCEED edges from `state` reach the final state for this event.
     private func finalStateAfterProceed(
-        from state: Int32, _ event: Event, context: MatchNode?, stack: inout [Int32]
+        from state: Int32, _ event: Event, context: MatchNode?, stack: inout [Int32], memo: inout PredicateMemo
     ) -> Int32? {
         stack.removeAll(keepingCapacity: true)
         stack.append(state)
@@ -545,7 +552,7 @@ struct NFAExecutor {
             let info = nfa.states[Int(current)]
             for e in 0..<Int(info.edgeCount) {
                 let edge = nfa.edges[Int(info.firstEdge) + e]
-                guard edge.action == .proceed, nfa.holds(edge.condition, event, context) else { continue }
+                guard edge.action == .proceed, nfa.holds(edge.condition, event, context, memo: &memo) else { continue }
                 if nfa.states[Int(edge.target)].kind == .final { return edge.target }
                 stack.append(edge.target)
             }

@@ -69,4 +69,21 @@ import Testing
             #expect(nfa.leavesUnchanged(state, stream: stream("logins")))
         }
     }
+
+    /// Which predicates `CompiledNFA.holds` evaluates once per event: those that read no earlier step.
+    @Test func onlyConditionsOnTheEventAloneAreSharedAcrossPartialMatches() throws {
+        let automaton = try #require(
+            Compiler.compile(
+                text: Self.streams + """
+
+                    pattern p { match l: logins -> g: geo where g.country != l.country
+                                   -> q: payments where q.amount > 1000 and q.user != "x"
+                                   -> r: payments where r.amount > q.amount within 10m
+                                emit to "o" { user: l.user } }
+                    """
+            ).automaton)
+        let predicates = FlatExpressions(automaton.patterns[0].predicates)
+        let readsMatch = automaton.patterns[0].predicates.indices.map { predicates.readsMatch($0) }
+        #expect(readsMatch.filter { !$0 }.count == 1 && readsMatch.count == 3, "\(automaton.patterns[0].predicates)")
+    }
 }
