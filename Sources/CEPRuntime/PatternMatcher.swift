@@ -210,7 +210,7 @@ public struct PatternMatcher {
         into outputs: inout [MatchOutput]
     ) -> (idle: Bool, next: Int64?) {
         if event.timestamp > slot.state.eventTime {
-            executor.advanceTime(&slot.state, to: event.timestamp, key: slot.key, into: &outputs)
+            executor.advanceTime(&slot.state, to: event.timestamp, key: slot.key, scratch: &scratch, into: &outputs)
             slot.state.eventTime = event.timestamp
         }
         executor.process(&slot.state, event, key: slot.key, scratch: &scratch, into: &outputs)
@@ -226,7 +226,7 @@ public struct PatternMatcher {
         slot.state.queuedTimer = nil
         // The key's windows may have changed since this entry was queued: only act when one has ended.
         if let due = slot.state.timer, due <= watermark {
-            executor.advanceTime(&slot.state, to: watermark, key: slot.key, into: &outputs)
+            executor.advanceTime(&slot.state, to: watermark, key: slot.key, scratch: &scratch, into: &outputs)
         }
         return reschedule(&slot.state, executor: executor)
     }
@@ -368,20 +368,23 @@ struct NFAExecutor {
 
     // MARK: - Flink's NFA.advanceTime
 
-    func advanceTime(_ state: inout KeyState, to time: Int64, key: Value, into outputs: inout [MatchOutput]) {
+    func advanceTime(
+        _ state: inout KeyState, to time: Int64, key: Value, scratch: inout Scratch, into outputs: inout [MatchOutput]
+    ) {
         // Nothing ends by `time`: Flink would rebuild the queue in array order, which leaves a heap unchanged, and
         // find no completed match newly unblocked. Skip the work. (`state.timer` is the earliest window end; the
         // matcher recomputes it after every change of the key's partial matches.)
         guard let due = state.timer, time >= due else { return }
-        var survivors = StartOrderedQueue<PartialMatch>()
-        var potential = StartOrderedQueue<PartialMatch>()
+        // The scratch queues, not new ones: no allocation per key whose window ends (`process` empties them first).
+        scratch.next.removeAll()
+        scratch.potential.removeAll()
         for match in state.partial.elements {
             guard match.hasStarted, let end = deadline(of: match), time >= end else {
-                survivors.add(match)
+                scratch.next.add(match)
                 continue
             }
             if nfa.states[Int(match.state)].kind == .pending {
-                potential.add(match)
+                scratch.potential.add(match)
                 continue
             }
             if emitsTimeouts {
@@ -389,8 +392,8 @@ struct NFAExecutor {
                     MatchOutput(pattern: PatternID(index), key: key, last: match.last, kind: .timeout(at: end)))
             }
         }
-        emitCompleted(&state.completed, potential: potential, partial: &survivors, key: key, into: &outputs)
-        state.partial = survivors
+        state.partial.swapContents(with: &scratch.next)
+        emitCompleted(&state.completed, potential: scratch.potential, partial: &state.partial, key: key, into: &outputs)
     }
 
     // MARK: - Flink's NFA.doProcess
@@ -427,7 +430,7 @@ struct NFAExecutor {
                 }
                 if firstChanged == nil {
                     firstChanged = i
-                    for j in 0..<i { scratch.next.add(partials[j]) }
+                    scratch.next.add(heapPrefix: partials[0..<i])
                 }
                 scratch.retained.removeAll(keepingCapacity: true)
                 for candidate in scratch.produced {

@@ -34,6 +34,13 @@ struct StartOrderedQueue<Element: StartOrdered> {
         for element in other { add(element) }
     }
 
+    /// Adds the first elements of another queue's array, in order, to an empty queue: what adding each would give
+    /// (every element of a heap follows its parent, so none moves), without the sifting.
+    mutating func add(heapPrefix prefix: Slice<UnsafeBufferPointer<Element>>) {
+        precondition(elements.isEmpty, "a heap's prefix is a heap only on its own")
+        elements.append(contentsOf: prefix)
+    }
+
     /// Empties the queue, keeping its storage for reuse.
     mutating func removeAll() {
         elements.removeAll(keepingCapacity: true)
@@ -78,7 +85,8 @@ struct StartOrderedQueue<Element: StartOrdered> {
             elements[k] = elements[parent]
             k = parent
         }
-        elements[k] = element
+        // Where it was appended (most adds): already there.
+        if k != start { elements[k] = element }
     }
 
     private mutating func siftDown(_ start: Int, _ element: Element) {
