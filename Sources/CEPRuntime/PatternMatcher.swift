@@ -420,7 +420,7 @@ struct NFAExecutor {
                     if firstChanged != nil { scratch.next.add(partials[i]) }
                     continue
                 }
-                scratch.produced.removeAll(keepingCapacity: true)
+                scratch.produced.clear()
                 let outcome = computeNextStates(
                     partials[i], event, sequence: sequence, edges: &scratch.edges, stack: &scratch.stack,
                     memo: &scratch.memo, into: &scratch.produced)
@@ -432,7 +432,7 @@ struct NFAExecutor {
                     firstChanged = i
                     scratch.next.add(heapPrefix: partials[0..<i])
                 }
-                scratch.retained.removeAll(keepingCapacity: true)
+                scratch.retained.clear()
                 for candidate in scratch.produced {
                     switch nfa.states[Int(candidate.state)].kind {
                     case .final: scratch.potential.add(candidate)
@@ -446,8 +446,8 @@ struct NFAExecutor {
             }
         }
         guard firstChanged != nil else { return }
-        scratch.produced.removeAll(keepingCapacity: true)
-        scratch.retained.removeAll(keepingCapacity: true)
+        scratch.produced.clear()
+        scratch.retained.clear()
         state.partial.swapContents(with: &scratch.next)
         if !scratch.potential.isEmpty || !state.completed.isEmpty {
             let potential = scratch.potential
@@ -523,8 +523,8 @@ struct NFAExecutor {
         _ match: borrowing PartialMatch, _ event: Event, edges: inout [Edge], stack: inout [Int32],
         memo: inout PredicateMemo
     ) {
-        edges.removeAll(keepingCapacity: true)
-        stack.removeAll(keepingCapacity: true)
+        edges.clear()
+        stack.clear()
         stack.append(match.state)
         while let current = stack.popLast() {
             let state = nfa.states[Int(current)]
@@ -549,7 +549,7 @@ struct NFAExecutor {
     private func finalStateAfterProceed(
         from state: Int32, _ event: Event, context: MatchNode?, stack: inout [Int32], memo: inout PredicateMemo
     ) -> Int32? {
-        stack.removeAll(keepingCapacity: true)
+        stack.clear()
         stack.append(state)
         while let current = stack.popLast() {
             let info = nfa.states[Int(current)]

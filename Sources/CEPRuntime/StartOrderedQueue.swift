@@ -43,7 +43,7 @@ struct StartOrderedQueue<Element: StartOrdered> {
 
     /// Empties the queue, keeping its storage for reuse.
     mutating func removeAll() {
-        elements.removeAll(keepingCapacity: true)
+        elements.clear()
     }
 
     /// Exchanges contents with another queue (reusing both buffers).
