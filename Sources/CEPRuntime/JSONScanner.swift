@@ -121,10 +121,14 @@ struct JSONScanner {
         let start = index + 1
         var end = start
         var escaped = false
+        // The first control character, if any (an error unless the name has escapes: `string` then reports it).
+        var control = -1
         while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
             if bytes[end] == UInt8(ascii: "\\") {
                 escaped = true
                 end += 1
+            } else if bytes[end] < 0x20 && control < 0 {
+                control = end
             }
             end += 1
         }
@@ -133,23 +137,25 @@ struct JSONScanner {
             return fields?.children.first { $0.name == name }?.node
         }
         guard end < bytes.count else { throw error("unterminated string") }
-        // An unescaped name is compared in place; only control characters need checking before skipping it.
-        for i in start..<end where bytes[i] < 0x20 {
-            index = i
+        // An unescaped name is compared in place.
+        if control >= 0 {
+            index = control
             throw error("control character in a string")
         }
         index = end + 1
         guard let fields else { return nil }
         let length = end - start
-        for child in fields.children where child.name.count == length {
-            var same = true
-            for i in 0..<length where child.name[i] != bytes[start + i] {
-                same = false
-                break
+        // Through the children's buffer: iterating the array copies each child (two reference counts).
+        return fields.children.withUnsafeBufferPointer { children in
+            for c in children.indices where children[c].name.count == length {
+                let same = children[c].name.withUnsafeBufferPointer { name in
+                    for i in 0..<length where name[i] != bytes[start + i] { return false }
+                    return true
+                }
+                if same { return children[c].node }
             }
-            if same { return child.node }
+            return nil
         }
-        return nil
     }
 
     private mutating func value(depth: Int) throws(JSONSyntaxError) -> RawJSONValue {

@@ -82,6 +82,14 @@ import Testing
         #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":1e}"#)?.contains("invalid number") == true)
         #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":"\u12"}"#)?.contains("\\u escape") == true)
         #expect(try reason(#"{"user":"u","amount":1,"ts":5,"junk":[1,"x",{"y":-0.5e+3}]}"#) == nil)
+        // A control character in a member name, wanted or not, with or without an escape after it.
+        #expect(
+            try reason("{\"us\u{1}er\":\"u\",\"amount\":1,\"ts\":5}")
+                == "invalid JSON at byte 4: control character in a string")
+        #expect(
+            try reason("{\"user\":\"u\",\"amount\":1,\"ts\":5,\"j\u{1f}\":1}")?.contains("control character") == true)
+        #expect(
+            try reason("{\"user\":\"u\",\"amount\":1,\"ts\":5,\"j\u{1}\\n\":1}")?.contains("control character") == true)
         #expect(try reason(String(repeating: "[", count: 10_000)) != nil)
         #expect(try reason("{" + String(repeating: #""a":{"#, count: 200) + "}") != nil)
     }
