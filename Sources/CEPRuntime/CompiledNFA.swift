@@ -45,6 +45,8 @@ final class CompiledNFA: @unchecked Sendable {
     /// Per predicate: whether it reads the partial match (else `holds` evaluates it once per event).
     private let predicateReadsMatch: UnsafeMutableBufferPointer<Bool>
     private let hasEventOnlyPredicates: Bool
+    /// Per condition (as first numbered) and stream: `residual`.
+    private let residuals: UnsafeMutableBufferPointer<Int32>
     /// Per state and stream: whether an event of that stream leaves every partial match in the state as it is,
     /// whatever the match bound — decided from the conditions' stream tests alone (`leavesUnchanged`).
     private let unchangedByStream: UnsafeMutableBufferPointer<Bool>
@@ -108,20 +110,53 @@ final class CompiledNFA: @unchecked Sendable {
         self.hasEventOnlyPredicates = readsMatch.contains(false)
         self.states = .copy(states)
         self.edges = .copy(edges)
-        self.conditions = .copy(conditions)
-        self.conditionChildren = .copy(children)
         self.start = pattern.start
         self.window = pattern.window
         let named = conditions.lazy.filter { $0.kind == .stream }.map { Int($0.value) }.max().map { $0 + 1 } ?? 0
-        streamColumns = named + 1
-        unchangedByStream = .allocate(capacity: max(states.count * streamColumns, 1))
-        for state in states.indices {
-            for column in 0..<streamColumns {
-                unchangedByStream[state * streamColumns + column] = Self.leavesUnchanged(
-                    state: Int32(state), stream: column < named ? column : nil, start: pattern.start,
-                    states: states, edges: edges, conditions: conditions, children: children)
+        let columns = named + 1
+        streamColumns = columns
+        // Each condition as it stands for an event of each stream: new nodes for the simplified ones are added
+        // after the originals, which keep their indices.
+        let originals = conditions.count
+        var residuals = [Int32](repeating: Self.alwaysFalse, count: max(originals * columns, 1))
+        for condition in 0..<originals {
+            for column in 0..<columns {
+                residuals[condition * columns + column] = Self.residual(
+                    Int32(condition), stream: column < named ? column : nil, &conditions, &children)
             }
         }
+        self.residuals = .copy(residuals)
+        self.conditions = .copy(conditions)
+        self.conditionChildren = .copy(children)
+        unchangedByStream = .allocate(capacity: max(states.count * columns, 1))
+        for state in states.indices {
+            for column in 0..<columns {
+                unchangedByStream[state * columns + column] = Self.leavesUnchanged(
+                    state: Int32(state), start: pattern.start, states: states, edges: edges,
+                    residual: { residuals[Int($0) * columns + column] })
+            }
+        }
+    }
+
+    /// `residual`'s answer for a condition that holds for every event of the stream.
+    static let alwaysTrue: Int32 = -2
+    /// `residual`'s answer for a condition that holds for no event of the stream.
+    static let alwaysFalse: Int32 = -1
+
+    /// What edge condition `condition` leaves to test for an event of `stream`: `alwaysTrue`, `alwaysFalse`, or a
+    /// condition without the stream tests that event decides (`and(stream == geo, g.country != l.country)` is the
+    /// predicate alone for a geo event, false for any other). The matcher tests this instead of the condition.
+    @inline(__always)
+    func residual(_ condition: Int32, stream: Int) -> Int32 {
+        residuals[Int(condition) * streamColumns + min(stream, streamColumns - 1)]
+    }
+
+    /// Whether `condition` holds, as `residual` left it for the event's stream.
+    @inline(__always)
+    func holds(residual condition: Int32, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo) -> Bool {
+        if condition == Self.alwaysTrue { return true }
+        if condition == Self.alwaysFalse { return false }
+        return holds(condition, event, match, memo: &memo)
     }
 
     /// Whether an event of `stream` leaves every partial match in `state` unchanged: the matcher's fast path
@@ -133,28 +168,47 @@ final class CompiledNFA: @unchecked Sendable {
         unchangedByStream[Int(state) * streamColumns + min(stream, streamColumns - 1)]
     }
 
-    /// What a condition is for any event of `stream` (nil: a stream no condition names), when that is known
-    /// without the event's fields or the match: the stream tests decide it, a predicate is unknown.
-    private static func known(
-        _ condition: Int32, stream: Int?, _ conditions: [ConditionNode], _ children: [Int32]
-    ) -> Bool? {
+    /// `condition` for any event of `stream` (nil: a stream no condition names): the stream tests decided, the
+    /// parts they make irrelevant dropped, what is left a node of `conditions` (the condition itself when nothing
+    /// changed, a new node otherwise), or `alwaysTrue` / `alwaysFalse`. Predicates have no side effects, so
+    /// testing fewer parts changes nothing but the time.
+    private static func residual(
+        _ condition: Int32, stream: Int?, _ conditions: inout [ConditionNode], _ children: inout [Int32]
+    ) -> Int32 {
         let node = conditions[Int(condition)]
         switch node.kind {
-        case .always: return true
-        case .stream: return stream == Int(node.value)
-        case .predicate: return nil
-        case .not: return known(children[Int(node.value)], stream: stream, conditions, children).map { !$0 }
+        case .always: return alwaysTrue
+        case .stream: return stream == Int(node.value) ? alwaysTrue : alwaysFalse
+        case .predicate: return condition
+        case .not:
+            let inner = children[Int(node.value)]
+            let rest = residual(inner, stream: stream, &conditions, &children)
+            if rest == alwaysTrue { return alwaysFalse }
+            if rest == alwaysFalse { return alwaysTrue }
+            if rest == inner { return condition }
+            children.append(rest)
+            conditions.append(ConditionNode(kind: .not, value: Int32(children.count - 1), count: 1))
+            return Int32(conditions.count - 1)
         case .and, .or:
-            let decisive = node.kind == .or  // the value one part decides the whole with
-            var unknown = false
+            // The value one part decides the whole with, and the one that leaves it to the others.
+            let decisive = node.kind == .or ? alwaysTrue : alwaysFalse
+            let neutral = node.kind == .or ? alwaysFalse : alwaysTrue
+            var kept: [Int32] = []
+            var changed = false
             for i in 0..<Int(node.count) {
-                switch known(children[Int(node.value) + i], stream: stream, conditions, children) {
-                case decisive?: return decisive
-                case nil: unknown = true
-                default: break
-                }
+                let part = children[Int(node.value) + i]
+                let rest = residual(part, stream: stream, &conditions, &children)
+                if rest == decisive { return decisive }
+                if rest != part { changed = true }
+                if rest != neutral { kept.append(rest) }
             }
-            return unknown ? nil : !decisive
+            if !changed { return condition }
+            if kept.isEmpty { return neutral }
+            if kept.count == 1 { return kept[0] }
+            let first = Int32(children.count)
+            children.append(contentsOf: kept)
+            conditions.append(ConditionNode(kind: node.kind, value: first, count: Int32(kept.count)))
+            return Int32(conditions.count - 1)
         }
     }
 
@@ -162,8 +216,7 @@ final class CompiledNFA: @unchecked Sendable {
     /// of `stream`: true only when every condition they would test is decided and they would return
     /// `.unchanged`.
     private static func leavesUnchanged(
-        state: Int32, stream: Int?, start: Int, states: [State], edges: [Edge], conditions: [ConditionNode],
-        children: [Int32]
+        state: Int32, start: Int, states: [State], edges: [Edge], residual: (Int32) -> Int32
     ) -> Bool {
         var found: [(action: Transition.Action, target: Int32)] = []
         var stack = [state]
@@ -175,8 +228,9 @@ final class CompiledNFA: @unchecked Sendable {
             let info = states[Int(current)]
             for e in 0..<Int(info.edgeCount) {
                 let edge = edges[Int(info.firstEdge) + e]
-                guard let holds = known(edge.condition, stream: stream, conditions, children) else { return false }
-                guard holds else { continue }
+                let rest = residual(edge.condition)
+                guard rest == alwaysTrue || rest == alwaysFalse else { return false }  // a predicate decides
+                guard rest == alwaysTrue else { continue }
                 switch edge.action {
                 case .proceed:
                     if states[Int(edge.target)].kind == .stop { return false }  // taken into the stop state
@@ -197,6 +251,7 @@ final class CompiledNFA: @unchecked Sendable {
         conditionChildren.deallocate()
         unchangedByStream.deallocate()
         predicateReadsMatch.deallocate()
+        residuals.deallocate()
     }
 
     /// Whether `condition` holds for `event` and the partial match whose newest node is `match`. A predicate that

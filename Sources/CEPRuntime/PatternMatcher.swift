@@ -530,7 +530,10 @@ struct NFAExecutor {
             let state = nfa.states[Int(current)]
             for e in 0..<Int(state.edgeCount) {
                 let edge = nfa.edges[Int(state.firstEdge) + e]
-                guard nfa.holds(edge.condition, event, match.last, memo: &memo) else { continue }
+                guard
+                    nfa.holds(
+                        residual: nfa.residual(edge.condition, stream: event.stream), event, match.last, memo: &memo)
+                else { continue }
                 switch edge.action {
                 case .proceed:
                     if nfa.states[Int(edge.target)].kind == .stop {
@@ -555,7 +558,9 @@ struct NFAExecutor {
             let info = nfa.states[Int(current)]
             for e in 0..<Int(info.edgeCount) {
                 let edge = nfa.edges[Int(info.firstEdge) + e]
-                guard edge.action == .proceed, nfa.holds(edge.condition, event, context, memo: &memo) else { continue }
+                guard edge.action == .proceed,
+                    nfa.holds(residual: nfa.residual(edge.condition, stream: event.stream), event, context, memo: &memo)
+                else { continue }
                 if nfa.states[Int(edge.target)].kind == .final { return edge.target }
                 stack.append(edge.target)
             }

@@ -43,6 +43,15 @@ import Testing
             // Its own stream: the condition reads the event and the match, so the step must be run.
             #expect(!nfa.leavesUnchanged(state, stream: stream("geo")))
         }
+        // What the matcher tests of the TAKE edge: the predicate alone for a geo event, nothing for the others.
+        for state in waiting {
+            let info = nfa.states[Int(state)]
+            let take = try #require(
+                (0..<Int(info.edgeCount)).map { nfa.edges[Int(info.firstEdge) + $0] }.first { $0.action == .take })
+            let forGeo = nfa.residual(take.condition, stream: stream("geo"))
+            #expect(forGeo >= 0 && nfa.conditions[Int(forGeo)].kind == .predicate)
+            #expect(nfa.residual(take.condition, stream: stream("payments")) == CompiledNFA.alwaysFalse)
+        }
         // The start state takes logins only.
         #expect(!nfa.leavesUnchanged(Int32(nfa.start), stream: stream("logins")))
         #expect(nfa.leavesUnchanged(Int32(nfa.start), stream: stream("geo")))
