@@ -101,6 +101,11 @@ extension String {
     /// Whether the two strings hold the same Unicode scalars (the same UTF-8 bytes), as Java's `equals` decides: no
     /// canonical equivalence. (A generic byte loop for every pair cost 5 % of a replay's instructions.)
     public func hasSameScalars(as other: String) -> Bool {
+        // The same bits are the same string (a small string's bytes inline, or the same storage): the common case
+        // of a key found in the matcher's table, decided without reading the bytes.
+        if unsafeBitCast(self, to: (UInt64, UInt64).self) == unsafeBitCast(other, to: (UInt64, UInt64).self) {
+            return true
+        }
         // Byte-identical strings are canonically equivalent, so Swift's `==` (raw bits for small strings, memcmp
         // for normalized ones) rejects almost every pair that differs; only a pair it calls equal is compared
         // byte for byte, for the rare canonically equivalent but different spellings.
