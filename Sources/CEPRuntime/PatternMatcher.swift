@@ -209,12 +209,14 @@ public struct PatternMatcher {
         _ slot: inout KeySlot, _ event: Event, executor: NFAExecutor, scratch: inout NFAExecutor.Scratch,
         into outputs: inout [MatchOutput]
     ) -> (idle: Bool, next: Int64?) {
+        var changed = false
         if event.timestamp > slot.state.eventTime {
-            executor.advanceTime(&slot.state, to: event.timestamp, key: slot.key, scratch: &scratch, into: &outputs)
+            changed = executor.advanceTime(
+                &slot.state, to: event.timestamp, key: slot.key, scratch: &scratch, into: &outputs)
             slot.state.eventTime = event.timestamp
         }
-        executor.process(&slot.state, event, key: slot.key, scratch: &scratch, into: &outputs)
-        return reschedule(&slot.state, executor: executor)
+        changed = executor.process(&slot.state, event, key: slot.key, scratch: &scratch, into: &outputs) || changed
+        return reschedule(&slot.state, executor: executor, partialsChanged: changed)
     }
 
     /// A timer entry of a key is due: let time pass to the watermark for it.
@@ -228,11 +230,16 @@ public struct PatternMatcher {
         if let due = slot.state.timer, due <= watermark {
             executor.advanceTime(&slot.state, to: watermark, key: slot.key, scratch: &scratch, into: &outputs)
         }
-        return reschedule(&slot.state, executor: executor)
+        return reschedule(&slot.state, executor: executor, partialsChanged: true)
     }
 
-    private static func reschedule(_ state: inout KeyState, executor: NFAExecutor) -> (idle: Bool, next: Int64?) {
-        let next = executor.nextDeadline(state)
+    /// Sets the key's timer to its earliest window end — known already when its partial matches did not change
+    /// (most events: `nextDeadline` reads every partial match) — and says whether the key is idle and when to
+    /// queue it.
+    private static func reschedule(_ state: inout KeyState, executor: NFAExecutor, partialsChanged: Bool) -> (
+        idle: Bool, next: Int64?
+    ) {
+        let next = partialsChanged ? executor.nextDeadline(state) : state.timer
         state.timer = next
         if state.isIdle { return (true, nil) }
         // A queued entry at or before `next` will come first and reschedule then.
@@ -368,13 +375,15 @@ struct NFAExecutor {
 
     // MARK: - Flink's NFA.advanceTime
 
+    /// Returns whether the key's partial matches may have changed.
+    @discardableResult
     func advanceTime(
         _ state: inout KeyState, to time: Int64, key: Value, scratch: inout Scratch, into outputs: inout [MatchOutput]
-    ) {
+    ) -> Bool {
         // Nothing ends by `time`: Flink would rebuild the queue in array order, which leaves a heap unchanged, and
         // find no completed match newly unblocked. Skip the work. (`state.timer` is the earliest window end; the
         // matcher recomputes it after every change of the key's partial matches.)
-        guard let due = state.timer, time >= due else { return }
+        guard let due = state.timer, time >= due else { return false }
         // The scratch queues, not new ones: no allocation per key whose window ends (`process` empties them first).
         scratch.next.removeAll()
         scratch.potential.removeAll()
@@ -394,13 +403,16 @@ struct NFAExecutor {
         }
         state.partial.swapContents(with: &scratch.next)
         emitCompleted(&state.completed, potential: scratch.potential, partial: &state.partial, key: key, into: &outputs)
+        return true
     }
 
     // MARK: - Flink's NFA.doProcess
 
+    /// Returns whether the key's partial or completed matches changed.
+    @discardableResult
     func process(
         _ state: inout KeyState, _ event: Event, key: Value, scratch: inout Scratch, into outputs: inout [MatchOutput]
-    ) {
+    ) -> Bool {
         let sequence = state.nextSequence
         state.nextSequence += 1
         scratch.next.removeAll()
@@ -445,7 +457,7 @@ struct NFAExecutor {
                 if outcome != .reachedStop { scratch.next.add(contentsOf: scratch.retained) }
             }
         }
-        guard firstChanged != nil else { return }
+        guard firstChanged != nil else { return false }
         scratch.produced.clear()
         scratch.retained.clear()
         state.partial.swapContents(with: &scratch.next)
@@ -453,6 +465,7 @@ struct NFAExecutor {
             let potential = scratch.potential
             emitCompleted(&state.completed, potential: potential, partial: &state.partial, key: key, into: &outputs)
         }
+        return true
     }
 
     /// What one event did to one partial match.
