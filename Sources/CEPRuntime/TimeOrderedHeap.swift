@@ -31,6 +31,9 @@ struct TimeOrderedHeap<Entry: TimeOrdered> {
         guard let top = entries.first, top.time <= watermark else { return nil }
         let last = entries.removeLast()
         guard !entries.isEmpty else { return top }
+        // Floyd's way: the hole goes down to a leaf by the smaller child (one comparison per level), then the last
+        // entry — from the bottom, so it rarely rises — goes up from there. Half the comparisons of sifting it
+        // down; the order of pops is the same (no two entries are equal).
         entries.withUnsafeMutableBufferPointer { h in
             let n = h.count
             var k = 0
@@ -39,9 +42,14 @@ struct TimeOrderedHeap<Entry: TimeOrdered> {
                 guard l < n else { break }
                 var m = l
                 if l + 1 < n && Entry.precedes(h[l + 1], h[l]) { m = l + 1 }
-                guard Entry.precedes(h[m], last) else { break }
                 h[k] = h[m]
                 k = m
+            }
+            while k > 0 {
+                let parent = (k - 1) >> 1
+                guard Entry.precedes(last, h[parent]) else { break }
+                h[k] = h[parent]
+                k = parent
             }
             h[k] = last
         }
