@@ -148,16 +148,22 @@ final class CompiledNFA: @unchecked Sendable {
     /// predicate alone for a geo event, false for any other). The matcher tests this instead of the condition.
     @inline(__always)
     func residual(_ condition: Int32, stream: Int) -> Int32 {
-        residuals[Int(condition) * streamColumns + min(stream, streamColumns - 1)]
+        residuals[Int(condition) * streamColumns + column(stream)]
     }
 
-    /// Whether `condition` holds, as `residual` left it for the event's stream.
+    /// Whether edge condition `condition` holds for `event` and the partial match whose newest node is `match`:
+    /// what `residual` leaves of it for the event's stream.
     @inline(__always)
-    func holds(residual condition: Int32, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo) -> Bool {
-        if condition == Self.alwaysTrue { return true }
-        if condition == Self.alwaysFalse { return false }
-        return holds(condition, event, match, memo: &memo)
+    func edgeHolds(_ condition: Int32, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo) -> Bool {
+        let rest = residual(condition, stream: event.stream)
+        if rest == Self.alwaysTrue { return true }
+        if rest == Self.alwaysFalse { return false }
+        return holds(rest, event, match, memo: &memo)
     }
+
+    /// The column of the per-stream tables for `stream`.
+    @inline(__always)
+    private func column(_ stream: Int) -> Int { min(stream, streamColumns - 1) }
 
     /// Whether an event of `stream` leaves every partial match in `state` unchanged: the matcher's fast path
     /// (`PatternMatcher.computeNextStates` returning `.unchanged`) taken before any condition is evaluated. Most
@@ -165,7 +171,7 @@ final class CompiledNFA: @unchecked Sendable {
     /// match that waits for a login only loops on IGNORE.
     @inline(__always)
     func leavesUnchanged(_ state: Int32, stream: Int) -> Bool {
-        unchangedByStream[Int(state) * streamColumns + min(stream, streamColumns - 1)]
+        unchangedByStream[Int(state) * streamColumns + column(stream)]
     }
 
     /// `condition` for any event of `stream` (nil: a stream no condition names): the stream tests decided, the
@@ -255,10 +261,10 @@ final class CompiledNFA: @unchecked Sendable {
     }
 
     /// Whether `condition` holds for `event` and the partial match whose newest node is `match`. A predicate that
-    /// reads only the event is evaluated once per event (`memo`, reset for each event with `PredicateMemo.reset`):
+    /// reads only the event is evaluated once per event (`memo`, cleared for each event with `reset`):
     /// `p.amount > 1000` is the same for every partial match a payment is tested against.
     @inline(__always)
-    func holds(_ condition: Int32, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo) -> Bool {
+    private func holds(_ condition: Int32, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo) -> Bool {
         let node = conditions[Int(condition)]
         switch node.kind {
         case .always: return true
@@ -268,14 +274,10 @@ final class CompiledNFA: @unchecked Sendable {
             guard !predicateReadsMatch[predicate] else {
                 return predicateEvaluator.holds(predicate, current: event, match: match)
             }
-            switch memo.results[predicate] {
-            case PredicateMemo.yes: return true
-            case PredicateMemo.no: return false
-            default:
-                let holds = predicateEvaluator.holds(predicate, current: event, match: nil)
-                memo.results[predicate] = holds ? PredicateMemo.yes : PredicateMemo.no
-                return holds
-            }
+            if let known = memo.results[predicate] { return known }
+            let holds = predicateEvaluator.holds(predicate, current: event, match: nil)
+            memo.results[predicate] = holds
+            return holds
         case .not: return !holds(conditionChildren[Int(node.value)], event, match, memo: &memo)
         case .and:
             for i in 0..<Int(node.count)
@@ -297,21 +299,18 @@ final class CompiledNFA: @unchecked Sendable {
     func reset(_ memo: inout PredicateMemo) {
         guard hasEventOnlyPredicates else { return }
         if memo.results.count != predicateReadsMatch.count {
-            memo.results = Array(repeating: PredicateMemo.unknown, count: predicateReadsMatch.count)
+            memo.results = Array(repeating: nil, count: predicateReadsMatch.count)
         } else {
-            memo.results.withUnsafeMutableBufferPointer { $0.update(repeating: PredicateMemo.unknown) }
+            memo.results.withUnsafeMutableBufferPointer { $0.update(repeating: nil) }
         }
     }
 }
 
 /// The results of a pattern's predicates that read only the current event, for the event being matched
-/// (`CompiledNFA.holds`).
+/// (`CompiledNFA.edgeHolds`).
 struct PredicateMemo {
-    static let unknown: UInt8 = 0
-    static let yes: UInt8 = 1
-    static let no: UInt8 = 2
-    /// Per predicate index: `unknown`, `yes` or `no`.
-    var results: [UInt8] = []
+    /// Per predicate index: its result for the event, nil until evaluated.
+    var results: [Bool?] = []
 }
 
 extension UnsafeMutableBufferPointer {

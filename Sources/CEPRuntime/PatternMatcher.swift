@@ -428,14 +428,15 @@ struct NFAExecutor {
             for i in partials.indices {
                 // Waiting for another stream (most partial matches, for most events): decided without the
                 // conditions.
+                let outcome: StepOutcome
                 if nfa.leavesUnchanged(partials[i].state, stream: event.stream) {
-                    if firstChanged != nil { scratch.next.add(partials[i]) }
-                    continue
+                    outcome = .unchanged
+                } else {
+                    scratch.produced.clear()
+                    outcome = computeNextStates(
+                        partials[i], event, sequence: sequence, edges: &scratch.edges, stack: &scratch.stack,
+                        memo: &scratch.memo, into: &scratch.produced)
                 }
-                scratch.produced.clear()
-                let outcome = computeNextStates(
-                    partials[i], event, sequence: sequence, edges: &scratch.edges, stack: &scratch.stack,
-                    memo: &scratch.memo, into: &scratch.produced)
                 if outcome == .unchanged {
                     if firstChanged != nil { scratch.next.add(partials[i]) }
                     continue
@@ -543,10 +544,7 @@ struct NFAExecutor {
             let state = nfa.states[Int(current)]
             for e in 0..<Int(state.edgeCount) {
                 let edge = nfa.edges[Int(state.firstEdge) + e]
-                guard
-                    nfa.holds(
-                        residual: nfa.residual(edge.condition, stream: event.stream), event, match.last, memo: &memo)
-                else { continue }
+                guard nfa.edgeHolds(edge.condition, event, match.last, memo: &memo) else { continue }
                 switch edge.action {
                 case .proceed:
                     if nfa.states[Int(edge.target)].kind == .stop {
@@ -571,9 +569,9 @@ struct NFAExecutor {
             let info = nfa.states[Int(current)]
             for e in 0..<Int(info.edgeCount) {
                 let edge = nfa.edges[Int(info.firstEdge) + e]
-                guard edge.action == .proceed,
-                    nfa.holds(residual: nfa.residual(edge.condition, stream: event.stream), event, context, memo: &memo)
-                else { continue }
+                guard edge.action == .proceed, nfa.edgeHolds(edge.condition, event, context, memo: &memo) else {
+                    continue
+                }
                 if nfa.states[Int(edge.target)].kind == .final { return edge.target }
                 stack.append(edge.target)
             }

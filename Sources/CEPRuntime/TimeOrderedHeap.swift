@@ -14,16 +14,20 @@ struct TimeOrderedHeap<Entry: TimeOrdered> {
 
     mutating func push(_ entry: Entry) {
         entries.append(entry)
-        entries.withUnsafeMutableBufferPointer { h in
-            var k = h.count - 1
-            while k > 0 {
-                let parent = (k - 1) / 2
-                guard Entry.precedes(entry, h[parent]) else { break }
-                h[k] = h[parent]
-                k = parent
-            }
-            h[k] = entry
+        entries.withUnsafeMutableBufferPointer { Self.siftUp(entry, from: $0.count - 1, in: $0) }
+    }
+
+    /// Puts `entry` at hole `k` or above it, moving down the parents it precedes.
+    @inline(__always)
+    private static func siftUp(_ entry: Entry, from k: Int, in h: UnsafeMutableBufferPointer<Entry>) {
+        var k = k
+        while k > 0 {
+            let parent = (k - 1) / 2
+            guard Entry.precedes(entry, h[parent]) else { break }
+            h[k] = h[parent]
+            k = parent
         }
+        h[k] = entry
     }
 
     /// Removes and returns the first entry if its time is at or below `watermark`.
@@ -45,13 +49,7 @@ struct TimeOrderedHeap<Entry: TimeOrdered> {
                 h[k] = h[m]
                 k = m
             }
-            while k > 0 {
-                let parent = (k - 1) >> 1
-                guard Entry.precedes(last, h[parent]) else { break }
-                h[k] = h[parent]
-                k = parent
-            }
-            h[k] = last
+            Self.siftUp(last, from: k, in: h)
         }
         return top
     }

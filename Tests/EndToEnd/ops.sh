@@ -98,7 +98,7 @@ if bad:
     sys.exit(f"metrics (got, want): {bad}")
 # cepd's own part of an alert's latency is timed for alerts a batch of input completes (not those a timer or an
 # idle partition releases).
-timed = {labels: n for labels, n in samples["cepd_alert_processing_seconds_count"].items()}
+timed = samples["cepd_alert_processing_seconds_count"]
 engine, reader = timed.get((("stage", "engine"),), 0), timed.get((("stage", "reader"),), 0)
 assert 0 < engine == reader <= checks["alert latencies recorded"][1], f"alert processing times recorded: {timed}"
 assert samples["cepd_checkpoint_number"][()] >= 1, "no checkpoint counted"
