@@ -75,8 +75,8 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     struct Cost {
         var milliseconds: Double
         var batchBytes: Int
-        var keysWritten: Int
-        var keysDeleted: Int
+        /// Records written and deleted.
+        var counts: Engine.CheckpointCounts
     }
 
     /// Times the checkpoints' writes (`Cost`).
@@ -315,8 +315,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
                 var sink = writer
                 written = captures.parts[i].write(into: &sink)
             }
-            counts.keysWritten += written.keysWritten
-            counts.keysDeleted += written.keysDeleted
+            counts += written
         }
         if let log = changelog?.log, let producer = changelog?.producer {
             try producer.flush(timeoutMs: 30_000)
@@ -339,8 +338,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         try database.write(writer.batch, sync: true)
         return Cost(
             milliseconds: Double(clock.uptimeNanos - start) / 1e6,
-            batchBytes: writer.batch.payloadBytes,
-            keysWritten: counts.keysWritten, keysDeleted: counts.keysDeleted)
+            batchBytes: writer.batch.payloadBytes, counts: counts)
     }
 
     /// Checkpoints whose first task wrote changes to the changelog, for `CEPD_FAILPOINT_CHANGELOG_HANG`.
@@ -403,8 +401,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
         var counts = Engine.CheckpointCounts()
         for i in captures.parts.indices {
             let written = captures.parts[i].write(into: &sink)
-            counts.keysWritten += written.keysWritten
-            counts.keysDeleted += written.keysDeleted
+            counts += written
         }
         sink.batch.put(record.key, record.value)
         return try commit(sink, counts, since: start)

@@ -32,9 +32,9 @@ struct FileReplay {
     private var checkpointNumber: UInt64 = 0
     /// What this run's checkpoints cost, for the summary: how many, the longest and the total time each held up
     /// matching (taking it, and waiting for the one before), the time their writes took in the background, and the
-    /// key records written.
+    /// records written.
     private var checkpointCosts = (
-        count: 0, longestPauseMs: 0.0, pauseMs: 0.0, writeMs: 0.0, keysWritten: 0, bytes: 0
+        count: 0, longestPauseMs: 0.0, pauseMs: 0.0, writeMs: 0.0, records: Engine.CheckpointCounts(), bytes: 0
     )
     /// What the summary says about a resumed replay.
     private var resumed: String?
@@ -290,7 +290,7 @@ struct FileReplay {
     private mutating func noteWritten(_ cost: CheckpointStore.Cost?) {
         guard let cost else { return }
         checkpointCosts.writeMs += cost.milliseconds
-        checkpointCosts.keysWritten += cost.keysWritten
+        checkpointCosts.records += cost.counts
         checkpointCosts.bytes += cost.batchBytes
     }
 
@@ -443,7 +443,8 @@ struct FileReplay {
         if let store, checkpointCosts.count > 0 {
             let c = checkpointCosts
             text +=
-                "  checkpoints: \(c.count) → \(store.path), \(c.keysWritten) key records (\(c.bytes / 1024) KiB); matching held up "
+                "  checkpoints: \(c.count) → \(store.path), \(c.records.keysWritten) key records and "
+                + "\(c.records.waitingWritten) waiting events (\(c.bytes / 1024) KiB); matching held up "
                 + "\(String(format: "%.0f", c.pauseMs)) ms (longest \(String(format: "%.0f", c.longestPauseMs)) ms), "
                 + "written in the background in \(String(format: "%.0f", c.writeMs)) ms\n"
         }

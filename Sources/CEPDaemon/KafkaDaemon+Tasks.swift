@@ -340,8 +340,9 @@ extension KafkaDaemon {
                 number: pending.number)
             let total = Double(clock.uptimeNanos - pending.started) / 1e6
             Log.info(
-                "checkpoint \(pending.number) (tasks \(pending.records.map { $0.task.description }.joined(separator: ","))): \(cost.keysWritten) keys "
-                    + "written, \(cost.keysDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms "
+                "checkpoint \(pending.number) (tasks \(pending.records.map { $0.task.description }.joined(separator: ","))): \(cost.counts.keysWritten) keys "
+                    + "written, \(cost.counts.keysDeleted) deleted, \(cost.counts.waitingWritten) waiting events written, "
+                    + "\(cost.counts.waitingDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms "
                     + "(taken in \(String(format: "%.1f", Double(pending.takenNanos) / 1e6)) ms, on disk "
                     + "\(String(format: "%.1f", total)) ms after); state ≈ \(store.approximateSize / 1024) KiB"
             )

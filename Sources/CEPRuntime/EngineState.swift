@@ -34,6 +34,8 @@ public struct CheckpointCapture: Sendable {
     struct Pattern: Sendable {
         let name: String
         let record: Engine.PatternRecord
+        /// The events waiting for the watermark that the store gains and loses.
+        let waiting: PendingEvents.Changes
         /// Keys whose state emptied: deleted.
         let released: [Value]
         /// Keys whose state changed, with that state, in chunks (`chunkSize`): no array of a million entries (glibc
@@ -57,6 +59,7 @@ public struct CheckpointCapture: Sendable {
         var counts = Engine.CheckpointCounts()
         for name in obsoletePatterns {
             writer.deletePrefix(keyPrefix + Engine.keyPrefix(name))
+            writer.deletePrefix(keyPrefix + Engine.waitingPrefix(name))
             writer.delete(keyPrefix + Engine.patternKey(name))
         }
         writer.put(keyPrefix + [UInt8(ascii: "e")], engineRecord)
@@ -65,7 +68,11 @@ public struct CheckpointCapture: Sendable {
         var record = SnapshotWriter()
         for p in patterns.indices {
             let name = patterns[p].name
-            writer.put(keyPrefix + Engine.patternKey(name), patterns[p].record.encoded(automaton))
+            writer.put(keyPrefix + Engine.patternKey(name), patterns[p].record.encoded())
+            let waiting = patterns[p].waiting.write(
+                into: &writer, prefix: keyPrefix + Engine.waitingPrefix(name), automaton)
+            counts.waitingWritten += waiting.written
+            counts.waitingDeleted += waiting.deleted
             let prefix = keyPrefix + Engine.keyPrefix(name)
             // Deletions first: a key released and back again since the last checkpoint is put after its delete.
             for released in patterns[p].released {
@@ -98,7 +105,9 @@ public struct CheckpointCapture: Sendable {
 ///
 /// - `e` — the engine: format version, input partitions and their largest event times, counters, and the
 ///   patterns (name and fingerprint) whose state the store holds;
-/// - `p<name>\0` — a pattern: its watermark, counters, timer order, and the events waiting for the watermark;
+/// - `p<name>\0` — a pattern: its watermark, counters, timer order and arrival count;
+/// - `w<name>\0<arrival>` — one event waiting for the pattern's watermark, with its key, under its arrival number
+///   (eight bytes, big-endian): written once when it arrived before a checkpoint, deleted once it is matched;
 /// - `k<name>\0<key>` — one key of a pattern: its partial and held matches with the events they bind (each once),
 ///   its sequence counter and its timer.
 ///
@@ -108,8 +117,11 @@ public struct CheckpointCapture: Sendable {
 /// output of an uninterrupted run.
 extension Engine {
     static let stateMagic: [UInt8] = Array("CEPS".utf8)
-    /// Bumped whenever the encoding changes; a checkpoint of another format is refused, never misread.
-    public static let stateVersion: UInt64 = 2
+    /// Bumped whenever the encoding changes; a checkpoint of another format is refused, never misread. Format 2
+    /// (a pattern's waiting events inside its record) is still read; the next checkpoint rewrites it as format 3.
+    public static let stateVersion: UInt64 = 3
+    /// The oldest format `restore` reads.
+    static let oldestStateVersion: UInt64 = 2
 
     /// What a restore did with each pattern.
     public struct RestoreReport: Sendable, Hashable {
@@ -134,9 +146,21 @@ extension Engine {
         public var keysWritten = 0
         /// Key records deleted (keys whose state emptied).
         public var keysDeleted = 0
+        /// Records of events waiting for the watermark written (those that arrived since the last checkpoint).
+        public var waitingWritten = 0
+        /// Records of waiting events deleted (matched since the last checkpoint).
+        public var waitingDeleted = 0
 
         /// Nothing written.
         public init() {}
+
+        /// Adds what another checkpoint (or another task's part of this one) wrote.
+        public static func += (a: inout CheckpointCounts, b: CheckpointCounts) {
+            a.keysWritten += b.keysWritten
+            a.keysDeleted += b.keysDeleted
+            a.waitingWritten += b.waitingWritten
+            a.waitingDeleted += b.waitingDeleted
+        }
     }
 
     /// A stable fingerprint of a pattern's compiled form and of the streams it reads: what its stored state
@@ -206,6 +230,7 @@ extension Engine {
             // The notes are taken before the matcher is read: clearing them later, while a copy of it is held,
             // would copy its whole slot array.
             let (changed, released) = matchers[p].takeChanges()
+            let waiting = matchers[p].pending.takeChanges(all: full)
             let matcher = matchers[p]
             let slots = full ? Array(matcher.keyIndex.slots) : changed
             var keys: [[CheckpointCapture.Key]] = []
@@ -225,7 +250,8 @@ extension Engine {
             if !chunk.isEmpty { keys.append(chunk) }
             capture.patterns.append(
                 CheckpointCapture.Pattern(
-                    name: automaton.patterns[p].name, record: record, released: released, keys: keys))
+                    name: automaton.patterns[p].name, record: record, waiting: waiting, released: released,
+                    keys: keys))
         }
         return capture
     }
@@ -235,7 +261,8 @@ extension Engine {
     /// store's own errors.
     public mutating func restore(from reader: some EngineStateReader) throws -> RestoreReport? {
         guard let engineBytes = try reader.get([UInt8(ascii: "e")]) else { return nil }
-        var r = try Self.reader(checkingHeaderOf: engineBytes, kind: "checkpoint")
+        let header = try Self.reader(checkingHeaderOf: engineBytes, kind: "checkpoint")
+        var r = header.0
         for _ in 0..<(try r.count()) {
             let topic = try r.string()
             let partition = Int32(truncatingIfNeeded: try r.signed())
@@ -271,9 +298,25 @@ extension Engine {
             guard let patternBytes = try reader.get(Self.patternKey(name)) else {
                 throw SnapshotError(message: "checkpoint lacks the record of pattern '\(name)'")
             }
-            try restorePattern(p, patternBytes)
-            let prefix = Self.keyPrefix(name)
+            try restorePattern(p, patternBytes, format: header.format)
             var decodeError: SnapshotError?
+            let waitingPrefix = Self.waitingPrefix(name)
+            try reader.scan(prefix: waitingPrefix) { key, value in
+                do throws(SnapshotError) {
+                    guard
+                        let arrival = PendingEvents.Changes.arrival(inKey: key, prefixCount: waitingPrefix.count)
+                    else {
+                        throw SnapshotError(message: "corrupt snapshot: a waiting event's key of \(key.count) bytes")
+                    }
+                    try matchers[p].restoreWaiting(arrival: arrival, record: value, automaton)
+                    return true
+                } catch {
+                    decodeError = error
+                    return false
+                }
+            }
+            if let decodeError { throw decodeError }
+            let prefix = Self.keyPrefix(name)
             try reader.scan(prefix: prefix) { key, value in
                 do throws(SnapshotError) {
                     var k = SnapshotReader(Array(key[prefix.count...]))
@@ -298,23 +341,27 @@ extension Engine {
 
     // MARK: - Records
 
-    /// A reader placed after the magic and format version, which must be this cepd's.
-    static func reader(checkingHeaderOf bytes: [UInt8], kind: String) throws(SnapshotError) -> SnapshotReader {
+    /// A reader placed after the magic and format version, which must be one this cepd reads, and that version.
+    static func reader(checkingHeaderOf bytes: [UInt8], kind: String) throws(SnapshotError) -> (
+        SnapshotReader, format: UInt64
+    ) {
         var r = SnapshotReader(bytes)
         guard bytes.count >= 4, Array(bytes[0..<4]) == stateMagic else {
             throw SnapshotError(message: "not a cepd \(kind)")
         }
         r.position = 4
         let version = try r.unsigned()
-        guard version == stateVersion else {
+        guard (oldestStateVersion...stateVersion).contains(version) else {
             throw SnapshotError(
-                message: "\(kind) format \(version) is not the format this cepd reads (\(stateVersion))")
+                message:
+                    "\(kind) format \(version) is not one this cepd reads (\(oldestStateVersion) to \(stateVersion))")
         }
-        return r
+        return (r, version)
     }
 
     static func patternKey(_ name: String) -> [UInt8] { [UInt8(ascii: "p")] + Array(name.utf8) + [0] }
     static func keyPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "k")] + Array(name.utf8) + [0] }
+    static func waitingPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "w")] + Array(name.utf8) + [0] }
 
     static func encoded(_ value: Value) -> [UInt8] {
         var w = SnapshotWriter()
@@ -344,7 +391,7 @@ extension Engine {
         return w.bytes
     }
 
-    /// The engine's counters of the pattern, then the matcher's own record (`PatternMatcher.writeRecord`).
+    /// The engine's counters of the pattern, then the matcher's own record (`PatternMatcher.recordParts`).
     private func patternRecord(_ p: Int) -> PatternRecord {
         PatternRecord(matches: stats.matches[p], timeouts: stats.timeouts[p], matcher: matchers[p].recordParts)
     }
@@ -355,20 +402,20 @@ extension Engine {
         let timeouts: Int
         let matcher: PatternMatcher.RecordParts
 
-        func encoded(_ automaton: Automaton) -> [UInt8] {
+        func encoded() -> [UInt8] {
             var w = SnapshotWriter()
             w.int(matches)
             w.int(timeouts)
-            matcher.write(into: &w, automaton)
+            matcher.write(into: &w)
             return w.bytes
         }
     }
 
-    private mutating func restorePattern(_ p: Int, _ bytes: [UInt8]) throws(SnapshotError) {
+    private mutating func restorePattern(_ p: Int, _ bytes: [UInt8], format: UInt64) throws(SnapshotError) {
         var r = SnapshotReader(bytes)
         stats.matches[p] = try r.int()
         stats.timeouts[p] = try r.int()
-        var matcher = try PatternMatcher(reading: &r, automaton, index: p)
+        var matcher = try PatternMatcher(reading: &r, automaton, index: p, format: format)
         guard r.isAtEnd else { throw r.fail("trailing bytes in pattern '\(automaton.patterns[p].name)'") }
         matcher.tracksChanges = matchers[p].tracksChanges
         matchers[p] = matcher
@@ -379,9 +426,9 @@ extension Engine {
     /// The engine a reload of the patterns continues with: this engine's state carried over to `automaton`'s
     /// patterns by the rules of a restore — a pattern unchanged (same compiled form, same streams) keeps its
     /// state, a new or changed one starts empty, a removed one's state is dropped — along with the input
-    /// partitions, their watermarks and the counters. With change tracking on, every carried key counts as changed
-    /// (the next checkpoint writes them all), and the stored state of changed and removed patterns is deleted
-    /// then.
+    /// partitions, their watermarks and the counters. With change tracking on, the next checkpoint deletes the
+    /// stored state of every pattern and writes that of the new engine whole: the notes of what changed since the
+    /// last checkpoint (keys whose state emptied, waiting events matched) do not survive the copy.
     public func reloading(_ automaton: Automaton) throws -> (engine: Engine, report: RestoreReport) {
         var copy = self  // writing a checkpoint clears change notes: not this engine's
         var memory = MemoryEngineState()
@@ -397,7 +444,10 @@ extension Engine {
         }
         if tracking {
             for p in fresh.matchers.indices {
+                let name = automaton.patterns[p].name
+                if !fresh.obsoletePatternState.contains(name) { fresh.obsoletePatternState.append(name) }
                 for slot in fresh.matchers[p].keyIndex.slots { fresh.matchers[p].markChanged(slot) }
+                fresh.matchers[p].pending.rewriteAll = true
             }
         }
         let old = Dictionary(

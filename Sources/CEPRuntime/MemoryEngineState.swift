@@ -43,7 +43,7 @@ extension Engine {
 
     /// Restores what `snapshot()` returned into this engine, which must be fresh (no events fed yet).
     public mutating func restore(_ bytes: [UInt8]) throws(SnapshotError) -> RestoreReport {
-        var r = try Self.reader(checkingHeaderOf: bytes, kind: "snapshot")
+        var r = try Self.reader(checkingHeaderOf: bytes, kind: "snapshot").0
         var store = MemoryEngineState()
         for _ in 0..<(try r.count()) { store.put(try r.blob(), try r.blob()) }
         guard r.isAtEnd else { throw r.fail("trailing bytes") }

@@ -273,6 +273,16 @@ struct PendingEvents: Sendable {
     var freeIDs: [Int32] = []
     var nextArrival: UInt64 = 0
 
+    // What the store holds, so that a checkpoint writes each waiting event once (an event waits across a few
+    // checkpoints at most, but a store rewritten whole at each one cost seconds when millions wait).
+    /// Waiting events that arrived before this are in the store (taken by the last checkpoint).
+    var storedBelow: UInt64 = 0
+    /// Arrivals of events in the store that have left the queue since the last checkpoint: the next deletes them.
+    var leftStore: [UInt64] = []
+    /// The next checkpoint deletes what the store holds of the queue and writes every waiting event: after a reload
+    /// or a restore of format 2, when what the store holds is not known event by event.
+    var rewriteAll = false
+
     var count: Int { heap.count }
 
     mutating func push(_ event: Event, key: Value) {
@@ -297,6 +307,7 @@ struct PendingEvents: Sendable {
     /// Removes and returns the first event if its time is at or below `watermark`.
     mutating func popIfDue(_ watermark: Int64) -> (Event, Value)? {
         guard let top = heap.popIfDue(watermark) else { return nil }
+        if top.arrival < storedBelow { leftStore.append(top.arrival) }
         let item = items[Int(top.id)]!
         items[Int(top.id)] = nil
         freeIDs.append(top.id)

@@ -47,7 +47,7 @@ import Testing
             cost = try store.write(&engine, records: [record], changelog: nil)
             size = store.approximateSize
         }
-        #expect(cost.keysWritten == open)
+        #expect(cost.counts.keysWritten == open)
 
         let restoreStart = DispatchTime.now().uptimeNanoseconds
         let store = try CheckpointStore(path: dir.path)

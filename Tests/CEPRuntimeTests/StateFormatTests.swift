@@ -6,13 +6,15 @@ import Testing
 
 /// The checkpoint format is a contract with every user's state directory: a checkpoint an earlier cepd wrote must
 /// restore and go on to the output of an uninterrupted run, and the same state must encode to the same bytes (so
-/// that moving the encoding between types cannot change it unnoticed). The fixture is a snapshot of
-/// `SnapshotTests.source` after the first 130 of seed 2's events, written by the cepd of format version 2 (commit
-/// b8a47d0); it holds partial matches, held matches (`skip none`), buffered out-of-order events, timers and
-/// timeouts in flight.
+/// that moving the encoding between types cannot change it unnoticed). Each fixture is a snapshot of
+/// `SnapshotTests.source` after the first 130 of seed 2's events; it holds partial matches, held matches (`skip
+/// none`), buffered out-of-order events, timers and timeouts in flight. Format 2 was written by commit b8a47d0 (a
+/// pattern's waiting events inside its record), format 3 by the commit that gave each waiting event a record.
 @Suite struct StateFormatTests {
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/snapshot-format2-seed2.bin")
+    static func fixture(format: UInt64) -> URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/snapshot-format\(format)-seed2.bin")
+    }
     static let cut = 130
 
     static func input() -> [(String, [String: Value])] { SnapshotTests().events(seed: 2, count: 200) }
@@ -23,12 +25,13 @@ import Testing
         var harness = try EngineHarness(SnapshotTests.source)
         for (stream, fields) in Self.input().prefix(Self.cut) { harness.send(stream, fields) }
         let written = harness.engine.snapshot()
+        let fixture = Self.fixture(format: Engine.stateVersion)
         if ProcessInfo.processInfo.environment["CEPD_RECORD_STATE_FIXTURE"] == "1" {
-            try Data(written).write(to: Self.fixture)
-            Issue.record("recorded \(Self.fixture.path); run again without CEPD_RECORD_STATE_FIXTURE to check it")
+            try Data(written).write(to: fixture)
+            Issue.record("recorded \(fixture.path); run again without CEPD_RECORD_STATE_FIXTURE to check it")
             return
         }
-        let stored = try [UInt8](Data(contentsOf: Self.fixture))
+        let stored = try [UInt8](Data(contentsOf: fixture))
         #expect(written.count == stored.count)
         #expect(
             written == stored,
@@ -36,7 +39,40 @@ import Testing
         )
     }
 
-    @Test func aStoredCheckpointRestoresToTheUninterruptedOutput() throws {
+    /// A format 2 checkpoint restores to the same state as format 3's, and the next checkpoint into the store that
+    /// held it leaves exactly what format 3 writes: the waiting events as records of their own (none forgotten,
+    /// though format 2 kept them in the pattern's record).
+    @Test func aFormat2CheckpointIsRewrittenAsFormat3() throws {
+        let automaton = try EngineHarness(SnapshotTests.source).automaton
+        let format2 = try [UInt8](Data(contentsOf: Self.fixture(format: 2)))
+        var restored = Engine(automaton: automaton)
+        _ = try restored.restore(format2)
+        #expect(restored.snapshot() == (try [UInt8](Data(contentsOf: Self.fixture(format: 3)))))
+        // The store as format 2 left it.
+        var store = try Self.records(ofSnapshot: format2)
+        #expect(!store.records.keys.contains { $0.first == UInt8(ascii: "w") }, "format 2 has no waiting records")
+        var upgraded = Engine(automaton: automaton)
+        upgraded.trackChanges()
+        _ = try upgraded.restore(from: store)
+        let counts = upgraded.writeCheckpoint(into: &store)
+        #expect(counts.waitingWritten > 0)
+        #expect(counts.waitingWritten == restored.matchers.reduce(0) { $0 + $1.bufferedEvents })
+        #expect(store.records == (try Self.records(ofSnapshot: restored.snapshot())).records)
+    }
+
+    /// The records a snapshot holds, as a store (`Engine.snapshot`'s layout: magic, format, then keys and values).
+    static func records(ofSnapshot bytes: [UInt8]) throws -> MemoryEngineState {
+        var r = SnapshotReader(bytes)
+        r.position = 4
+        _ = try r.unsigned()
+        var store = MemoryEngineState()
+        for _ in 0..<(try r.count()) { store.put(try r.blob(), try r.blob()) }
+        #expect(r.isAtEnd)
+        return store
+    }
+
+    @Test(arguments: [UInt64(2), 3])
+    func aStoredCheckpointRestoresToTheUninterruptedOutput(format: UInt64) throws {
         let input = Self.input()
         var uninterrupted = try EngineHarness(SnapshotTests.source)
         for (i, (stream, fields)) in input.enumerated() {
@@ -48,7 +84,7 @@ import Testing
 
         var restored = try EngineHarness(SnapshotTests.source)
         var engine = Engine(automaton: restored.automaton)
-        let report = try engine.restore([UInt8](Data(contentsOf: Self.fixture)))
+        let report = try engine.restore([UInt8](Data(contentsOf: Self.fixture(format: format))))
         restored.engine = engine
         #expect(report.restored.sorted() == ["absent", "anyof", "loop", "relaxed"])
         #expect(report.keys > 0)
