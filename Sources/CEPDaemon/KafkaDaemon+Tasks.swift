@@ -342,7 +342,7 @@ extension KafkaDaemon {
             Log.info(
                 "checkpoint \(pending.number) (tasks \(pending.records.map { $0.task.description }.joined(separator: ","))): \(cost.counts.keysWritten) keys "
                     + "written, \(cost.counts.keysDeleted) deleted, \(cost.counts.waitingWritten) waiting events written, "
-                    + "\(cost.counts.waitingDeleted) deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms "
+                    + "\(cost.counts.waitingChunksDeleted) chunks of them deleted, \(cost.batchBytes) bytes in \(String(format: "%.1f", cost.milliseconds)) ms "
                     + "(taken in \(String(format: "%.1f", Double(pending.takenNanos) / 1e6)) ms, on disk "
                     + "\(String(format: "%.1f", total)) ms after); state ≈ \(store.approximateSize / 1024) KiB"
             )

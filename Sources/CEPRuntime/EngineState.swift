@@ -69,10 +69,9 @@ public struct CheckpointCapture: Sendable {
         for p in patterns.indices {
             let name = patterns[p].name
             writer.put(keyPrefix + Engine.patternKey(name), patterns[p].record.encoded())
-            let waiting = patterns[p].waiting.write(
-                into: &writer, prefix: keyPrefix + Engine.waitingPrefix(name), automaton)
-            counts.waitingWritten += waiting.written
-            counts.waitingDeleted += waiting.deleted
+            patterns[p].waiting.write(into: &writer, prefix: keyPrefix + Engine.waitingPrefix(name), automaton)
+            counts.waitingWritten += patterns[p].waiting.eventCount
+            counts.waitingChunksDeleted += patterns[p].waiting.removed.count
             let prefix = keyPrefix + Engine.keyPrefix(name)
             // Deletions first: a key released and back again since the last checkpoint is put after its delete.
             for released in patterns[p].released {
@@ -106,8 +105,10 @@ public struct CheckpointCapture: Sendable {
 /// - `e` — the engine: format version, input partitions and their largest event times, counters, and the
 ///   patterns (name and fingerprint) whose state the store holds;
 /// - `p<name>\0` — a pattern: its watermark, counters, timer order and arrival count;
-/// - `w<name>\0<arrival>` — one event waiting for the pattern's watermark, with its key, under its arrival number
-///   (eight bytes, big-endian): written once when it arrived before a checkpoint, deleted once it is matched;
+/// - `w<name>\0<arrival>` — a chunk of events waiting for the pattern's watermark, with their keys and arrival
+///   numbers, under the first one's (eight bytes, big-endian): the events that arrived since the last checkpoint
+///   and still wait, written once; deleted once the watermark has passed them all (a restore skips those of its
+///   events at or below the watermark: they were matched);
 /// - `k<name>\0<key>` — one key of a pattern: its partial and held matches with the events they bind (each once),
 ///   its sequence counter and its timer.
 ///
@@ -146,10 +147,10 @@ extension Engine {
         public var keysWritten = 0
         /// Key records deleted (keys whose state emptied).
         public var keysDeleted = 0
-        /// Records of events waiting for the watermark written (those that arrived since the last checkpoint).
+        /// Events waiting for the watermark written (those that arrived since the last checkpoint and still wait).
         public var waitingWritten = 0
-        /// Records of waiting events deleted (matched since the last checkpoint).
-        public var waitingDeleted = 0
+        /// Stored chunks of waiting events deleted (none of their events waits any more).
+        public var waitingChunksDeleted = 0
 
         /// Nothing written.
         public init() {}
@@ -159,7 +160,7 @@ extension Engine {
             a.keysWritten += b.keysWritten
             a.keysDeleted += b.keysDeleted
             a.waitingWritten += b.waitingWritten
-            a.waitingDeleted += b.waitingDeleted
+            a.waitingChunksDeleted += b.waitingChunksDeleted
         }
     }
 
@@ -230,7 +231,7 @@ extension Engine {
             // The notes are taken before the matcher is read: clearing them later, while a copy of it is held,
             // would copy its whole slot array.
             let (changed, released) = matchers[p].takeChanges()
-            let waiting = matchers[p].pending.takeChanges(all: full)
+            let waiting = matchers[p].pending.takeChanges(all: full, watermark: matchers[p].watermark)
             let matcher = matchers[p]
             let slots = full ? Array(matcher.keyIndex.slots) : changed
             var keys: [[CheckpointCapture.Key]] = []
@@ -301,14 +302,15 @@ extension Engine {
             try restorePattern(p, patternBytes, format: header.format)
             var decodeError: SnapshotError?
             let waitingPrefix = Self.waitingPrefix(name)
+            var lastArrival: UInt64?
             try reader.scan(prefix: waitingPrefix) { key, value in
                 do throws(SnapshotError) {
                     guard
-                        let arrival = PendingEvents.Changes.arrival(inKey: key, prefixCount: waitingPrefix.count)
+                        let first = PendingEvents.Changes.arrival(inKey: key, prefixCount: waitingPrefix.count)
                     else {
-                        throw SnapshotError(message: "corrupt snapshot: a waiting event's key of \(key.count) bytes")
+                        throw SnapshotError(message: "corrupt snapshot: a waiting chunk's key of \(key.count) bytes")
                     }
-                    try matchers[p].restoreWaiting(arrival: arrival, record: value, automaton)
+                    try matchers[p].restoreWaiting(first: first, record: value, after: &lastArrival, automaton)
                     return true
                 } catch {
                     decodeError = error

@@ -1,8 +1,8 @@
 import CEPCore
 
-/// A pattern's state in a checkpoint: the matcher's own record (watermark, timer and arrival counters), one record
-/// per event waiting for the watermark (`PendingEvents.Changes`) and one per key (`KeyState.record`). The engine
-/// decides where they go.
+/// A pattern's state in a checkpoint: the matcher's own record (watermark, timer and arrival counters), chunks of
+/// the events waiting for the watermark (`PendingEvents.Changes`) and one record per key (`KeyState.record`). The
+/// engine decides where they go.
 extension PatternMatcher {
     /// What the record holds, as values: taken on the engine's thread, encoded on any.
     var recordParts: RecordParts {
@@ -35,20 +35,29 @@ extension PatternMatcher {
         }
     }
 
-    /// Adds an event read from its record (`PendingEvents.Changes.write`) to the queue, with the arrival number its
-    /// store key carries.
-    mutating func restoreWaiting(arrival: UInt64, record: [UInt8], _ automaton: Automaton) throws(SnapshotError) {
+    /// Adds the events of a stored chunk (`PendingEvents.Changes.write`) that still wait — those after the watermark
+    /// — to the queue, with their arrival numbers. Chunks come in key order; `last` is the last arrival read before.
+    mutating func restoreWaiting(first: UInt64, record: [UInt8], after last: inout UInt64?, _ automaton: Automaton)
+        throws(SnapshotError)
+    {
         let pattern = automaton.patterns[index]
-        guard arrival < pending.nextArrival else {
-            throw SnapshotError(
-                message: "corrupt snapshot: waiting event \(arrival) of pattern '\(pattern.name)' arrived after the "
-                    + "pattern's count (\(pending.nextArrival))")
-        }
         var r = SnapshotReader(record)
-        let event = try Event.read(&r, automaton, pattern: pattern)
-        let key = try r.value()
-        guard r.isAtEnd else { throw r.fail("trailing bytes in a waiting event of pattern '\(pattern.name)'") }
-        pending.restore(event, key: key, arrival: arrival)
+        var latest = Int64.min
+        for _ in 0..<(try r.count()) {
+            let arrival = try r.unsigned()
+            // In arrival order over all chunks, from the chunk's key on, and before the pattern's count: no event
+            // twice.
+            guard arrival >= first, last.map({ arrival > $0 }) ?? true, arrival < pending.nextArrival else {
+                throw r.fail("waiting event \(arrival) out of order in its chunk of pattern '\(pattern.name)'")
+            }
+            last = arrival
+            let event = try Event.read(&r, automaton, pattern: pattern)
+            let key = try r.value()
+            latest = max(latest, event.timestamp)
+            if event.timestamp > watermark { pending.restore(event, key: key, arrival: arrival) }
+        }
+        guard r.isAtEnd else { throw r.fail("trailing bytes in a waiting chunk of pattern '\(pattern.name)'") }
+        pending.chunks.append((first, latest))
     }
 
     /// The key of `slot` and its record.
@@ -77,33 +86,42 @@ extension PatternMatcher {
 }
 
 extension PendingEvents {
-    /// What a checkpoint writes of the queue: the events that arrived since the last one and still wait, and the
-    /// arrivals of stored events that have left — or, when `rewrite`, every waiting event after a deletion of all.
+    /// What a checkpoint writes of the queue: the events that arrived since the last one and still wait, in chunks
+    /// (`chunkSize`, each a record of its own), and the first arrivals of stored chunks none of whose events waits
+    /// any more — or, when `rewrite`, every waiting event after a deletion of all.
     struct Changes: Sendable {
         var rewrite = false
-        var added: [(arrival: UInt64, event: Event, key: Value)] = []
+        var added: [[(arrival: UInt64, event: Event, key: Value)]] = []
         var removed: [UInt64] = []
 
+        /// Events per chunk: a record well under the changelog's fragment size, and few records per checkpoint.
+        static let chunkSize = 2048
+
+        /// Events written.
+        var eventCount: Int { added.reduce(0) { $0 + $1.count } }
+
         /// Puts and deletes the records under `prefix` (the pattern's, `Engine.waitingPrefix`): each keyed by its
-        /// arrival, big-endian so that a scan reads them in arrival order, and holding the event and its key.
-        func write(into writer: inout some EngineStateWriter, prefix: [UInt8], _ automaton: Automaton) -> (
-            written: Int, deleted: Int
-        ) {
+        /// first arrival, big-endian so that a scan reads them in arrival order, and holding its events with their
+        /// arrivals and keys.
+        func write(into writer: inout some EngineStateWriter, prefix: [UInt8], _ automaton: Automaton) {
             if rewrite { writer.deletePrefix(prefix) }
             var key = SnapshotWriter()
-            for arrival in removed {
-                Self.key(arrival, prefix: prefix, into: &key)
+            for first in removed {
+                Self.key(first, prefix: prefix, into: &key)
                 writer.delete(key.bytes)
             }
             var record = SnapshotWriter()
-            for item in added {
-                Self.key(item.arrival, prefix: prefix, into: &key)
+            for chunk in added {
+                Self.key(chunk[0].arrival, prefix: prefix, into: &key)
                 record.bytes.removeAll(keepingCapacity: true)
-                item.event.write(into: &record, automaton)
-                record.value(item.key)
+                record.unsigned(UInt64(chunk.count))
+                for item in chunk {
+                    record.unsigned(item.arrival)
+                    item.event.write(into: &record, automaton)
+                    record.value(item.key)
+                }
                 writer.put(key.bytes, record.bytes)
             }
-            return (added.count, removed.count)
         }
 
         static func key(_ arrival: UInt64, prefix: [UInt8], into w: inout SnapshotWriter) {
@@ -121,16 +139,33 @@ extension PendingEvents {
         }
     }
 
-    /// What the next checkpoint writes (every waiting event when `all`), and from then on the store counts as
-    /// holding the queue as it is now.
-    mutating func takeChanges(all: Bool) -> Changes {
+    /// What the next checkpoint writes (every waiting event when `all`) at `watermark`, and from then on the store
+    /// counts as holding the queue as it is now.
+    mutating func takeChanges(all: Bool, watermark: Int64) -> Changes {
         var changes = Changes(rewrite: all || rewriteAll)
-        for entry in heap.entries where changes.rewrite || entry.arrival >= storedBelow {
-            let item = items[Int(entry.id)]!
-            changes.added.append((entry.arrival, item.event, item.key))
+        if changes.rewrite {
+            chunks = []
+        } else {
+            changes.removed = chunks.lazy.filter { $0.latest <= watermark }.map(\.first)
+            chunks.removeAll { $0.latest <= watermark }
         }
-        if !changes.rewrite { changes.removed = leftStore }
-        leftStore.removeAll(keepingCapacity: true)
+        var new = heap.entries.filter { changes.rewrite || $0.arrival >= storedBelow }
+        new.sort { $0.arrival < $1.arrival }
+        var start = 0
+        while start < new.count {
+            let end = min(new.count, start + Changes.chunkSize)
+            var chunk: [(arrival: UInt64, event: Event, key: Value)] = []
+            chunk.reserveCapacity(end - start)
+            var latest = Int64.min
+            for entry in new[start..<end] {
+                let item = items[Int(entry.id)]!
+                chunk.append((entry.arrival, item.event, item.key))
+                latest = max(latest, entry.time)
+            }
+            chunks.append((new[start].arrival, latest))
+            changes.added.append(chunk)
+            start = end
+        }
         storedBelow = nextArrival
         rewriteAll = false
         return changes

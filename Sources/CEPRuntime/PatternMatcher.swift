@@ -273,14 +273,16 @@ struct PendingEvents: Sendable {
     var freeIDs: [Int32] = []
     var nextArrival: UInt64 = 0
 
-    // What the store holds, so that a checkpoint writes each waiting event once (an event waits across a few
-    // checkpoints at most, but a store rewritten whole at each one cost seconds when millions wait).
-    /// Waiting events that arrived before this are in the store (taken by the last checkpoint).
+    // What the store holds, so that a checkpoint writes each waiting event once (rewriting the whole queue at every
+    // checkpoint cost seconds when millions wait). The queue holds exactly the events buffered with a time above
+    // the watermark, so a stored chunk's events at or below the watermark are known to have left it.
+    /// Waiting events that arrived before this are in stored chunks (taken by the last checkpoint).
     var storedBelow: UInt64 = 0
-    /// Arrivals of events in the store that have left the queue since the last checkpoint: the next deletes them.
-    var leftStore: [UInt64] = []
+    /// The stored chunks in arrival order: each one's first arrival (its key) and the latest time of its events —
+    /// once the watermark reaches that, none of them waits and the next checkpoint deletes the chunk.
+    var chunks: [(first: UInt64, latest: Int64)] = []
     /// The next checkpoint deletes what the store holds of the queue and writes every waiting event: after a reload
-    /// or a restore of format 2, when what the store holds is not known event by event.
+    /// or a restore of format 2, when what the store holds is not known chunk by chunk.
     var rewriteAll = false
 
     var count: Int { heap.count }
@@ -307,7 +309,6 @@ struct PendingEvents: Sendable {
     /// Removes and returns the first event if its time is at or below `watermark`.
     mutating func popIfDue(_ watermark: Int64) -> (Event, Value)? {
         guard let top = heap.popIfDue(watermark) else { return nil }
-        if top.arrival < storedBelow { leftStore.append(top.arrival) }
         let item = items[Int(top.id)]!
         items[Int(top.id)] = nil
         freeIDs.append(top.id)
