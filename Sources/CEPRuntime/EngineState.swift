@@ -66,6 +66,7 @@ public struct CheckpointCapture: Sendable {
         // One buffer for every key and one for every record, reused: a million keys cost no allocation each.
         var key = SnapshotWriter()
         var record = SnapshotWriter()
+        var table = EventTable()
         for p in patterns.indices {
             let name = patterns[p].name
             writer.put(keyPrefix + Engine.patternKey(name), patterns[p].record.encoded())
@@ -90,7 +91,7 @@ public struct CheckpointCapture: Sendable {
                     key.bytes.append(contentsOf: prefix)
                     key.value(changed.key)
                     record.bytes.removeAll(keepingCapacity: true)
-                    changed.state.record(into: &record, automaton)
+                    changed.state.record(into: &record, table: &table, automaton)
                     writer.put(key.bytes, record.bytes)
                     counts.keysWritten += 1
                 }

@@ -4,13 +4,25 @@ import CEPCore
 /// that a record stores each once (partial matches of a key share their prefixes and events), as Flink's
 /// `SharedBufferNodeSerializer` does for its nodes. Each event and node writes and reads its own fields.
 struct EventTable {
-    var events: [Event] = []
-    var nodes: [MatchNode] = []
-    /// Numbers by identity, built once a table outgrows a linear search (most keys bind an event or two: a
+    // Unretained: the key state being written holds every event and node it notes, and a checkpoint notes millions
+    // (a retain and a release each, for nothing). One table serves every key of a checkpoint (`removeAll`).
+    private(set) var events: [Unmanaged<Event>] = []
+    private(set) var nodes: [Unmanaged<MatchNode>] = []
+    /// Numbers by identity, used once a table outgrows a linear search (most keys bind an event or two: a
     /// dictionary per key record would cost more than the record).
-    private var eventIDs: [ObjectIdentifier: Int]?
-    private var nodeIDs: [ObjectIdentifier: Int]?
+    private var eventIDs: [ObjectIdentifier: Int] = [:]
+    private var nodeIDs: [ObjectIdentifier: Int] = [:]
     private static let linearLimit = 16
+    /// The chain of nodes `note` walks, kept for its capacity.
+    private var chain: [Unmanaged<MatchNode>] = []
+
+    /// Empties the table for the next record, keeping its capacity.
+    mutating func removeAll() {
+        events.removeAll(keepingCapacity: true)
+        nodes.removeAll(keepingCapacity: true)
+        if !eventIDs.isEmpty { eventIDs.removeAll(keepingCapacity: true) }
+        if !nodeIDs.isEmpty { nodeIDs.removeAll(keepingCapacity: true) }
+    }
 
     mutating func note(_ event: Event) {
         guard find(event) == nil else { return }
@@ -18,35 +30,38 @@ struct EventTable {
     }
 
     mutating func note(_ node: MatchNode?) {
-        var chain: [MatchNode] = []
+        chain.removeAll(keepingCapacity: true)
         var current = node
         while let n = current, find(n) == nil {
-            chain.append(n)
+            chain.append(Unmanaged.passUnretained(n))
             current = n.previous
         }
         for n in chain.reversed() {  // parents first
-            Self.append(n, to: &nodes, ids: &nodeIDs)
-            note(n.event)
+            Self.append(n.takeUnretainedValue(), to: &nodes, ids: &nodeIDs)
+            note(n.takeUnretainedValue().event)
         }
     }
 
-    /// Appends `object` to `list`, numbered by its position; the dictionary of numbers is built when the list
-    /// reaches `linearLimit` and kept from then on.
+    /// Appends `object` to `list`, numbered by its position; the dictionary of numbers is filled when the list
+    /// reaches `linearLimit` and kept up from then on.
     private static func append<Object: AnyObject>(
-        _ object: Object, to list: inout [Object], ids: inout [ObjectIdentifier: Int]?
+        _ object: Object, to list: inout [Unmanaged<Object>], ids: inout [ObjectIdentifier: Int]
     ) {
-        if ids == nil && list.count == linearLimit {
-            ids = Dictionary(uniqueKeysWithValues: list.enumerated().map { (ObjectIdentifier($1), $0) })
+        if list.count >= linearLimit {
+            if ids.isEmpty {
+                for (i, o) in list.enumerated() { ids[ObjectIdentifier(o.takeUnretainedValue())] = i }
+            }
+            ids[ObjectIdentifier(object)] = list.count
         }
-        ids?[ObjectIdentifier(object)] = list.count
-        list.append(object)
+        list.append(Unmanaged.passUnretained(object))
     }
 
-    private static func find<Object: AnyObject>(_ object: Object, in list: [Object], ids: [ObjectIdentifier: Int]?)
-        -> Int?
-    {
-        if let ids { return ids[ObjectIdentifier(object)] }
-        return list.firstIndex { $0 === object }
+    private static func find<Object: AnyObject>(
+        _ object: Object, in list: [Unmanaged<Object>], ids: [ObjectIdentifier: Int]
+    ) -> Int? {
+        if list.count > linearLimit { return ids[ObjectIdentifier(object)] }
+        let target = Unmanaged.passUnretained(object).toOpaque()
+        return list.firstIndex { $0.toOpaque() == target }
     }
 
     private func find(_ event: Event) -> Int? { Self.find(event, in: events, ids: eventIDs) }
@@ -60,9 +75,12 @@ struct EventTable {
 
     func write(_ w: inout SnapshotWriter, _ automaton: Automaton) {
         w.unsigned(UInt64(events.count))
-        for e in events { e.write(into: &w, automaton) }
+        for e in events { e.takeUnretainedValue().write(into: &w, automaton) }
         w.unsigned(UInt64(nodes.count))
-        for n in nodes { n.write(into: &w, event: id(of: n.event), previous: id(of: n.previous)) }
+        for n in nodes {
+            let node = n.takeUnretainedValue()
+            node.write(into: &w, event: id(of: node.event), previous: id(of: node.previous))
+        }
     }
 
     /// Reads what `write` wrote for `pattern`, checking what the matcher and the alert formatter rely on without

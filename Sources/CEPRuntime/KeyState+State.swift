@@ -5,13 +5,15 @@ import CEPCore
 extension KeyState {
     func record(_ automaton: Automaton) -> [UInt8] {
         var w = SnapshotWriter()
-        record(into: &w, automaton)
+        var table = EventTable()
+        record(into: &w, table: &table, automaton)
         return w.bytes
     }
 
-    /// Appends the record to `w`.
-    func record(into w: inout SnapshotWriter, _ automaton: Automaton) {
-        var table = EventTable()
+    /// Appends the record to `w`, numbering its events and nodes in `table` (emptied first; one table serves
+    /// every key of a checkpoint).
+    func record(into w: inout SnapshotWriter, table: inout EventTable, _ automaton: Automaton) {
+        table.removeAll()
         for m in partial.elements { table.note(m.last) }
         for m in completed.elements { table.note(m.last) }
         table.write(&w, automaton)
