@@ -87,22 +87,31 @@ extension PatternMatcher {
 
 extension PendingEvents {
     /// What a checkpoint writes of the queue: the events that arrived since the last one and still wait, in chunks
-    /// (`chunkSize`, each a record of its own), and the first arrivals of stored chunks none of whose events waits
-    /// any more — or, when `rewrite`, every waiting event after a deletion of all.
+    /// (each a record of its own), and the keys of stored chunks none of whose events waits any more — or, when
+    /// `rewrite`, every waiting event after a deletion of all.
     struct Changes: Sendable {
         var rewrite = false
-        var added: [[(arrival: UInt64, event: Event, key: Value)]] = []
+        var added: [Chunk] = []
         var removed: [UInt64] = []
 
-        /// Events per chunk: a record well under the changelog's fragment size, and few records per checkpoint.
-        static let chunkSize = 2048
+        /// The waiting events whose arrival numbers fall in one range of `chunkSize` numbers, keyed by the range's
+        /// start. Bucketed by range in one pass over the queue on the engine's thread; sorted by arrival on the
+        /// store's (a sort of a million events cost the engine's thread ~150 ms at a checkpoint).
+        struct Chunk: Sendable {
+            let first: UInt64
+            var events: [(arrival: UInt64, event: Event, key: Value)] = []
+        }
+
+        /// Arrival numbers per chunk: a record well under the changelog's fragment size, and few records per
+        /// checkpoint.
+        static let chunkSize: UInt64 = 2048
 
         /// Events written.
-        var eventCount: Int { added.reduce(0) { $0 + $1.count } }
+        var eventCount: Int { added.reduce(0) { $0 + $1.events.count } }
 
         /// Puts and deletes the records under `prefix` (the pattern's, `Engine.waitingPrefix`): each keyed by its
-        /// first arrival, big-endian so that a scan reads them in arrival order, and holding its events with their
-        /// arrivals and keys.
+        /// range's start, big-endian so that a scan reads them in arrival order, and holding its events with their
+        /// arrivals and keys, in arrival order.
         func write(into writer: inout some EngineStateWriter, prefix: [UInt8], _ automaton: Automaton) {
             if rewrite { writer.deletePrefix(prefix) }
             var key = SnapshotWriter()
@@ -112,10 +121,10 @@ extension PendingEvents {
             }
             var record = SnapshotWriter()
             for chunk in added {
-                Self.key(chunk[0].arrival, prefix: prefix, into: &key)
+                Self.key(chunk.first, prefix: prefix, into: &key)
                 record.bytes.removeAll(keepingCapacity: true)
-                record.unsigned(UInt64(chunk.count))
-                for item in chunk {
+                record.unsigned(UInt64(chunk.events.count))
+                for item in chunk.events.sorted(by: { $0.arrival < $1.arrival }) {
                     record.unsigned(item.arrival)
                     item.event.write(into: &record, automaton)
                     record.value(item.key)
@@ -149,23 +158,30 @@ extension PendingEvents {
             changes.removed = chunks.lazy.filter { $0.latest <= watermark }.map(\.first)
             chunks.removeAll { $0.latest <= watermark }
         }
-        var new = heap.entries.filter { changes.rewrite || $0.arrival >= storedBelow }
-        new.sort { $0.arrival < $1.arrival }
-        var start = 0
-        while start < new.count {
-            let end = min(new.count, start + Changes.chunkSize)
-            var chunk: [(arrival: UInt64, event: Event, key: Value)] = []
-            chunk.reserveCapacity(end - start)
-            var latest = Int64.min
-            for entry in new[start..<end] {
-                let item = items[Int(entry.id)]!
-                chunk.append((entry.arrival, item.event, item.key))
-                latest = max(latest, entry.time)
+        // Each event goes to the chunk of its arrival's range, found through an array by range while the ranges
+        // since `base` are no more than the events (the usual case: the arrivals since the last checkpoint), else
+        // through a dictionary (a rewrite, where one old event can stretch the ranges over a long run).
+        let size = Changes.chunkSize
+        var base = storedBelow
+        if changes.rewrite { base = heap.entries.lazy.map(\.arrival).min() ?? 0 }
+        let ranges = Int((nextArrival - min(base, nextArrival)) / size) + 1
+        var byRange = ranges <= heap.count + 1 ? [Int32](repeating: -1, count: ranges) : []
+        var byRangeKey: [UInt64: Int32] = [:]
+        var latest: [Int64] = []
+        for entry in heap.entries where entry.arrival >= base {
+            let range = (entry.arrival - base) / size
+            var index = byRange.isEmpty ? byRangeKey[range] ?? -1 : byRange[Int(range)]
+            if index < 0 {
+                index = Int32(changes.added.count)
+                changes.added.append(Changes.Chunk(first: base + range * size))
+                latest.append(Int64.min)
+                if byRange.isEmpty { byRangeKey[range] = index } else { byRange[Int(range)] = index }
             }
-            chunks.append((new[start].arrival, latest))
-            changes.added.append(chunk)
-            start = end
+            let item = items[Int(entry.id)]!
+            changes.added[Int(index)].events.append((entry.arrival, item.event, item.key))
+            latest[Int(index)] = max(latest[Int(index)], entry.time)
         }
+        for (chunk, time) in zip(changes.added, latest) { chunks.append((chunk.first, time)) }
         storedBelow = nextArrival
         rewriteAll = false
         return changes

@@ -39,10 +39,11 @@ import Testing
     /// Runs `events`, restarting before each event in `cuts` with a fresh engine: restored from a full snapshot,
     /// or — with `checkpointEvery` — from one store that incremental checkpoints (every that many events, and at
     /// each cut) keep up to date, writing only what changed.
-    func run(_ events: [(String, [String: Value])], restartAt cuts: Set<Int>, checkpointEvery every: Int? = nil) throws
-        -> [String]
-    {
-        var harness = try EngineHarness(Self.source)
+    func run(
+        _ events: [(String, [String: Value])], restartAt cuts: Set<Int>, checkpointEvery every: Int? = nil,
+        source: String = Self.source
+    ) throws -> [String] {
+        var harness = try EngineHarness(source)
         var store = MemoryEngineState()
         if every != nil { harness.engine.trackChanges() }
         for (i, (stream, fields)) in events.enumerated() {
@@ -256,6 +257,53 @@ import Testing
         #expect(!store.records.keys.contains { $0.starts(with: Array("wloop".utf8) + [0]) })
         let difference = Self.difference(store, fullCheckpointOf: engine)
         #expect(difference == nil, "\(difference ?? "")")
+    }
+
+    /// Thousands of events waiting across checkpoints (stream `a` far ahead of `b`, which holds the watermark
+    /// back): they go to the store in several chunks each time, chunks are deleted as the watermark passes them,
+    /// and restarts from the store anywhere give the uninterrupted output.
+    @Test func manyWaitingEventsGoToTheStoreInChunks() throws {
+        // One pattern, with few partial matches per key: the waiting events are what this is about.
+        let source = """
+            stream a from "a" { key k time ts lateness 3s fields { k: string, x: int, ts: time } }
+            stream b from "b" { key k time ts lateness 3s fields { k: string, x: int, ts: time } }
+            pattern high { match s: a where s.x == 5 -> t: b where t.x > 3 within 2s emit to "o" { k: s.k, sx: s.x } }
+            """
+        var input: [(String, [String: Value])] = []
+        var rng = SplitMix(seed: 9)
+        func event(_ ts: Int64) -> [String: Value] {
+            [
+                "k": .string(["k1", "k2", "k3"].randomElement(using: &rng)!),
+                "x": .int(Int64.random(in: 0...5, using: &rng)), "ts": .time(ts),
+            ]
+        }
+        input.append(("b", event(0)))
+        for i in 0..<12_000 {
+            input.append(("a", event(4_000 + Int64(i) * 10)))
+            // `b` moves slowly, so the watermark passes a few hundred of `a`'s events at a time.
+            if i % 500 == 499 { input.append(("b", event(Int64(i) * 6))) }
+        }
+        for i in 0..<30 { input.append(("b", event(75_000 + Int64(i) * 1_500))) }
+
+        var harness = try EngineHarness(source)
+        harness.engine.trackChanges()
+        var store = MemoryEngineState()
+        var largest = 0
+        var chunksDeleted = 0
+        for (i, (stream, fields)) in input.enumerated() {
+            harness.send(stream, fields)
+            guard i % 5_000 == 4_999 || i == input.count - 1 else { continue }
+            let counts = harness.engine.writeCheckpoint(into: &store)
+            largest = max(largest, counts.waitingWritten)
+            chunksDeleted += counts.waitingChunksDeleted
+            let difference = Self.difference(store, fullCheckpointOf: harness.engine)
+            #expect(difference == nil, "after event \(i): \(difference ?? "")")
+        }
+        #expect(largest > 2 * Int(PendingEvents.Changes.chunkSize), "no checkpoint wrote three chunks or more")
+        #expect(chunksDeleted > 2, "chunks the watermark passed were not deleted")
+        let expected = try run(input, restartAt: [], source: source)
+        #expect(expected.count > 10, "the stream should produce alerts")
+        #expect(try run(input, restartAt: [3_000, 7_777, 12_010], checkpointEvery: 4_100, source: source) == expected)
     }
 
     /// A reload (`Engine.reloading`) loses the notes of what the store holds; the next checkpoint into the same
