@@ -107,8 +107,8 @@ public struct CheckpointCapture: Sendable {
 ///   patterns (name and fingerprint) whose state the store holds;
 /// - `p<name>\0` — a pattern: its watermark, counters, timer order and arrival count;
 /// - `w<name>\0<arrival>` — a chunk of events waiting for the pattern's watermark, with their keys and arrival
-///   numbers, under the first one's (eight bytes, big-endian): the events that arrived since the last checkpoint
-///   and still wait, written once; deleted once the watermark has passed them all (a restore skips those of its
+///   numbers: those in one range of 2,048 arrival numbers, under the range's start (eight bytes, big-endian), of
+///   the events that arrived since the last checkpoint and still wait, written once; deleted once the watermark has passed them all (a restore skips those of its
 ///   events at or below the watermark: they were matched);
 /// - `k<name>\0<key>` — one key of a pattern: its partial and held matches with the events they bind (each once),
 ///   its sequence counter and its timer.
