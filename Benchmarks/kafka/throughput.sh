@@ -3,7 +3,7 @@
 # memory, CPU in all and per thread, with the bare librdkafka consumer's rate before each run (the machine is
 # shared and noisy: compare within one invocation, as ratios).
 #
-#   Benchmarks/kafka/throughput.sh [--events N | --input DIR] [--rounds R] LABEL=BINARY[,-X,KEY=VALUE,...] ...
+#   Benchmarks/kafka/throughput.sh [--events N | --input DIR] [--rounds R] [--keep-logs DIR] LABEL=BINARY[,ARG,...] ...
 #
 # e.g. Benchmarks/kafka/throughput.sh --events 3000000 --rounds 2 base=/tmp/cepd-base head=.build/release/cepd \
 #        small=.build/release/cepd,-X,queued.min.messages=5000
@@ -11,7 +11,8 @@
 # --input DIR takes logins.jsonl, geo.jsonl and payments.jsonl from DIR (e.g. Benchmarks/checkpoint.sh's million
 # open keys) instead of generating them. A label's arguments go after the defaults below, so that
 # `--state-dir,STATE,--checkpoint-interval,1s` turns checkpoints on (STATE: a fresh directory per run); its log's
-# checkpoint lines are summed up.
+# checkpoint lines are summed up. --keep-logs DIR keeps each run's cepd log as DIR/LABEL-N.log (N counts the runs),
+# for the checkpoint lines' details (waiting events written, how long each capture held up matching).
 #
 # Defaults: 1,000,000 events of the fraud stream (Benchmarks/flink/fraud.cep; 10,000 users per million events) in
 # three topics of 3 partitions on a local Tansu broker, 1 round. Each run is a fresh group of one `cepd serve
@@ -21,13 +22,14 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-events=1000000 rounds=1 runs=() input=""
-usage="usage: Benchmarks/kafka/throughput.sh [--events N | --input DIR] [--rounds R] LABEL=BINARY[,ARG,...] ..."
+events=1000000 rounds=1 runs=() input="" keep=""
+usage="usage: Benchmarks/kafka/throughput.sh [--events N | --input DIR] [--rounds R] [--keep-logs DIR] LABEL=BINARY[,ARG,...] ..."
 while [ $# -gt 0 ]; do
     case "$1" in
         --events) events="$2"; shift 2 ;;
         --input) input="$2"; shift 2 ;;
         --rounds) rounds="$2"; shift 2 ;;
+        --keep-logs) keep="$2"; mkdir -p "$keep"; shift 2 ;;
         *=*) runs+=("$1"); shift ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
@@ -83,6 +85,7 @@ for round in $(seq "$rounds"); do
         kill -TERM "$pid"
         wait "$pid" || { echo "throughput: $label exited with $?; its log:" >&2; cat "$work/cepd-$n.log" >&2; exit 1; }
         pid=""
+        [ -z "$keep" ] || cp "$work/cepd-$n.log" "$keep/$label-$n.log"
         awk -v l="$label" -v r="$rate" -v raw="$raw" -v p="$peak" -v c="$cpu" -v t="$threads" -v m="$total" \
             'BEGIN { printf "%-14s %9.0f events/s  (%.2f of the bare consumer'"'"'s %.0f)  peak %4.0f MB  CPU %6.2f s (%.2f s per 1M; busiest threads %s s)\n", l, r, r / raw, raw, p / 1024, c, c * 1e6 / m, t }'
         # Checkpoints, if any: how many, keys written, the longest write and, where the log says it, the longest
