@@ -22,6 +22,16 @@ public struct MemoryEngineState: EngineStateWriter, EngineStateReader, Sendable 
     public var byteCount: Int { records.reduce(0) { $0 + $1.key.count + $1.value.count } }
 }
 
+extension MemoryEngineState {
+    /// The records of what `Engine.snapshot()` returned (a format this cepd reads).
+    init(snapshot bytes: [UInt8]) throws(SnapshotError) {
+        var r = try Engine.reader(checkingHeaderOf: bytes, kind: "snapshot").0
+        self.init()
+        for _ in 0..<(try r.count()) { put(try r.blob(), try r.blob()) }
+        guard r.isAtEnd else { throw r.fail("trailing bytes") }
+    }
+}
+
 extension Engine {
     /// The whole engine state as bytes: a full checkpoint into memory, serialized (`CEPS`, the format version,
     /// then the records in key order).
@@ -43,10 +53,7 @@ extension Engine {
 
     /// Restores what `snapshot()` returned into this engine, which must be fresh (no events fed yet).
     public mutating func restore(_ bytes: [UInt8]) throws(SnapshotError) -> RestoreReport {
-        var r = try Self.reader(checkingHeaderOf: bytes, kind: "snapshot").0
-        var store = MemoryEngineState()
-        for _ in 0..<(try r.count()) { store.put(try r.blob(), try r.blob()) }
-        guard r.isAtEnd else { throw r.fail("trailing bytes") }
+        let store = try MemoryEngineState(snapshot: bytes)
         do {
             guard let report = try restore(from: store) else { throw SnapshotError(message: "empty snapshot") }
             return report

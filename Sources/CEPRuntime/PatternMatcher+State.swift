@@ -95,8 +95,7 @@ extension PendingEvents {
         var removed: [UInt64] = []
 
         /// The waiting events whose arrival numbers fall in one range of `chunkSize` numbers, keyed by the range's
-        /// start. Bucketed by range in one pass over the queue on the engine's thread; sorted by arrival on the
-        /// store's (a sort of a million events cost the engine's thread ~150 ms at a checkpoint).
+        /// start, in arrival order.
         struct Chunk: Sendable {
             let first: UInt64
             var events: [(arrival: UInt64, event: Event, key: Value)] = []
@@ -124,7 +123,7 @@ extension PendingEvents {
                 Self.key(chunk.first, prefix: prefix, into: &key)
                 record.bytes.removeAll(keepingCapacity: true)
                 record.unsigned(UInt64(chunk.events.count))
-                for item in chunk.events.sorted(by: { $0.arrival < $1.arrival }) {
+                for item in chunk.events {
                     record.unsigned(item.arrival)
                     item.event.write(into: &record, automaton)
                     record.value(item.key)
@@ -158,30 +157,26 @@ extension PendingEvents {
             changes.removed = chunks.lazy.filter { $0.latest <= watermark }.map(\.first)
             chunks.removeAll { $0.latest <= watermark }
         }
-        // Each event goes to the chunk of its arrival's range, found through an array by range while the ranges
-        // since `base` are no more than the events (the usual case: the arrivals since the last checkpoint), else
-        // through a dictionary (a rewrite, where one old event can stretch the ranges over a long run).
+        // In arrival order, cut where a range of `chunkSize` numbers ends: the events' slots were handed out in
+        // about that order, so reading them goes through memory in order. (Bucketing by range without the sort,
+        // tried, held matching as long: 106–291 ms against 123 ms for 1.45M events, and took twice the code.)
+        var new = heap.entries.filter { changes.rewrite || $0.arrival >= storedBelow }
+        new.sort { $0.arrival < $1.arrival }
         let size = Changes.chunkSize
-        var base = storedBelow
-        if changes.rewrite { base = heap.entries.lazy.map(\.arrival).min() ?? 0 }
-        let ranges = Int((nextArrival - min(base, nextArrival)) / size) + 1
-        var byRange = ranges <= heap.count + 1 ? [Int32](repeating: -1, count: ranges) : []
-        var byRangeKey: [UInt64: Int32] = [:]
-        var latest: [Int64] = []
-        for entry in heap.entries where entry.arrival >= base {
-            let range = (entry.arrival - base) / size
-            var index = byRange.isEmpty ? byRangeKey[range] ?? -1 : byRange[Int(range)]
-            if index < 0 {
-                index = Int32(changes.added.count)
-                changes.added.append(Changes.Chunk(first: base + range * size))
-                latest.append(Int64.min)
-                if byRange.isEmpty { byRangeKey[range] = index } else { byRange[Int(range)] = index }
+        let base = changes.rewrite ? new.first?.arrival ?? 0 : storedBelow
+        var next = 0
+        while next < new.count {
+            var chunk = Changes.Chunk(first: base + (new[next].arrival - base) / size * size)
+            var latest = Int64.min
+            while next < new.count && new[next].arrival < chunk.first + size {
+                let item = items[Int(new[next].id)]!
+                chunk.events.append((new[next].arrival, item.event, item.key))
+                latest = max(latest, new[next].time)
+                next += 1
             }
-            let item = items[Int(entry.id)]!
-            changes.added[Int(index)].events.append((entry.arrival, item.event, item.key))
-            latest[Int(index)] = max(latest[Int(index)], entry.time)
+            chunks.append((chunk.first, latest))
+            changes.added.append(chunk)
         }
-        for (chunk, time) in zip(changes.added, latest) { chunks.append((chunk.first, time)) }
         storedBelow = nextArrival
         rewriteAll = false
         return changes

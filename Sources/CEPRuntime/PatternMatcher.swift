@@ -278,8 +278,8 @@ struct PendingEvents: Sendable {
     // the watermark, so a stored chunk's events at or below the watermark are known to have left it.
     /// Waiting events that arrived before this are in stored chunks (taken by the last checkpoint).
     var storedBelow: UInt64 = 0
-    /// The stored chunks in arrival order: each one's first arrival (its key) and the latest time of its events —
-    /// once the watermark reaches that, none of them waits and the next checkpoint deletes the chunk.
+    /// The stored chunks: each one's key (the start of its range of arrival numbers) and the latest time of its
+    /// events — once the watermark reaches that, none of them waits and the next checkpoint deletes the chunk.
     var chunks: [(first: UInt64, latest: Int64)] = []
     /// The next checkpoint deletes what the store holds of the queue and writes every waiting event: after a reload
     /// or a restore of format 2, when what the store holds is not known chunk by chunk.

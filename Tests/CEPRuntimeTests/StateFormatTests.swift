@@ -49,7 +49,7 @@ import Testing
         _ = try restored.restore(format2)
         #expect(restored.snapshot() == (try [UInt8](Data(contentsOf: Self.fixture(format: 3)))))
         // The store as format 2 left it.
-        var store = try Self.records(ofSnapshot: format2)
+        var store = try MemoryEngineState(snapshot: format2)
         #expect(!store.records.keys.contains { $0.first == UInt8(ascii: "w") }, "format 2 has no waiting records")
         var upgraded = Engine(automaton: automaton)
         upgraded.trackChanges()
@@ -57,18 +57,7 @@ import Testing
         let counts = upgraded.writeCheckpoint(into: &store)
         #expect(counts.waitingWritten > 0)
         #expect(counts.waitingWritten == restored.matchers.reduce(0) { $0 + $1.bufferedEvents })
-        #expect(store.records == (try Self.records(ofSnapshot: restored.snapshot())).records)
-    }
-
-    /// The records a snapshot holds, as a store (`Engine.snapshot`'s layout: magic, format, then keys and values).
-    static func records(ofSnapshot bytes: [UInt8]) throws -> MemoryEngineState {
-        var r = SnapshotReader(bytes)
-        r.position = 4
-        _ = try r.unsigned()
-        var store = MemoryEngineState()
-        for _ in 0..<(try r.count()) { store.put(try r.blob(), try r.blob()) }
-        #expect(r.isAtEnd)
-        return store
+        #expect(store.records == (try MemoryEngineState(snapshot: restored.snapshot())).records)
     }
 
     @Test(arguments: [UInt64(2), 3])
