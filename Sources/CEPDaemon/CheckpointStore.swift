@@ -433,6 +433,10 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
             local.put(key, value)
             changelog.put(Array(key[taskPrefix...]), value)
         }
+        mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+            local.put(key: key, value: value)
+            changelog.put(Array(key[taskPrefix...]), Array(value))
+        }
         mutating func delete(_ key: [UInt8]) {
             local.delete(key)
             changelog.delete(Array(key[taskPrefix...]))
@@ -447,6 +451,7 @@ final class CheckpointStore: EngineStateReader, @unchecked Sendable {
     private final class BatchWriter: EngineStateWriter {
         var batch = WriteBatch()
         func put(_ key: [UInt8], _ value: [UInt8]) { batch.put(key, value) }
+        func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) { batch.put(key: key, value: value) }
         func delete(_ key: [UInt8]) { batch.delete(key) }
         func deletePrefix(_ prefix: [UInt8]) { batch.deletePrefix(prefix) }
     }

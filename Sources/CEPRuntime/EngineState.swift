@@ -5,10 +5,20 @@ import CEPCore
 public protocol EngineStateWriter {
     /// Stores `value` under `key`.
     mutating func put(_ key: [UInt8], _ value: [UInt8])
+    /// Stores the bytes of `value` under those of `key`, both valid only during the call: a checkpoint's records
+    /// without an array each (a default copies them into arrays for `put(_:_:)`).
+    mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
     /// Removes `key`.
     mutating func delete(_ key: [UInt8])
     /// Removes every key starting with `prefix`.
     mutating func deletePrefix(_ prefix: [UInt8])
+}
+
+extension EngineStateWriter {
+    /// Copies the bytes into arrays for `put(_:_:)`.
+    public mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        put(Array(key), Array(value))
+    }
 }
 
 /// Where `Engine.restore(from:)` reads a checkpoint.
@@ -76,8 +86,8 @@ public struct CheckpointCapture: Sendable {
             let prefix = keyPrefix + Engine.keyPrefix(name)
             // Deletions first: a key released and back again since the last checkpoint is put after its delete.
             for released in patterns[p].released {
-                key.bytes.removeAll(keepingCapacity: true)
-                key.bytes.append(contentsOf: prefix)
+                key.removeAll()
+                key.append(contentsOf: prefix)
                 key.value(released)
                 writer.delete(key.bytes)
                 counts.keysDeleted += 1
@@ -87,12 +97,12 @@ public struct CheckpointCapture: Sendable {
             swap(&chunks, &patterns[p].keys)
             while let chunk = chunks.popLast() {
                 for changed in chunk {
-                    key.bytes.removeAll(keepingCapacity: true)
-                    key.bytes.append(contentsOf: prefix)
+                    key.removeAll()
+                    key.append(contentsOf: prefix)
                     key.value(changed.key)
-                    record.bytes.removeAll(keepingCapacity: true)
+                    record.removeAll()
                     changed.state.record(into: &record, table: &table, automaton)
-                    writer.put(key.bytes, record.bytes)
+                    writer.put(key: key.unsafeBytes, value: record.unsafeBytes)
                     counts.keysWritten += 1
                 }
             }
@@ -374,7 +384,7 @@ extension Engine {
 
     private func engineRecord() -> [UInt8] {
         var w = SnapshotWriter()
-        w.bytes.append(contentsOf: Self.stateMagic)
+        w.append(contentsOf: Self.stateMagic)
         w.unsigned(Self.stateVersion)
         w.unsigned(UInt64(sources.count))
         for s in sources {

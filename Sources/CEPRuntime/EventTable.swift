@@ -4,81 +4,94 @@ import CEPCore
 /// that a record stores each once (partial matches of a key share their prefixes and events), as Flink's
 /// `SharedBufferNodeSerializer` does for its nodes. Each event and node writes and reads its own fields.
 struct EventTable {
-    // Unretained: the key state being written holds every event and node it notes, and a checkpoint notes millions
-    // (a retain and a release each, for nothing). One table serves every key of a checkpoint (`removeAll`).
-    private(set) var events: [Unmanaged<Event>] = []
-    private(set) var nodes: [Unmanaged<MatchNode>] = []
-    /// Numbers by identity, used once a table outgrows a linear search (most keys bind an event or two: a
-    /// dictionary per key record would cost more than the record).
-    private var eventIDs: [ObjectIdentifier: Int] = [:]
-    private var nodeIDs: [ObjectIdentifier: Int] = [:]
-    private static let linearLimit = 16
+    private var events = Numbered<Event>()
+    private var nodes = Numbered<MatchNode>()
     /// The chain of nodes `note` walks, kept for its capacity.
     private var chain: [Unmanaged<MatchNode>] = []
 
+    /// Objects numbered by position, unretained: the key state being written holds every event and node a table
+    /// notes, and a checkpoint notes millions (a retain and a release each, for nothing). Emptied by its count, not
+    /// by the array's `removeAll`, which costs ~100 instructions even keeping its capacity (once per key record).
+    private struct Numbered<Object: AnyObject> {
+        private var list: [Unmanaged<Object>] = []
+        private(set) var count = 0
+        /// Numbers by identity, used once the list outgrows a linear search (most keys bind an event or two: a
+        /// dictionary per key record would cost more than the record).
+        private var ids: [ObjectIdentifier: Int] = [:]
+        private static var linearLimit: Int { 16 }
+
+        mutating func removeAll() {
+            count = 0
+            if !ids.isEmpty { ids.removeAll(keepingCapacity: true) }
+        }
+
+        subscript(i: Int) -> Object { list[i].takeUnretainedValue() }
+
+        func find(_ object: Object) -> Int? {
+            if count > Self.linearLimit { return ids[ObjectIdentifier(object)] }
+            let target = Unmanaged.passUnretained(object).toOpaque()
+            var i = 0
+            while i < count {
+                if list[i].toOpaque() == target { return i }
+                i += 1
+            }
+            return nil
+        }
+
+        /// Numbers `object` by its position; the dictionary of numbers is filled when the list reaches
+        /// `linearLimit` and kept up from then on.
+        mutating func append(_ object: Object) {
+            if count >= Self.linearLimit {
+                if ids.isEmpty {
+                    for i in 0..<count { ids[ObjectIdentifier(list[i].takeUnretainedValue())] = i }
+                }
+                ids[ObjectIdentifier(object)] = count
+            }
+            if count < list.count {
+                list[count] = Unmanaged.passUnretained(object)
+            } else {
+                list.append(Unmanaged.passUnretained(object))
+            }
+            count += 1
+        }
+    }
+
     /// Empties the table for the next record, keeping its capacity.
     mutating func removeAll() {
-        events.removeAll(keepingCapacity: true)
-        nodes.removeAll(keepingCapacity: true)
-        if !eventIDs.isEmpty { eventIDs.removeAll(keepingCapacity: true) }
-        if !nodeIDs.isEmpty { nodeIDs.removeAll(keepingCapacity: true) }
+        events.removeAll()
+        nodes.removeAll()
     }
 
     mutating func note(_ event: Event) {
-        guard find(event) == nil else { return }
-        Self.append(event, to: &events, ids: &eventIDs)
+        guard events.find(event) == nil else { return }
+        events.append(event)
     }
 
     mutating func note(_ node: MatchNode?) {
-        chain.removeAll(keepingCapacity: true)
+        chain.clear()
         var current = node
-        while let n = current, find(n) == nil {
+        while let n = current, nodes.find(n) == nil {
             chain.append(Unmanaged.passUnretained(n))
             current = n.previous
         }
         for n in chain.reversed() {  // parents first
-            Self.append(n.takeUnretainedValue(), to: &nodes, ids: &nodeIDs)
+            nodes.append(n.takeUnretainedValue())
             note(n.takeUnretainedValue().event)
         }
     }
 
-    /// Appends `object` to `list`, numbered by its position; the dictionary of numbers is filled when the list
-    /// reaches `linearLimit` and kept up from then on.
-    private static func append<Object: AnyObject>(
-        _ object: Object, to list: inout [Unmanaged<Object>], ids: inout [ObjectIdentifier: Int]
-    ) {
-        if list.count >= linearLimit {
-            if ids.isEmpty {
-                for (i, o) in list.enumerated() { ids[ObjectIdentifier(o.takeUnretainedValue())] = i }
-            }
-            ids[ObjectIdentifier(object)] = list.count
-        }
-        list.append(Unmanaged.passUnretained(object))
-    }
-
-    private static func find<Object: AnyObject>(
-        _ object: Object, in list: [Unmanaged<Object>], ids: [ObjectIdentifier: Int]
-    ) -> Int? {
-        if list.count > linearLimit { return ids[ObjectIdentifier(object)] }
-        let target = Unmanaged.passUnretained(object).toOpaque()
-        return list.firstIndex { $0.toOpaque() == target }
-    }
-
-    private func find(_ event: Event) -> Int? { Self.find(event, in: events, ids: eventIDs) }
-    private func find(_ node: MatchNode) -> Int? { Self.find(node, in: nodes, ids: nodeIDs) }
-
     /// The number `note` gave `event`.
-    func id(of event: Event) -> Int { find(event)! }
+    func id(of event: Event) -> Int { events.find(event)! }
 
     /// The number `note` gave `node`; -1 for none.
-    func id(of node: MatchNode?) -> Int { node.map { find($0)! } ?? -1 }
+    func id(of node: MatchNode?) -> Int { node.map { nodes.find($0)! } ?? -1 }
 
     func write(_ w: inout SnapshotWriter, _ automaton: Automaton) {
         w.unsigned(UInt64(events.count))
-        for e in events { e.takeUnretainedValue().write(into: &w, automaton) }
+        for e in 0..<events.count { events[e].write(into: &w, automaton) }
         w.unsigned(UInt64(nodes.count))
-        for n in nodes {
-            let node = n.takeUnretainedValue()
+        for n in 0..<nodes.count {
+            let node = nodes[n]
             node.write(into: &w, event: id(of: node.event), previous: id(of: node.previous))
         }
     }

@@ -40,7 +40,7 @@ extension Engine {
         var store = MemoryEngineState()
         copy.writeCheckpoint(into: &store, full: true)
         var w = SnapshotWriter()
-        w.bytes.append(contentsOf: Self.stateMagic)
+        w.append(contentsOf: Self.stateMagic)
         w.unsigned(Self.stateVersion)
         let keys = store.records.keys.sorted { $0.lexicographicallyPrecedes($1) }
         w.unsigned(UInt64(keys.count))

@@ -121,23 +121,21 @@ extension PendingEvents {
             var record = SnapshotWriter()
             for chunk in added {
                 Self.key(chunk.first, prefix: prefix, into: &key)
-                record.bytes.removeAll(keepingCapacity: true)
+                record.removeAll()
                 record.unsigned(UInt64(chunk.events.count))
                 for item in chunk.events {
                     record.unsigned(item.arrival)
                     item.event.write(into: &record, automaton)
                     record.value(item.key)
                 }
-                writer.put(key.bytes, record.bytes)
+                writer.put(key: key.unsafeBytes, value: record.unsafeBytes)
             }
         }
 
         static func key(_ arrival: UInt64, prefix: [UInt8], into w: inout SnapshotWriter) {
-            w.bytes.removeAll(keepingCapacity: true)
-            w.bytes.append(contentsOf: prefix)
-            for shift in stride(from: 56, through: 0, by: -8) {
-                w.bytes.append(UInt8(truncatingIfNeeded: arrival >> shift))
-            }
+            w.removeAll()
+            w.append(contentsOf: prefix)
+            w.bigEndian(arrival)
         }
 
         /// The arrival number in a key `key(_:prefix:into:)` made, or nil for a key of another shape.

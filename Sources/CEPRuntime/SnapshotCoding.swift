@@ -8,57 +8,135 @@ public struct SnapshotError: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 /// Appends a compact binary encoding: LEB128 varints (zigzag for signed), length-prefixed strings.
-struct SnapshotWriter {
-    var bytes: [UInt8] = []
+///
+/// Into a buffer it owns, not an array: a checkpoint of a million keys appends hundreds of millions of bytes a
+/// varint at a time, and an array's append checks its uniqueness and capacity for every byte (callgrind: a third of
+/// the store thread's instructions went to `unsigned` and the appends). Not copyable, so that no two writers share
+/// the buffer.
+struct SnapshotWriter: ~Copyable {
+    private var start: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    /// Bytes written.
+    private(set) var count = 0
+
+    init(capacity: Int = 256) {
+        self.capacity = max(capacity, 16)
+        start = .allocate(capacity: self.capacity)
+    }
+
+    deinit { start.deallocate() }
+
+    /// A copy of the bytes written.
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: start, count: count)) }
+
+    /// The bytes written, valid until the writer next changes or goes (a record handed to the store without an
+    /// array of its own).
+    var unsafeBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: start, count: count) }
+
+    /// Empties the writer, keeping its buffer.
+    mutating func removeAll() { count = 0 }
+
+    /// Makes room for `more` bytes after the written ones.
+    @inline(__always)
+    private mutating func reserve(_ more: Int) {
+        if capacity - count < more { grow(more) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ more: Int) {
+        let newCapacity = max(capacity * 2, count + more)
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        bigger.update(from: start, count: count)
+        start.deallocate()
+        start = bigger
+        capacity = newCapacity
+    }
+
+    mutating func byte(_ value: UInt8) {
+        reserve(1)
+        start[count] = value
+        count += 1
+    }
+
+    /// Raw bytes, without a length.
+    mutating func append(contentsOf raw: UnsafeRawBufferPointer) {
+        reserve(raw.count)
+        if let base = raw.baseAddress {
+            (start + count).update(from: base.assumingMemoryBound(to: UInt8.self), count: raw.count)
+        }
+        count += raw.count
+    }
+
+    /// Raw bytes, without a length.
+    mutating func append(contentsOf raw: [UInt8]) {
+        raw.withUnsafeBytes { append(contentsOf: $0) }
+    }
 
     mutating func unsigned(_ value: UInt64) {
+        reserve(10)
         var v = value
+        var i = count
         while v >= 0x80 {
-            bytes.append(UInt8(v & 0x7F) | 0x80)
+            start[i] = UInt8(truncatingIfNeeded: v) | 0x80
             v >>= 7
+            i += 1
         }
-        bytes.append(UInt8(v))
+        start[i] = UInt8(truncatingIfNeeded: v)
+        count = i + 1
     }
 
     mutating func signed(_ value: Int64) { unsigned(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
     mutating func int(_ value: Int) { signed(Int64(value)) }
-    mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    mutating func bool(_ value: Bool) { byte(value ? 1 : 0) }
 
     mutating func string(_ value: String) {
-        // Straight from the string's UTF-8 view: no array per string (a checkpoint writes millions of them).
-        unsigned(UInt64(value.utf8.count))
-        bytes.append(contentsOf: value.utf8)
+        // A native string's UTF-8 is contiguous (a small one's is copied to the stack): no copy of the string.
+        var value = value
+        value.withUTF8 { utf8 in
+            unsigned(UInt64(utf8.count))
+            append(contentsOf: UnsafeRawBufferPointer(utf8))
+        }
     }
 
     /// Length-prefixed raw bytes.
     mutating func blob(_ value: [UInt8]) {
         unsigned(UInt64(value.count))
-        bytes.append(contentsOf: value)
+        append(contentsOf: value)
     }
 
+    /// Eight bytes, little-endian.
     mutating func double(_ value: Double) {
+        reserve(8)
         let bits = value.bitPattern
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+        for i in 0..<8 { start[count + i] = UInt8(truncatingIfNeeded: bits >> UInt64(i * 8)) }
+        count += 8
+    }
+
+    /// Eight bytes, big-endian (keys that sort by number).
+    mutating func bigEndian(_ value: UInt64) {
+        reserve(8)
+        for i in 0..<8 { start[count + i] = UInt8(truncatingIfNeeded: value >> UInt64(56 - i * 8)) }
+        count += 8
     }
 
     mutating func value(_ value: Value) {
         switch value {
-        case .null: bytes.append(0)
+        case .null: byte(0)
         case .string(let s):
-            bytes.append(1)
+            byte(1)
             string(s)
         case .int(let i):
-            bytes.append(2)
+            byte(2)
             signed(i)
         case .float(let d):
-            bytes.append(3)
+            byte(3)
             double(d)
-        case .bool(let b): bytes.append(b ? 5 : 4)
+        case .bool(let b): byte(b ? 5 : 4)
         case .time(let t):
-            bytes.append(6)
+            byte(6)
             signed(t)
         case .duration(let d):
-            bytes.append(7)
+            byte(7)
             signed(d)
         }
     }

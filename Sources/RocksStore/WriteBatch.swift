@@ -20,6 +20,16 @@ public struct WriteBatch: ~Copyable {
         puts += 1
     }
 
+    /// Stores the bytes of `value` under those of `key` when the batch is written (RocksDB copies them now: they
+    /// need to stay valid only during the call).
+    public mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        rocksdb_writebatch_put(
+            handle, key.baseAddress?.assumingMemoryBound(to: CChar.self), key.count,
+            value.baseAddress?.assumingMemoryBound(to: CChar.self), value.count)
+        payloadBytes += key.count + value.count
+        puts += 1
+    }
+
     /// Removes `key` when the batch is written (nothing happens if it is absent).
     public mutating func delete(_ key: [UInt8]) {
         withChars(key) { k, kn in rocksdb_writebatch_delete(handle, k, kn) }
