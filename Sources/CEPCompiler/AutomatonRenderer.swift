@@ -54,8 +54,15 @@ public struct AutomatonRenderer: Sendable {
         if let emit = pattern.timeoutEmit {
             out += "  timeout:  to \"\(emit.topic)\" { \(emit.fields.map(\.name).joined(separator: ", ")) }\n"
         }
-        out += "  states:\n"
         let printer = ConditionPrinter(automaton: automaton, pattern: pattern)
+        if let suppress = pattern.suppress {
+            // An output expression reads only bindings: any step index serves as its "current" one.
+            let by = suppress.by.map { " and " + printer.text($0, step: 0) } ?? ""
+            out +=
+                "  suppress: \(DurationFormat.format(milliseconds: suppress.duration)) after an alert, per key\(by)"
+                + " (by the last event's time)\n"
+        }
+        out += "  states:\n"
         for index in order(pattern) {
             let state = pattern.states[index]
             var tags: [String] = []

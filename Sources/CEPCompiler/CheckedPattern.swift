@@ -42,4 +42,5 @@ struct CheckedPattern {
     var skip: SkipStrategy
     var emit: OutputSpec?
     var timeoutEmit: OutputSpec?
+    var suppress: SuppressSpec?
 }

@@ -127,11 +127,36 @@ extension Checker {
                 .missingEmit(decl.name.name), at: decl.name.range,
                 help: "add 'emit to \"alerts\" { ... }'")
         }
+        let suppress = decl.suppress.flatMap { checkSuppress($0, of: decl, bindings) }
         let specs = bindings.map { BindingSpec(name: $0.name.name, stream: $0.stream ?? 0, kind: $0.kind) }
         return CheckedPattern(
             decl: decl, steps: steps, predicates: predicates, predicateSteps: predicateSteps, bindings: specs,
             keys: keys, window: decl.within?.value,
-            skip: skip, emit: emit, timeoutEmit: timeoutEmit)
+            skip: skip, emit: emit, timeoutEmit: timeoutEmit, suppress: suppress)
+    }
+
+    /// `suppress DURATION [by EXPR]`: a positive duration, a pattern window (it bounds how long a suppression is
+    /// remembered: see `PatternMatcher.Suppression`), an `emit` to suppress, and an expression over the match.
+    private mutating func checkSuppress(_ clause: SuppressClause, of decl: PatternDecl, _ bindings: [BindingInfo])
+        -> SuppressSpec?
+    {
+        if clause.duration.value <= 0 { diagnostics.report(.invalidSuppress(), at: clause.duration.range) }
+        if decl.within == nil {
+            diagnostics.report(
+                .suppressWithoutWithin(decl.name.name), at: clause.range,
+                help: "add 'within' with the longest time a match may take, e.g. 'within 10m'")
+        }
+        if decl.emit == nil {
+            diagnostics.report(.suppressWithoutEmit(decl.name.name), at: clause.range)
+        }
+        var by: CompiledExpr?
+        if let expr = clause.by {
+            var scope = ExpressionScope(kind: .output, bindings: bindings)
+            scope.mayBeUnbound = Set(bindings.indices.filter { bindings[$0].kind == .optional })
+            // An unbound step's field is null, and null is one more value to suppress by: no warning.
+            by = check(expr, in: &scope).0
+        }
+        return SuppressSpec(duration: clause.duration.value, by: by)
     }
 
     /// Modifiers, `until` and negation rules of one step.

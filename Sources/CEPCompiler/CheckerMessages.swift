@@ -129,6 +129,9 @@ extension DiagnosticMessage {
     static func invalidWithin() -> Self {
         .init(id: "invalid-within", "'within' must be longer than 0ms")
     }
+    static func invalidSuppress() -> Self {
+        .init(id: "invalid-suppress", "'suppress' must be longer than 0ms")
+    }
     static func keyTypeMismatch(_ stream: String, _ type: String, _ other: String, _ otherType: String) -> Self {
         .init(
             id: "key-type-mismatch",
@@ -194,6 +197,16 @@ extension DiagnosticMessage {
             id: "shared-topic-without-filter",
             "stream '\(name)' shares topic \"\(topic)\" with another stream but has no 'where' filter, so it takes every event",
             severity: .warning)
+    }
+    static func suppressWithoutEmit(_ name: String) -> Self {
+        .init(
+            id: "suppress-without-emit",
+            "pattern '\(name)' suppresses alerts but has no 'emit'; 'suppress' applies to matches, not timeouts")
+    }
+    static func suppressWithoutWithin(_ name: String) -> Self {
+        .init(
+            id: "suppress-without-within",
+            "pattern '\(name)' has 'suppress' but no 'within'; the window bounds how long a suppression is remembered")
     }
     static func typeMismatch(_ expected: String, _ found: String) -> Self {
         .init(id: "type-mismatch", "expected '\(expected)', found '\(found)'")

@@ -51,7 +51,7 @@ public enum Compiler {
                     predicates: pattern.predicates, predicateSteps: pattern.predicateSteps, window: pattern.window,
                     skip: pattern.skip, emit: pattern.emit,
                     timeoutEmit: pattern.timeoutEmit,
-                    bound: BoundAnalysis.bound(of: pattern, states: states, start: start))
+                    bound: BoundAnalysis.bound(of: pattern, states: states, start: start), suppress: pattern.suppress)
             }
             automaton = Automaton(streams: checker.streamSpecs(), patterns: lowered)
         }

@@ -126,6 +126,9 @@ final class DaemonMetrics: @unchecked Sendable {
             count("cepd_timeouts_total", labels, stats.timeouts[index])
             let matchers = snapshot.engine.matchers(ofPattern: PatternID(index))
             count("cepd_partial_matches_dropped_total", labels, matchers.reduce(0) { $0 + $1.droppedPartialMatches })
+            if pattern.suppress != nil {
+                count("cepd_alerts_suppressed_total", labels, matchers.reduce(0) { $0 + $1.suppressedAlerts })
+            }
             set("cepd_buffered_events", labels, Double(matchers.reduce(0) { $0 + $1.bufferedEvents }))
             set("cepd_active_keys", labels, Double(matchers.reduce(0) { $0 + $1.activeKeys }))
             // Over the tasks this process runs: the one furthest behind.

@@ -427,6 +427,7 @@ struct FileReplay {
             text += "  \(pattern.name): \(stats.matches[p]) match\(stats.matches[p] == 1 ? "" : "es")"
             if pattern.timeoutEmit != nil { text += ", \(stats.timeouts[p]) timed out" }
             let matchers = driver.engine.matchers(ofPattern: PatternID(p))
+            if pattern.suppress != nil { text += ", \(matchers.reduce(0) { $0 + $1.suppressedAlerts }) suppressed" }
             let dropped = matchers.reduce(0) { $0 + $1.droppedPartialMatches }
             if dropped > 0 {
                 let key =

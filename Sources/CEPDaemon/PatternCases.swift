@@ -18,7 +18,8 @@ import Foundation
 /// - `watermark TIME`: every pattern's watermark moves to TIME (epoch ms or RFC 3339);
 /// - `expect PATTERN JSON`: an alert of PATTERN whose fields include those given (numbers compare by value);
 ///   `expect timeout PATTERN JSON` for an `on timeout` alert;
-/// - `expect late N`, `expect dead-letters N`: how many events are late and malformed (0 when not given).
+/// - `expect late N`, `expect dead-letters N`: how many events are late and malformed (0 when not given);
+/// - `expect suppressed PATTERN N`: how many of PATTERN's matches `suppress` kept back (0 when not given).
 /// Every alert must be expected: one that no `expect` line claims fails the case. At the end of a case the
 /// watermark goes to +∞, as at the end of a replay.
 struct PatternCases {
@@ -29,6 +30,8 @@ struct PatternCases {
         var expectations: [Expectation] = []
         var expectedLate = 0
         var expectedDeadLetters = 0
+        /// By pattern name; a pattern not listed expects none.
+        var expectedSuppressed: [String: Int] = [:]
     }
 
     enum Step {
@@ -87,6 +90,12 @@ struct PatternCases {
                 case "late", "dead-letters":
                     guard let n = Int(tail), n >= 0 else { throw fail("'expect \(what)' needs a count") }
                     if what == "late" { current.expectedLate = n } else { current.expectedDeadLetters = n }
+                case "suppressed":
+                    let (pattern, count) = split(tail)
+                    guard !pattern.isEmpty, let n = Int(count), n >= 0 else {
+                        throw fail("'expect suppressed' needs a pattern name and a count")
+                    }
+                    current.expectedSuppressed[pattern] = n
                 default:
                     var pattern = what
                     var json = tail

@@ -162,6 +162,17 @@ struct CaseRunner {
         if late != testCase.expectedLate {
             problems.append("late events: \(late), expected \(testCase.expectedLate)")
         }
+        for (pattern, expected) in testCase.expectedSuppressed.sorted(by: { $0.key < $1.key })
+        where !automaton.patterns.contains(where: { $0.name == pattern }) {
+            problems.append("'expect suppressed \(pattern) \(expected)': no pattern named '\(pattern)'")
+        }
+        for (p, pattern) in automaton.patterns.enumerated() {
+            let suppressed = engine.matchers(ofPattern: PatternID(p)).reduce(0) { $0 + $1.suppressedAlerts }
+            let expected = testCase.expectedSuppressed[pattern.name] ?? 0
+            if suppressed != expected {
+                problems.append("suppressed alerts of \(pattern.name): \(suppressed), expected \(expected)")
+            }
+        }
         if deadLetters.count != testCase.expectedDeadLetters {
             problems.append("dead letters: \(deadLetters.count), expected \(testCase.expectedDeadLetters)")
             problems.append(contentsOf: deadLetters.map { "  " + $0 })

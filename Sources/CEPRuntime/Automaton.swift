@@ -44,14 +44,17 @@ public struct PatternAutomaton: Sendable, Hashable {
     public var timeoutEmit: OutputSpec?
     /// How many partial matches one key can hold, as far as the compiler can tell.
     public var bound: PartialMatchBound
+    /// At most one alert per key (and value of an expression) in a span of event time (`suppress`).
+    public var suppress: SuppressSpec?
 
     /// Creates a pattern automaton.
     public init(
         name: String, location: String, bindings: [BindingSpec], keys: [PatternKey], states: [NFAState],
         start: Int, predicates: [CompiledExpr], predicateSteps: [Int], window: Int64?, skip: SkipStrategy,
         emit: OutputSpec?,
-        timeoutEmit: OutputSpec?, bound: PartialMatchBound
+        timeoutEmit: OutputSpec?, bound: PartialMatchBound, suppress: SuppressSpec? = nil
     ) {
+        self.suppress = suppress
         self.name = name
         self.location = location
         self.bindings = bindings
@@ -200,6 +203,21 @@ public enum SkipStrategy: Sendable, Hashable {
     case toFirst(Int)
     /// Skip to the last event bound to the binding with this index.
     case toLast(Int)
+}
+
+/// `suppress DURATION [by EXPR]`: after an alert whose last event has time T, a match of the same key (and the
+/// same value of `by`) whose last event is before T + `duration` is counted, not emitted.
+public struct SuppressSpec: Sendable, Hashable {
+    /// In milliseconds.
+    public var duration: Int64
+    /// Evaluated on the completed match; nil: the key alone.
+    public var by: CompiledExpr?
+
+    /// Creates a suppression spec.
+    public init(duration: Int64, by: CompiledExpr?) {
+        self.duration = duration
+        self.by = by
+    }
 }
 
 /// An `emit to` clause.

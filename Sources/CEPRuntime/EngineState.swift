@@ -48,6 +48,8 @@ public struct CheckpointCapture: Sendable {
         let waiting: PendingEvents.Changes
         /// Keys whose state emptied: deleted.
         let released: [Value]
+        /// Entries of the pattern's suppression put (a time) or forgotten (nil).
+        let suppression: [(key: AlertSuppression.Key, time: Int64?)]
         /// Keys whose state changed, with that state, in chunks (`chunkSize`): no array of a million entries (glibc
         /// maps one afresh, page by page, each time), and `write` lets each go once it is encoded.
         var keys: [[Key]]
@@ -70,6 +72,7 @@ public struct CheckpointCapture: Sendable {
         for name in obsoletePatterns {
             writer.deletePrefix(keyPrefix + Engine.keyPrefix(name))
             writer.deletePrefix(keyPrefix + Engine.waitingPrefix(name))
+            writer.deletePrefix(keyPrefix + Engine.suppressionPrefix(name))
             writer.delete(keyPrefix + Engine.patternKey(name))
         }
         writer.put(keyPrefix + [UInt8(ascii: "e")], engineRecord)
@@ -83,6 +86,20 @@ public struct CheckpointCapture: Sendable {
             patterns[p].waiting.write(into: &writer, prefix: keyPrefix + Engine.waitingPrefix(name), automaton)
             counts.waitingWritten += patterns[p].waiting.eventCount
             counts.waitingChunksDeleted += patterns[p].waiting.removed.count
+            let suppressionPrefix = keyPrefix + Engine.suppressionPrefix(name)
+            for (entry, time) in patterns[p].suppression {
+                key.removeAll()
+                key.append(contentsOf: suppressionPrefix)
+                key.value(entry.key)
+                key.value(entry.by)
+                if let time {
+                    record.removeAll()
+                    record.signed(time)
+                    writer.put(key: key.unsafeBytes, value: record.unsafeBytes)
+                } else {
+                    writer.delete(key.bytes)
+                }
+            }
             let prefix = keyPrefix + Engine.keyPrefix(name)
             // Deletions first: a key released and back again since the last checkpoint is put after its delete.
             for released in patterns[p].released {
@@ -121,7 +138,9 @@ public struct CheckpointCapture: Sendable {
 ///   the events that arrived since the last checkpoint and still wait, written once; deleted once the watermark has passed them all (a restore skips those of its
 ///   events at or below the watermark: they were matched);
 /// - `k<name>\0<key>` — one key of a pattern: its partial and held matches with the events they bind (each once),
-///   its sequence counter and its timer.
+///   its sequence counter and its timer;
+/// - `s<name>\0<key><value>` — for a pattern with `suppress`, the last event time of the last alert let through
+///   for a key and value of `by` (`AlertSuppression`), deleted once it can suppress nothing more.
 ///
 /// A pattern is restored only when its compiled form is unchanged (same fingerprint); a changed or new pattern
 /// starts empty and is listed in `RestoreReport.started`, and the stored state of changed and removed patterns is
@@ -130,8 +149,10 @@ public struct CheckpointCapture: Sendable {
 extension Engine {
     static let stateMagic: [UInt8] = Array("CEPS".utf8)
     /// Bumped whenever the encoding changes; a checkpoint of another format is refused, never misread. Format 2
-    /// (a pattern's waiting events inside its record) is still read; the next checkpoint rewrites it as format 3.
-    public static let stateVersion: UInt64 = 3
+    /// (a pattern's waiting events inside its record) is still read; the next checkpoint rewrites it in the
+    /// current format. Format 3 lacks only what format 4 added: the suppressed alerts counted in a pattern's record
+    /// and the suppression records (`s`).
+    public static let stateVersion: UInt64 = 4
     /// The oldest format `restore` reads.
     static let oldestStateVersion: UInt64 = 2
 
@@ -243,6 +264,7 @@ extension Engine {
             // would copy its whole slot array.
             let (changed, released) = matchers[p].takeChanges()
             let waiting = matchers[p].pending.takeChanges(all: full, watermark: matchers[p].watermark)
+            let suppression = matchers[p].suppression?.takeChanges(all: full) ?? []
             let matcher = matchers[p]
             let slots = full ? Array(matcher.keyIndex.slots) : changed
             var keys: [[CheckpointCapture.Key]] = []
@@ -263,7 +285,7 @@ extension Engine {
             capture.patterns.append(
                 CheckpointCapture.Pattern(
                     name: automaton.patterns[p].name, record: record, waiting: waiting, released: released,
-                    keys: keys))
+                    suppression: suppression, keys: keys))
         }
         return capture
     }
@@ -329,6 +351,18 @@ extension Engine {
                 }
             }
             if let decodeError { throw decodeError }
+            let suppressionPrefix = Self.suppressionPrefix(name)
+            try reader.scan(prefix: suppressionPrefix) { key, value in
+                do throws(SnapshotError) {
+                    try matchers[p].restoreSuppression(
+                        key: Array(key[suppressionPrefix.count...]), record: value, automaton)
+                    return true
+                } catch {
+                    decodeError = error
+                    return false
+                }
+            }
+            if let decodeError { throw decodeError }
             let prefix = Self.keyPrefix(name)
             try reader.scan(prefix: prefix) { key, value in
                 do throws(SnapshotError) {
@@ -375,6 +409,7 @@ extension Engine {
     static func patternKey(_ name: String) -> [UInt8] { [UInt8(ascii: "p")] + Array(name.utf8) + [0] }
     static func keyPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "k")] + Array(name.utf8) + [0] }
     static func waitingPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "w")] + Array(name.utf8) + [0] }
+    static func suppressionPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "s")] + Array(name.utf8) + [0] }
 
     static func encoded(_ value: Value) -> [UInt8] {
         var w = SnapshotWriter()
@@ -461,6 +496,7 @@ extension Engine {
                 if !fresh.obsoletePatternState.contains(name) { fresh.obsoletePatternState.append(name) }
                 for slot in fresh.matchers[p].keyIndex.slots { fresh.matchers[p].markChanged(slot) }
                 fresh.matchers[p].pending.rewriteAll = true
+                fresh.matchers[p].suppression?.markAllChanged()
             }
         }
         let old = Dictionary(

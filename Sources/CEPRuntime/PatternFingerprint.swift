@@ -71,6 +71,12 @@ extension PatternAutomaton {
         w.optional(emit) { w, o in o.canonical(into: &w) }
         w.optional(timeoutEmit) { w, o in o.canonical(into: &w) }
         bound.canonical(into: &w)
+        // Only when present, so that the fingerprints of patterns without it are those stored before it existed.
+        if let suppress {
+            w.tag(0x53)
+            w.int(suppress.duration)
+            w.optional(suppress.by) { w, e in e.canonical(into: &w) }
+        }
     }
 }
 

@@ -6,18 +6,23 @@ import CEPCore
 extension PatternMatcher {
     /// What the record holds, as values: taken on the engine's thread, encoded on any.
     var recordParts: RecordParts {
-        RecordParts(watermark: watermark, nextOrder: timers.nextOrder, nextArrival: pending.nextArrival)
+        RecordParts(
+            watermark: watermark, nextOrder: timers.nextOrder, nextArrival: pending.nextArrival,
+            suppressed: suppressedAlerts)
     }
 
     struct RecordParts: Sendable {
         let watermark: Int64
         let nextOrder: UInt64
         let nextArrival: UInt64
+        /// Alerts suppressed so far (format 4 on).
+        let suppressed: Int
 
         func write(into w: inout SnapshotWriter) {
             w.signed(watermark)
             w.unsigned(nextOrder)
             w.unsigned(nextArrival)
+            w.int(suppressed)
         }
     }
 
@@ -33,6 +38,37 @@ extension PatternMatcher {
             pending.nextArrival = try r.unsigned()
             pending.storedBelow = pending.nextArrival
         }
+        if format >= 4 {
+            let suppressed = try r.int()
+            guard suppressed == 0 || suppression != nil else {
+                throw r.fail(
+                    "suppressed alerts counted for pattern '\(automaton.patterns[index].name)', which has no 'suppress'"
+                )
+            }
+            suppression?.suppressed = suppressed
+        }
+    }
+
+    /// Adds an entry of the pattern's suppression (`AlertSuppression`) read from its record: the key and value it
+    /// is for (the record's key after the pattern's prefix), the last event time of the alert let through.
+    mutating func restoreSuppression(key keyBytes: [UInt8], record: [UInt8], _ automaton: Automaton)
+        throws(SnapshotError)
+    {
+        let name = automaton.patterns[index].name
+        guard suppression != nil else {
+            throw SnapshotError(message: "corrupt snapshot: suppression state for pattern '\(name)', which has none")
+        }
+        var k = SnapshotReader(keyBytes)
+        let key = AlertSuppression.Key(key: try k.value(), by: try k.value())
+        guard k.isAtEnd else { throw k.fail("trailing bytes in a suppression key of pattern '\(name)'") }
+        var r = SnapshotReader(record)
+        let time = try r.signed()
+        guard r.isAtEnd else { throw r.fail("trailing bytes in a suppression record of pattern '\(name)'") }
+        guard suppression!.last[key] == nil else {
+            throw SnapshotError(
+                message: "corrupt snapshot: suppression of \(key.key) in pattern '\(name)' stored twice")
+        }
+        suppression!.remember(key, time, noting: false)
     }
 
     /// Adds the events of a stored chunk (`PendingEvents.Changes.write`) that still wait — those after the watermark

@@ -53,6 +53,8 @@ public struct PatternMatcher {
     var releasedKeys: [Value] = []
     /// The caps on open partial matches and their bookkeeping, when set (`setLimits`).
     var limitState: LimitState?
+    /// The alerts let through lately, for a pattern with `suppress`.
+    var suppression: AlertSuppression?
 
     struct KeySlot {
         var key: Value
@@ -68,7 +70,11 @@ public struct PatternMatcher {
         self.index = index
         self.executor = NFAExecutor(automaton.patterns[index], index: index)
         branches = Self.branches(automaton.patterns[index])
+        suppression = AlertSuppression(automaton.patterns[index])
     }
+
+    /// Matches not emitted by `suppress` since the pattern's state began (0 without it).
+    public var suppressedAlerts: Int { suppression?.suppressed ?? 0 }
 
     /// Whether the pattern branches every partial match on every event (an IGNORE that takes anything: `->>` or
     /// `any`), so that a key's partial matches can multiply with its events (see `PartialMatchLimits`).
@@ -122,6 +128,13 @@ public struct PatternMatcher {
     public mutating func advance(to newWatermark: Int64, into outputs: inout [MatchOutput]) {
         guard newWatermark > watermark else { return }
         watermark = newWatermark
+        let firstOutput = outputs.count
+        defer {
+            if suppression != nil {
+                suppression!.filter(&outputs, from: firstOutput, noting: tracksChanges)
+                suppression!.expire(at: newWatermark, noting: tracksChanges)
+            }
+        }
         let executor = self.executor
         while let (event, key) = pending.popIfDue(newWatermark) {
             let slot: Int32

@@ -145,7 +145,7 @@ public struct FieldDecl: Sendable, Hashable {
     }
 }
 
-/// `pattern NAME { match ...; within ...; skip ...; partition by ...; emit ...; on timeout emit ... }`
+/// `pattern NAME { match ...; within ...; skip ...; partition by ...; suppress ...; emit ...; on timeout emit ... }`
 public struct PatternDecl: Sendable, Hashable {
     /// The pattern's name.
     public var name: Identifier
@@ -163,14 +163,18 @@ public struct PatternDecl: Sendable, Hashable {
     public var emit: EmitClause?
     /// Output for partial matches that time out.
     public var timeoutEmit: EmitClause?
+    /// At most one alert per key (or value of an expression) in a span of event time.
+    public var suppress: SuppressClause?
     /// The whole declaration.
     public var range: SourceRange
 
     /// Creates a pattern declaration.
     public init(
         name: Identifier, steps: [Step], matchRange: SourceRange?, within: Located<Int64>?, skip: SkipClause?,
-        partition: PartitionClause?, emit: EmitClause?, timeoutEmit: EmitClause?, range: SourceRange
+        partition: PartitionClause?, emit: EmitClause?, timeoutEmit: EmitClause?, suppress: SuppressClause? = nil,
+        range: SourceRange
     ) {
+        self.suppress = suppress
         self.name = name
         self.steps = steps
         self.matchRange = matchRange
@@ -179,6 +183,24 @@ public struct PatternDecl: Sendable, Hashable {
         self.partition = partition
         self.emit = emit
         self.timeoutEmit = timeoutEmit
+        self.range = range
+    }
+}
+
+/// `suppress DURATION [by EXPR]`: after an alert whose last event has time T, matches of the same key (and value
+/// of EXPR) whose last event is before T + DURATION are counted, not emitted.
+public struct SuppressClause: Sendable, Hashable {
+    /// How long after an alert's last event later matches are suppressed, in milliseconds.
+    public var duration: Located<Int64>
+    /// What suppression is per, beside the key; nil: the key alone.
+    public var by: Expr?
+    /// The clause.
+    public var range: SourceRange
+
+    /// Creates a suppress clause.
+    public init(duration: Located<Int64>, by: Expr?, range: SourceRange) {
+        self.duration = duration
+        self.by = by
         self.range = range
     }
 }

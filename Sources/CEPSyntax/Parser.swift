@@ -323,7 +323,7 @@ public struct Parser {
         return fields
     }
 
-    private static let patternClauses: Set<String> = ["match", "within", "skip", "partition", "emit", "on"]
+    private static let patternClauses: Set<String> = ["match", "within", "skip", "partition", "suppress", "emit", "on"]
 
     private mutating func parsePattern() throws(Failure) -> PatternDecl {
         let start = advance().range
@@ -336,6 +336,7 @@ public struct Parser {
         var partition: PartitionClause?
         var emit: EmitClause?
         var timeoutEmit: EmitClause?
+        var suppress: SuppressClause?
         while current.kind != .rightBrace && !atEnd {
             let clause = current
             do throws(Failure) {
@@ -364,6 +365,11 @@ public struct Parser {
                 } else if current.isWord("partition") {
                     let parsed = try parsePartition()
                     if partition != nil { reportDuplicate(clause, in: "a pattern") } else { partition = parsed }
+                } else if let word = acceptWord("suppress") {
+                    let duration = try expectDuration("a duration such as '1h'")
+                    let by = acceptWord("by") != nil ? try parseExpression() : nil
+                    let parsed = SuppressClause(duration: duration, by: by, range: range(from: word.range))
+                    if suppress != nil { reportDuplicate(clause, in: "a pattern") } else { suppress = parsed }
                 } else if current.isWord("emit") {
                     let parsed = try parseEmit()
                     if emit != nil { reportDuplicate(clause, in: "a pattern") } else { emit = parsed }
@@ -382,7 +388,8 @@ public struct Parser {
                         diagnostics.report(
                             .unknownClause(
                                 describe(current), in: "a pattern",
-                                allowed: "'match', 'within', 'skip', 'partition by', 'emit' or 'on timeout'"),
+                                allowed: "'match', 'within', 'skip', 'partition by', 'suppress', 'emit' or 'on timeout'"
+                            ),
                             at: current.range)
                     }
                     advance()
@@ -396,7 +403,7 @@ public struct Parser {
         _ = try expect(.rightBrace, "'}' to close pattern '\(name.name)'")
         return PatternDecl(
             name: name, steps: steps, matchRange: matchRange, within: within, skip: skip, partition: partition,
-            emit: emit, timeoutEmit: timeoutEmit, range: range(from: start))
+            emit: emit, timeoutEmit: timeoutEmit, suppress: suppress, range: range(from: start))
     }
 
     /// Parses the steps of `match`. A `within` after the last step, outside parentheses, is the pattern's window

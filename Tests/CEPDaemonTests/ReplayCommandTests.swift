@@ -170,4 +170,53 @@ import Testing
         #expect(run.stdout.contains("unexpected: account_takeover {\"user\":\"u1\""))
         #expect(run.stdout.contains("1 case, 1 failed"))
     }
+
+    /// `expect suppressed PATTERN N` claims the matches `suppress` kept back; a count other than the one given (0
+    /// when none is) fails the case, as an unexpected alert does.
+    @Test func casesExpectSuppressedAlerts() throws {
+        let dir = try directory()
+        let cep = dir.appendingPathComponent("suppress.cep")
+        try Data(
+            """
+            stream payments from "payments" {
+              key user  time ts
+              fields { user: string, amount: float, card: string, ts: time }
+            }
+            pattern big_payment {
+              match p: payments where p.amount > 1000
+              within 1m
+              suppress 1h by p.card
+              emit to "alerts" { user: p.user, card: p.card, amount: p.amount }
+            }
+            """.utf8
+        ).write(to: cep)
+        let payments = """
+              payments {"user":"u1","amount":1500.0,"card":"c1","ts":1000}
+              payments {"user":"u1","amount":2500.0,"card":"c1","ts":60000}
+              payments {"user":"u1","amount":3500.0,"card":"c2","ts":61000}
+              payments {"user":"u1","amount":4500.0,"card":"c1","ts":3601000}
+            """
+        let cases = dir.appendingPathComponent("suppress.cases")
+        try Data(
+            """
+            case "one alert per card and hour"
+            \(payments)
+              expect big_payment {"card":"c1","amount":1500.0}
+              expect big_payment {"card":"c2","amount":3500.0}
+              expect big_payment {"card":"c1","amount":4500.0}
+              expect suppressed big_payment 1
+            case "suppression not expected"
+            \(payments)
+              expect big_payment {"card":"c1","amount":1500.0}
+              expect big_payment {"card":"c2","amount":3500.0}
+              expect big_payment {"card":"c1","amount":4500.0}
+            """.utf8
+        ).write(to: cases)
+        let run = try cli.cepd(["test", cep.path, "--cases", cases.path])
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("✔ one alert per card and hour"), "\(run.stdout)")
+        #expect(run.stdout.contains("✘ suppression not expected"))
+        #expect(run.stdout.contains("suppressed alerts of big_payment: 1, expected 0"))
+        #expect(run.stdout.contains("2 cases, 1 failed"))
+    }
 }
