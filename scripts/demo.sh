@@ -135,7 +135,8 @@ echo
 port=$(sed -n 's|.*admin port: http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$out/cepd.log" | head -n 1)
 echo "== cepd's metrics (http://127.0.0.1:$port/metrics; also /healthz, /readyz, /keys/KEY), a few of them"
 python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())" \
-    "http://127.0.0.1:$port/metrics" | grep -E '^cepd_(events_total|alerts_produced_total|checkpoint_number) |^cepd_matches_total[{]'
+    "http://127.0.0.1:$port/metrics" | grep -E '^cepd_(events_total|alerts_produced_total|checkpoint_number) |^cepd_(matches|alerts_suppressed)_total[{]'
+echo "(cepd_alerts_suppressed_total: impossible-travel matches held back by 'suppress 1h', one alert per user an hour)"
 echo "(why hasn't an alert fired for a user? cepd inspect --key u000123 --admin-port $port)"
 echo
 read -r cepd_pid broker_pid registry_pid < "$out/pids"

@@ -367,7 +367,14 @@ public struct Parser {
                     if partition != nil { reportDuplicate(clause, in: "a pattern") } else { partition = parsed }
                 } else if let word = acceptWord("suppress") {
                     let duration = try expectDuration("a duration such as '1h'")
-                    let by = acceptWord("by") != nil ? try parseExpression() : nil
+                    var by: Expr?
+                    if acceptWord("by") != nil {
+                        // `suppress 1h by` then the next clause: say what is missing, not what the clause is not.
+                        if current.kind == .identifier && Self.patternClauses.contains(current.text) {
+                            throw fail(expected: "an expression such as 'p.card'")
+                        }
+                        by = try parseExpression()
+                    }
                     let parsed = SuppressClause(duration: duration, by: by, range: range(from: word.range))
                     if suppress != nil { reportDuplicate(clause, in: "a pattern") } else { suppress = parsed }
                 } else if current.isWord("emit") {
