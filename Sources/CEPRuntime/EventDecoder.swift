@@ -92,8 +92,8 @@ public struct DecodedEvents: Sendable {
 
     /// Empties the buffer, keeping its capacity.
     public mutating func removeAll() {
-        entries.removeAll(keepingCapacity: true)
-        values.removeAll(keepingCapacity: true)
+        entries.clear()
+        values.clear()
     }
 
     fileprivate var mark: (entries: Int, values: Int) { (entries.count, values.count) }
