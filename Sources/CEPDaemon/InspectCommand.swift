@@ -70,6 +70,12 @@ struct InspectCommand: ParsableCommand {
             text += "\n\(name): watermark \(watermark.map(time) ?? "none yet"); \(partial.count) open partial match"
             text +=
                 "\(partial.count == 1 ? "" : "es"), \(held) held back, \(buffered) event\(buffered == 1 ? "" : "s") waiting for the watermark\n"
+            for entry in pattern["suppressed"] as? [[String: Any]] ?? [] {
+                let last = (entry["last_alert_ts"] as? NSNumber)?.int64Value ?? 0
+                let until = (entry["until"] as? NSNumber)?.int64Value ?? 0
+                let by = entry["by"].map { " for \(json($0))" } ?? ""
+                text += "  alerts\(by) suppressed until \(time(until)) (the last one's last event at \(time(last)))\n"
+            }
             for (i, match) in partial.enumerated() {
                 let state = match["state"] as? String ?? "?"
                 let waits = (match["waits_for"] as? [String] ?? []).joined(separator: " or ")
@@ -96,6 +102,12 @@ struct InspectCommand: ParsableCommand {
             }
         }
         return text
+    }
+
+    /// A JSON value as text (`"c1"`, `42`, `null`).
+    private static func json(_ value: Any) -> String {
+        let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
+        return data.flatMap { String(data: $0, encoding: .utf8) } ?? "?"
     }
 
     private static func time(_ ms: Int64) -> String {

@@ -24,6 +24,17 @@ enum KeyReport {
             time(&json, "watermark", explanation.watermark)
             json.int("buffered_events", explanation.bufferedEvents)
             json.int("held_matches", explanation.heldMatches)
+            if pattern.suppress != nil {
+                json.beginArray("suppressed")
+                for entry in explanation.suppressions {
+                    json.beginObject()
+                    if pattern.suppress?.by != nil { json.raw("by", AlertFormatter.json(entry.by)) }
+                    json.int("last_alert_ts", Int(entry.lastAlert))
+                    json.int("until", Int(entry.until))
+                    json.endObject()
+                }
+                json.endArray()
+            }
             json.beginArray("partial_matches")
             for partial in explanation.partial {
                 json.beginObject()

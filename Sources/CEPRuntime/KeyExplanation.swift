@@ -30,6 +30,16 @@ public struct KeyExplanation: Sendable {
         public var windowEnd: Int64?
     }
 
+    /// A span in which `suppress` keeps the key's alerts back (for one value of its `by`).
+    public struct Suppression: Sendable {
+        /// The value of `by` (null without it).
+        public var by: Value
+        /// The last event time of the last alert let through.
+        public var lastAlert: Int64
+        /// Matches whose last event is before this are not emitted.
+        public var until: Int64
+    }
+
     /// The pattern's name.
     public var pattern: String
     /// The pattern's watermark (epoch ms; `Int64.min` before any).
@@ -40,9 +50,11 @@ public struct KeyExplanation: Sendable {
     public var heldMatches: Int
     /// Events of the key waiting for the watermark.
     public var bufferedEvents: Int
+    /// The key's alerts `suppress` keeps back, by value of `by`, soonest end first.
+    public var suppressions: [Suppression] = []
 
     /// Whether the pattern holds nothing of the key.
-    public var isEmpty: Bool { partial.isEmpty && heldMatches == 0 && bufferedEvents == 0 }
+    public var isEmpty: Bool { partial.isEmpty && heldMatches == 0 && bufferedEvents == 0 && suppressions.isEmpty }
 }
 
 extension PatternMatcher {
@@ -52,6 +64,14 @@ extension PatternMatcher {
         var result = KeyExplanation(
             pattern: pattern.name, watermark: watermark, partial: [], heldMatches: 0,
             bufferedEvents: pending.items.count { $0?.key == key })
+        if let suppression {
+            // A scan of every entry: for a question asked by a person, not per event.
+            result.suppressions = suppression.last.compactMap { entry, time in
+                guard entry.key == key else { return nil }
+                return KeyExplanation.Suppression(
+                    by: entry.by, lastAlert: time, until: time.addingSaturated(suppression.duration))
+            }.sorted { ($0.until, AlertFormatter.json($0.by)) < ($1.until, AlertFormatter.json($1.by)) }
+        }
         guard let slot = keyIndex.find(KeyIndex.hash(key), isKey: { slots[Int($0)].key == key }) else { return result }
         let state = slots[Int(slot)].state
         result.heldMatches = state.completed.count
