@@ -21,15 +21,30 @@ struct JSONSyntaxError: Error {
 
 /// The fields a decoder wants from one JSON object, as a tree of member names: a leaf is a slot of the output.
 final class FieldTree {
-    var children: [(name: [UInt8], node: FieldTree)] = []
+    /// A member name the decoder wants, with its first eight bytes as a little-endian word (zero beyond the name):
+    /// the scanner compares a name it reads by that word first, one comparison for most names.
+    struct Child {
+        let name: [UInt8]
+        let prefix: UInt64
+        let node: FieldTree
+    }
+
+    private(set) var children: [Child] = []
     var slot: Int?
 
     func child(_ name: String) -> FieldTree {
         let bytes = Array(name.utf8)
         if let existing = children.first(where: { $0.name == bytes }) { return existing.node }
         let node = FieldTree()
-        children.append((bytes, node))
+        children.append(Child(name: bytes, prefix: bytes.withUnsafeBufferPointer(Self.prefix), node: node))
         return node
+    }
+
+    /// The first eight bytes of `name` (fewer when it is shorter, the rest zero) as a little-endian word.
+    static func prefix(_ name: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var word: UInt64 = 0
+        for i in 0..<min(8, name.count) { word |= UInt64(name[i]) << UInt64(i * 8) }
+        return word
     }
 }
 
@@ -62,6 +77,37 @@ struct JSONScanner {
     }
 
     private func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(message: message, offset: index) }
+
+    /// The index of the first byte from `start` on that ends a run of plain string bytes — a quote, a backslash or
+    /// a control character — or the end of the input. Eight bytes at a time (SWAR): strings and member names are
+    /// most of a line's bytes, and a byte-by-byte loop made three comparisons per byte.
+    @inline(__always)
+    private func plainEnd(from start: Int) -> Int {
+        var i = start
+        if let base = bytes.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let high: UInt64 = 0x8080_8080_8080_8080
+            while i + 8 <= bytes.count {
+                let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                // A byte's high bit is set where it is zero (or below 0x20, for the last term); a borrow can flag
+                // bytes above a true hit, never below it, so the lowest flag is exact.
+                let hits =
+                    (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word))
+                    & high
+                if hits != 0 { return i + hits.trailingZeroBitCount >> 3 }
+                i += 8
+            }
+        }
+        while i < bytes.count {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { return i }
+            i += 1
+        }
+        return i
+    }
 
     @inline(__always) private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 
@@ -119,37 +165,33 @@ struct JSONScanner {
     /// Reads a member name and returns the matching child of `fields`, if any.
     private mutating func memberName(_ fields: FieldTree?) throws(JSONSyntaxError) -> FieldTree? {
         let start = index + 1
-        var end = start
-        var escaped = false
-        // The first control character, if any (an error unless the name has escapes: `string` then reports it).
-        var control = -1
-        while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
-            if bytes[end] == UInt8(ascii: "\\") {
-                escaped = true
-                end += 1
-            } else if bytes[end] < 0x20 && control < 0 {
-                control = end
-            }
-            end += 1
-        }
-        if escaped {
+        let end = plainEnd(from: start)
+        guard end < bytes.count else { throw error("unterminated string") }
+        if bytes[end] != UInt8(ascii: "\"") {
+            // An escape (or a control character, which `string` reports where it is).
             let name = Array(try string().utf8)
             return fields?.children.first { $0.name == name }?.node
         }
-        guard end < bytes.count else { throw error("unterminated string") }
         // An unescaped name is compared in place.
-        if control >= 0 {
-            index = control
-            throw error("control character in a string")
-        }
         index = end + 1
         guard let fields else { return nil }
         let length = end - start
+        // The name's first eight bytes in one load: the line goes on after the name (at least `":` and a value),
+        // so only a truncated line needs the byte-by-byte way.
+        let probe: UInt64
+        if let base = bytes.baseAddress, start + 8 <= bytes.count {
+            let word = UInt64(
+                littleEndian: UnsafeRawPointer(base).loadUnaligned(fromByteOffset: start, as: UInt64.self))
+            probe = length >= 8 ? word : word & ((1 << UInt64(length * 8)) &- 1)
+        } else {
+            probe = FieldTree.prefix(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+        }
         // Through the children's buffer: iterating the array copies each child (two reference counts).
         return fields.children.withUnsafeBufferPointer { children in
-            for c in children.indices where children[c].name.count == length {
+            for c in children.indices where children[c].prefix == probe && children[c].name.count == length {
+                if length <= 8 { return children[c].node }
                 let same = children[c].name.withUnsafeBufferPointer { name in
-                    for i in 0..<length where name[i] != bytes[start + i] { return false }
+                    for i in 8..<length where name[i] != bytes[start + i] { return false }
                     return true
                 }
                 if same { return children[c].node }
@@ -216,6 +258,8 @@ struct JSONScanner {
     private mutating func skipString() throws(JSONSyntaxError) {
         index += 1
         while index < bytes.count {
+            index = plainEnd(from: index)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
@@ -351,6 +395,8 @@ struct JSONScanner {
         index += 1  // opening quote
         let start = index
         while index < bytes.count {
+            index = plainEnd(from: index)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 // Invalid UTF-8 is refused, not repaired: repairing maps different bytes to the same U+FFFD, so two
