@@ -1,6 +1,7 @@
 import CEPCompiler
 import CEPCore
 import CEPRuntime
+import Foundation
 import TestSupport
 import Testing
 
@@ -159,5 +160,73 @@ import Testing
                 decoder.decode($0, origin: EventOrigin(topic: "t", partition: 0, offset: 0), sourceRank: 0)
             }
         }
+    }
+
+    /// Strings and member names against Foundation's parser: random values and names of every length around the
+    /// scanner's eight-byte steps, with escapes, multi-byte characters, control characters and stray quotes and
+    /// backslashes at any position. The decoder accepts exactly the lines Foundation accepts, reads the same
+    /// `user` and `merchant_category`, and takes no other member for them (names sharing their first bytes, or
+    /// longer or shorter).
+    @Test func stringsAndNamesAgreeWithFoundation() throws {
+        let source = """
+            stream s from "t" { key user time ts fields { user: string, merchant_category: string?, amount: float, ts: time } }
+            pattern p { match a: s emit to "o" { u: a.user, m: a.merchant_category } }
+            """
+        let automaton = try #require(Compiler.compile(text: source).automaton)
+        let decoder = EventDecoder(automaton: automaton, topic: "t")
+        var rng = SplitMix(seed: 21)
+        let pieces = [
+            "a", "b", "z", "0", " ", "é", "😀", "\\\"", "\\\\", "\\n", "\\t", "\\u0041", "\\u00e9", "\\/", "\u{01}",
+            "\u{1f}",
+            "\"", "\\", "user", "us", "u",
+        ]
+        func text(_ count: Int) -> String {
+            (0..<count).map { _ in pieces.randomElement(using: &rng)! }.joined()
+        }
+        var accepted = 0
+        var refused = 0
+        for _ in 0..<20_000 {
+            // Mostly well formed (plain pieces only), sometimes not.
+            let strict = Bool.random(using: &rng)
+            func piece(_ n: Int) -> String {
+                strict
+                    ? String((0..<n).map { _ in "abcdefghijklmnopqrstuvwxyzé".randomElement(using: &rng)! }) : text(n)
+            }
+            let user = piece(Int.random(in: 0...20, using: &rng))
+            var otherName = "user"
+            // Not a declared field: a second `user` would be a duplicate, `n` an int (questions of their own).
+            while ["user", "amount", "ts", "merchant_category"].contains(otherName) {
+                otherName = [
+                    "user" + piece(Int.random(in: 1...12, using: &rng)), "use",
+                    piece(Int.random(in: 0...17, using: &rng)),
+                    "merchant_category" + piece(Int.random(in: 1...3, using: &rng)), "merchant",
+                    "merchant_" + piece(Int.random(in: 0...9, using: &rng)),
+                ].randomElement(using: &rng)!
+            }
+            let category =
+                Bool.random(using: &rng)
+                ? #","merchant_category":"\#(piece(Int.random(in: 0...12, using: &rng)))""# : ""
+            let other = piece(Int.random(in: 0...20, using: &rng))
+            let line = #"{"\#(otherName)":"\#(other)","user":"\#(user)"\#(category),"amount":1.5,"ts":5}"#
+            let bytes = Array(line.utf8)
+            let ours = bytes.withUnsafeBufferPointer {
+                decoder.decode($0, origin: EventOrigin(topic: "t", partition: 0, offset: 0), sourceRank: 0)
+            }
+            let theirs = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+            let theirUser = theirs?["user"] as? String
+            switch ours {
+            case .failure:
+                #expect(theirs == nil, "refused what Foundation accepts: \(line)")
+                refused += 1
+            default:
+                let fields = ours.decoded?.first?.fields ?? []
+                #expect(theirUser != nil, "accepted what Foundation refuses: \(line)")
+                #expect(fields.first == theirUser.map(Value.string), "\(line)")
+                let theirCategory = (theirs?["merchant_category"] as? String).map(Value.string) ?? .null
+                #expect(fields.count > 1 && fields[1] == theirCategory, "\(line)")
+                accepted += 1
+            }
+        }
+        #expect(accepted > 5_000 && refused > 1_000, "accepted \(accepted), refused \(refused)")
     }
 }
