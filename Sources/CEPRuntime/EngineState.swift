@@ -45,7 +45,7 @@ public struct CheckpointCapture: Sendable {
         let name: String
         let record: Engine.PatternRecord
         /// The events waiting for the watermark that the store gains and loses.
-        let waiting: PendingEvents.Changes
+        var waiting: PendingEvents.Changes
         /// Keys whose state emptied: deleted.
         let released: [Value]
         /// Entries of the pattern's suppression put (a time) or forgotten (nil).
