@@ -120,6 +120,10 @@ public struct AutomatonRenderer: Sendable {
         let printer = ConditionPrinter(automaton: automaton, pattern: pattern)
         var label = "pattern \(pattern.name)"
         if let window = pattern.window { label += " (within \(DurationFormat.format(milliseconds: window)))" }
+        if let suppress = pattern.suppress {
+            label += ", suppress \(DurationFormat.format(milliseconds: suppress.duration))"
+            if let by = suppress.by { label += " by \(printer.text(by, step: 0))" }
+        }
         var out = "  subgraph \(quote("cluster_" + pattern.name)) {\n    label=\(quote(label));\n"
         for index in order(pattern) {
             let state = pattern.states[index]

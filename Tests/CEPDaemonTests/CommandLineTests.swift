@@ -86,5 +86,9 @@ import Testing
         #expect(dot.status == 0)
         #expect(dot.stdout.hasPrefix("digraph cepd {"))
         #expect(dot.stdout.contains("cluster_unconfirmed_large_payment"))
+        // `suppress` shows in both forms.
+        #expect(dot.stdout.contains(#"label="pattern impossible_travel (within 2h), suppress 1h";"#))
+        let travel = try cepd(["explain", "patterns/fraud.cep", "--name", "impossible_travel"])
+        #expect(travel.stdout.contains("suppress: 1h after an alert, per key (by the last event's time)"))
     }
 }
