@@ -88,8 +88,7 @@ public struct CheckpointCapture: Sendable {
             counts.waitingChunksDeleted += patterns[p].waiting.removed.count
             let suppressionPrefix = keyPrefix + Engine.suppressionPrefix(name)
             for (entry, time) in patterns[p].suppression {
-                key.removeAll()
-                key.append(contentsOf: suppressionPrefix)
+                key.restart(with: suppressionPrefix)
                 key.value(entry.key)
                 key.value(entry.by)
                 if let time {
@@ -103,8 +102,7 @@ public struct CheckpointCapture: Sendable {
             let prefix = keyPrefix + Engine.keyPrefix(name)
             // Deletions first: a key released and back again since the last checkpoint is put after its delete.
             for released in patterns[p].released {
-                key.removeAll()
-                key.append(contentsOf: prefix)
+                key.restart(with: prefix)
                 key.value(released)
                 writer.delete(key.bytes)
                 counts.keysDeleted += 1
@@ -114,8 +112,7 @@ public struct CheckpointCapture: Sendable {
             swap(&chunks, &patterns[p].keys)
             while let chunk = chunks.popLast() {
                 for changed in chunk {
-                    key.removeAll()
-                    key.append(contentsOf: prefix)
+                    key.restart(with: prefix)
                     key.value(changed.key)
                     record.removeAll()
                     changed.state.record(into: &record, table: &table, automaton)

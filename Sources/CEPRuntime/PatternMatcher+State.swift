@@ -175,8 +175,7 @@ extension PendingEvents {
         }
 
         static func key(_ arrival: UInt64, prefix: [UInt8], into w: inout SnapshotWriter) {
-            w.removeAll()
-            w.append(contentsOf: prefix)
+            w.restart(with: prefix)
             w.bigEndian(arrival)
         }
 

@@ -36,6 +36,12 @@ struct SnapshotWriter: ~Copyable {
     /// Empties the writer, keeping its buffer.
     mutating func removeAll() { count = 0 }
 
+    /// Empties the writer and starts it with `prefix` (a store key under a pattern's prefix).
+    mutating func restart(with prefix: [UInt8]) {
+        count = 0
+        append(contentsOf: prefix)
+    }
+
     /// Makes room for `more` bytes after the written ones.
     @inline(__always)
     private mutating func reserve(_ more: Int) {

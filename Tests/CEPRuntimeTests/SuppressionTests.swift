@@ -106,6 +106,25 @@ import Testing
         }
     }
 
+    /// A reload (SIGHUP, `POST /reload`) with suppression entries in the store: the checkpoint after it, which
+    /// deletes each pattern's stored state and writes it whole, leaves what a full checkpoint writes — the entries
+    /// included, and none that expired since.
+    @Test func aCheckpointAfterAReloadKeepsTheSuppressionEntries() throws {
+        let input = SnapshotTests().events(seed: 3, count: 300)
+        var harness = try EngineHarness(Self.source(suppressed: true))
+        harness.engine.trackChanges()
+        var store = MemoryEngineState()
+        for (stream, fields) in input.prefix(150) { harness.send(stream, fields) }
+        harness.engine.writeCheckpoint(into: &store)
+        #expect(store.records.keys.contains { $0.first == UInt8(ascii: "s") }, "no suppression entry stored")
+        for (stream, fields) in input.dropFirst(150).prefix(40) { harness.send(stream, fields) }
+        var engine = try harness.engine.reloading(harness.automaton).engine
+        #expect(engine.matchers.map(\.suppressedAlerts) == harness.engine.matchers.map(\.suppressedAlerts))
+        engine.writeCheckpoint(into: &store)
+        let difference = SnapshotTests.difference(store, fullCheckpointOf: engine)
+        #expect(difference == nil, "\(difference ?? "")")
+    }
+
     /// The edges, by hand: a match whose last event is DURATION - 1 ms after the last alert's is suppressed, one at
     /// exactly DURATION is not; a suppressed match does not extend the suppression; other keys and values are not
     /// suppressed.
