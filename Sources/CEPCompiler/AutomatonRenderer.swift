@@ -37,6 +37,17 @@ public struct AutomatonRenderer: Sendable {
             return "\(stream.name) from \"\(stream.topic)\" keyed by \(field.dotted): \(field.type.rawValue)"
         }
         out += "  streams:  \(streams.joined(separator: "; "))\n"
+        if !pattern.tables.isEmpty {
+            let tables = pattern.tables.map { index -> String in
+                let table = automaton.streams[index]
+                let field = table.fields[table.keyField]
+                return "\(table.name) from \"\(table.topic)\" keyed by \(field.dotted): \(field.type.rawValue)"
+            }
+            // Where the rows come from and as of when: what a user needs to predict a lookup.
+            out +=
+                "  tables:   \(tables.joined(separator: "; ")) (a condition's lookup as of its step's event, an "
+                + "alert's as of the match's last event; every partition of the table in each task)\n"
+        }
         let steps = pattern.bindings.map { b in
             (b.kind == .negated ? "not " : "") + "\(b.name): \(automaton.streams[b.stream].name)"
                 + (b.kind == .multiple ? " (several events)" : b.kind == .optional ? " (optional)" : "")
@@ -207,7 +218,17 @@ struct ConditionPrinter {
             return "\(text(e, step: step)) \(negated ? "not in" : "in") [\(items)]"
         case .call(let f, let args):
             return "\(f.rawValue)(\(args.map { text($0, step: step) }.joined(separator: ", ")))"
+        case .lookup(let table, let key, let field):
+            return lookupText(table, key: text(key, step: step), field: field)
+        case .row(let site, let field):
+            let row = pattern.rowSites[site]
+            return lookupText(row.table, key: text(row.key, step: step), field: field)
         }
+    }
+
+    private func lookupText(_ table: Int, key: String, field: Int) -> String {
+        let spec = automaton.streams[table]
+        return "lookup(\(spec.name), \(key)).\(spec.fields[field].dotted)"
     }
 
     /// An operand of `parent`, in parentheses if it is itself an operation, except within a chain of `and` (or of

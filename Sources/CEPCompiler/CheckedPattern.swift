@@ -43,4 +43,7 @@ struct CheckedPattern {
     var emit: OutputSpec?
     var timeoutEmit: OutputSpec?
     var suppress: SuppressSpec?
+    /// The tables it looks up, ascending, and the rows its alerts read.
+    var tables: [Int] = []
+    var rowSites: [RowSite] = []
 }

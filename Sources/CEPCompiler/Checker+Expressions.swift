@@ -35,8 +35,15 @@ extension Checker {
         case .bool(let v): return (.literal(.bool(v)), ExprType(.bool))
         case .duration(let v): return (.literal(.duration(v)), ExprType(.duration))
         case .error: return (.literal(.null), .error)
-        case .name, .member: return checkPath(expr, in: &scope)
-        case .call(let name, let arguments): return checkCall(name, arguments, at: expr.range, in: &scope)
+        case .name: return checkPath(expr, in: &scope)
+        case .member:
+            if let (name, arguments, members) = lookupCall(expr) {
+                return checkLookup(name, arguments, members, at: expr.range, in: &scope)
+            }
+            return checkPath(expr, in: &scope)
+        case .call(let name, let arguments):
+            if name.name == "lookup" { return checkLookup(name, arguments, [], at: expr.range, in: &scope) }
+            return checkCall(name, arguments, at: expr.range, in: &scope)
         case .unary(let op, let operand):
             let (inner, type) = check(operand, in: &scope)
             if type.isError { return (.literal(.null), .error) }
@@ -254,6 +261,89 @@ extension Checker {
             return "a string never equals a number; check the field's declared type"
         }
         return nil
+    }
+
+    // MARK: - Tables
+
+    /// `lookup(T, key).a.b` split into the call and its member names; nil for any other expression.
+    private func lookupCall(_ expr: Expr) -> (Identifier, [Expr], [Identifier])? {
+        var members: [Identifier] = []
+        var node = expr
+        while case .member(let base, let member) = node.kind {
+            members.append(member)
+            node = base
+        }
+        guard case .call(let name, let arguments) = node.kind, name.name == "lookup" else { return nil }
+        return (name, arguments, members.reversed())
+    }
+
+    /// `lookup(T, key).FIELD`: the field of table T's row for `key` as of the step's event (in a condition) or of
+    /// the match's last event (in an alert); null when there is no row. A row itself is not a value.
+    private mutating func checkLookup(
+        _ name: Identifier, _ arguments: [Expr], _ members: [Identifier], at range: SourceRange,
+        in scope: inout ExpressionScope
+    ) -> (CompiledExpr, ExprType) {
+        let tables = streams.filter(\.decl.isTable).map(\.decl.name.name)
+        guard arguments.count == 2 else {
+            diagnostics.report(
+                .wrongArgumentCount("lookup", "2 arguments (a table and a key)", arguments.count), at: range)
+            return (.literal(.null), .error)
+        }
+        guard case .name(let tableName) = arguments[0].kind, let table = streamByName[tableName.name],
+            streams[table].decl.isTable
+        else {
+            diagnostics.report(
+                .lookupNotATable(arguments[0].rangeText(sources)), at: arguments[0].range,
+                help: Suggestions.help(for: arguments[0].rangeText(sources), in: tables)
+                    ?? (tables.isEmpty
+                        ? "declare one: 'table NAME from \"topic\" { key ...; fields { ... } }'"
+                        : "the tables are \(tables.map { "'\($0)'" }.joined(separator: ", "))"))
+            return (.literal(.null), .error)
+        }
+        if case .filter = scope.kind {
+            diagnostics.report(.lookupInFilter(), at: range)
+            return (.literal(.null), .error)
+        }
+        let info = streams[table]
+        let (key, keyType) = check(arguments[1], in: &scope)
+        if keyType.isError { return (.literal(.null), .error) }
+        if let keyField = info.keyField {
+            let expected = ExprType(field: info.fields[keyField].type, optional: false)
+            if keyType.base != expected.base {
+                diagnostics.report(
+                    .lookupKeyType(tableName.name, expected.description, keyType.description),
+                    at: arguments[1].range)
+                return (.literal(.null), .error)
+            }
+        }
+        guard !members.isEmpty else {
+            let example =
+                info.fields.indices.first { $0 != info.keyField && !info.fields[$0].path[0].hasPrefix("@") }
+                .map { info.fields[$0].dotted } ?? "field"
+            diagnostics.report(
+                .rowNotAValue(tableName.name), at: range,
+                help: "e.g. '\(Expr(.call(name, arguments), range: range).rangeText(sources)).\(example)'")
+            return (.literal(.null), .error)
+        }
+        let path = FieldPath(members)
+        guard let field = info.fieldIndex[path.dotted] else {
+            diagnostics.report(
+                .unknownField(path.dotted, tableName.name, kind: "table"), at: path.range,
+                help: Suggestions.help(for: path.dotted, in: info.fieldIndex.keys)
+                    ?? "declare it in the 'fields' block of table '\(tableName.name)'")
+            return (.literal(.null), .error)
+        }
+        markUsed(stream: table, field: field)
+        patternTables.insert(table)
+        // A missing row reads as null, whatever the field's declared type.
+        let type = ExprType(field: info.fields[field].type, optional: true)
+        if case .output = scope.kind {
+            let site = RowSite(table: table, key: key)
+            let index = patternRowSites.firstIndex(of: site) ?? patternRowSites.count
+            if index == patternRowSites.count { patternRowSites.append(site) }
+            return (.row(site: index, field: field), type)
+        }
+        return (.lookup(table: table, key: key, field: field), type)
     }
 
     // MARK: - Calls

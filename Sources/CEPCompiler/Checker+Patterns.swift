@@ -34,6 +34,8 @@ extension Checker {
                 help: "describe the sequence, e.g. 'match l: logins -> p: payments'")
             return nil
         }
+        patternTables = []
+        patternRowSites = []
         // Bindings first, so that conditions can say "bound by a later step" rather than "unknown".
         var bindings: [BindingInfo] = []
         for step in decl.steps {
@@ -42,11 +44,16 @@ extension Checker {
                     .duplicateBinding(step.binding.name), at: step.binding.range,
                     notes: [DiagnosticNote("first used here", at: previous.name.range)])
             }
-            let stream = streamByName[step.stream.name]
+            var stream = streamByName[step.stream.name]
             if stream == nil {
                 diagnostics.report(
                     .unknownStream(step.stream.name), at: step.stream.range,
                     help: Suggestions.help(for: step.stream.name, in: streamByName.keys))
+            } else if streams[stream!].decl.isTable {
+                diagnostics.report(
+                    .tableAsStep(step.stream.name), at: step.stream.range,
+                    help: "read a row in a condition, e.g. 'where lookup(\(step.stream.name), x.user).field == ...'")
+                stream = nil
             }
             let kind: BindingSpec.Kind
             if step.isNegated {
@@ -128,11 +135,19 @@ extension Checker {
                 help: "add 'emit to \"alerts\" { ... }'")
         }
         let suppress = decl.suppress.flatMap { checkSuppress($0, of: decl, bindings) }
+        if !patternTables.isEmpty && decl.within == nil {
+            diagnostics.report(
+                .lookupWithoutWithin(decl.name.name), at: decl.name.range,
+                help: "add 'within' with the longest time a match may take, e.g. 'within 10m'")
+        }
         let specs = bindings.map { BindingSpec(name: $0.name.name, stream: $0.stream ?? 0, kind: $0.kind) }
-        return CheckedPattern(
+        var checked = CheckedPattern(
             decl: decl, steps: steps, predicates: predicates, predicateSteps: predicateSteps, bindings: specs,
             keys: keys, window: decl.within?.value,
             skip: skip, emit: emit, timeoutEmit: timeoutEmit, suppress: suppress)
+        checked.tables = patternTables.sorted()
+        checked.rowSites = patternRowSites
+        return checked
     }
 
     /// `suppress DURATION [by EXPR]`: a positive duration, a pattern window (it bounds how long a suppression is

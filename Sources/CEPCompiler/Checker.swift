@@ -33,6 +33,9 @@ struct Checker {
     var streams: [StreamInfo] = []
     var streamByName: [String: Int] = [:]
     var usedFields: Set<[Int]> = []
+    /// The pattern being checked: the tables it looks up, and the rows its alerts read.
+    var patternTables: Set<Int> = []
+    var patternRowSites: [RowSite] = []
 
     init(sources: SourceManager, schemaFiles: SchemaFiles) {
         self.sources = sources
@@ -63,6 +66,15 @@ struct Checker {
         }
         for index in streams.indices { checkStream(index) }
         for (topic, sharing) in topics where sharing.count > 1 {
+            // A table is every message of its topic, a tombstone included: no filter can share it out.
+            let tables = sharing.filter { streams[$0].decl.isTable }
+            for index in tables {
+                let other = streams[sharing.first { $0 != index }!].decl
+                diagnostics.report(
+                    .tableTopicShared(streams[index].decl.name.name, topic), at: streams[index].decl.topic.range,
+                    notes: [DiagnosticNote("'\(other.name.name)' reads it here", at: other.topic.range)])
+            }
+            if !tables.isEmpty { continue }
             // One topic, one encoding: a decoder reads each message once for all the streams that share it.
             let first = streams[sharing[0]]
             for index in sharing.dropFirst()
@@ -200,8 +212,9 @@ struct Checker {
     mutating func resolveDeclaredField(_ path: FieldPath, stream: Int) -> Int? {
         if let f = streams[stream].fieldIndex[path.dotted] { return f }
         let name = streams[stream].decl.name.name
+        let kind = streams[stream].decl.isTable ? "table" : "stream"
         diagnostics.report(
-            .unknownField(path.dotted, name), at: path.range,
+            .unknownField(path.dotted, name, kind: kind), at: path.range,
             help: Suggestions.help(for: path.dotted, in: streams[stream].fieldIndex.keys)
                 ?? "declare it in the 'fields' block of stream '\(name)'")
         return nil
@@ -227,6 +240,7 @@ struct Checker {
                 timeField: info.timeField, lateness: info.decl.lateness?.value ?? 0, filter: info.filter,
                 location: location(info.decl.name.range), format: info.format)
             spec.keyFormat = info.keyFormat
+            spec.isTable = info.decl.isTable
             return spec
         }
     }

@@ -141,6 +141,21 @@ extension DiagnosticMessage {
     static func listTypeMismatch(_ element: String, _ value: String) -> Self {
         .init(id: "list-type-mismatch", "list element of type '\(element)' cannot match a value of type '\(value)'")
     }
+    static func lookupInFilter() -> Self {
+        .init(
+            id: "lookup-in-filter", "a stream's 'where' cannot look up a table; look it up in a pattern step's 'where'")
+    }
+    static func lookupKeyType(_ table: String, _ keyType: String, _ found: String) -> Self {
+        .init(id: "lookup-key-type", "table '\(table)' is keyed by a '\(keyType)', but this key is a '\(found)'")
+    }
+    static func lookupNotATable(_ name: String) -> Self {
+        .init(id: "lookup-not-a-table", "'\(name)' is not a table")
+    }
+    static func lookupWithoutWithin(_ name: String) -> Self {
+        .init(
+            id: "lookup-without-within",
+            "pattern '\(name)' looks up a table but has no 'within'; the window bounds how long old rows are kept")
+    }
     static func missingEmit(_ name: String) -> Self {
         .init(id: "missing-emit", "pattern '\(name)' has no 'emit' or 'on timeout emit', so its matches go nowhere")
     }
@@ -178,6 +193,9 @@ extension DiagnosticMessage {
     static func reservedOutputField(_ name: String) -> Self {
         .init(id: "reserved-output-field", "output field '\(name)' is reserved: names starting with '_' belong to cepd")
     }
+    static func rowNotAValue(_ table: String) -> Self {
+        .init(id: "row-not-a-value", "a row of table '\(table)' is not a value; read one of its fields")
+    }
     static func schemaFieldProblem(_ field: String, _ problem: String, _ file: String) -> Self {
         .init(id: "schema-field", "field '\(field)' is not in the schema '\(file)': \(problem)")
     }
@@ -208,6 +226,14 @@ extension DiagnosticMessage {
             id: "suppress-without-within",
             "pattern '\(name)' has 'suppress' but no 'within'; the window bounds how long a suppression is remembered")
     }
+    static func tableAsStep(_ name: String) -> Self {
+        .init(id: "table-as-step", "'\(name)' is a table: its rows are looked up, not matched")
+    }
+    static func tableTopicShared(_ table: String, _ topic: String) -> Self {
+        .init(
+            id: "table-topic-shared",
+            "table '\(table)' reads topic '\(topic)', which another stream or table reads too; a table owns its topic")
+    }
     static func typeMismatch(_ expected: String, _ found: String) -> Self {
         .init(id: "type-mismatch", "expected '\(expected)', found '\(found)'")
     }
@@ -229,8 +255,8 @@ extension DiagnosticMessage {
     static func unknownEnvelopeField(_ name: String) -> Self {
         .init(id: "unknown-envelope-field", "'\(name)' is not a field of the Kafka message")
     }
-    static func unknownField(_ name: String, _ stream: String) -> Self {
-        .init(id: "unknown-field", "stream '\(stream)' has no field '\(name)'")
+    static func unknownField(_ name: String, _ stream: String, kind: String = "stream") -> Self {
+        .init(id: "unknown-field", "\(kind) '\(stream)' has no field '\(name)'")
     }
     static func unknownFormat(_ name: String) -> Self {
         .init(id: "unknown-format", "'\(name)' is not a format")

@@ -45,13 +45,16 @@ public enum Compiler {
         if !bag.hasErrors {
             let lowered = patterns.map { pattern -> PatternAutomaton in
                 let (states, start) = NFABuilder.build(pattern)
-                return PatternAutomaton(
+                var lowered = PatternAutomaton(
                     name: pattern.decl.name.name, location: checker.location(pattern.decl.name.range),
                     bindings: pattern.bindings, keys: pattern.keys, states: states, start: start,
                     predicates: pattern.predicates, predicateSteps: pattern.predicateSteps, window: pattern.window,
                     skip: pattern.skip, emit: pattern.emit,
                     timeoutEmit: pattern.timeoutEmit,
                     bound: BoundAnalysis.bound(of: pattern, states: states, start: start), suppress: pattern.suppress)
+                lowered.tables = pattern.tables
+                lowered.rowSites = pattern.rowSites
+                return lowered
             }
             automaton = Automaton(streams: checker.streamSpecs(), patterns: lowered)
         }

@@ -35,9 +35,11 @@ struct CheckCommand: ParsableCommand {
             let summary = PatternFiles.summary(compilation.diagnostics)
             if let automaton = compilation.automaton {
                 let n = automaton.patterns.count
-                let s = automaton.streams.count
+                let t = automaton.streams.filter(\.isTable).count
+                let s = automaton.streams.count - t
                 PatternFiles.writeError(
                     "ok: \(n) pattern\(n == 1 ? "" : "s"), \(s) stream\(s == 1 ? "" : "s")"
+                        + (t == 0 ? "" : ", \(t) table\(t == 1 ? "" : "s")")
                         + (summary.isEmpty ? "" : " (\(summary))") + "\n")
             } else {
                 PatternFiles.writeError("\(summary)\n")

@@ -44,7 +44,12 @@ struct PartitionQueue {
         _ record: InputRecord, _ value: UnsafeBufferPointer<UInt8>, key: UnsafeBufferPointer<UInt8>?, partition: Int32,
         headers: [(name: String, value: [UInt8]?)], decoder: EventDecoder?, into decoded: inout DecodedEvents
     ) -> String? {
-        if record.isNull { return DecodeFailure.tombstone.reason }
+        if record.isNull {
+            // A table's row deleted; in any other topic a dead letter.
+            guard let decoder else { return DecodeFailure.tombstone.reason }
+            return decoder.decodeDeletion(key: key.map(Array.init), messageTimestamp: record.timestamp, into: &decoded)?
+                .reason
+        }
         guard let decoder else { return nil }
         guard decoder.readsEnvelope else {
             return decoder.decode(value, messageTimestamp: record.timestamp, into: &decoded)?.reason

@@ -13,7 +13,8 @@ import Foundation
 /// ```
 ///
 /// Lines inside a case:
-/// - `TOPIC JSON` or `TOPIC/PARTITION JSON`: an event, in arrival order (offsets count from 0 per partition);
+/// - `TOPIC JSON` or `TOPIC/PARTITION JSON`: an event, in arrival order (offsets count from 0 per partition); on a
+///   table's topic a row, and `TOPIC key=K timestamp=T null` a tombstone that deletes K's row;
 /// - `idle TOPIC[/PARTITION]`: the partition goes idle (it stops holding back the watermark);
 /// - `watermark TIME`: every pattern's watermark moves to TIME (epoch ms or RFC 3339);
 /// - `expect PATTERN JSON`: an alert of PATTERN whose fields include those given (numbers compare by value);

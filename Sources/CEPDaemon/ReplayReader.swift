@@ -122,7 +122,10 @@ final class ReplayReader: @unchecked Sendable {
                             message.envelope.key = bytes
                         }
                         guard var payload = message.payload else {
-                            failure = .tombstone
+                            // A table's row deleted; in any other topic a dead letter.
+                            failure = decoder.decodeDeletion(
+                                key: message.envelope.key, messageTimestamp: message.envelope.timestamp,
+                                into: &inputs[index].head)
                             return
                         }
                         if decoder.format.isBinary {

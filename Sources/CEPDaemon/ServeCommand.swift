@@ -138,6 +138,15 @@ struct ServeCommand: ParsableCommand {
             PatternFiles.writeError(DiagnosticRendering.render(compilation))
             throw ExitCode(1)
         }
+        let tables = automaton.patterns.flatMap(\.tables).map { automaton.streams[$0].name }
+        if let table = tables.first {
+            // Said rather than run wrong: the daemon does not checkpoint table rows, nor read a table's every
+            // partition in each process, yet.
+            PatternFiles.writeError(
+                "cepd: error: table '\(table)' is looked up, and 'cepd serve' does not read tables yet; "
+                    + "'cepd run' and 'cepd test' do (see docs/language.md, \"Tables\")\n")
+            throw ExitCode(2)
+        }
         var options: KafkaDaemon.Options
         do {
             options = try makeOptions()

@@ -107,13 +107,28 @@ struct CaseRunner {
                 decoders[topic] = decoder
                 let origin = EventOrigin(topic: topic, partition: partition, offset: offset)
                 var bytes = Array(json.utf8)
-                let outcome = bytes.withUnsafeMutableBufferPointer {
-                    decoder.decode(
-                        UnsafeBufferPointer($0), origin: origin, sourceRank: engine[source].rank,
-                        messageTimestamp: message.timestamp,
-                        envelope: MessageEnvelope(
-                            key: message.key.map { Array($0.utf8) }, timestamp: message.timestamp, partition: partition,
-                            offset: offset, headers: message.headers))
+                // `null`: a tombstone (a null message value), which deletes a table's row.
+                let outcome: EventDecoder.Outcome
+                if json.trimmingCharacters(in: .whitespaces) == "null" {
+                    var decoded = DecodedEvents()
+                    if let failure = decoder.decodeDeletion(
+                        key: message.key.map { Array($0.utf8) }, messageTimestamp: message.timestamp, into: &decoded)
+                    {
+                        outcome = .failure(failure)
+                    } else {
+                        var cursor = DecodedEvents.Cursor()
+                        outcome = .event(decoded.next(&cursor, origin: origin, sourceRank: engine[source].rank))
+                    }
+                } else {
+                    outcome = bytes.withUnsafeMutableBufferPointer {
+                        decoder.decode(
+                            UnsafeBufferPointer($0), origin: origin, sourceRank: engine[source].rank,
+                            messageTimestamp: message.timestamp,
+                            envelope: MessageEnvelope(
+                                key: message.key.map { Array($0.utf8) }, timestamp: message.timestamp,
+                                partition: partition,
+                                offset: offset, headers: message.headers))
+                    }
                 }
                 if case .failure(let failure) = outcome { deadLetters.append("line \(line): \(failure.reason)") }
                 for event in outcome.decoded ?? [] where !engine.process(event, source: source, into: &outputs).isEmpty

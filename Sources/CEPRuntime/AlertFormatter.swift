@@ -124,7 +124,9 @@ public struct AlertFormatter: Sendable {
         var evaluated: [Value] = []
         if encoder != nil { evaluated.reserveCapacity(spec.fields.count) }
         for (i, field) in spec.fields.enumerated() {
-            let value = values.evaluate(i, current: nil, match: output.last)
+            let value = output.rows.withUnsafeBufferPointer {
+                values.evaluate(i, current: nil, match: output.last, rows: RowContext(resolved: $0))
+            }
             if encoder != nil { evaluated.append(value) }
             if let part = AlertRecordPart(outputName: field.name) {
                 // Not part of the JSON: the Kafka record's key or a header (null: left at its default, or out).

@@ -55,7 +55,12 @@ struct AlertSuppression {
             let output = outputs[i]
             if case .match = output.kind, let lastNode = output.last {
                 let time = lastNode.event.timestamp
-                let key = Key(key: output.key, by: by?.evaluate(0, current: nil, match: lastNode) ?? .null)
+                let key = Key(
+                    key: output.key,
+                    by: output.rows.withUnsafeBufferPointer {
+                        by?.evaluate(0, current: nil, match: lastNode, rows: RowContext(resolved: $0))
+                    } ?? .null
+                )
                 if let previous = last[key], time < previous.addingSaturated(duration) {
                     suppressed += 1
                     continue

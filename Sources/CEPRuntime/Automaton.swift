@@ -46,6 +46,11 @@ public struct PatternAutomaton: Sendable, Hashable {
     public var bound: PartialMatchBound
     /// At most one alert per key (and value of an expression) in a span of event time (`suppress`).
     public var suppress: SuppressSpec?
+    /// The tables its conditions and alerts look up (indices into `Automaton.streams`), ascending: their topics hold
+    /// its watermark back like the streams it matches.
+    public var tables: [Int] = []
+    /// The rows its alerts read (`CompiledExpr.row`), looked up when a match is emitted.
+    public var rowSites: [RowSite] = []
 
     /// Creates a pattern automaton.
     public init(

@@ -13,6 +13,26 @@ public indirect enum CompiledExpr: Sendable, Hashable {
     /// `value in [elements]`, or `not in` when `negated`.
     case inList(CompiledExpr, [CompiledExpr], negated: Bool)
     case call(Function, [CompiledExpr])
+    /// `lookup(T, key).field` in a step's condition: field `field` of table `table`'s row for `key` as of the event
+    /// being tested (null when there is none). `table` indexes `Automaton.streams`.
+    case lookup(table: Int, key: CompiledExpr, field: Int)
+    /// `lookup(T, key).field` in an alert (or `suppress by`): field `field` of the row the engine looked up for the
+    /// pattern's `rowSites[site]` when the match was emitted (`MatchOutput.rows`).
+    case row(site: Int, field: Int)
+}
+
+/// A `lookup(T, key)` of an alert: the engine looks the row up as of the match's last event when it emits it.
+public struct RowSite: Sendable, Hashable {
+    /// The table (index into `Automaton.streams`).
+    public var table: Int
+    /// The key, an expression over the match.
+    public var key: CompiledExpr
+
+    /// Creates a row site.
+    public init(table: Int, key: CompiledExpr) {
+        self.table = table
+        self.key = key
+    }
 }
 
 /// Which event's field an expression reads.
@@ -95,6 +115,8 @@ extension CompiledExpr {
                 stack.append(e)
                 stack.append(contentsOf: list)
             case .call(_, let args): stack.append(contentsOf: args)
+            case .lookup(_, let key, _): stack.append(key)
+            case .row: break
             }
         }
     }

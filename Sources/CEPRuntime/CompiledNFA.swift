@@ -271,6 +271,7 @@ final class CompiledNFA: @unchecked Sendable {
         case .stream: return event.stream == Int(node.value)
         case .predicate:
             let predicate = Int(node.value)
+            guard !memo.looksUpTables else { return holdsLookingUp(predicate, event, match, memo: &memo) }
             guard !predicateReadsMatch[predicate] else {
                 return predicateEvaluator.holds(predicate, current: event, match: match)
             }
@@ -294,6 +295,20 @@ final class CompiledNFA: @unchecked Sendable {
         }
     }
 
+    /// `holds` for a predicate of a pattern that looks tables up: the evaluator gets the tables, as of the step's
+    /// event. (Apart, so that patterns without tables copy no evaluator.)
+    private func holdsLookingUp(_ predicate: Int, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo)
+        -> Bool
+    {
+        var evaluator = predicateEvaluator
+        evaluator.rows = RowContext(tables: memo.tables, time: event.timestamp)
+        guard !predicateReadsMatch[predicate] else { return evaluator.holds(predicate, current: event, match: match) }
+        if let known = memo.results[predicate] { return known }
+        let holds = evaluator.holds(predicate, current: event, match: nil)
+        memo.results[predicate] = holds
+        return holds
+    }
+
     /// Prepares `memo` for a new event.
     @inline(__always)
     func reset(_ memo: inout PredicateMemo) {
@@ -311,6 +326,10 @@ final class CompiledNFA: @unchecked Sendable {
 struct PredicateMemo {
     /// Per predicate index: its result for the event, nil until evaluated.
     var results: [Bool?] = []
+    /// The engine's tables, for a pattern that looks them up (`PatternMatcher.lookUp(in:)`).
+    unowned(unsafe) var tables: TableStore?
+    /// Whether `tables` is set: a flag, since testing an unowned reference for nil retains it (on every predicate).
+    var looksUpTables = false
 }
 
 extension UnsafeMutableBufferPointer {

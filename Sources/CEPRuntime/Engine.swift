@@ -33,6 +33,12 @@ public struct Engine {
     private var sourcePatterns: [[Int]] = []
     /// For each pattern, whether every topic it reads has at least one partition.
     private var patternCovered: [Bool]
+    /// The rows of the tables patterns look up; nil when no pattern looks one up.
+    public let tables: TableStore?
+    /// For each stream that is a table, the patterns that look it up (empty for other streams).
+    private let tableReaders: [[Int]]
+    /// For each pattern, whether it looks a table up.
+    private let patternLooksUp: [Bool]
 
     /// One input partition.
     public struct Source: Sendable, Hashable {
@@ -65,14 +71,25 @@ public struct Engine {
         self.matchers = automaton.patterns.indices.map { PatternMatcher(automaton, index: $0) }
         var readers = [[(pattern: Int, keyField: Int)]](repeating: [], count: automaton.streams.count)
         var patternTopics: [Set<String>] = []
+        var tableReaders = [[Int]](repeating: [], count: automaton.streams.count)
         for (p, pattern) in automaton.patterns.enumerated() {
             var topics = Set<String>()
             for key in pattern.keys {
                 readers[key.stream].append((p, key.field))
                 topics.insert(automaton.streams[key.stream].topic)
             }
+            // A table's updates hold the watermark back like events: a lookup as of t must have every row up to t.
+            for table in pattern.tables {
+                tableReaders[table].append(p)
+                topics.insert(automaton.streams[table].topic)
+            }
             patternTopics.append(topics)
         }
+        self.tableReaders = tableReaders
+        self.patternLooksUp = automaton.patterns.map { !$0.tables.isEmpty }
+        let tables =
+            automaton.patterns.contains { !$0.tables.isEmpty } ? TableStore(streams: automaton.streams.count) : nil
+        self.tables = tables
         var rank: [String: Int32] = [:]
         var lateness: [String: Int64] = [:]
         for stream in automaton.streams {
@@ -86,6 +103,9 @@ public struct Engine {
         self.patternSources = Array(repeating: [], count: automaton.patterns.count)
         self.patternCovered = Array(repeating: false, count: automaton.patterns.count)
         self.stats = EngineStats(patterns: automaton.patterns.count)
+        if let tables {
+            for p in matchers.indices where !automaton.patterns[p].tables.isEmpty { matchers[p].lookUp(in: tables) }
+        }
     }
 
     /// The topics some pattern reads, in declaration order.
@@ -135,6 +155,19 @@ public struct Engine {
         for reader in readers[event.stream] {
             let key = event.field(reader.keyField)
             if !matchers[reader.pattern].buffer(event, key: key) { late.append(PatternID(reader.pattern)) }
+        }
+        if tables != nil, !tableReaders[event.stream].isEmpty, let tables {
+            // A table's row (or deletion) takes effect at its time. One at or below the watermark of a pattern that
+            // looks the table up is late: applied all the same (later lookups see it; the topic is the truth), and
+            // counted and sent to the late output like a late event, since lookups before it saw the older row.
+            let spec = automaton.streams[event.stream]
+            let isDeletion = event.fieldCount > spec.fields.count
+            tables.apply(
+                event.stream, key: event.field(spec.keyField), time: event.timestamp, row: isDeletion ? nil : event)
+            for p in tableReaders[event.stream] where event.timestamp <= matchers[p].watermark {
+                late.append(PatternID(p))
+            }
+            stats.tableUpdates += 1
         }
         if !late.isEmpty { stats.lateEvents += 1 }
         var changed = false
@@ -188,6 +221,7 @@ public struct Engine {
         let before = outputs.count
         matchers[pattern.index].advance(to: time, into: &outputs)
         count(outputs[before...])
+        if patternLooksUp[pattern.index] { forgetTableVersions() }
     }
 
     private mutating func advanceWatermarks(touching source: Int, into outputs: inout [MatchOutput]) {
@@ -202,6 +236,19 @@ public struct Engine {
         }
     }
 
+    /// Drops the table versions no lookup can reach any more: every later lookup is as of an event time above
+    /// some watermark minus its pattern's window (a step's event is above the watermark when it arrives; an alert's
+    /// last event is within the window of a partial match still open).
+    private func forgetTableVersions() {
+        guard let tables else { return }
+        var horizon = Int64.max
+        for p in matchers.indices where !automaton.patterns[p].tables.isEmpty {
+            guard let window = automaton.patterns[p].window else { return }
+            horizon = min(horizon, matchers[p].watermark.addingSaturated(-window))
+        }
+        if horizon > .min { tables.forget(before: horizon) }
+    }
+
     private mutating func count(_ produced: ArraySlice<MatchOutput>) {
         for output in produced {
             switch output.kind {
@@ -214,8 +261,10 @@ public struct Engine {
 
 /// What the engine has done so far.
 public struct EngineStats: Sendable, Hashable {
-    /// Events fed to the engine.
+    /// Events fed to the engine (table updates included).
     public var events = 0
+    /// Table updates (rows and deletions) applied.
+    public var tableUpdates = 0
     /// Events that were late for at least one pattern.
     public var lateEvents = 0
     /// Matches per pattern.

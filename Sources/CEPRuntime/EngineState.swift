@@ -201,6 +201,8 @@ extension Engine {
         var writer = CanonicalWriter()
         pattern.canonical(into: &writer)
         for key in pattern.keys { automaton.streams[key.stream].canonical(into: &writer) }
+        // The tables it reads: a changed table changes what its conditions saw (absent for patterns without).
+        for table in pattern.tables { automaton.streams[table].canonical(into: &writer) }
         return writer.hex
     }
 

@@ -362,6 +362,47 @@ public struct EventDecoder: Sendable {
     /// Whether any stream reads this topic.
     public var isEmpty: Bool { streams.isEmpty }
 
+    /// Whether the topic is a table's (`table NAME from ...`): its null values delete rows (`decodeDeletion`).
+    public var isTable: Bool { streams.count == 1 && streams[0].spec.isTable }
+
+    /// Decodes a null message value (a tombstone) of a table's topic into a deletion of the row keyed by the
+    /// message key: an entry of the table with the key field set, every other field null and one value more than
+    /// the table has fields (what `Engine` tells a deletion by). Its time is the message timestamp. The key is
+    /// the message key as text (an `int` key parsed from it), as producers of compacted topics write it.
+    public func decodeDeletion(key: [UInt8]?, messageTimestamp: Int64?, into decoded: inout DecodedEvents)
+        -> DecodeFailure?
+    {
+        guard isTable else { return .tombstone }
+        let spec = streams[0].spec
+        guard let key else { return DecodeFailure(reason: "a tombstone without a message key: no row to delete") }
+        guard let timestamp = messageTimestamp else {
+            return DecodeFailure(reason: "a tombstone without a message timestamp: no time to delete the row at")
+        }
+        let keyPath = spec.fields[spec.keyField].path
+        if case .keyMember? = EnvelopeField(path: keyPath) {
+            return DecodeFailure(reason: "a tombstone of a table keyed by a member of the message key is not read yet")
+        }
+        guard let text = String(validating: key, as: UTF8.self) else {
+            return DecodeFailure(reason: "a tombstone whose message key is not UTF-8 text")
+        }
+        let value: Value
+        switch spec.fields[spec.keyField].type {
+        case .int:
+            guard let number = Int64(text) else {
+                return DecodeFailure(
+                    reason: "a tombstone whose message key '\(text)' is not an integer (the table's key)")
+            }
+            value = .int(number)
+        default: value = .string(text)
+        }
+        let count = spec.fields.count
+        decoded.values.append(contentsOf: repeatElement(.null, count: count + 1))
+        decoded.values[decoded.values.count - count - 1 + spec.keyField] = value
+        decoded.entries.append(
+            DecodedEvents.Entry(stream: Int32(streams[0].stream), fieldCount: Int32(count + 1), timestamp: timestamp))
+        return nil
+    }
+
     /// Decodes one message. `messageTimestamp` is the broker's timestamp, used by streams without a `time` field.
     public func decode(
         _ bytes: UnsafeBufferPointer<UInt8>, origin: EventOrigin, sourceRank: Int32, messageTimestamp: Int64? = nil,

@@ -10,7 +10,7 @@ import CEPCore
 /// false.
 // @unchecked: immutable after init; its node buffer is written there and freed in deinit only.
 final class FlatExpressions: @unchecked Sendable {
-    enum Kind: UInt8 { case literal, currentField, bindingField, aggregate, unary, binary, inList, call }
+    enum Kind: UInt8 { case literal, currentField, bindingField, aggregate, unary, binary, inList, call, lookup, row }
 
     struct Node {
         var kind: Kind
@@ -77,6 +77,10 @@ final class FlatExpressions: @unchecked Sendable {
                 let items = arguments.map { add($0) }
                 node = Node(kind: .call, function: function, b: Int32(children.count), c: Int32(items.count))
                 children.append(contentsOf: items)
+            case .lookup(let table, let key, let field):
+                node = Node(kind: .lookup, a: Int32(table), b: add(key), c: Int32(field))
+            case .row(let site, let field):
+                node = Node(kind: .row, a: Int32(site), c: Int32(field))
             }
             nodes.append(node)
             return Int32(nodes.count - 1)
@@ -97,10 +101,15 @@ final class FlatExpressions: @unchecked Sendable {
                 stack.append(node.a)
                 stack += evaluator.children[Int(node.b)..<Int(node.b + node.c)]
             case .call: stack += evaluator.children[Int(node.b)..<Int(node.b + node.c)]
+            case .lookup: stack.append(node.b)
+            case .row: return true
             }
         }
         return false
     }
+
+    /// Whether any expression looks a table up (`CompiledExpr.lookup`): those need a `RowContext` to evaluate.
+    var looksUpTables: Bool { evaluator.nodes.contains { $0.kind == .lookup } }
 
     /// Whether expression `index` is `true` for the event (a step's candidate, or a filtered stream's event) and
     /// the partial match it is tested against.
@@ -109,9 +118,11 @@ final class FlatExpressions: @unchecked Sendable {
         evaluator.holds(index, current: current, match: match)
     }
 
-    /// The value of expression `index`.
-    func evaluate(_ index: Int, current: Event?, match: MatchNode?) -> Value {
-        evaluator.evaluate(index, current: current, match: match)
+    /// The value of expression `index`; `rows` answers its table lookups.
+    func evaluate(_ index: Int, current: Event?, match: MatchNode?, rows: RowContext = RowContext()) -> Value {
+        var evaluator = evaluator
+        evaluator.rows = rows
+        return evaluator.evaluate(index, current: current, match: match)
     }
 
     /// Whether expression `index` is `true` for a candidate given by its field values alone (a stream filter tested
@@ -130,6 +141,8 @@ extension FlatExpressions {
         let literals: UnsafeMutableBufferPointer<Value>
         /// The root node of each expression, by the index it had in the list.
         let roots: UnsafeMutableBufferPointer<Int32>
+        /// Where `lookup` and `row` nodes find their rows; none outside the engine's patterns.
+        var rows = RowContext()
 
         /// Whether expression `index` is `true`.
         @inline(__always)
@@ -205,7 +218,29 @@ extension FlatExpressions {
                 arguments.reserveCapacity(Int(node.c))
                 for i in 0..<Int(node.c) { arguments.append(evaluate(node: children[Int(node.b) + i], current, match)) }
                 return ValueOperations.call(node.function, arguments)
+            case .lookup:
+                let key = evaluate(node: node.b, current, match)
+                guard let tables = rows.tables, let row = tables.row(Int(node.a), key: key, at: rows.time) else {
+                    return .null
+                }
+                return row.field(Int(node.c))
+            case .row:
+                let site = Int(node.a)
+                guard site < rows.resolved.count, let row = rows.resolved[site] else { return .null }
+                return row.field(Int(node.c))
             }
         }
     }
+}
+
+/// What a table lookup in an expression reads: the engine's tables as of `time` (a step's condition), or the rows
+/// the engine looked up when it emitted a match (`MatchOutput.rows`, for an alert's fields).
+struct RowContext {
+    /// The engine's tables; nil outside the engine.
+    unowned(unsafe) var tables: TableStore?
+    /// The event time lookups are made as of.
+    var time: Int64 = 0
+    /// The rows of the pattern's `rowSites`, by site (a buffer the caller keeps alive: a plain pointer, so that an
+    /// evaluator holding a context copies without reference counting).
+    var resolved = UnsafeBufferPointer<Event?>(start: nil, count: 0)
 }

@@ -77,6 +77,13 @@ extension PatternAutomaton {
             w.int(suppress.duration)
             w.optional(suppress.by) { w, e in e.canonical(into: &w) }
         }
+        if !rowSites.isEmpty {
+            w.tag(0x52)
+            w.array(rowSites) { w, site in
+                w.int(site.table)
+                site.key.canonical(into: &w)
+            }
+        }
     }
 }
 
@@ -217,6 +224,15 @@ extension CompiledExpr {
             w.tag(7)
             w.string(function.languageName)
             w.array(args) { w, a in a.canonical(into: &w) }
+        case .lookup(let table, let key, let field):
+            w.tag(8)
+            w.int(table)
+            w.int(field)
+            key.canonical(into: &w)
+        case .row(let site, let field):
+            w.tag(9)
+            w.int(site)
+            w.int(field)
         }
     }
 }
@@ -275,6 +291,7 @@ extension StreamSpec {
         w.optional(timeField) { w, t in w.int(t) }
         w.int(lateness)
         w.optional(filter) { w, e in e.canonical(into: &w) }
+        if isTable { w.tag(0x54) }
     }
 }
 

@@ -18,6 +18,8 @@ public struct MatchOutput: Sendable {
     public var last: MatchNode?
     /// Match or timeout.
     public var kind: Kind
+    /// The rows its alert reads (`PatternAutomaton.rowSites`, nil: none), looked up as of its last event's time.
+    public var rows: [Event?] = []
 }
 
 /// Runs one pattern for every key: holds events until the watermark passes them, then feeds them to their key's
@@ -55,6 +57,12 @@ public struct PatternMatcher {
     var limitState: LimitState?
     /// The alerts let through lately, for a pattern with `suppress`.
     var suppression: AlertSuppression?
+    /// The engine's tables, for a pattern that looks them up.
+    private(set) var tables: TableStore?
+    /// The keys of the rows its alerts read (`PatternAutomaton.rowSites`); nil when they read none.
+    let rowKeys: FlatExpressions?
+    /// The table of each of those rows.
+    let rowTables: [Int]
 
     struct KeySlot {
         var key: Value
@@ -71,6 +79,32 @@ public struct PatternMatcher {
         self.executor = NFAExecutor(automaton.patterns[index], index: index)
         branches = Self.branches(automaton.patterns[index])
         suppression = AlertSuppression(automaton.patterns[index])
+        let sites = automaton.patterns[index].rowSites
+        rowKeys = sites.isEmpty ? nil : FlatExpressions(sites.map(\.key))
+        rowTables = sites.map(\.table)
+    }
+
+    /// Looks tables up in `tables` (the engine's) from now on.
+    mutating func lookUp(in tables: TableStore) {
+        self.tables = tables
+        scratch.memo.tables = tables
+        scratch.memo.looksUpTables = true
+    }
+
+    /// Looks up the rows the alerts of `outputs[from...]` read, each as of its last event's time.
+    private func resolveRows(_ outputs: inout [MatchOutput], from first: Int) {
+        guard let rowKeys, let tables, first < outputs.count else { return }
+        let sites = rowKeys.evaluator.roots.count
+        for o in first..<outputs.count {
+            guard let last = outputs[o].last else { continue }
+            var rows: [Event?] = []
+            rows.reserveCapacity(sites)
+            for site in 0..<sites {
+                let key = rowKeys.evaluate(site, current: nil, match: last)
+                rows.append(tables.row(rowTables[site], key: key, at: last.event.timestamp))
+            }
+            outputs[o].rows = rows
+        }
     }
 
     /// Matches not emitted by `suppress` since the pattern's state began (0 without it).
@@ -130,6 +164,7 @@ public struct PatternMatcher {
         watermark = newWatermark
         let firstOutput = outputs.count
         defer {
+            resolveRows(&outputs, from: firstOutput)
             if suppression != nil {
                 suppression!.filter(&outputs, from: firstOutput, noting: tracksChanges)
                 suppression!.expire(at: newWatermark, noting: tracksChanges)

@@ -22,6 +22,8 @@ public struct StreamSpec: Sendable, Hashable {
     public var format: EventFormat
     /// How its message keys are encoded, for `@key.PATH` fields (`format @key ...`).
     public var keyFormat: EventFormat = .json
+    /// A table (`table NAME from ...`): its events are rows, kept per key and looked up, never matched.
+    public var isTable = false
 
     /// Creates a stream spec.
     public init(

@@ -17,6 +17,10 @@ public struct TaskEngines {
     private var template: Engine
     private var limits = PartialMatchLimits()
     private var tracksChanges = false
+    /// The topics of the tables patterns look up: every task reads every partition of them (a global table).
+    private let tableTopics: Set<String>
+    /// The partitions of those topics registered so far; a `SourceID` of one has source `-1 - index`.
+    private var tablePartitions: [(topic: String, partition: Int32)] = []
 
     /// One input partition: its task and its source in that task's engine.
     public struct SourceID: Hashable, Sendable {
@@ -30,6 +34,7 @@ public struct TaskEngines {
     public init(automaton: Automaton) {
         self.automaton = automaton
         self.template = Engine(automaton: automaton)
+        tableTopics = Set(automaton.patterns.flatMap(\.tables).map { automaton.streams[$0].topic })
     }
 
     /// The tasks run here, ascending.
@@ -55,6 +60,9 @@ public struct TaskEngines {
         var engine = Engine(automaton: automaton)
         engine.setLimits(limits)
         if tracksChanges { engine.trackChanges() }
+        // Every task reads every partition of a table. (A task started after rows have come has none of them: the
+        // callers start every task before any input flows.)
+        for table in tablePartitions { _ = engine.source(topic: table.topic, partition: table.partition) }
         engines[t] = engine
     }
 
@@ -77,30 +85,72 @@ public struct TaskEngines {
         engines[task.number] = engine
     }
 
-    /// Registers (or finds) an input partition, starting its task if needed.
+    /// Registers (or finds) an input partition, starting its task if needed. A partition of a table's topic is
+    /// registered in every task (and in those started later): its `SourceID` names the task of its number and a
+    /// negative source, and what is done to it is done in every task.
     public mutating func source(topic: String, partition: Int32) -> SourceID {
         let task = TaskID(ofPartition: partition)
         start(task)
-        return SourceID(task: task, source: engines[task.number]!.source(topic: topic, partition: partition))
+        guard tableTopics.contains(topic) else {
+            return SourceID(task: task, source: engines[task.number]!.source(topic: topic, partition: partition))
+        }
+        let index =
+            tablePartitions.firstIndex { $0.topic == topic && $0.partition == partition } ?? tablePartitions.count
+        if index == tablePartitions.count {
+            tablePartitions.append((topic, partition))
+            for t in tasks { _ = engines[t.number]!.source(topic: topic, partition: partition) }
+        }
+        return SourceID(task: task, source: -1 - index)
     }
 
-    /// An input partition's event-time state.
-    public subscript(source: SourceID) -> Engine.Source { engines[source.task.number]!.sources[source.source] }
+    /// The source in task `task`'s engine that `source` stands for there.
+    private mutating func local(_ source: SourceID, in task: TaskID) -> Int {
+        guard source.source < 0 else { return source.source }
+        let table = tablePartitions[-1 - source.source]
+        return engines[task.number]!.source(topic: table.topic, partition: table.partition)
+    }
 
-    /// Feeds one event to its partition's task; returns the patterns for which it was late (see `Engine.process`).
+    /// The tasks a source's events go to: its own, or every task for a table's partition.
+    private func targets(_ source: SourceID) -> [TaskID] { source.source < 0 ? tasks : [source.task] }
+
+    /// An input partition's event-time state (a table's partition: in the task of its number).
+    public subscript(source: SourceID) -> Engine.Source {
+        let engine = engines[source.task.number]!
+        guard source.source < 0 else { return engine.sources[source.source] }
+        let table = tablePartitions[-1 - source.source]
+        return engine.sources.first { $0.topic == table.topic && $0.partition == table.partition }!
+    }
+
+    /// Feeds one event to its partition's task (a table's row to every task); returns the patterns for which it
+    /// was late (see `Engine.process`).
     @discardableResult
     public mutating func process(_ event: Event, source: SourceID, into outputs: inout [MatchOutput]) -> [PatternID] {
-        engines[source.task.number]!.process(event, source: source.source, into: &outputs)
+        guard source.source < 0 else {
+            return engines[source.task.number]!.process(event, source: source.source, into: &outputs)
+        }
+        var late: [PatternID] = []
+        for task in tasks {
+            let local = local(source, in: task)
+            for pattern in engines[task.number]!.process(event, source: local, into: &outputs)
+            where !late.contains(pattern) {
+                late.append(pattern)
+            }
+        }
+        return late
     }
 
     /// Marks a partition idle or active again (see `Engine.setIdle`).
     public mutating func setIdle(_ source: SourceID, _ idle: Bool, into outputs: inout [MatchOutput]) {
-        engines[source.task.number]!.setIdle(source.source, idle, into: &outputs)
+        for task in targets(source) {
+            engines[task.number]!.setIdle(local(source, in: task), idle, into: &outputs)
+        }
     }
 
     /// Ends a partition (see `Engine.finish`).
     public mutating func finish(_ source: SourceID, into outputs: inout [MatchOutput]) {
-        engines[source.task.number]!.finish(source.source, into: &outputs)
+        for task in targets(source) {
+            engines[task.number]!.finish(local(source, in: task), into: &outputs)
+        }
     }
 
     /// Ends the input of every task, in task order (see `Engine.finishAll`).

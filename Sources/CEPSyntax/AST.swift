@@ -60,7 +60,8 @@ public enum Declaration: Sendable, Hashable {
     case pattern(PatternDecl)
 }
 
-/// `stream NAME from "topic" [where FILTER] { key ...; time ...; lateness ...; fields {...} }`
+/// `stream NAME from "topic" [where FILTER] { key ...; time ...; lateness ...; fields {...} }`, or a table
+/// (`table NAME from "topic" { ... }`, `isTable`).
 public struct StreamDecl: Sendable, Hashable {
     /// The stream's name.
     public var name: Identifier
@@ -80,6 +81,8 @@ public struct StreamDecl: Sendable, Hashable {
     public var format: FormatDecl?
     /// How its message keys are encoded (`format @key ...`), for `@key.PATH` fields; `nil` means JSON.
     public var keyFormat: FormatDecl?
+    /// `table NAME from ...`: the latest row per key of its topic, read with `lookup(NAME, key)`, not matched.
+    public var isTable = false
     /// The whole declaration.
     public var range: SourceRange
 

@@ -141,7 +141,7 @@ public struct Parser {
     private mutating func recoverToDeclaration() {
         var depth = 0
         while !atEnd {
-            if depth <= 0, current.startsLine, current.isWord("stream") || current.isWord("pattern") { return }
+            if depth <= 0, current.startsLine, current.isDeclarationWord { return }
             switch current.kind {
             case .leftBrace: depth += 1
             case .rightBrace: depth -= 1
@@ -158,7 +158,7 @@ public struct Parser {
             if depth == 0 {
                 if current.kind == .rightBrace { return }
                 if current.startsLine, current.kind == .identifier, words.contains(current.text) { return }
-                if current.startsLine, current.isWord("stream") || current.isWord("pattern") { return }
+                if current.startsLine, current.isDeclarationWord { return }
             }
             switch current.kind {
             case .leftBrace: depth += 1
@@ -175,7 +175,7 @@ public struct Parser {
         var declarations: [Declaration] = []
         while !atEnd {
             do throws(Failure) {
-                if current.isWord("stream") {
+                if current.isWord("stream") || current.isWord("table") {
                     declarations.append(.stream(try parseStream()))
                 } else if current.isWord("pattern") {
                     declarations.append(.pattern(try parsePattern()))
@@ -195,14 +195,21 @@ public struct Parser {
 
     private static let streamClauses: Set<String> = ["key", "time", "lateness", "fields", "format"]
 
+    /// `stream NAME from "topic" [where FILTER] { ... }`, or `table NAME from "topic" { ... }` (the same clauses, no
+    /// filter: a table owns its topic).
     private mutating func parseStream() throws(Failure) -> StreamDecl {
+        let isTable = current.isWord("table")
+        let kind = isTable ? "table" : "stream"
         let start = advance().range
-        let name = try expectIdentifier("a stream name")
-        _ = try expectWord("from", help: "a stream names its topic: stream \(name.name) from \"topic\" { ... }")
+        let name = try expectIdentifier("a \(kind) name")
+        _ = try expectWord("from", help: "a \(kind) names its topic: \(kind) \(name.name) from \"topic\" { ... }")
         let topic = try expectString("a topic name in double quotes")
         var filter: Expr?
-        if acceptWord("where") != nil { filter = try parseExpression() }
-        _ = try expect(.leftBrace)
+        if !isTable, acceptWord("where") != nil { filter = try parseExpression() }
+        _ = try expect(
+            .leftBrace,
+            help: isTable && current.isWord("where")
+                ? "a table reads every message of its topic: give it a topic of its own" : nil)
         var key: FieldPath?
         var time: FieldPath?
         var lateness: Located<Int64>?
@@ -215,25 +222,25 @@ public struct Parser {
             do throws(Failure) {
                 if acceptWord("key") != nil {
                     let path = try parseFieldPath("a key field")
-                    if key != nil { reportDuplicate(clause, in: "a stream") } else { key = path }
+                    if key != nil { reportDuplicate(clause, in: "a \(kind)") } else { key = path }
                 } else if acceptWord("time") != nil {
                     let path = try parseFieldPath("a time field")
-                    if time != nil { reportDuplicate(clause, in: "a stream") } else { time = path }
+                    if time != nil { reportDuplicate(clause, in: "a \(kind)") } else { time = path }
                 } else if acceptWord("lateness") != nil {
                     let value = try expectDuration("a duration such as '5s'")
-                    if lateness != nil { reportDuplicate(clause, in: "a stream") } else { lateness = value }
+                    if lateness != nil { reportDuplicate(clause, in: "a \(kind)") } else { lateness = value }
                 } else if acceptWord("fields") != nil {
                     let parsed = try parseFieldsBlock()
-                    if fieldsSeen != nil { reportDuplicate(clause, in: "a stream") } else { fields = parsed }
+                    if fieldsSeen != nil { reportDuplicate(clause, in: "a \(kind)") } else { fields = parsed }
                     fieldsSeen = clause.range
                 } else if acceptWord("format") != nil {
                     // `format @key ...`: the message key's encoding (for `@key.PATH` fields).
                     let ofKey = acceptWord("@key") != nil
                     let parsed = try parseFormat(clause.range)
                     if ofKey {
-                        if keyFormat != nil { reportDuplicate(clause, in: "a stream") } else { keyFormat = parsed }
+                        if keyFormat != nil { reportDuplicate(clause, in: "a \(kind)") } else { keyFormat = parsed }
                     } else if format != nil {
-                        reportDuplicate(clause, in: "a stream")
+                        reportDuplicate(clause, in: "a \(kind)")
                     } else {
                         format = parsed
                     }
@@ -241,7 +248,7 @@ public struct Parser {
                     if current.kind != .invalid {
                         diagnostics.report(
                             .unknownClause(
-                                describe(current), in: "a stream",
+                                describe(current), in: "a \(kind)",
                                 allowed: "'format', 'key', 'time', 'lateness' or 'fields'"),
                             at: current.range)
                     }
@@ -250,14 +257,15 @@ public struct Parser {
                 }
             } catch {
                 recoverToClause(Self.streamClauses)
-                if current.isWord("stream") || current.isWord("pattern") { break }
+                if current.isDeclarationWord { break }
             }
         }
-        _ = try expect(.rightBrace, "'}' to close stream '\(name.name)'")
+        _ = try expect(.rightBrace, "'}' to close \(kind) '\(name.name)'")
         var decl = StreamDecl(
             name: name, topic: topic, filter: filter, key: key, time: time, lateness: lateness, fields: fields,
             format: format, range: range(from: start))
         decl.keyFormat = keyFormat
+        decl.isTable = isTable
         return decl
     }
 
@@ -313,7 +321,7 @@ public struct Parser {
             } catch {
                 // Skip to the next field: past a comma, or to the closing brace.
                 while !atEnd && current.kind != .rightBrace && current.kind != .comma {
-                    if current.startsLine && (current.isWord("pattern") || current.isWord("stream")) { throw error }
+                    if current.startsLine && current.isDeclarationWord { throw error }
                     advance()
                 }
                 _ = accept(.comma)
@@ -404,7 +412,7 @@ public struct Parser {
                 }
             } catch {
                 recoverToClause(Self.patternClauses)
-                if current.isWord("stream") || current.isWord("pattern") { break }
+                if current.isDeclarationWord { break }
             }
         }
         _ = try expect(.rightBrace, "'}' to close pattern '\(name.name)'")

@@ -39,7 +39,7 @@ extension DiagnosticMessage {
     }
     /// A word at the top of a file that starts no declaration.
     public static func unknownDeclaration(_ word: String) -> Self {
-        .init(id: "unknown-declaration", "expected 'stream' or 'pattern', found \(word)")
+        .init(id: "unknown-declaration", "expected 'stream', 'table' or 'pattern', found \(word)")
     }
     /// A word inside a block that starts none of its clauses.
     public static func unknownClause(_ word: String, in block: String, allowed: String) -> Self {

@@ -52,6 +52,9 @@ public struct Token: Sendable, Hashable {
 
     /// Whether this token is the identifier `word` (the language's other keywords are contextual).
     public func isWord(_ word: String) -> Bool { kind == .identifier && text == word }
+
+    /// Whether this token is a word that begins a top-level declaration (`stream`, `table`, `pattern`).
+    public var isDeclarationWord: Bool { isWord("stream") || isWord("table") || isWord("pattern") }
 }
 
 extension Token.Kind {

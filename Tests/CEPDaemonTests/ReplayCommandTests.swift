@@ -219,4 +219,98 @@ import Testing
         #expect(run.stdout.contains("suppressed alerts of big_payment: 1, expected 0"))
         #expect(run.stdout.contains("2 cases, 1 failed"))
     }
+
+    static let tableSource = """
+        stream logins from "logins" { key user  time ts  fields { user: string, country: string, ts: time } }
+        stream payments from "payments" { key user  time ts  fields { user: string, amount: float, ts: time } }
+        table profiles from "user-profiles" {
+          key user
+          fields { user: string, home: string, limit: float? }
+        }
+        pattern foreign_payment {
+          match l: logins where l.country != (lookup(profiles, l.user).home ?? l.country)
+             -> p: payments where p.amount > (lookup(profiles, p.user).limit ?? 1000)
+          within 10m
+          emit to "alerts" { user: l.user, home: lookup(profiles, l.user).home, amount: p.amount }
+        }
+        """
+
+    /// A table read from a file by `cepd run` (kcat lines: the message timestamp is the row's time, a null payload
+    /// deletes the key's row), and from `.cases` lines: rows and tombstones change what later events see.
+    @Test func tablesFromFilesAndCases() throws {
+        let dir = try directory()
+        let cep = dir.appendingPathComponent("tables.cep")
+        try Data(Self.tableSource.utf8).write(to: cep)
+        func kcat(_ topic: String, _ lines: [(ts: Int64, key: String?, payload: String?)]) throws -> String {
+            let path = dir.appendingPathComponent("\(topic).kcat").path
+            let text = lines.enumerated().map { offset, line in
+                let key = line.key.map { "\"\($0)\"" } ?? "null"
+                let payload =
+                    line.payload.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" } ?? "null"
+                return
+                    #"{"topic":"\#(topic)","partition":0,"offset":\#(offset),"tstype":"create","ts":\#(line.ts),"key":\#(key),"payload":\#(payload)}"#
+            }.joined(separator: "\n")
+            try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path))
+            return "\(topic)=\(path)"
+        }
+        let profiles = try kcat(
+            "user-profiles",
+            [
+                (0, "u1", #"{"user":"u1","home":"DE","limit":100}"#),
+                (0, "u2", #"{"user":"u2","home":"DE","limit":100}"#),
+                (5_000, "u1", nil),  // u1's row deleted before its payment
+                (5_000, nil, nil),  // no key: a dead letter
+            ])
+        let logins = try kcat(
+            "logins",
+            [
+                (1_000, "u1", #"{"user":"u1","country":"FR","ts":1000}"#),
+                (1_000, "u2", #"{"user":"u2","country":"FR","ts":1000}"#),
+            ])
+        let payments = try kcat(
+            "payments",
+            [
+                (6_000, "u1", #"{"user":"u1","amount":500,"ts":6000}"#),
+                (6_000, "u2", #"{"user":"u2","amount":500,"ts":6000}"#),
+            ])
+        let output = dir.appendingPathComponent("alerts.jsonl")
+        let run = try cli.cepd([
+            "run", "--pattern", cep.path, "--input", logins, "--input", payments, "--input", profiles,
+            "--input-format", "kcat", "--output", output.path, "--dead-letters",
+            dir.appendingPathComponent("dead.jsonl").path,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let alerts = try String(contentsOf: output, encoding: .utf8).split(separator: "\n")
+        // u1: 500 > (deleted → 1000) fails; u2: 500 > 100 matches, its alert reading the row as of 6 s.
+        #expect(alerts.count == 1, "\(alerts)")
+        #expect(alerts.first?.hasPrefix(#"{"user":"u2","home":"DE","amount":500.0,"#) == true, "\(alerts)")
+        let dead = try String(contentsOf: dir.appendingPathComponent("dead.jsonl"), encoding: .utf8)
+        #expect(dead.contains("a tombstone without a message key"), "\(dead)")
+
+        let cases = dir.appendingPathComponent("tables.cases")
+        try Data(
+            #"""
+            case "a row, then its tombstone"
+              user-profiles timestamp=0 {"user":"u1","home":"DE","limit":100}
+              logins {"user":"u1","country":"FR","ts":1000}
+              payments {"user":"u1","amount":500,"ts":2000}
+              expect foreign_payment {"user":"u1","home":"DE"}
+              user-profiles key=u1 timestamp=3000 null
+              logins {"user":"u1","country":"FR","ts":4000}
+              payments {"user":"u1","amount":500,"ts":5000}
+            """#.utf8
+        ).write(to: cases)
+        let test = try cli.cepd(["test", cep.path, "--cases", cases.path])
+        #expect(test.status == 0, "\(test.stdout)\(test.stderr)")
+
+        // What does not keep table rows yet says so in one line instead of running wrong.
+        let resumable = try cli.cepd([
+            "run", "--pattern", cep.path, "--input", profiles, "--state-dir", dir.appendingPathComponent("state").path,
+            "--output", dir.appendingPathComponent("resumable.jsonl").path,
+        ])
+        #expect(
+            resumable.status == 2 && resumable.stderr.contains("does not keep table rows yet"), "\(resumable.stderr)")
+        let serve = try cli.cepd(["serve", "--pattern", cep.path, "--brokers", "127.0.0.1:1"])
+        #expect(serve.status == 2 && serve.stderr.contains("does not read tables yet"), "\(serve.stderr)")
+    }
 }

@@ -51,6 +51,20 @@ struct EngineHarness {
             Issue.record("event without time")
             return
         }
+        feed(streamIndex, values, at: ts)
+    }
+
+    /// Feeds a deletion of `key`'s row in table `tableName` at `ts` (what a tombstone decodes to).
+    mutating func sendDeletion(_ tableName: String, key: Value, ts: Int64) {
+        let streamIndex = automaton.streams.firstIndex { $0.name == tableName }!
+        var values = [Value](repeating: .null, count: automaton.streams[streamIndex].fields.count + 1)
+        values[automaton.streams[streamIndex].keyField] = key
+        feed(streamIndex, values, at: ts)
+    }
+
+    /// Feeds an event of stream `streamIndex` on partition 0 of its topic, at the next offset.
+    private mutating func feed(_ streamIndex: Int, _ values: [Value], at ts: Int64) {
+        let spec = automaton.streams[streamIndex]
         let offset = offsets[spec.topic, default: 0]
         offsets[spec.topic] = offset + 1
         let source = engine.source(topic: spec.topic, partition: 0)

@@ -1,0 +1,105 @@
+public import CEPCore
+
+/// The rows of the tables an engine's patterns look up (`table NAME from ...`), versioned by event time: a lookup
+/// as of time t sees, for its key, the row with the largest time ≤ t (Flink SQL's `FOR SYSTEM_TIME AS OF`), so that
+/// what a condition sees depends on event time alone — a replay and a live run see the same rows.
+///
+/// A row is the `Event` its message decoded to; a tombstone (a null message value) is a version without a row. Old
+/// versions are dropped once no lookup can reach them (`forget(before:)`): the engine calls it with its oldest
+/// watermark minus the longest window of the patterns that look tables up.
+///
+/// A class: every pattern matcher of one engine reads the same tables, and the engine is the only writer.
+public final class TableStore {
+    /// One version of a key's row: from `time` on (until the next version), `row` (nil: deleted).
+    struct Version {
+        var time: Int64
+        var row: Event?
+    }
+
+    /// Per stream index: the versions of each key's row, ascending by time (equal times in arrival order). Empty
+    /// for streams that are not tables.
+    private var rows: [[Value: [Version]]]
+    /// Keys that hold a version older than another of theirs, by the newer version's time: the older one can go
+    /// once the horizon reaches that time. Nearly sorted (updates arrive nearly in time order); drained from the
+    /// front while its time is at or below the horizon.
+    private var superseded: [(time: Int64, table: Int32, key: Value)] = []
+    private var supersededHead = 0
+    /// Versions held, over all tables and keys.
+    public private(set) var versionCount = 0
+    /// Table updates (rows and tombstones) applied so far.
+    public private(set) var updates = 0
+
+    /// Empty tables for an automaton with `streams` streams.
+    public init(streams: Int) {
+        rows = Array(repeating: [:], count: streams)
+    }
+
+    /// The row of table `table` for `key` as of `time`: the version with the largest time ≤ `time`; nil when there
+    /// is none or it is a deletion. A null key has no row.
+    public func row(_ table: Int, key: Value, at time: Int64) -> Event? {
+        if case .null = key { return nil }
+        guard let versions = rows[table][key] else { return nil }
+        // Most lookups are for the newest version.
+        if let last = versions.last, last.time <= time { return last.row }
+        let index = Self.upperBound(versions, time)
+        return index == 0 ? nil : versions[index - 1].row
+    }
+
+    /// Adds a version of `key`'s row in table `table` from `time` on (`row` nil: a deletion). One at an equal time
+    /// goes after those already there: the later message wins, as in a compacted topic.
+    public func apply(_ table: Int, key: Value, time: Int64, row: Event?) {
+        if case .null = key { return }
+        updates += 1
+        versionCount += 1
+        var versions = rows[table].removeValue(forKey: key) ?? []
+        let index = Self.upperBound(versions, time)
+        versions.insert(Version(time: time, row: row), at: index)
+        // The version before the new one is superseded from `time` on (a new first version, by the next one, from
+        // that one's time); a deletion alone can go entirely once nothing reads before it.
+        if index > 0 || row == nil {
+            superseded.append((time, Int32(table), key))
+        } else if versions.count > 1 {
+            superseded.append((versions[1].time, Int32(table), key))
+        }
+        rows[table][key] = versions
+    }
+
+    /// Drops the versions no lookup at or after `horizon` can see: for each key, those before its latest version
+    /// at or before the horizon, and that version too when it is a deletion.
+    public func forget(before horizon: Int64) {
+        while supersededHead < superseded.count, superseded[supersededHead].time <= horizon {
+            let (_, table, key) = superseded[supersededHead]
+            supersededHead += 1
+            guard var versions = rows[Int(table)].removeValue(forKey: key) else { continue }
+            let keep = Self.upperBound(versions, horizon) - 1
+            var drop = max(keep, 0)
+            if keep >= 0 && versions[keep].row == nil { drop = keep + 1 }
+            versionCount -= drop
+            versions.removeFirst(drop)
+            if !versions.isEmpty { rows[Int(table)][key] = versions }
+        }
+        if supersededHead > 1024 && supersededHead * 2 > superseded.count {
+            superseded.removeFirst(supersededHead)
+            supersededHead = 0
+        }
+    }
+
+    /// The number of keys with a row or a deletion in table `table`.
+    public func keyCount(_ table: Int) -> Int { rows[table].count }
+
+    /// Every version of table `table` for `key`, oldest first (inspection and tests).
+    public func versions(_ table: Int, key: Value) -> [(time: Int64, row: Event?)] {
+        (rows[table][key] ?? []).map { ($0.time, $0.row) }
+    }
+
+    /// The index of the first version later than `time`.
+    private static func upperBound(_ versions: [Version], _ time: Int64) -> Int {
+        var low = 0
+        var high = versions.count
+        while low < high {
+            let mid = (low + high) / 2
+            if versions[mid].time <= time { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}
