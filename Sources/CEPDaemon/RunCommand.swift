@@ -101,13 +101,6 @@ struct RunCommand: ParsableCommand {
                 throw UsageError(
                     message: "--state-dir needs --output: alerts written to stdout cannot be taken back on resume")
             }
-            if stateDir != nil, let table = automaton.patterns.flatMap(\.tables).first {
-                // Said rather than resumed wrong: checkpoints do not hold table rows yet.
-                throw UsageError(
-                    message:
-                        "--state-dir: table '\(automaton.streams[table].name)' is looked up, and a resumable replay "
-                        + "does not keep table rows yet; run without --state-dir")
-            }
             let written =
                 (output.map { [OutputPaths.Named(option: "--output", path: $0)] } ?? [])
                 + [.init(option: "--late", path: late), .init(option: "--dead-letters", path: deadLetters)]

@@ -21,6 +21,8 @@ public struct Engine {
     private var sourceIndex: [String: [Int32: Int]] = [:]
     /// Patterns whose stored checkpoint state is obsolete (changed or removed): deleted at the next checkpoint.
     var obsoletePatternState: [String] = []
+    /// Tables whose stored rows are obsolete (changed or no longer looked up): deleted at the next checkpoint.
+    var obsoleteTableState: [String] = []
     /// For each stream, the patterns that read it and the stream's key field in each.
     private let readers: [[(pattern: Int, keyField: Int)]]
     private let topicRank: [String: Int32]

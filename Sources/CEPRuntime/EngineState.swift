@@ -40,6 +40,10 @@ public struct CheckpointCapture: Sendable {
     var patterns: [Pattern] = []
     /// Put before every key written (a task's prefix in a store of several tasks).
     var keyPrefix: [UInt8] = []
+    /// Tables whose stored rows are deleted (changed or no longer looked up).
+    var obsoleteTables: [String] = []
+    /// Table keys whose versions changed, with those versions (none: deleted).
+    var tableRows: [(table: Int, key: Value, versions: [TableStore.Version])] = []
 
     struct Pattern: Sendable {
         let name: String
@@ -75,11 +79,30 @@ public struct CheckpointCapture: Sendable {
             writer.deletePrefix(keyPrefix + Engine.suppressionPrefix(name))
             writer.delete(keyPrefix + Engine.patternKey(name))
         }
+        for name in obsoleteTables { writer.deletePrefix(keyPrefix + Engine.tablePrefix(name)) }
         writer.put(keyPrefix + [UInt8(ascii: "e")], engineRecord)
         // One buffer for every key and one for every record, reused: a million keys cost no allocation each.
         var key = SnapshotWriter()
         var record = SnapshotWriter()
         var table = EventTable()
+        for (index, row, versions) in tableRows {
+            key.restart(with: keyPrefix + Engine.tablePrefix(automaton.streams[index].name))
+            key.value(row)
+            guard !versions.isEmpty else {
+                writer.delete(key.bytes)
+                continue
+            }
+            record.removeAll()
+            record.unsigned(UInt64(versions.count))
+            for version in versions {
+                record.signed(version.time)
+                record.bool(version.row != nil)
+                version.row?.write(into: &record, automaton)
+            }
+            writer.put(key: key.unsafeBytes, value: record.unsafeBytes)
+            counts.tableKeysWritten += 1
+        }
+        tableRows = []
         for p in patterns.indices {
             let name = patterns[p].name
             writer.put(keyPrefix + Engine.patternKey(name), patterns[p].record.encoded())
@@ -137,7 +160,9 @@ public struct CheckpointCapture: Sendable {
 /// - `k<name>\0<key>` — one key of a pattern: its partial and held matches with the events they bind (each once),
 ///   its sequence counter and its timer;
 /// - `s<name>\0<key><value>` — for a pattern with `suppress`, the last event time of the last alert let through
-///   for a key and value of `by` (`AlertSuppression`), deleted once it can suppress nothing more.
+///   for a key and value of `by` (`AlertSuppression`), deleted once it can suppress nothing more;
+/// - `r<table>\0<key>` — the versions of a key's row in a table patterns look up (`TableStore`): each a time and
+///   the row's event, or a deletion; deleted when none is left.
 ///
 /// A pattern is restored only when its compiled form is unchanged (same fingerprint); a changed or new pattern
 /// starts empty and is listed in `RestoreReport.started`, and the stored state of changed and removed patterns is
@@ -148,8 +173,9 @@ extension Engine {
     /// Bumped whenever the encoding changes; a checkpoint of another format is refused, never misread. Format 2
     /// (a pattern's waiting events inside its record) is still read; the next checkpoint rewrites it in the
     /// current format. Format 3 lacks only what format 4 added: the suppressed alerts counted in a pattern's record
-    /// and the suppression records (`s`).
-    public static let stateVersion: UInt64 = 4
+    /// and the suppression records (`s`). Format 4 lacks only what format 5 added: the tables (name and
+    /// fingerprint) listed in the engine record, and their rows (`r`).
+    public static let stateVersion: UInt64 = 5
     /// The oldest format `restore` reads.
     static let oldestStateVersion: UInt64 = 2
 
@@ -178,6 +204,8 @@ extension Engine {
         public var keysDeleted = 0
         /// Events waiting for the watermark written (those that arrived since the last checkpoint and still wait).
         public var waitingWritten = 0
+        /// Table keys written (those whose versions changed; deletions included).
+        public var tableKeysWritten = 0
         /// Stored chunks of waiting events deleted (none of their events waits any more).
         public var waitingChunksDeleted = 0
 
@@ -190,6 +218,7 @@ extension Engine {
             a.keysDeleted += b.keysDeleted
             a.waitingWritten += b.waitingWritten
             a.waitingChunksDeleted += b.waitingChunksDeleted
+            a.tableKeysWritten += b.tableKeysWritten
         }
     }
 
@@ -233,6 +262,7 @@ extension Engine {
     /// and a list of the keys changed since the last checkpoint.
     public mutating func trackChanges() {
         for p in matchers.indices { matchers[p].tracksChanges = true }
+        tables?.tracksChanges = true
     }
 
     /// Writes the state into `writer`: the engine and pattern records, then the keys changed since the last
@@ -257,6 +287,9 @@ extension Engine {
         var capture = CheckpointCapture(
             automaton: automaton, obsoletePatterns: obsoletePatternState, engineRecord: engineRecord())
         obsoletePatternState = []
+        capture.obsoleteTables = obsoleteTableState
+        obsoleteTableState = []
+        if let tables { capture.tableRows = tables.takeChanges(all: full) }
         for p in matchers.indices {
             let record = patternRecord(p)
             // The notes are taken before the matcher is read: clearing them later, while a copy of it is held,
@@ -308,7 +341,12 @@ extension Engine {
         stats.lateEvents = try r.int()
         var stored: [(name: String, fingerprint: String)] = []
         for _ in 0..<(try r.count()) { stored.append((try r.string(), try r.string())) }
+        var storedTables: [(name: String, fingerprint: String)] = []
+        if header.format >= 5 {
+            for _ in 0..<(try r.count()) { storedTables.append((try r.string(), try r.string())) }
+        }
         guard r.isAtEnd else { throw r.fail("trailing bytes") }
+        try restoreTables(storedTables, from: reader)
 
         var report = RestoreReport()
         let patternIndex = Dictionary(
@@ -409,6 +447,55 @@ extension Engine {
     static func keyPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "k")] + Array(name.utf8) + [0] }
     static func waitingPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "w")] + Array(name.utf8) + [0] }
     static func suppressionPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "s")] + Array(name.utf8) + [0] }
+    static func tablePrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "r")] + Array(name.utf8) + [0] }
+
+    /// The tables patterns look up, by stream index.
+    private var lookedUpTables: [Int] { Array(Set(automaton.patterns.flatMap(\.tables))).sorted() }
+
+    /// A stable fingerprint of a table's declaration: what its stored rows depend on.
+    func fingerprint(ofTable index: Int) -> String {
+        var writer = CanonicalWriter()
+        automaton.streams[index].canonical(into: &writer)
+        return writer.hex
+    }
+
+    /// Restores the rows of the tables a checkpoint lists whose declaration is unchanged; the rows of the others are
+    /// deleted at the next checkpoint (their topic is read again from the stored position: a changed table
+    /// starts empty, as a changed pattern does).
+    private mutating func restoreTables(
+        _ stored: [(name: String, fingerprint: String)], from reader: some EngineStateReader
+    ) throws {
+        let current = Dictionary(
+            lookedUpTables.map { (automaton.streams[$0].name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (name, fingerprint) in stored {
+            guard let table = current[name], let tables, self.fingerprint(ofTable: table) == fingerprint else {
+                obsoleteTableState.append(name)
+                continue
+            }
+            let prefix = Self.tablePrefix(name)
+            var decodeError: SnapshotError?
+            try reader.scan(prefix: prefix) { key, value in
+                do throws(SnapshotError) {
+                    var k = SnapshotReader(Array(key[prefix.count...]))
+                    let row = try k.value()
+                    var r = SnapshotReader(value)
+                    var versions: [TableStore.Version] = []
+                    for _ in 0..<(try r.count()) {
+                        let time = try r.signed()
+                        let event = try r.bool() ? try Event.read(&r, automaton, table: table) : nil
+                        versions.append(TableStore.Version(time: time, row: event))
+                    }
+                    guard r.isAtEnd else { throw r.fail("trailing bytes in a row of table '\(name)'") }
+                    tables.restore(table, key: row, versions: versions)
+                    return true
+                } catch {
+                    decodeError = error
+                    return false
+                }
+            }
+            if let decodeError { throw decodeError }
+        }
+    }
 
     static func encoded(_ value: Value) -> [UInt8] {
         var w = SnapshotWriter()
@@ -434,6 +521,12 @@ extension Engine {
         for p in automaton.patterns.indices {
             w.string(automaton.patterns[p].name)
             w.string(fingerprint(ofPattern: PatternID(p)))
+        }
+        let tables = lookedUpTables
+        w.unsigned(UInt64(tables.count))
+        for table in tables {
+            w.string(automaton.streams[table].name)
+            w.string(fingerprint(ofTable: table))
         }
         return w.bytes
     }
@@ -465,6 +558,7 @@ extension Engine {
         var matcher = try PatternMatcher(reading: &r, automaton, index: p, format: format)
         guard r.isAtEnd else { throw r.fail("trailing bytes in pattern '\(automaton.patterns[p].name)'") }
         matcher.tracksChanges = matchers[p].tracksChanges
+        if let tables = matchers[p].tables { matcher.lookUp(in: tables) }
         matchers[p] = matcher
     }
 }

@@ -134,6 +134,15 @@ extension Event {
         else {
             throw r.fail("stream '\(name)' is not one pattern '\(pattern.name)' reads")
         }
+        return try readAfterName(&r, automaton, stream: stream)
+    }
+
+    /// The rest of what `write` wrote, after the stream's name: a value of its declared type (or null) in every
+    /// field.
+    private static func readAfterName(_ r: inout SnapshotReader, _ automaton: Automaton, stream: Int)
+        throws(SnapshotError) -> Event
+    {
+        let name = automaton.streams[stream].name
         let timestamp = try r.signed()
         var fields: [Value] = []
         for _ in 0..<(try r.count()) { fields.append(try r.value()) }
@@ -146,6 +155,15 @@ extension Event {
             topic: try r.string(), partition: Int32(truncatingIfNeeded: try r.signed()), offset: try r.signed())
         let rank = Int32(truncatingIfNeeded: try r.signed())
         return Event(stream: stream, timestamp: timestamp, fields: fields, origin: origin, sourceRank: rank)
+    }
+}
+
+extension Event {
+    /// Reads a row of table `table` that `write` wrote (a table's rows are events of its stream).
+    static func read(_ r: inout SnapshotReader, _ automaton: Automaton, table: Int) throws(SnapshotError) -> Event {
+        let name = automaton.streams[table].name
+        guard try r.string() == name else { throw r.fail("a row of another stream in table '\(name)'") }
+        return try readAfterName(&r, automaton, stream: table)
     }
 }
 

@@ -28,6 +28,15 @@ public final class TableStore {
     public private(set) var versionCount = 0
     /// Table updates (rows and tombstones) applied so far.
     public private(set) var updates = 0
+    /// Whether to note the keys whose versions change, for incremental checkpoints (`takeChanges`).
+    var tracksChanges = false
+    /// The keys whose versions changed since the last checkpoint.
+    private var changed: Set<TableKey> = []
+
+    struct TableKey: Hashable {
+        var table: Int32
+        var key: Value
+    }
 
     /// Empty tables for an automaton with `streams` streams.
     public init(streams: Int) {
@@ -62,6 +71,7 @@ public final class TableStore {
             superseded.append((versions[1].time, Int32(table), key))
         }
         rows[table][key] = versions
+        if tracksChanges { changed.insert(TableKey(table: Int32(table), key: key)) }
     }
 
     /// Drops the versions no lookup at or after `horizon` can see: for each key, those before its latest version
@@ -77,11 +87,38 @@ public final class TableStore {
             versionCount -= drop
             versions.removeFirst(drop)
             if !versions.isEmpty { rows[Int(table)][key] = versions }
+            if tracksChanges && drop > 0 { changed.insert(TableKey(table: table, key: key)) }
         }
         if supersededHead > 1024 && supersededHead * 2 > superseded.count {
             superseded.removeFirst(supersededHead)
             supersededHead = 0
         }
+    }
+
+    /// The keys whose versions changed since the last call (every key when `all`), with their versions now (none:
+    /// the key is gone); clears the notes, except for `all` — a snapshot or a reload takes a full checkpoint of a
+    /// copy of the engine, and the copy shares this store: the engine's next incremental checkpoint still needs
+    /// them. The versions are values: the engine goes on while a checkpoint writes them.
+    func takeChanges(all: Bool) -> [(table: Int, key: Value, versions: [Version])] {
+        var taken: [(table: Int, key: Value, versions: [Version])] = []
+        if all {
+            for table in rows.indices {
+                for (key, versions) in rows[table] { taken.append((table, key, versions)) }
+            }
+        } else {
+            for note in changed { taken.append((Int(note.table), note.key, rows[Int(note.table)][note.key] ?? [])) }
+            changed.removeAll()
+        }
+        return taken
+    }
+
+    /// Puts back a key's versions from a checkpoint, oldest first (into a store that holds none for it).
+    func restore(_ table: Int, key: Value, versions: [Version]) {
+        let tracking = tracksChanges
+        tracksChanges = false
+        for version in versions { apply(table, key: key, time: version.time, row: version.row) }
+        tracksChanges = tracking
+        updates -= versions.count
     }
 
     /// The number of keys with a row or a deletion in table `table`.

@@ -42,6 +42,8 @@ def main():
     ap.add_argument("--malformed", type=float, default=0.0, help="fraction of extra malformed lines")
     ap.add_argument("--fraud", type=float, default=0.01, help="planted sequences per event")
     ap.add_argument("--ties", action="store_true", help="round event times to whole seconds")
+    ap.add_argument("--profiles", type=int, default=0,
+                    help="also write user-profiles.jsonl: a row per user, then this many updates during the stream")
     ap.add_argument("--out", default="out/fraud-input")
     args = ap.parse_args()
 
@@ -147,7 +149,25 @@ def main():
         with open(os.path.join(args.out, f"{topic}.jsonl"), "w") as f:
             f.write("\n".join(lines) + ("\n" if lines else ""))
         counts[topic] = len(lines)
-    print(" ".join(f"{t}={counts[t]}" for t in TOPICS), "->", args.out)
+    if args.profiles:
+        # A generator of its own, so that the events are the same bytes with or without profiles.
+        prnd = random.Random(args.seed + 1)
+        first, last = min(rec["ts"] for _, _, rec in events), max(rec["ts"] for _, _, rec in events)
+        rows = [(first - 1, {"user": u, "home": home[u], "limit": prnd.choice([500.0, 1000.0, 2000.0, None]),
+                             "updated": first - 1}) for u in users]
+        for _ in range(args.profiles):
+            u = prnd.choice(users)
+            ts = prnd.randint(first, last)
+            rows.append((ts, {"user": u, "home": prnd.choice(list(COUNTRIES)),
+                              "limit": prnd.choice([500.0, 1000.0, 2000.0, None]), "updated": ts}))
+        rows.sort(key=lambda row: row[0])
+        with open(os.path.join(args.out, "user-profiles.jsonl"), "w") as f:
+            for _, rec in rows:
+                if rec["limit"] is None:
+                    del rec["limit"]
+                f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        counts["user-profiles"] = len(rows)
+    print(" ".join(f"{t}={n}" for t, n in counts.items()), "->", args.out)
 
 
 if __name__ == "__main__":
