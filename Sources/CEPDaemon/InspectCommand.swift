@@ -90,6 +90,12 @@ struct InspectCommand: ParsableCommand {
                     text +=
                         "/\(bound["partition"] as? NSNumber ?? 0)@\(bound["offset"] as? NSNumber ?? 0) at \(time(ts))\n"
                 }
+                for row in match["rows"] as? [[String: Any]] ?? [] {
+                    let asOf = (row["as_of"] as? NSNumber)?.int64Value ?? 0
+                    let found = (row["row"] as? [String: Any]).map { json($0) } ?? "no row"
+                    text += "     \(row["step"] as? String ?? "?") read \(row["table"] as? String ?? "?")"
+                    text += "[\(json(row["key"] ?? NSNull()))] as of \(time(asOf)): \(found)\n"
+                }
                 if let end = (match["window_end"] as? NSNumber)?.int64Value {
                     let what =
                         match["completes_at_window_end"] as? Bool == true ? "completes (nothing came)" : "times out"

@@ -64,6 +64,25 @@ enum KeyReport {
                     json.endObject()
                 }
                 json.endArray()
+                if !pattern.tables.isEmpty {
+                    json.beginArray("rows")
+                    for row in partial.rows {
+                        json.beginObject()
+                        json.string("table", row.table)
+                        json.string("step", row.step)
+                        json.raw("key", AlertFormatter.json(row.key))
+                        json.int("as_of", Int(row.asOf))
+                        if let fields = row.fields {
+                            json.beginObject("row")
+                            for (name, value) in fields { json.raw(name, AlertFormatter.json(value)) }
+                            json.endObject()
+                        } else {
+                            json.raw("row", "null")
+                        }
+                        json.endObject()
+                    }
+                    json.endArray()
+                }
                 json.endObject()
             }
             json.endArray()

@@ -28,6 +28,22 @@ public struct KeyExplanation: Sendable {
         /// When its window ends (event time, ms), if it has one: it times out (or, for an absence, completes)
         /// once the watermark passes this.
         public var windowEnd: Int64?
+        /// The table rows its steps' conditions read when they took their events.
+        public var rows: [Row] = []
+    }
+
+    /// A table row a step's condition read: `lookup(table, key)` as of the step's event.
+    public struct Row: Sendable {
+        /// The table's name.
+        public var table: String
+        /// The step whose condition looked it up.
+        public var step: String
+        /// The key looked up.
+        public var key: Value
+        /// The event time the lookup was as of (the step's event).
+        public var asOf: Int64
+        /// The row's declared fields and their values; nil when there was no row.
+        public var fields: [(name: String, value: Value)]?
     }
 
     /// A span in which `suppress` keeps the key's alerts back (for one value of its `by`).
@@ -88,19 +104,42 @@ extension PatternMatcher {
                 let end = match.previousTimestamp.addingSaturated(step)
                 windowEnd = min(windowEnd ?? end, end)
             }
-            result.partial.append(
-                KeyExplanation.Partial(
-                    state: pattern.states[Int(match.state)].name, waitsFor: takes.map(describe),
-                    diesOn: stops.map(describe),
-                    completesAtWindowEnd: pattern.states[Int(match.state)].kind == .pending,
-                    bound: (match.last?.path ?? []).map {
-                        KeyExplanation.Bound(
-                            step: pattern.bindings[$0.binding].name, origin: $0.event.origin,
-                            timestamp: $0.event.timestamp)
-                    },
-                    windowEnd: windowEnd))
+            var partial = KeyExplanation.Partial(
+                state: pattern.states[Int(match.state)].name, waitsFor: takes.map(describe),
+                diesOn: stops.map(describe),
+                completesAtWindowEnd: pattern.states[Int(match.state)].kind == .pending,
+                bound: (match.last?.path ?? []).map {
+                    KeyExplanation.Bound(
+                        step: pattern.bindings[$0.binding].name, origin: $0.event.origin,
+                        timestamp: $0.event.timestamp)
+                },
+                windowEnd: windowEnd)
+            partial.rows = rowsRead(by: match.last, automaton: automaton)
+            result.partial.append(partial)
         }
         return result
+    }
+
+    /// The rows the conditions of a partial match's steps read: for each event it bound, each lookup of that
+    /// step's conditions, evaluated as the condition was — the event as the current one, the match before it — as
+    /// of the event's time (versions that old are still held: the partial match is within its window).
+    private func rowsRead(by last: MatchNode?, automaton: Automaton) -> [KeyExplanation.Row] {
+        guard let tables, let conditionLookups, let last else { return [] }
+        let pattern = automaton.patterns[index]
+        var rows: [KeyExplanation.Row] = []
+        for node in last.path {
+            for (i, lookup) in conditionLookups.sites.enumerated() where lookup.step == node.binding {
+                let key = conditionLookups.keys.evaluate(i, current: node.event, match: node.previous)
+                let spec = automaton.streams[lookup.table]
+                let row = tables.row(lookup.table, key: key, at: node.event.timestamp)
+                rows.append(
+                    KeyExplanation.Row(
+                        table: spec.name, step: pattern.bindings[node.binding].name, key: key,
+                        asOf: node.event.timestamp,
+                        fields: row.map { row in spec.fields.indices.map { (spec.fields[$0].dotted, row.field($0)) } }))
+            }
+        }
+        return rows
     }
 
     /// The bindings whose TAKE edges a partial match in `state` can follow (through PROCEED edges), and those

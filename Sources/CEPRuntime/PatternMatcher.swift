@@ -63,6 +63,9 @@ public struct PatternMatcher {
     let rowKeys: FlatExpressions?
     /// The table of each of those rows.
     let rowTables: [Int]
+    /// The lookups of its steps' conditions, each once per step (table, step, key), and their keys ready to
+    /// evaluate: what `explain` shows a partial match read. Nil for a pattern that looks no table up.
+    let conditionLookups: (sites: [(table: Int, step: Int)], keys: FlatExpressions)?
 
     struct KeySlot {
         var key: Value
@@ -82,6 +85,32 @@ public struct PatternMatcher {
         let sites = automaton.patterns[index].rowSites
         rowKeys = sites.isEmpty ? nil : FlatExpressions(sites.map(\.key))
         rowTables = sites.map(\.table)
+        conditionLookups = Self.conditionLookups(automaton.patterns[index])
+    }
+
+    private static func conditionLookups(_ pattern: PatternAutomaton) -> (
+        sites: [(table: Int, step: Int)], keys: FlatExpressions
+    )? {
+        guard !pattern.tables.isEmpty else { return nil }
+        var found: [(table: Int, step: Int, key: CompiledExpr)] = []
+        for (predicate, step) in zip(pattern.predicates, pattern.predicateSteps) {
+            var stack = [predicate]
+            while let expr = stack.popLast() {
+                switch expr {
+                case .lookup(let table, let key, _):
+                    if !found.contains(where: { $0.table == table && $0.step == step && $0.key == key }) {
+                        found.append((table, step, key))
+                    }
+                    stack.append(key)
+                case .unary(_, let e): stack.append(e)
+                case .binary(_, let l, let r): stack += [l, r]
+                case .inList(let e, let list, _): stack += [e] + list
+                case .call(_, let args): stack += args
+                case .literal, .field, .aggregate, .row: break
+                }
+            }
+        }
+        return (found.map { ($0.table, $0.step) }, FlatExpressions(found.map(\.key)))
     }
 
     /// Looks tables up in `tables` (the engine's) from now on.

@@ -197,7 +197,8 @@ import Testing
         let cooperative = settings(cluster) + [("partition.assignment.strategy", "cooperative-sticky")]
         let a = try KafkaConsumer(properties: cooperative, group: "coop", topics: ["in"])
         var ownedByA: Set<TopicPartition> = []
-        var deadline = Date().addingTimeInterval(30)
+        // A bound on a failure, not a guess of time: the group's first join took over 30 s once on a loaded machine.
+        var deadline = Date().addingTimeInterval(120)
         while ownedByA.count < 4 && Date() < deadline {
             if case .assigned(let p) = a.poll(timeoutMs: 100) { ownedByA.formUnion(p) }
         }
