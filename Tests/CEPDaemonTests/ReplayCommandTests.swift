@@ -223,6 +223,13 @@ import Testing
               expect big_payment {"card":"c1","amount":1500.0}
               expect big_payment {"card":"c2","amount":3500.0}
               expect big_payment {"card":"c1","amount":4500.0}
+            case "suppression of a pattern that does not exist"
+            \(payments)
+              expect big_payment {"card":"c1","amount":1500.0}
+              expect big_payment {"card":"c2","amount":3500.0}
+              expect big_payment {"card":"c1","amount":4500.0}
+              expect suppressed big_payment 1
+              expect suppressed big_paymnet 1
             """.utf8
         ).write(to: cases)
         let run = try cli.cepd(["test", cep.path, "--cases", cases.path])
@@ -230,7 +237,9 @@ import Testing
         #expect(run.stdout.contains("✔ one alert per card and hour"), "\(run.stdout)")
         #expect(run.stdout.contains("✘ suppression not expected"))
         #expect(run.stdout.contains("suppressed alerts of big_payment: 1, expected 0"))
-        #expect(run.stdout.contains("2 cases, 1 failed"))
+        #expect(run.stdout.contains("✘ suppression of a pattern that does not exist"))
+        #expect(run.stdout.contains("'expect suppressed big_paymnet 1': no pattern named 'big_paymnet'"), "\(run.stdout)")
+        #expect(run.stdout.contains("3 cases, 2 failed"))
     }
 
     static let tableSource = """

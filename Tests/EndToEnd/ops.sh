@@ -93,6 +93,12 @@ checks = {
 }
 for pattern, n in collections.Counter(a["_match"]["pattern"] for a in alerts).items():
     checks[f"matches of {pattern}"] = (samples["cepd_matches_total"].get((("pattern", pattern),)), n)
+# Suppressed alerts, per pattern with `suppress`: as many as the replay's summary counted ("N matches, M suppressed").
+suppressed = {m.group(1): int(m.group(2)) for m in
+              re.finditer(r"^  (\w+): \d+ match(?:es)?, (\d+) suppressed", open(f"{work}/run-summary.txt").read(), re.M)}
+assert suppressed, "the replay's summary names no pattern with suppress"
+for pattern, n in suppressed.items():
+    checks[f"suppressed alerts of {pattern}"] = (samples["cepd_alerts_suppressed_total"].get((("pattern", pattern),), 0), n)
 bad = {k: v for k, v in checks.items() if v[0] != v[1]}
 if bad:
     sys.exit(f"metrics (got, want): {bad}")
