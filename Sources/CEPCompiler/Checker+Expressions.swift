@@ -78,16 +78,22 @@ extension Checker {
 
     // MARK: - Names and fields
 
-    /// Splits `a.b.c` into its root name and member names; nil when the root is not a plain name.
-    private func flatten(_ expr: Expr) -> (root: Identifier, members: [Identifier])? {
+    /// Splits `x.b.c` into its base `x` and the member names after it.
+    private func memberChain(_ expr: Expr) -> (base: Expr, members: [Identifier]) {
         var members: [Identifier] = []
         var node = expr
         while case .member(let base, let member) = node.kind {
             members.append(member)
             node = base
         }
-        guard case .name(let root) = node.kind else { return nil }
-        return (root, members.reversed())
+        return (node, members.reversed())
+    }
+
+    /// Splits `a.b.c` into its root name and member names; nil when the root is not a plain name.
+    private func flatten(_ expr: Expr) -> (root: Identifier, members: [Identifier])? {
+        let (base, members) = memberChain(expr)
+        guard case .name(let root) = base.kind else { return nil }
+        return (root, members)
     }
 
     private mutating func checkPath(_ expr: Expr, in scope: inout ExpressionScope) -> (CompiledExpr, ExprType) {
@@ -267,14 +273,9 @@ extension Checker {
 
     /// `lookup(T, key).a.b` split into the call and its member names; nil for any other expression.
     private func lookupCall(_ expr: Expr) -> (Identifier, [Expr], [Identifier])? {
-        var members: [Identifier] = []
-        var node = expr
-        while case .member(let base, let member) = node.kind {
-            members.append(member)
-            node = base
-        }
-        guard case .call(let name, let arguments) = node.kind, name.name == "lookup" else { return nil }
-        return (name, arguments, members.reversed())
+        let (base, members) = memberChain(expr)
+        guard case .call(let name, let arguments) = base.kind, name.name == "lookup" else { return nil }
+        return (name, arguments, members)
     }
 
     /// `lookup(T, key).FIELD`: the field of table T's row for `key` as of the step's event (in a condition) or of

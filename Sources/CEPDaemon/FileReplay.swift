@@ -439,7 +439,7 @@ struct FileReplay {
         // Every task reads every row of a table: the first task's counts are the table's.
         if let first = driver.engine.tasks.first, let engine = driver.engine.engine(first), let tables = engine.tables {
             let automaton = driver.engine.automaton
-            let keys = Set(automaton.patterns.flatMap(\.tables)).sorted().map {
+            let keys = automaton.tables.map {
                 "\(automaton.streams[$0].name): \(tables.keyCount($0)) keys"
             }
             text += "  tables: \(engine.stats.tableUpdates) updates (\(keys.joined(separator: ", ")))\n"

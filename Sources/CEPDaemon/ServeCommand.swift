@@ -138,7 +138,7 @@ struct ServeCommand: ParsableCommand {
             PatternFiles.writeError(DiagnosticRendering.render(compilation))
             throw ExitCode(1)
         }
-        let tables = automaton.patterns.flatMap(\.tables).map { automaton.streams[$0].name }
+        let tables = automaton.tables.map { automaton.streams[$0].name }
         if let table = tables.first {
             // Said rather than run wrong: the daemon does not checkpoint table rows, nor read a table's every
             // partition in each process, yet.

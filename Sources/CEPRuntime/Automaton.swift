@@ -13,6 +13,9 @@ public struct Automaton: Sendable, Hashable {
         self.streams = streams
         self.patterns = patterns
     }
+
+    /// The tables some pattern looks up (indices into `streams`), ascending.
+    public var tables: [Int] { Array(Set(patterns.flatMap(\.tables))).sorted() }
 }
 
 /// One pattern's NFA, in the shape of Flink CEP's compiled `State` graph: states with TAKE, IGNORE and PROCEED

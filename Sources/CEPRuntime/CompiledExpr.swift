@@ -100,23 +100,27 @@ public enum Function: String, Sendable, Hashable, CaseIterable {
 }
 
 extension CompiledExpr {
+    /// The expressions it is made of, one level down.
+    public var children: [CompiledExpr] {
+        switch self {
+        case .literal, .field, .aggregate, .row: return []
+        case .unary(_, let e): return [e]
+        case .binary(_, let l, let r): return [l, r]
+        case .inList(let e, let list, _): return [e] + list
+        case .call(_, let args): return args
+        case .lookup(_, let key, _): return [key]
+        }
+    }
+
     /// Every field an expression reads, as (source, field index) pairs.
     public func visitFields(_ visit: (FieldRef) -> Void) {
         var stack: [CompiledExpr] = [self]
         while let expr = stack.popLast() {
             switch expr {
-            case .literal: break
             case .field(let ref): visit(ref)
             case .aggregate(_, let binding, let field):
                 if let field { visit(FieldRef(source: .binding(binding), field: field)) }
-            case .unary(_, let e): stack.append(e)
-            case .binary(_, let l, let r): stack.append(contentsOf: [l, r])
-            case .inList(let e, let list, _):
-                stack.append(e)
-                stack.append(contentsOf: list)
-            case .call(_, let args): stack.append(contentsOf: args)
-            case .lookup(_, let key, _): stack.append(key)
-            case .row: break
+            default: stack += expr.children
             }
         }
     }

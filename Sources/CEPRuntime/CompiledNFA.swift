@@ -271,14 +271,12 @@ final class CompiledNFA: @unchecked Sendable {
         case .stream: return event.stream == Int(node.value)
         case .predicate:
             let predicate = Int(node.value)
-            guard !memo.looksUpTables else { return holdsLookingUp(predicate, event, match, memo: &memo) }
-            guard !predicateReadsMatch[predicate] else {
-                return predicateEvaluator.holds(predicate, current: event, match: match)
-            }
-            if let known = memo.results[predicate] { return known }
-            let holds = predicateEvaluator.holds(predicate, current: event, match: nil)
-            memo.results[predicate] = holds
-            return holds
+            guard memo.looksUpTables else { return holds(predicate, event, match, memo: &memo, predicateEvaluator) }
+            // A lookup in a step's condition is as of the step's event. (Only here is the evaluator copied: patterns
+            // without tables never pay for it.)
+            var evaluator = predicateEvaluator
+            evaluator.rows = RowContext(tables: memo.tables, time: event.timestamp)
+            return holds(predicate, event, match, memo: &memo, evaluator)
         case .not: return !holds(conditionChildren[Int(node.value)], event, match, memo: &memo)
         case .and:
             for i in 0..<Int(node.count)
@@ -295,13 +293,12 @@ final class CompiledNFA: @unchecked Sendable {
         }
     }
 
-    /// `holds` for a predicate of a pattern that looks tables up: the evaluator gets the tables, as of the step's
-    /// event. (Apart, so that patterns without tables copy no evaluator.)
-    private func holdsLookingUp(_ predicate: Int, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo)
-        -> Bool
-    {
-        var evaluator = predicateEvaluator
-        evaluator.rows = RowContext(tables: memo.tables, time: event.timestamp)
+    /// Predicate `predicate` through `evaluator`: one that reads only the event once per event (`memo`).
+    @inline(__always)
+    private func holds(
+        _ predicate: Int, _ event: Event, _ match: MatchNode?, memo: inout PredicateMemo,
+        _ evaluator: FlatExpressions.Evaluator
+    ) -> Bool {
         guard !predicateReadsMatch[predicate] else { return evaluator.holds(predicate, current: event, match: match) }
         if let known = memo.results[predicate] { return known }
         let holds = evaluator.holds(predicate, current: event, match: nil)

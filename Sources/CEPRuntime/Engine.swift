@@ -89,8 +89,7 @@ public struct Engine {
         }
         self.tableReaders = tableReaders
         self.patternLooksUp = automaton.patterns.map { !$0.tables.isEmpty }
-        let tables =
-            automaton.patterns.contains { !$0.tables.isEmpty } ? TableStore(streams: automaton.streams.count) : nil
+        let tables = automaton.tables.isEmpty ? nil : TableStore(streams: automaton.streams.count)
         self.tables = tables
         var rank: [String: Int32] = [:]
         var lateness: [String: Int64] = [:]
@@ -106,7 +105,7 @@ public struct Engine {
         self.patternCovered = Array(repeating: false, count: automaton.patterns.count)
         self.stats = EngineStats(patterns: automaton.patterns.count)
         if let tables {
-            for p in matchers.indices where !automaton.patterns[p].tables.isEmpty { matchers[p].lookUp(in: tables) }
+            for p in matchers.indices where patternLooksUp[p] { matchers[p].lookUp(in: tables) }
         }
     }
 
@@ -158,7 +157,7 @@ public struct Engine {
             let key = event.field(reader.keyField)
             if !matchers[reader.pattern].buffer(event, key: key) { late.append(PatternID(reader.pattern)) }
         }
-        if tables != nil, !tableReaders[event.stream].isEmpty, let tables {
+        if let tables, !tableReaders[event.stream].isEmpty {
             // A table's row (or deletion) takes effect at its time. One at or below the watermark of a pattern that
             // looks the table up is late: applied all the same (later lookups see it; the topic is the truth), and
             // counted and sent to the late output like a late event, since lookups before it saw the older row.
@@ -244,7 +243,7 @@ public struct Engine {
     private func forgetTableVersions() {
         guard let tables else { return }
         var horizon = Int64.max
-        for p in matchers.indices where !automaton.patterns[p].tables.isEmpty {
+        for p in matchers.indices where patternLooksUp[p] {
             guard let window = automaton.patterns[p].window else { return }
             horizon = min(horizon, matchers[p].watermark.addingSaturated(-window))
         }

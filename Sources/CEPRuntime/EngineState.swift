@@ -449,9 +449,6 @@ extension Engine {
     static func suppressionPrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "s")] + Array(name.utf8) + [0] }
     static func tablePrefix(_ name: String) -> [UInt8] { [UInt8(ascii: "r")] + Array(name.utf8) + [0] }
 
-    /// The tables patterns look up, by stream index.
-    private var lookedUpTables: [Int] { Array(Set(automaton.patterns.flatMap(\.tables))).sorted() }
-
     /// A stable fingerprint of a table's declaration: what its stored rows depend on.
     func fingerprint(ofTable index: Int) -> String {
         var writer = CanonicalWriter()
@@ -466,7 +463,7 @@ extension Engine {
         _ stored: [(name: String, fingerprint: String)], from reader: some EngineStateReader
     ) throws {
         let current = Dictionary(
-            lookedUpTables.map { (automaton.streams[$0].name, $0) }, uniquingKeysWith: { a, _ in a })
+            automaton.tables.map { (automaton.streams[$0].name, $0) }, uniquingKeysWith: { a, _ in a })
         for (name, fingerprint) in stored {
             guard let table = current[name], let tables, self.fingerprint(ofTable: table) == fingerprint else {
                 obsoleteTableState.append(name)
@@ -522,7 +519,7 @@ extension Engine {
             w.string(automaton.patterns[p].name)
             w.string(fingerprint(ofPattern: PatternID(p)))
         }
-        let tables = lookedUpTables
+        let tables = automaton.tables
         w.unsigned(UInt64(tables.count))
         for table in tables {
             w.string(automaton.streams[table].name)

@@ -108,9 +108,6 @@ final class FlatExpressions: @unchecked Sendable {
         return false
     }
 
-    /// Whether any expression looks a table up (`CompiledExpr.lookup`): those need a `RowContext` to evaluate.
-    var looksUpTables: Bool { evaluator.nodes.contains { $0.kind == .lookup } }
-
     /// Whether expression `index` is `true` for the event (a step's candidate, or a filtered stream's event) and
     /// the partial match it is tested against.
     @inline(__always)

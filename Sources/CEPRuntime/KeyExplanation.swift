@@ -129,7 +129,9 @@ extension PatternMatcher {
         var rows: [KeyExplanation.Row] = []
         for node in last.path {
             for (i, lookup) in conditionLookups.sites.enumerated() where lookup.step == node.binding {
-                let key = conditionLookups.keys.evaluate(i, current: node.event, match: node.previous)
+                let key = conditionLookups.keys.evaluate(
+                    i, current: node.event, match: node.previous,
+                    rows: RowContext(tables: tables, time: node.event.timestamp))
                 let spec = automaton.streams[lookup.table]
                 let row = tables.row(lookup.table, key: key, at: node.event.timestamp)
                 rows.append(

@@ -96,18 +96,12 @@ public struct PatternMatcher {
         for (predicate, step) in zip(pattern.predicates, pattern.predicateSteps) {
             var stack = [predicate]
             while let expr = stack.popLast() {
-                switch expr {
-                case .lookup(let table, let key, _):
-                    if !found.contains(where: { $0.table == table && $0.step == step && $0.key == key }) {
-                        found.append((table, step, key))
-                    }
-                    stack.append(key)
-                case .unary(_, let e): stack.append(e)
-                case .binary(_, let l, let r): stack += [l, r]
-                case .inList(let e, let list, _): stack += [e] + list
-                case .call(_, let args): stack += args
-                case .literal, .field, .aggregate, .row: break
+                if case .lookup(let table, let key, _) = expr,
+                    !found.contains(where: { $0.table == table && $0.step == step && $0.key == key })
+                {
+                    found.append((table, step, key))
                 }
+                stack += expr.children
             }
         }
         return (found.map { ($0.table, $0.step) }, FlatExpressions(found.map(\.key)))
@@ -129,7 +123,11 @@ public struct PatternMatcher {
             var rows: [Event?] = []
             rows.reserveCapacity(sites)
             for site in 0..<sites {
-                let key = rowKeys.evaluate(site, current: nil, match: last)
+                // A key may itself read a row (`lookup(t, lookup(u, x.k).f)`): the checker gives the inner lookup
+                // the earlier site, so it is resolved already.
+                let key = rows.withUnsafeBufferPointer {
+                    rowKeys.evaluate(site, current: nil, match: last, rows: RowContext(resolved: $0))
+                }
                 rows.append(tables.row(rowTables[site], key: key, at: last.event.timestamp))
             }
             outputs[o].rows = rows

@@ -83,8 +83,6 @@ public final class TableStore {
     private var supersededHead = 0
     /// Versions held, over all tables and keys.
     public private(set) var versionCount = 0
-    /// Table updates (rows and tombstones) applied so far.
-    public private(set) var updates = 0
     /// Whether to note the keys whose versions change, for incremental checkpoints (`takeChanges`).
     var tracksChanges = false
     /// The keys whose versions changed since the last checkpoint.
@@ -134,7 +132,6 @@ public final class TableStore {
     public func apply(_ table: Int, key: Value, time: Int64, row: Event?) {
         if case .null = key { return }
         lastLookup = nil
-        updates += 1
         versionCount += 1
         var versions = rows[table].take(key).versions
         let index = Self.upperBound(versions, time)
@@ -197,16 +194,10 @@ public final class TableStore {
         tracksChanges = false
         for version in versions { apply(table, key: key, time: version.time, row: version.row) }
         tracksChanges = tracking
-        updates -= versions.count
     }
 
     /// The number of keys with a row or a deletion in table `table`.
     public func keyCount(_ table: Int) -> Int { rows[table].index.count }
-
-    /// Every version of table `table` for `key`, oldest first (inspection and tests).
-    public func versions(_ table: Int, key: Value) -> [(time: Int64, row: Event?)] {
-        (rows[table][key] ?? []).map { ($0.time, $0.row) }
-    }
 
     /// The index of the first version later than `time`.
     private static func upperBound(_ versions: [Version], _ time: Int64) -> Int {

@@ -34,7 +34,7 @@ public struct TaskEngines {
     public init(automaton: Automaton) {
         self.automaton = automaton
         self.template = Engine(automaton: automaton)
-        tableTopics = Set(automaton.patterns.flatMap(\.tables).map { automaton.streams[$0].topic })
+        tableTopics = Set(automaton.tables.map { automaton.streams[$0].topic })
     }
 
     /// The tasks run here, ascending.

@@ -298,6 +298,8 @@ import Testing
             dir.appendingPathComponent("dead.jsonl").path,
         ])
         #expect(run.status == 0, "\(run.stderr)")
+        // Three updates (the keyless tombstone is a dead letter); u1's row deleted and forgotten at the end.
+        #expect(run.stderr.contains("tables: 3 updates (profiles: 1 keys)"), "\(run.stderr)")
         let alerts = try String(contentsOf: output, encoding: .utf8).split(separator: "\n")
         // u1: 500 > (deleted → 1000) fails; u2: 500 > 100 matches, its alert reading the row as of 6 s.
         #expect(alerts.count == 1, "\(alerts)")

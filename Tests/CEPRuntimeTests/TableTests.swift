@@ -108,7 +108,7 @@ import Testing
             alerts += expected.alerts.count
             // At the end only each key's latest version can be read; deletions are gone.
             let tables = try #require(withTables.engine.tables)
-            #expect(tables.updates == updates.count)
+            #expect(withTables.engine.stats.tableUpdates == updates.count)
             #expect(tables.versionCount <= 3, "seed \(seed): \(tables.versionCount) versions left")
             // A key whose last update deleted its row is gone.
             let live = Set(["k1", "k2", "k3"].filter { Self.row(updates, $0, at: .max) != nil })
@@ -284,5 +284,31 @@ import Testing
         // p2: 1 >= (row 0) in both tasks, the alert reading the row (0), not its absence (-1).
         #expect(p2.count == 2, "\(p2)")
         #expect(p2.allSatisfy { $0.contains(#""row":0,"#) }, "\(p2)")
+    }
+
+    /// `cepd explain` names the tables a pattern reads and prints each lookup where it is (condition or alert).
+    @Test func explainShowsTablesAndLookups() throws {
+        let automaton = try #require(Compiler.compile(text: Self.source).automaton)
+        let text = AutomatonRenderer(automaton: automaton).text(automaton.patterns[0])
+        #expect(text.contains(#"tables:   t from "t" keyed by k: string"#), "\(text)")
+        #expect(text.contains("u.x > (lookup(t, u.k).x ?? 2)"), "\(text)")
+    }
+
+    /// A lookup whose key is itself a lookup, in a condition and in an alert: the inner row is read first.
+    @Test func aLookupKeyedByAnotherLookup() throws {
+        let source = """
+            stream a from "a" { key k time ts fields { k: string, ts: time } }
+            table t from "t" { key k time ts fields { k: string, card: string, ts: time } }
+            table c from "c" { key card time ts fields { card: string, risk: int, ts: time } }
+            pattern p { match s: a where (lookup(c, lookup(t, s.k).card).risk ?? 0) > 1 within 1s
+              emit to "o" { k: s.k, risk: lookup(c, lookup(t, s.k).card).risk } }
+            """
+        var harness = try EngineHarness(source)
+        harness.send("t", ["k": .string("k1"), "card": .string("c1"), "ts": .time(0)])
+        harness.send("c", ["card": .string("c1"), "risk": .int(3), "ts": .time(0)])
+        harness.send("a", ["k": .string("k1"), "ts": .time(1_000)])
+        let result = harness.finish()
+        #expect(result.alerts.count == 1)
+        #expect(result.alerts.first?.hasPrefix(#"{"k":"k1","risk":3,"#) == true, "\(result.alerts)")
     }
 }
